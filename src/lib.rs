@@ -1,0 +1,19 @@
+//! pupil: a CPU deep-learning library written from scratch: tensors, reverse-mode autodiff,
+//! convolutions as im2col + SIMD GEMM, and the same autodiff turned on the input image for
+//! explanations.
+//!
+//! Layers, from the bottom: `pupil-kernels` (hot loops on slices) ← [`tensor`] ← [`autograd`]
+//! ← [`ops`] ← [`nn`] / [`optim`] ← [`data`] / [`train`] ← [`viz`] ← the `pupil` CLI.
+
+pub mod error;
+pub mod tensor;
+
+pub use error::{Error, Result};
+pub use tensor::{Rng, Tensor};
+pub mod autograd;
+pub mod data;
+pub mod nn;
+pub mod ops;
+pub mod optim;
+pub mod train;
+pub mod viz;
