@@ -1,1 +1,284 @@
-//! (being written)
+//! Reverse-mode automatic differentiation on a tape.
+//!
+//! The whole idea in a page (after micrograd):
+//! - A [`Graph`] is a tape: a list of nodes in the order the forward pass created them.
+//! - A [`Var`] is a handle to one node plus the node's value (a cheap [`Tensor`] clone).
+//! - An op computes its output value and records one node holding the ids of its inputs and a
+//!   closure that maps the gradient of the output to the gradients of its inputs (the
+//!   vector-Jacobian product). Inputs that need no gradient are skipped.
+//! - [`Var::backward`] walks the tape from the output back to the start. Since a node is always
+//!   recorded after its inputs, walking the list backwards visits every node after all of its
+//!   consumers, so its gradient is complete (summed over every use) when it is passed on.
+//!
+//! Gradients are available for any leaf: parameters ([`Graph::param`]) and the input image
+//! ([`Graph::leaf`]), which is what saliency maps and gradient ascent need. A graph made with
+//! [`Graph::no_grad`] records nothing (inference), and [`Var::detach`] cuts a value loose.
+
+mod gradcheck;
+mod param;
+
+pub use gradcheck::{gradcheck, GradcheckOptions, GradcheckReport};
+pub use param::{Param, ParamId};
+
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// The vector-Jacobian product of one op: given the gradient of the output and which inputs need
+/// a gradient, returns one gradient per input (None where not needed).
+pub type BackwardFn = Box<dyn Fn(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>>>;
+
+struct Node {
+    parents: Vec<usize>,
+    backward: Option<BackwardFn>,
+    requires_grad: bool,
+    retain: Cell<bool>,
+}
+
+struct Tape {
+    nodes: RefCell<Vec<Node>>,
+    params: RefCell<HashMap<ParamId, usize>>,
+    record: bool,
+}
+
+/// A tape of recorded operations. Cheap to clone (shared handle).
+#[derive(Clone)]
+pub struct Graph(Rc<Tape>);
+
+impl Default for Graph {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Graph {
+    /// A graph that records operations for backward.
+    pub fn new() -> Self {
+        Graph(Rc::new(Tape { nodes: RefCell::new(Vec::new()), params: RefCell::new(HashMap::new()), record: true }))
+    }
+
+    /// A graph that records nothing: for inference, no gradient can be asked of it.
+    pub fn no_grad() -> Self {
+        Graph(Rc::new(Tape { nodes: RefCell::new(Vec::new()), params: RefCell::new(HashMap::new()), record: false }))
+    }
+
+    /// True if this graph records operations.
+    pub fn is_recording(&self) -> bool {
+        self.0.record
+    }
+
+    /// Number of recorded nodes.
+    pub fn len(&self) -> usize {
+        self.0.nodes.borrow().len()
+    }
+
+    /// True if nothing has been recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn push(&self, parents: Vec<usize>, backward: Option<BackwardFn>, requires_grad: bool) -> Option<usize> {
+        if !self.0.record {
+            return None;
+        }
+        let mut nodes = self.0.nodes.borrow_mut();
+        nodes.push(Node { parents, backward, requires_grad, retain: Cell::new(false) });
+        Some(nodes.len() - 1)
+    }
+
+    /// A constant: no gradient flows into it.
+    pub fn constant(&self, value: Tensor) -> Var {
+        Var { graph: self.clone(), id: None, value }
+    }
+
+    /// A leaf whose gradient is wanted (e.g. the input image for saliency).
+    pub fn leaf(&self, value: Tensor) -> Var {
+        let id = self.push(vec![], None, true);
+        Var { graph: self.clone(), id, value }
+    }
+
+    /// A leaf for a parameter; its gradient is then found by [`Grads::param`].
+    /// Frozen parameters (`trainable == false`) enter as constants.
+    pub fn param(&self, p: &Param) -> Var {
+        if !p.trainable {
+            return self.constant(p.value.clone());
+        }
+        let v = self.leaf(p.value.clone());
+        if let Some(id) = v.id {
+            self.0.params.borrow_mut().insert(p.id(), id);
+        }
+        v
+    }
+}
+
+/// A value in a [`Graph`]: the tensor and (when it is recorded) its node.
+#[derive(Clone)]
+pub struct Var {
+    graph: Graph,
+    id: Option<usize>,
+    value: Tensor,
+}
+
+impl std::fmt::Debug for Var {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Var(#{:?}, {:?})", self.id, self.value)
+    }
+}
+
+impl Var {
+    /// Records an op: `value` computed from `inputs`, with its vector-Jacobian product.
+    /// If no input needs a gradient (or the graph is not recording) nothing is recorded and the
+    /// closure is dropped.
+    pub fn from_op(inputs: &[&Var], value: Tensor, backward: impl Fn(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + 'static) -> Var {
+        let graph = inputs[0].graph.clone();
+        let needs = inputs.iter().any(|v| v.requires_grad());
+        if !needs || !graph.is_recording() {
+            return Var { graph, id: None, value };
+        }
+        let parents = inputs.iter().map(|v| v.id.unwrap_or(usize::MAX)).collect();
+        let id = graph.push(parents, Some(Box::new(backward)), true);
+        Var { graph, id, value }
+    }
+
+    /// The value.
+    pub fn value(&self) -> &Tensor {
+        &self.value
+    }
+    /// The value's shape.
+    pub fn shape(&self) -> &[usize] {
+        self.value.shape()
+    }
+    /// The graph this value lives in.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+    /// True if a gradient can flow into this value.
+    pub fn requires_grad(&self) -> bool {
+        match self.id {
+            Some(id) => self.graph.0.nodes.borrow()[id].requires_grad,
+            None => false,
+        }
+    }
+    /// The same value with no link to how it was computed.
+    pub fn detach(&self) -> Var {
+        self.graph.constant(self.value.clone())
+    }
+    /// Keeps this intermediate value's gradient in [`Grads`] (leaves always keep theirs);
+    /// Grad-CAM uses it for the gradient of a feature map.
+    pub fn retain_grad(&self) {
+        if let Some(id) = self.id {
+            self.graph.0.nodes.borrow()[id].retain.set(true);
+        }
+    }
+
+    /// Gradients of this scalar with respect to every leaf (seed 1).
+    pub fn backward(&self) -> Result<Grads> {
+        if self.value.len() != 1 {
+            return Err(Error::Shape {
+                op: "backward",
+                lhs: self.shape().to_vec(),
+                rhs: vec![],
+                detail: "backward() needs a scalar; use backward_with(seed) for other shapes".into(),
+            });
+        }
+        self.backward_with(Tensor::full(self.shape(), 1.0))
+    }
+
+    /// Gradients of `<seed, self>` with respect to every leaf.
+    pub fn backward_with(&self, seed: Tensor) -> Result<Grads> {
+        if seed.shape() != self.shape() {
+            return Err(Error::shape("backward_with", self.shape(), seed.shape()));
+        }
+        let tape = &self.graph.0;
+        let Some(out) = self.id else {
+            return Ok(Grads { grads: HashMap::new(), params: tape.params.borrow().clone() });
+        };
+        let nodes = tape.nodes.borrow();
+        let mut grads: Vec<Option<Tensor>> = vec![None; out + 1];
+        grads[out] = Some(seed);
+        let mut kept = HashMap::new();
+        for i in (0..=out).rev() {
+            let Some(g) = grads[i].take() else { continue };
+            let node = &nodes[i];
+            if let Some(bw) = &node.backward {
+                let needs: Vec<bool> = node.parents.iter().map(|&p| p != usize::MAX && nodes[p].requires_grad).collect();
+                let pg = bw(&g, &needs)?;
+                for ((&p, gp), &need) in node.parents.iter().zip(pg).zip(&needs) {
+                    let (Some(gp), true) = (gp, need) else { continue };
+                    match &mut grads[p] {
+                        Some(acc) => acc.add_assign(&gp)?,
+                        slot @ None => *slot = Some(gp),
+                    }
+                }
+                if node.retain.get() {
+                    kept.insert(i, g);
+                }
+            } else {
+                kept.insert(i, g);
+            }
+        }
+        Ok(Grads { grads: kept, params: tape.params.borrow().clone() })
+    }
+}
+
+/// The gradients computed by one backward pass.
+pub struct Grads {
+    grads: HashMap<usize, Tensor>,
+    params: HashMap<ParamId, usize>,
+}
+
+impl Grads {
+    /// Gradient with respect to a leaf (or a retained value); None if no gradient reached it.
+    pub fn wrt(&self, v: &Var) -> Option<&Tensor> {
+        v.id.and_then(|id| self.grads.get(&id))
+    }
+    /// Gradient with respect to a parameter entered with [`Graph::param`].
+    pub fn param(&self, p: &Param) -> Option<&Tensor> {
+        self.params.get(&p.id()).and_then(|id| self.grads.get(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mul(a: &Var, b: &Var) -> Var {
+        let v = a.value().zip_map(b.value(), |x, y| x * y).unwrap();
+        let (av, bv) = (a.value().clone(), b.value().clone());
+        Var::from_op(&[a, b], v, move |g, _| Ok(vec![Some(g.zip_map(&bv, |g, b| g * b)?), Some(g.zip_map(&av, |g, a| g * a)?)]))
+    }
+
+    #[test]
+    fn gradient_accumulates_over_two_uses() {
+        let g = Graph::new();
+        let x = g.leaf(Tensor::from_vec(vec![3.0], &[1]).unwrap());
+        let y = mul(&x, &x); // x^2
+        let z = mul(&y, &x); // x^3 -> 3x^2 = 27
+        let gr = z.backward().unwrap();
+        assert_eq!(gr.wrt(&x).unwrap().data(), &[27.0]);
+    }
+
+    #[test]
+    fn no_grad_and_detach_record_nothing() {
+        let g = Graph::no_grad();
+        let x = g.leaf(Tensor::ones(&[2]));
+        let y = mul(&x, &x);
+        assert!(!y.requires_grad());
+        assert_eq!(g.len(), 0);
+        let g = Graph::new();
+        let x = g.leaf(Tensor::from_vec(vec![2.0], &[1]).unwrap());
+        let y = mul(&x.detach(), &x); // d/dx = detached value = 2
+        assert_eq!(y.backward().unwrap().wrt(&x).unwrap().data(), &[2.0]);
+    }
+
+    #[test]
+    fn backward_of_non_scalar_is_an_error() {
+        let g = Graph::new();
+        let x = g.leaf(Tensor::ones(&[2, 3]));
+        let y = mul(&x, &x);
+        let e = y.backward().err().unwrap().to_string();
+        assert!(e.contains("[2, 3]"), "{e}");
+    }
+}

@@ -1,1 +1,16 @@
-//! (being written)
+//! Pictures for reports, in pure Rust, written as PNG.
+//!
+//! - [`canvas`]: an RGB raster with rectangles, anti-aliased lines and text in the embedded
+//!   DejaVu Sans font (no fontconfig: the same picture on every machine), saved atomically.
+//! - [`colormap`]: viridis, inferno and a blue-white-red diverging map.
+//! - [`plot`]: line charts ([`plot_curves`]) and the two-panel loss/accuracy figure of a
+//!   training run ([`training_curves`] from [`EpochRecord`]s).
+//! - [`confusion`]: a confusion matrix as counts and row-normalised fractions side by side.
+//! - [`image`]: grayscale and heatmap images, overlays, and captioned image grids for saliency
+//!   maps, filters and feature maps.
+
+pub mod canvas;
+pub mod colormap;
+
+pub use canvas::{Align, Canvas, VAlign};
+pub use colormap::{blue_white_red, gray, inferno, viridis, Colormap};
