@@ -31,7 +31,11 @@ const BLUE_WHITE_RED: [u32; 11] = [
 const GRAY: [u32; 2] = [0x000000, 0xffffff];
 
 fn split(c: u32) -> [f32; 3] {
-    [((c >> 16) & 0xff) as f32, ((c >> 8) & 0xff) as f32, (c & 0xff) as f32]
+    [
+        ((c >> 16) & 0xff) as f32,
+        ((c >> 8) & 0xff) as f32,
+        (c & 0xff) as f32,
+    ]
 }
 
 /// Interpolates linearly in a table of evenly spaced `0xRRGGBB` control points.
