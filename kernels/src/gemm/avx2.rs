@@ -1,0 +1,102 @@
+//! AVX2 + FMA micro-kernel: 6 x 16 tile, 12 ymm accumulators.
+//!
+//! Per depth step: two 8-wide loads of packed B, six broadcasts of packed A and
+//! twelve FMAs. With two FMA pipes of latency 4, at least 8 independent
+//! accumulators are needed to keep them busy; 12 leaves headroom, and
+//! 12 + 2 (B) + 1 (broadcast) fits the 16 ymm registers.
+
+use super::{blocking, gemm_blocked, GemmArgs, MicroKernel};
+use std::arch::x86_64::*;
+
+pub(crate) const MR: usize = 6;
+pub(crate) const NR: usize = 16;
+
+pub(crate) struct Avx2;
+
+impl MicroKernel for Avx2 {
+    const MR: usize = MR;
+    const NR: usize = NR;
+    const BLOCKING: blocking::Blocking = blocking::AVX2;
+
+    #[inline(always)]
+    unsafe fn kernel(
+        rows: usize,
+        k: usize,
+        alpha: f32,
+        a: *const f32,
+        b: *const f32,
+        beta: f32,
+        c: *mut f32,
+        ldc: usize,
+    ) {
+        match rows {
+            6 => tile::<6>(k, alpha, a, b, beta, c, ldc),
+            5 => tile::<5>(k, alpha, a, b, beta, c, ldc),
+            4 => tile::<4>(k, alpha, a, b, beta, c, ldc),
+            3 => tile::<3>(k, alpha, a, b, beta, c, ldc),
+            2 => tile::<2>(k, alpha, a, b, beta, c, ldc),
+            _ => tile::<1>(k, alpha, a, b, beta, c, ldc),
+        }
+    }
+}
+
+/// Whole blocked GEMM compiled with AVX2 + FMA enabled.
+///
+/// # Safety
+/// Operands valid; CPU supports AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn gemm(g: &GemmArgs) {
+    gemm_blocked::<Avx2, MR, NR>(g)
+}
+
+/// Computes the first `R` rows of a 6 x 16 tile.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn tile<const R: usize>(
+    k: usize,
+    alpha: f32,
+    a: *const f32,
+    b: *const f32,
+    beta: f32,
+    c: *mut f32,
+    ldc: usize,
+) {
+    let mut acc = [[_mm256_setzero_ps(); 2]; R];
+    let mut ap = a;
+    let mut bp = b;
+    for _ in 0..k {
+        let b0 = _mm256_loadu_ps(bp);
+        let b1 = _mm256_loadu_ps(bp.add(8));
+        for (r, row) in acc.iter_mut().enumerate() {
+            let av = _mm256_broadcast_ss(&*ap.add(r));
+            row[0] = _mm256_fmadd_ps(av, b0, row[0]);
+            row[1] = _mm256_fmadd_ps(av, b1, row[1]);
+        }
+        ap = ap.add(MR);
+        bp = bp.add(NR);
+    }
+    let va = _mm256_set1_ps(alpha);
+    if beta == 0.0 {
+        for (r, row) in acc.iter().enumerate() {
+            let cr = c.add(r * ldc);
+            _mm256_storeu_ps(cr, _mm256_mul_ps(row[0], va));
+            _mm256_storeu_ps(cr.add(8), _mm256_mul_ps(row[1], va));
+        }
+    } else if beta == 1.0 {
+        for (r, row) in acc.iter().enumerate() {
+            let cr = c.add(r * ldc);
+            _mm256_storeu_ps(cr, _mm256_fmadd_ps(row[0], va, _mm256_loadu_ps(cr)));
+            let c1 = _mm256_loadu_ps(cr.add(8));
+            _mm256_storeu_ps(cr.add(8), _mm256_fmadd_ps(row[1], va, c1));
+        }
+    } else {
+        let vb = _mm256_set1_ps(beta);
+        for (r, row) in acc.iter().enumerate() {
+            let cr = c.add(r * ldc);
+            let c0 = _mm256_mul_ps(_mm256_loadu_ps(cr), vb);
+            let c1 = _mm256_mul_ps(_mm256_loadu_ps(cr.add(8)), vb);
+            _mm256_storeu_ps(cr, _mm256_fmadd_ps(row[0], va, c0));
+            _mm256_storeu_ps(cr.add(8), _mm256_fmadd_ps(row[1], va, c1));
+        }
+    }
+}

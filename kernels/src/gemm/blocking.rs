@@ -1,0 +1,64 @@
+//! Cache-blocking parameters for every micro-kernel, in one place.
+//!
+//! The blocked loop (see `mod.rs`) is the classic GotoBLAS/BLIS nest:
+//!
+//! ```text
+//! for jc in 0..n step NC          // column panel of B / C
+//!   for pc in 0..k step KC        // depth block: pack B[pc.., jc..] (KC x NC)
+//!     for ic in 0..m step MC      // row block:   pack A[ic.., pc..] (MC x KC)
+//!       for jr in 0..NC step NR   // B micro-panel (KC x NR)
+//!         for ir in 0..MC step MR // A micro-panel (MR x KC) -> micro-kernel
+//! ```
+//!
+//! Target machine: AMD Zen 4 — 32 KB L1d and 1 MB L2 per core, 32 MB L3 shared.
+//!
+//! * **KC** (depth) sets the size of one micro-kernel call. The B micro-panel
+//!   (`KC x NR` floats) is re-used by every A micro-panel of the row block, so it
+//!   should stay in L1 together with the A micro-panel currently streaming
+//!   through (`MR x KC`). Larger KC also amortises the load/store of the C tile,
+//!   which happens once per KC block.
+//! * **MC** (rows) sets the packed A block (`MC x KC`), which is streamed once per
+//!   B micro-panel, so it should live in L2 (half of it, leaving room for B
+//!   micro-panels and C).
+//! * **NC** (columns) sets the packed B panel (`KC x NC`), which is re-used by every
+//!   row block; it lives in L2/L3. It is kept moderate so small-`m` problems
+//!   (conv layers: `m = cout` = 64..128) still get several panels and so that the
+//!   packing buffer stays small.
+//!
+//! All values must be multiples of the kernel's MR (for MC) and NR (for NC):
+//! the parallel driver splits C on MR/NR boundaries and relies on every tile
+//! being computed exactly the same way whatever the split.
+
+/// Cache-block sizes of one micro-kernel.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Blocking {
+    pub mc: usize,
+    pub kc: usize,
+    pub nc: usize,
+}
+
+/// AVX-512 kernel, 8 x 32 tile.
+/// B micro-panel: 256 x 32 x 4 B = 32 KB (streams from L1/L2; Zen 4's L2 easily
+/// feeds the 8 B/cycle it needs), A block: 128 x 256 x 4 B = 128 KB (L2),
+/// B panel: 256 x 1024 x 4 B = 1 MB (L2/L3).
+pub(crate) const AVX512: Blocking = Blocking {
+    mc: 128,
+    kc: 256,
+    nc: 1024,
+};
+
+/// AVX2+FMA kernel, 6 x 16 tile.
+/// B micro-panel: 256 x 16 x 4 B = 16 KB (half of L1), A block:
+/// 144 x 256 x 4 B = 144 KB (L2), B panel 256 x 1024 x 4 B = 1 MB.
+pub(crate) const AVX2: Blocking = Blocking {
+    mc: 144,
+    kc: 256,
+    nc: 1024,
+};
+
+/// Portable `wide::f32x8` kernel, 4 x 16 tile. Same reasoning as AVX2.
+pub(crate) const PORTABLE: Blocking = Blocking {
+    mc: 128,
+    kc: 256,
+    nc: 1024,
+};

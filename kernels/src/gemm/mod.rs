@@ -1,0 +1,586 @@
+//! Single-precision GEMM: `C = alpha * A * B + beta * C`.
+//!
+//! Structure (after GotoBLAS/BLIS and the `matrixmultiply` crate):
+//!
+//! * [`sgemm`] / [`sgemm_par`] check the arguments and dispatch on the
+//!   instruction set selected once at run time ([`selected_isa`]).
+//! * [`gemm_blocked`] is the blocked loop nest (see `blocking.rs` for the
+//!   cache-block sizes and why): B is packed into `KC x NR` micro-panels, A into
+//!   `MR x KC` micro-panels (both zero-padded at the edges), then a
+//!   [`MicroKernel`] computes every `MR x NR` tile of C with all the
+//!   accumulators in registers. Tiles cut by the right edge of C are computed
+//!   into a small temporary and the valid part is merged into C.
+//! * One module per ISA provides a micro-kernel: `avx512` (8 x 32, 16 zmm
+//!   accumulators), `avx2` (6 x 16, 12 ymm accumulators, FMA) and `portable`
+//!   (`wide::f32x8`, 4 x 16, 8 accumulators).
+//!
+//! Summation order: each element of C is the sum over `k` in KC blocks (in
+//! increasing order), each block summed sequentially by the micro-kernel. The
+//! order depends only on the ISA, never on how [`sgemm_par`] splits C, so the
+//! parallel result is bit-identical to the serial one.
+
+mod blocking;
+mod pack;
+mod portable;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
+#[cfg(test)]
+mod tests;
+
+use blocking::Blocking;
+use std::sync::OnceLock;
+
+/// A micro-kernel instruction set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Isa {
+    /// `wide::f32x8`, works everywhere.
+    Portable,
+    /// x86-64 AVX2 + FMA.
+    Avx2,
+    /// x86-64 AVX-512F.
+    Avx512,
+}
+
+impl Isa {
+    /// All ISAs, from the most portable to the fastest.
+    pub const ALL: [Isa; 3] = [Isa::Portable, Isa::Avx2, Isa::Avx512];
+
+    /// The name reported by [`sgemm_isa`]: `"portable"`, `"avx2+fma"` or `"avx512"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Portable => "portable",
+            Isa::Avx2 => "avx2+fma",
+            Isa::Avx512 => "avx512",
+        }
+    }
+
+    /// Whether this CPU can run the ISA's micro-kernel.
+    pub fn is_available(self) -> bool {
+        match self {
+            Isa::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => is_x86_feature_detected!("avx512f"),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// Micro-tile shape `(MR, NR)` of this ISA's kernel.
+    pub fn tile(self) -> (usize, usize) {
+        match self {
+            Isa::Portable => (portable::MR, portable::NR),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => (avx2::MR, avx2::NR),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => (avx512::MR, avx512::NR),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => (portable::MR, portable::NR),
+        }
+    }
+}
+
+/// The ISAs this CPU supports, most portable first.
+pub fn available_isas() -> Vec<Isa> {
+    Isa::ALL.into_iter().filter(|i| i.is_available()).collect()
+}
+
+/// The ISA used by [`sgemm`] and [`sgemm_par`]: the best available one, or a
+/// lower one forced by the environment variable `PUPIL_ISA`
+/// (`portable`, `avx2` or `avx512`; a request for an unavailable ISA falls
+/// back to the best available one below it). Decided once per process.
+pub fn selected_isa() -> Isa {
+    static SELECTED: OnceLock<Isa> = OnceLock::new();
+    *SELECTED.get_or_init(|| {
+        let best = *available_isas().last().unwrap_or(&Isa::Portable);
+        let forced = std::env::var("PUPIL_ISA").ok().and_then(|v| {
+            match v.trim().to_ascii_lowercase().as_str() {
+                "portable" => Some(Isa::Portable),
+                "avx2" | "avx2+fma" => Some(Isa::Avx2),
+                "avx512" | "avx512f" => Some(Isa::Avx512),
+                _ => None,
+            }
+        });
+        match forced {
+            Some(f) if f <= best => available_isas()
+                .into_iter()
+                .rfind(|i| *i <= f)
+                .unwrap_or(Isa::Portable),
+            _ => best,
+        }
+    })
+}
+
+/// Which micro-kernel was selected at run time: `"avx512"`, `"avx2+fma"` or `"portable"`.
+pub fn sgemm_isa() -> &'static str {
+    selected_isa().name()
+}
+
+/// A register-blocked micro-kernel computing one `MR x NR` tile of C.
+pub(crate) trait MicroKernel {
+    const MR: usize;
+    const NR: usize;
+    const BLOCKING: Blocking;
+
+    /// `C[..rows][..NR] = alpha * Apanel * Bpanel + beta * C` for the first
+    /// `rows <= MR` rows of the tile (C row stride `ldc`). `beta == 0` must not
+    /// read C.
+    ///
+    /// # Safety
+    /// `a` holds a packed `MR x k` micro-panel, `b` a packed `k x NR` one;
+    /// `c` is valid for `rows` rows of `NR` floats with stride `ldc`; the CPU
+    /// supports the kernel's ISA.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn kernel(
+        rows: usize,
+        k: usize,
+        alpha: f32,
+        a: *const f32,
+        b: *const f32,
+        beta: f32,
+        c: *mut f32,
+        ldc: usize,
+    );
+}
+
+/// Largest `MR * NR` of any kernel (size of the edge-tile temporary).
+const MAX_TILE: usize = 512;
+
+/// Raw GEMM operands. The C block described by different `GemmArgs` handed to
+/// different threads must not overlap.
+#[derive(Clone, Copy)]
+pub(crate) struct GemmArgs {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub alpha: f32,
+    pub a: *const f32,
+    pub rsa: usize,
+    pub csa: usize,
+    pub b: *const f32,
+    pub rsb: usize,
+    pub csb: usize,
+    pub beta: f32,
+    pub c: *mut f32,
+    pub ldc: usize,
+}
+
+// SAFETY: only used to hand disjoint C blocks (and shared, read-only A/B) to
+// rayon tasks; the borrow of the original slices outlives the tasks.
+unsafe impl Send for GemmArgs {}
+unsafe impl Sync for GemmArgs {}
+
+impl GemmArgs {
+    /// The sub-problem for rows `i0..i0+m` and columns `j0..j0+n` of C.
+    fn sub(&self, i0: usize, m: usize, j0: usize, n: usize) -> GemmArgs {
+        // SAFETY (of the pointer arithmetic): in bounds of the checked slices.
+        unsafe {
+            GemmArgs {
+                m,
+                n,
+                a: self.a.add(i0 * self.rsa),
+                b: self.b.add(j0 * self.csb),
+                c: self.c.add(i0 * self.ldc + j0),
+                ..*self
+            }
+        }
+    }
+}
+
+/// `C = beta * C` (`beta == 0` overwrites with zeros, even NaN).
+unsafe fn scale_c(g: &GemmArgs) {
+    for i in 0..g.m {
+        let row = std::slice::from_raw_parts_mut(g.c.add(i * g.ldc), g.n);
+        if g.beta == 0.0 {
+            row.fill(0.0);
+        } else if g.beta != 1.0 {
+            row.iter_mut().for_each(|x| *x *= g.beta);
+        }
+    }
+}
+
+/// The blocked loop nest. Inlined into each ISA's `#[target_feature]` entry
+/// point so packing is compiled for that ISA too.
+///
+/// # Safety
+/// Operands valid (see [`check_args`]); CPU supports `K`'s ISA.
+#[inline(always)]
+pub(crate) unsafe fn gemm_blocked<K: MicroKernel, const MR: usize, const NR: usize>(g: &GemmArgs) {
+    debug_assert!(MR == K::MR && NR == K::NR && MR * NR <= MAX_TILE);
+    let GemmArgs {
+        m,
+        k,
+        n,
+        alpha,
+        a,
+        rsa,
+        csa,
+        b,
+        rsb,
+        csb,
+        beta,
+        c,
+        ldc,
+    } = *g;
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 || alpha == 0.0 {
+        scale_c(g);
+        return;
+    }
+    let Blocking { mc, kc, nc } = K::BLOCKING;
+    let kc = kc.min(k);
+    let mc = mc.min(m.div_ceil(MR) * MR);
+    let nc = nc.min(n.div_ceil(NR) * NR);
+    pack::with_pack_buffers(mc * kc, kc * nc, |ap, bp| {
+        let mut jc = 0;
+        while jc < n {
+            let ncb = nc.min(n - jc);
+            let mut pc = 0;
+            while pc < k {
+                let kcb = kc.min(k - pc);
+                pack::pack_b::<NR>(kcb, ncb, b.add(pc * rsb + jc * csb), rsb, csb, bp);
+                let beta_eff = if pc == 0 { beta } else { 1.0 };
+                let mut ic = 0;
+                while ic < m {
+                    let mcb = mc.min(m - ic);
+                    pack::pack_a::<MR>(mcb, kcb, a.add(ic * rsa + pc * csa), rsa, csa, ap);
+                    macro_kernel::<K, MR, NR>(
+                        mcb,
+                        kcb,
+                        ncb,
+                        alpha,
+                        ap,
+                        bp,
+                        beta_eff,
+                        c.add(ic * ldc + jc),
+                        ldc,
+                    );
+                    ic += mc;
+                }
+                pc += kc;
+            }
+            jc += nc;
+        }
+    });
+}
+
+/// Runs the micro-kernel over all tiles of one packed `mcb x ncb` block.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn macro_kernel<K: MicroKernel, const MR: usize, const NR: usize>(
+    mcb: usize,
+    kcb: usize,
+    ncb: usize,
+    alpha: f32,
+    ap: *const f32,
+    bp: *const f32,
+    beta: f32,
+    c: *mut f32,
+    ldc: usize,
+) {
+    let mut jr = 0;
+    while jr < ncb {
+        let cols = NR.min(ncb - jr);
+        let bpanel = bp.add(jr * kcb);
+        let mut ir = 0;
+        while ir < mcb {
+            let rows = MR.min(mcb - ir);
+            let apanel = ap.add(ir * kcb);
+            let ct = c.add(ir * ldc + jr);
+            if cols == NR {
+                K::kernel(rows, kcb, alpha, apanel, bpanel, beta, ct, ldc);
+            } else {
+                let mut tmp = [0.0f32; MAX_TILE];
+                K::kernel(rows, kcb, alpha, apanel, bpanel, 0.0, tmp.as_mut_ptr(), NR);
+                for i in 0..rows {
+                    let crow = ct.add(i * ldc);
+                    for j in 0..cols {
+                        let t = tmp[i * NR + j];
+                        let dst = crow.add(j);
+                        *dst = if beta == 0.0 {
+                            t
+                        } else if beta == 1.0 {
+                            *dst + t
+                        } else {
+                            beta.mul_add(*dst, t)
+                        };
+                    }
+                }
+            }
+            ir += MR;
+        }
+        jr += NR;
+    }
+}
+
+/// Serial GEMM on raw operands with the given ISA.
+///
+/// # Safety
+/// Operands valid; `isa.is_available()`.
+pub(crate) unsafe fn gemm_raw(isa: Isa, g: &GemmArgs) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => avx512::gemm(g),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => avx2::gemm(g),
+        _ => portable::gemm(g),
+    }
+}
+
+/// Minimum slice length holding a strided `rows x cols` matrix.
+fn needed_len(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
+    if rows == 0 || cols == 0 {
+        0
+    } else {
+        (rows - 1) * rs + (cols - 1) * cs + 1
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_args(
+    isa: Isa,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    b: &[f32],
+    rsb: usize,
+    csb: usize,
+    c: &[f32],
+    ldc: usize,
+) {
+    assert!(
+        isa.is_available(),
+        "sgemm: ISA {} is not supported by this CPU",
+        isa.name()
+    );
+    if m > 0 && n > 0 {
+        assert!(
+            m == 1 || ldc >= n,
+            "sgemm: ldc ({ldc}) must be >= n ({n}) (rows of C must not overlap)"
+        );
+        let need = (m - 1) * ldc + n;
+        assert!(
+            c.len() >= need,
+            "sgemm: C slice too short: len {} < {need} (m={m}, n={n}, ldc={ldc})",
+            c.len()
+        );
+    }
+    if m > 0 && n > 0 && k > 0 {
+        let need_a = needed_len(m, k, rsa, csa);
+        assert!(
+            a.len() >= need_a,
+            "sgemm: A slice too short: len {} < {need_a} (m={m}, k={k}, rsa={rsa}, csa={csa})",
+            a.len()
+        );
+        let need_b = needed_len(k, n, rsb, csb);
+        assert!(
+            b.len() >= need_b,
+            "sgemm: B slice too short: len {} < {need_b} (k={k}, n={n}, rsb={rsb}, csb={csb})",
+            b.len()
+        );
+    }
+}
+
+/// C\[m x n\] = alpha * A\[m x k\] * B\[k x n\] + beta * C, single-threaded.
+///
+/// A element (i,p) is `a[i*rsa + p*csa]`; B element (p,j) is `b[p*rsb + j*csb]`;
+/// C element (i,j) is `c[i*ldc + j]` (C row-major). Transposes are expressed
+/// through the strides. `beta == 0` ignores (overwrites) whatever C holds, even
+/// NaN. Panics if a slice is too short.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    b: &[f32],
+    rsb: usize,
+    csb: usize,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    sgemm_with(
+        selected_isa(),
+        m,
+        k,
+        n,
+        alpha,
+        a,
+        rsa,
+        csa,
+        b,
+        rsb,
+        csb,
+        beta,
+        c,
+        ldc,
+    );
+}
+
+/// [`sgemm`] with an explicit micro-kernel ISA (panics if the CPU lacks it).
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_with(
+    isa: Isa,
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    b: &[f32],
+    rsb: usize,
+    csb: usize,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    check_args(isa, m, k, n, a, rsa, csa, b, rsb, csb, c, ldc);
+    let g = GemmArgs {
+        m,
+        k,
+        n,
+        alpha,
+        a: a.as_ptr(),
+        rsa,
+        csa,
+        b: b.as_ptr(),
+        rsb,
+        csb,
+        beta,
+        c: c.as_mut_ptr(),
+        ldc,
+    };
+    // SAFETY: lengths checked above, ISA availability checked above.
+    unsafe { gemm_raw(isa, &g) }
+}
+
+/// Same as [`sgemm`], but splits the work over rayon's thread pool when the
+/// problem is large enough. C is split into blocks of rows (multiples of MR)
+/// and columns (multiples of NR); every element's summation order is the same
+/// as in [`sgemm`], so the result is bit-identical whatever the thread count.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_par(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    b: &[f32],
+    rsb: usize,
+    csb: usize,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    sgemm_par_with(
+        selected_isa(),
+        m,
+        k,
+        n,
+        alpha,
+        a,
+        rsa,
+        csa,
+        b,
+        rsb,
+        csb,
+        beta,
+        c,
+        ldc,
+    );
+}
+
+/// Problems with fewer multiply-adds than this run serially in [`sgemm_par`].
+pub const PAR_THRESHOLD: usize = 1 << 20;
+
+/// [`sgemm_par`] with an explicit micro-kernel ISA (panics if the CPU lacks it).
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_par_with(
+    isa: Isa,
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    b: &[f32],
+    rsb: usize,
+    csb: usize,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    check_args(isa, m, k, n, a, rsa, csa, b, rsb, csb, c, ldc);
+    let g = GemmArgs {
+        m,
+        k,
+        n,
+        alpha,
+        a: a.as_ptr(),
+        rsa,
+        csa,
+        b: b.as_ptr(),
+        rsb,
+        csb,
+        beta,
+        c: c.as_mut_ptr(),
+        ldc,
+    };
+    let threads = rayon::current_num_threads();
+    let work = m.saturating_mul(n).saturating_mul(k.max(1));
+    // SAFETY: lengths and ISA checked above; tasks get disjoint C blocks.
+    unsafe {
+        if threads <= 1 || work < PAR_THRESHOLD {
+            gemm_raw(isa, &g);
+        } else {
+            gemm_par_raw(isa, &g, threads);
+        }
+    }
+}
+
+/// Splits C into a grid of blocks aligned to the ISA's tile and runs them on
+/// rayon's pool.
+unsafe fn gemm_par_raw(isa: Isa, g: &GemmArgs, threads: usize) {
+    use rayon::prelude::*;
+    let (mr, nr) = isa.tile();
+    // A few tasks per thread for load balance (the machine is shared).
+    let tasks = threads * 2;
+    // Prefer splitting columns (each task packs its own part of B; A packing
+    // is repeated per task, which costs 1/width of the work).
+    let min_w = 4 * nr;
+    let w = (g.n.div_ceil(tasks)).div_ceil(nr).max(1) * nr;
+    let w = w.max(min_w);
+    let col_blocks = g.n.div_ceil(w);
+    let row_blocks = if col_blocks >= tasks {
+        1
+    } else {
+        tasks.div_ceil(col_blocks).min(g.m.div_ceil(mr)).max(1)
+    };
+    let h = g.m.div_ceil(row_blocks).div_ceil(mr) * mr;
+    let row_blocks = g.m.div_ceil(h);
+    (0..row_blocks * col_blocks).into_par_iter().for_each(|t| {
+        let (bi, bj) = (t / col_blocks, t % col_blocks);
+        let (i0, j0) = (bi * h, bj * w);
+        let sub = g.sub(i0, h.min(g.m - i0), j0, w.min(g.n - j0));
+        // SAFETY: disjoint C blocks, operands valid (checked by the caller).
+        unsafe { gemm_raw(isa, &sub) }
+    });
+}

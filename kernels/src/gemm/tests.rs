@@ -1,0 +1,285 @@
+//! Tests of every available micro-kernel against a naive f64 triple loop.
+
+use super::*;
+
+fn lcg_vec(seed: &mut u64, len: usize) -> Vec<f32> {
+    (0..len)
+        .map(|_| {
+            *seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// Layout of an operand: row-major or transposed (column-major) storage,
+/// possibly with padding between rows/columns.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    trans: bool,
+    pad: usize,
+}
+
+/// `(rs, cs, len)` for a `rows x cols` matrix in this layout.
+fn strides(l: Layout, rows: usize, cols: usize) -> (usize, usize, usize) {
+    let (rs, cs) = if l.trans {
+        (1, rows + l.pad)
+    } else {
+        (cols + l.pad, 1)
+    };
+    (rs, cs, needed_len(rows, cols, rs, cs).max(1))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_case(
+    isa: Isa,
+    m: usize,
+    k: usize,
+    n: usize,
+    la: Layout,
+    lb: Layout,
+    alpha: f32,
+    beta: f32,
+    seed: &mut u64,
+) {
+    let (rsa, csa, alen) = strides(la, m, k);
+    let (rsb, csb, blen) = strides(lb, k, n);
+    let ldc = n + 3;
+    let a = lcg_vec(seed, alen);
+    let b = lcg_vec(seed, blen);
+    let c0 = if beta == 0.0 {
+        vec![f32::NAN; m * ldc]
+    } else {
+        lcg_vec(seed, m * ldc)
+    };
+    let mut c = c0.clone();
+    sgemm_with(
+        isa, m, k, n, alpha, &a, rsa, csa, &b, rsb, csb, beta, &mut c, ldc,
+    );
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = 0.0f64;
+            let mut mag = 0.0f64;
+            for p in 0..k {
+                let t = a[i * rsa + p * csa] as f64 * b[p * rsb + j * csb] as f64;
+                s += t;
+                mag += t.abs();
+            }
+            let cij = c0[i * ldc + j] as f64;
+            let want = alpha as f64 * s + if beta == 0.0 { 0.0 } else { beta as f64 * cij };
+            let scale = alpha.abs() as f64 * mag
+                + if beta == 0.0 {
+                    0.0
+                } else {
+                    (beta as f64 * cij).abs()
+                };
+            let got = c[i * ldc + j] as f64;
+            assert!(
+                (got - want).abs() <= 1e-6 * (k as f64 + 2.0) * (scale + 1e-30),
+                "{isa:?} m={m} k={k} n={n} {la:?} {lb:?} alpha={alpha} beta={beta} at ({i},{j}): got {got} want {want}"
+            );
+        }
+        // Padding columns of C untouched.
+        for j in n..ldc {
+            let (x, y) = (c[i * ldc + j], c0[i * ldc + j]);
+            assert!(x.to_bits() == y.to_bits(), "C padding overwritten");
+        }
+    }
+}
+
+const DIMS: [usize; 10] = [1, 2, 7, 8, 15, 16, 17, 33, 64, 257];
+
+#[test]
+fn all_isas_odd_shapes() {
+    let mut seed = 1u64;
+    let row = Layout {
+        trans: false,
+        pad: 0,
+    };
+    let tr = Layout {
+        trans: true,
+        pad: 0,
+    };
+    for isa in available_isas() {
+        for &m in &DIMS {
+            for &k in &DIMS {
+                for &n in &DIMS {
+                    // Keep the 257^3 corner cheap but present.
+                    check_case(isa, m, k, n, row, row, 1.0, 0.0, &mut seed);
+                }
+            }
+        }
+        let shapes = [
+            (7, 17, 33),
+            (64, 257, 15),
+            (257, 64, 257),
+            (16, 1, 2),
+            (33, 300, 70),
+        ];
+        for &(m, k, n) in &shapes {
+            for la in [
+                row,
+                tr,
+                Layout {
+                    trans: false,
+                    pad: 5,
+                },
+                Layout {
+                    trans: true,
+                    pad: 2,
+                },
+            ] {
+                for lb in [
+                    row,
+                    tr,
+                    Layout {
+                        trans: true,
+                        pad: 3,
+                    },
+                    Layout {
+                        trans: false,
+                        pad: 1,
+                    },
+                ] {
+                    for (alpha, beta) in [
+                        (1.0, 0.0),
+                        (1.0, 1.0),
+                        (-0.5, 0.0),
+                        (2.0, -1.5),
+                        (0.25, 1.0),
+                    ] {
+                        check_case(isa, m, k, n, la, lb, alpha, beta, &mut seed);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn large_k_crosses_kc_blocks() {
+    let mut seed = 9u64;
+    let row = Layout {
+        trans: false,
+        pad: 0,
+    };
+    for isa in available_isas() {
+        for &(m, k, n) in &[(9, 1100, 40), (150, 520, 1100)] {
+            check_case(isa, m, k, n, row, row, 1.0, 0.5, &mut seed);
+        }
+    }
+}
+
+#[test]
+fn degenerate_alpha_zero_and_k_zero() {
+    for isa in available_isas() {
+        let a = [f32::NAN; 6];
+        let b = [1.0f32; 9];
+        let mut c = vec![f32::NAN; 6];
+        sgemm_with(isa, 2, 0, 3, 1.0, &a, 1, 1, &b, 1, 1, 0.0, &mut c, 3);
+        assert!(c.iter().all(|&x| x == 0.0));
+        let mut c = vec![2.0f32; 6];
+        sgemm_with(isa, 2, 3, 3, 0.0, &a, 3, 1, &b, 3, 1, 0.5, &mut c, 3);
+        assert!(c.iter().all(|&x| x == 1.0));
+        // Empty outputs are no-ops even with empty slices.
+        sgemm_with(isa, 0, 5, 7, 1.0, &[], 5, 1, &[], 7, 1, 0.0, &mut [], 7);
+    }
+}
+
+#[test]
+fn matches_matrixmultiply() {
+    let mut seed = 5u64;
+    for isa in available_isas() {
+        for &(m, k, n) in &[(64, 25, 1936), (33, 77, 130), (128, 576, 100)] {
+            let a = lcg_vec(&mut seed, m * k);
+            let b = lcg_vec(&mut seed, k * n);
+            let mut c1 = vec![0.0f32; m * n];
+            let mut c2 = vec![0.0f32; m * n];
+            sgemm_with(isa, m, k, n, 1.0, &a, k, 1, &b, 1, k, 0.0, &mut c1, n);
+            // SAFETY: sizes match the strides.
+            unsafe {
+                matrixmultiply::sgemm(
+                    m,
+                    k,
+                    n,
+                    1.0,
+                    a.as_ptr(),
+                    k as isize,
+                    1,
+                    b.as_ptr(),
+                    1,
+                    k as isize,
+                    0.0,
+                    c2.as_mut_ptr(),
+                    n as isize,
+                    1,
+                );
+            }
+            for (x, y) in c1.iter().zip(&c2) {
+                assert!(
+                    (x - y).abs() <= 1e-5 * k as f32 * (1.0 + y.abs()),
+                    "{x} vs {y}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn par_is_bit_identical_to_serial() {
+    let mut seed = 13u64;
+    let pools: Vec<rayon::ThreadPool> = [1, 2, 3, 5]
+        .iter()
+        .map(|&t| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    for isa in available_isas() {
+        for &(m, k, n) in &[
+            (64, 576, 484),
+            (257, 300, 129),
+            (13, 1000, 300),
+            (300, 70, 17),
+            (128, 600, 1300),
+        ] {
+            let a = lcg_vec(&mut seed, m * k);
+            let b = lcg_vec(&mut seed, k * n);
+            let c0 = lcg_vec(&mut seed, m * n);
+            let mut want = c0.clone();
+            sgemm_with(isa, m, k, n, 0.7, &a, k, 1, &b, n, 1, 0.3, &mut want, n);
+            for pool in &pools {
+                let mut got = c0.clone();
+                pool.install(|| {
+                    sgemm_par_with(isa, m, k, n, 0.7, &a, k, 1, &b, n, 1, 0.3, &mut got, n)
+                });
+                assert!(
+                    got.iter()
+                        .zip(&want)
+                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{isa:?} {m}x{k}x{n} differs with {} threads",
+                    pool.current_num_threads()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn isa_selection() {
+    let sel = selected_isa();
+    assert!(sel.is_available());
+    assert_eq!(sgemm_isa(), sel.name());
+    assert!(["avx512", "avx2+fma", "portable"].contains(&sgemm_isa()));
+}
+
+#[test]
+#[should_panic(expected = "C slice too short")]
+fn short_c_panics() {
+    let a = [1.0f32; 4];
+    let mut c = [0.0f32; 3];
+    sgemm(2, 2, 2, 1.0, &a, 2, 1, &a, 2, 1, 0.0, &mut c, 2);
+}

@@ -1,0 +1,353 @@
+//! 2-D max and average pooling over planes (`[planes][h][w]`, planes = N*C),
+//! no padding, any kernel/stride pair. Output `[planes][oh][ow]` with
+//! `oh = (h - kh)/sh + 1`, `ow = (w - kw)/sw + 1`.
+
+use crate::im2col::conv_out_size;
+
+#[allow(clippy::too_many_arguments)]
+fn check_pool(
+    name: &str,
+    in_len: usize,
+    out_len: usize,
+    planes: usize,
+    h: usize,
+    w: usize,
+    kh: usize,
+    kw: usize,
+    sh: usize,
+    sw: usize,
+) -> (usize, usize) {
+    let oh = conv_out_size(h, kh, sh, 0);
+    let ow = conv_out_size(w, kw, sw, 0);
+    assert!(
+        in_len >= planes * h * w,
+        "{name}: input slice too short: {in_len} < planes*h*w = {}",
+        planes * h * w
+    );
+    assert!(
+        out_len >= planes * oh * ow,
+        "{name}: output slice too short: {out_len} < planes*oh*ow = {}",
+        planes * oh * ow
+    );
+    (oh, ow)
+}
+
+/// Max pooling. `argmax[o]` receives the flat index within the plane
+/// (`iy*w + ix`) of the maximum of window `o` (the first one in row-major
+/// window order on ties; a NaN in the window is never preferred over the first
+/// element unless it is the first element).
+#[allow(clippy::too_many_arguments)]
+pub fn max_pool2d(
+    input: &[f32],
+    planes: usize,
+    h: usize,
+    w: usize,
+    kh: usize,
+    kw: usize,
+    sh: usize,
+    sw: usize,
+    out: &mut [f32],
+    argmax: &mut [u32],
+) {
+    let (oh, ow) = check_pool(
+        "max_pool2d",
+        input.len(),
+        out.len(),
+        planes,
+        h,
+        w,
+        kh,
+        kw,
+        sh,
+        sw,
+    );
+    assert!(
+        argmax.len() >= planes * oh * ow,
+        "max_pool2d: argmax slice too short: {} < planes*oh*ow = {}",
+        argmax.len(),
+        planes * oh * ow
+    );
+    assert!(
+        h * w <= u32::MAX as usize,
+        "max_pool2d: plane too large for u32 argmax"
+    );
+    let plane_out = oh * ow;
+    if plane_out == 0 {
+        return;
+    }
+    for p in 0..planes {
+        let x = &input[p * h * w..(p + 1) * h * w];
+        let o = &mut out[p * plane_out..(p + 1) * plane_out];
+        let am = &mut argmax[p * plane_out..(p + 1) * plane_out];
+        for oy in 0..oh {
+            let y0 = oy * sh;
+            for ox in 0..ow {
+                let x0 = ox * sw;
+                let mut best_idx = y0 * w + x0;
+                let mut best = x[best_idx];
+                for ky in 0..kh {
+                    let row = (y0 + ky) * w + x0;
+                    for (kx, &v) in x[row..row + kw].iter().enumerate() {
+                        if v > best {
+                            best = v;
+                            best_idx = row + kx;
+                        }
+                    }
+                }
+                o[oy * ow + ox] = best;
+                am[oy * ow + ox] = best_idx as u32;
+            }
+        }
+    }
+}
+
+/// Backward of [`max_pool2d`]: accumulates (`+=`) each `dout` value into
+/// `dinput` at its window's argmax.
+#[allow(clippy::too_many_arguments)]
+pub fn max_pool2d_backward(
+    dout: &[f32],
+    argmax: &[u32],
+    planes: usize,
+    h: usize,
+    w: usize,
+    oh: usize,
+    ow: usize,
+    dinput: &mut [f32],
+) {
+    let n_out = planes * oh * ow;
+    assert!(
+        dout.len() >= n_out,
+        "max_pool2d_backward: dout slice too short: {} < planes*oh*ow = {n_out}",
+        dout.len()
+    );
+    assert!(
+        argmax.len() >= n_out,
+        "max_pool2d_backward: argmax slice too short: {} < planes*oh*ow = {n_out}",
+        argmax.len()
+    );
+    assert!(
+        dinput.len() >= planes * h * w,
+        "max_pool2d_backward: dinput slice too short: {} < planes*h*w = {}",
+        dinput.len(),
+        planes * h * w
+    );
+    let plane_out = oh * ow;
+    if plane_out == 0 {
+        return;
+    }
+    for p in 0..planes {
+        let d = &mut dinput[p * h * w..(p + 1) * h * w];
+        let g = &dout[p * plane_out..(p + 1) * plane_out];
+        let am = &argmax[p * plane_out..(p + 1) * plane_out];
+        for (&gv, &idx) in g.iter().zip(am) {
+            d[idx as usize] += gv;
+        }
+    }
+}
+
+/// Average pooling: each output is the window sum divided by `kh*kw`.
+#[allow(clippy::too_many_arguments)]
+pub fn avg_pool2d(
+    input: &[f32],
+    planes: usize,
+    h: usize,
+    w: usize,
+    kh: usize,
+    kw: usize,
+    sh: usize,
+    sw: usize,
+    out: &mut [f32],
+) {
+    let (oh, ow) = check_pool(
+        "avg_pool2d",
+        input.len(),
+        out.len(),
+        planes,
+        h,
+        w,
+        kh,
+        kw,
+        sh,
+        sw,
+    );
+    let plane_out = oh * ow;
+    if plane_out == 0 {
+        return;
+    }
+    let scale = 1.0 / (kh * kw) as f32;
+    for p in 0..planes {
+        let x = &input[p * h * w..(p + 1) * h * w];
+        let o = &mut out[p * plane_out..(p + 1) * plane_out];
+        for oy in 0..oh {
+            let y0 = oy * sh;
+            for ox in 0..ow {
+                let x0 = ox * sw;
+                let mut s = 0.0f32;
+                for ky in 0..kh {
+                    let row = (y0 + ky) * w + x0;
+                    s += x[row..row + kw].iter().sum::<f32>();
+                }
+                o[oy * ow + ox] = s * scale;
+            }
+        }
+    }
+}
+
+/// Backward of [`avg_pool2d`] (its adjoint): accumulates (`+=`) `dout / (kh*kw)`
+/// over every input position of each window.
+#[allow(clippy::too_many_arguments)]
+pub fn avg_pool2d_backward(
+    dout: &[f32],
+    planes: usize,
+    h: usize,
+    w: usize,
+    kh: usize,
+    kw: usize,
+    sh: usize,
+    sw: usize,
+    dinput: &mut [f32],
+) {
+    let (oh, ow) = check_pool(
+        "avg_pool2d_backward",
+        dinput.len(),
+        dout.len(),
+        planes,
+        h,
+        w,
+        kh,
+        kw,
+        sh,
+        sw,
+    );
+    let plane_out = oh * ow;
+    if plane_out == 0 {
+        return;
+    }
+    let scale = 1.0 / (kh * kw) as f32;
+    for p in 0..planes {
+        let d = &mut dinput[p * h * w..(p + 1) * h * w];
+        let g = &dout[p * plane_out..(p + 1) * plane_out];
+        for oy in 0..oh {
+            let y0 = oy * sh;
+            for ox in 0..ow {
+                let x0 = ox * sw;
+                let gv = g[oy * ow + ox] * scale;
+                for ky in 0..kh {
+                    let row = (y0 + ky) * w + x0;
+                    d[row..row + kw].iter_mut().for_each(|v| *v += gv);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcg(seed: &mut u64) -> f32 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        // Coarse values so ties happen.
+        ((*seed >> 60) as f32) - 8.0
+    }
+
+    const CASES: [(usize, usize, usize, usize, usize, usize); 9] = [
+        (5, 5, 2, 2, 13, 13),
+        (3, 3, 2, 2, 12, 11),
+        (3, 3, 1, 1, 7, 9),
+        (2, 2, 2, 2, 8, 8),
+        (2, 2, 2, 2, 9, 7),
+        (1, 1, 1, 1, 3, 4),
+        (3, 2, 1, 2, 6, 7),
+        (4, 4, 4, 4, 4, 4),
+        (5, 5, 2, 2, 24, 24),
+    ];
+
+    #[test]
+    fn max_pool_matches_naive_and_backward_routes() {
+        let mut seed = 3u64;
+        for (kh, kw, sh, sw, h, w) in CASES {
+            let planes = 3;
+            let oh = (h - kh) / sh + 1;
+            let ow = (w - kw) / sw + 1;
+            let x: Vec<f32> = (0..planes * h * w).map(|_| lcg(&mut seed)).collect();
+            let mut out = vec![f32::NAN; planes * oh * ow];
+            let mut am = vec![u32::MAX; planes * oh * ow];
+            max_pool2d(&x, planes, h, w, kh, kw, sh, sw, &mut out, &mut am);
+            for p in 0..planes {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut best = f32::NEG_INFINITY;
+                        let mut bi = usize::MAX;
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let i = (oy * sh + ky) * w + ox * sw + kx;
+                                if x[p * h * w + i] > best {
+                                    best = x[p * h * w + i];
+                                    bi = i;
+                                }
+                            }
+                        }
+                        let o = p * oh * ow + oy * ow + ox;
+                        assert_eq!(out[o], best);
+                        assert_eq!(am[o] as usize, bi);
+                    }
+                }
+            }
+            let dout: Vec<f32> = (0..planes * oh * ow).map(|i| i as f32 + 0.5).collect();
+            let mut din = vec![1.0f32; planes * h * w];
+            max_pool2d_backward(&dout, &am, planes, h, w, oh, ow, &mut din);
+            let mut want = vec![1.0f32; planes * h * w];
+            for p in 0..planes {
+                for o in 0..oh * ow {
+                    want[p * h * w + am[p * oh * ow + o] as usize] += dout[p * oh * ow + o];
+                }
+            }
+            assert_eq!(din, want);
+        }
+    }
+
+    #[test]
+    fn avg_pool_matches_naive_and_backward_is_adjoint() {
+        let mut seed = 11u64;
+        for (kh, kw, sh, sw, h, w) in CASES {
+            let planes = 2;
+            let oh = (h - kh) / sh + 1;
+            let ow = (w - kw) / sw + 1;
+            let x: Vec<f32> = (0..planes * h * w).map(|_| lcg(&mut seed) * 0.37).collect();
+            let mut out = vec![f32::NAN; planes * oh * ow];
+            avg_pool2d(&x, planes, h, w, kh, kw, sh, sw, &mut out);
+            for p in 0..planes {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut s = 0.0f64;
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                s += x[p * h * w + (oy * sh + ky) * w + ox * sw + kx] as f64;
+                            }
+                        }
+                        let want = s / (kh * kw) as f64;
+                        let got = out[p * oh * ow + oy * ow + ox] as f64;
+                        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+                    }
+                }
+            }
+            let y: Vec<f32> = (0..planes * oh * ow)
+                .map(|_| lcg(&mut seed) * 0.21)
+                .collect();
+            let mut dx = vec![0.0f32; planes * h * w];
+            avg_pool2d_backward(&y, planes, h, w, kh, kw, sh, sw, &mut dx);
+            let lhs: f64 = out.iter().zip(&y).map(|(a, b)| *a as f64 * *b as f64).sum();
+            let rhs: f64 = x.iter().zip(&dx).map(|(a, b)| *a as f64 * *b as f64).sum();
+            assert!((lhs - rhs).abs() < 1e-3, "{lhs} vs {rhs}");
+            // Accumulates.
+            let mut dx2 = vec![1.0f32; planes * h * w];
+            avg_pool2d_backward(&y, planes, h, w, kh, kw, sh, sw, &mut dx2);
+            for (a, b) in dx2.iter().zip(&dx) {
+                assert!((a - 1.0 - b).abs() < 1e-5);
+            }
+        }
+    }
+}
