@@ -364,9 +364,12 @@ impl Canvas {
         m.advance
     }
 
-    /// Draws `s` rotated 90° counter-clockwise (reading bottom to top, like a y-axis label),
-    /// centred on `(cx, cy)`.
-    pub fn text_vertical(&mut self, s: &str, cx: f32, cy: f32, px: f32, c: [u8; 3]) {
+    /// Draws `s` rotated 90° counter-clockwise (reading bottom to top, like a y-axis label).
+    /// `x` is the middle of the line box across the text; along it, `align` says whether the
+    /// text starts at `y` (`Left`, going up), is centred on `y`, or ends at `y` (`Right`, so it
+    /// hangs below `y`, like rotated x tick labels).
+    #[allow(clippy::too_many_arguments)]
+    pub fn text_vertical(&mut self, s: &str, x: f32, y: f32, px: f32, c: [u8; 3], align: Align) {
         let m = render_text(s, px);
         // Mask pixel (mx, my) goes to (my, w - 1 - mx) in the rotated picture, which is m.h wide
         // and m.w tall. The logical text box is centred on (cx, cy).
@@ -374,6 +377,11 @@ impl Canvas {
         let base_row = m.ascent + PAD as f32; // baseline row in the mask
         let mid_row = base_row - box_mid_y;
         let mid_col = PAD as f32 + m.advance / 2.0;
+        let (cx, cy) = match align {
+            Align::Left => (x, y - m.advance / 2.0),
+            Align::Center => (x, y),
+            Align::Right => (x, y + m.advance / 2.0),
+        };
         let ox = (cx - mid_row).round() as i64;
         let oy = (cy - (m.w as f32 - mid_col)).round() as i64;
         for my in 0..m.h {
@@ -503,7 +511,7 @@ mod tests {
         assert_eq!(dark(&c, 140, 200), 0);
 
         let mut v = Canvas::new(40, 200, [255, 255, 255]);
-        v.text_vertical("Accuracy", 20.0, 100.0, 18.0, [0, 0, 0]);
+        v.text_vertical("Accuracy", 20.0, 100.0, 18.0, [0, 0, 0], Align::Center);
         let ink: Vec<(usize, usize)> = (0..v.h)
             .flat_map(|y| (0..v.w).map(move |x| (x, y)))
             .filter(|&(x, y)| v.pixel(x, y)[0] < 128)

@@ -14,3 +14,11 @@ pub mod colormap;
 
 pub use canvas::{Align, Canvas, VAlign};
 pub use colormap::{blue_white_red, gray, inferno, viridis, Colormap};
+pub mod plot;
+
+pub use plot::{
+    plot_curves, render_curves, render_training_curves, training_curves, EpochRecord, Series,
+};
+pub mod confusion;
+
+pub use confusion::{confusion_png, render_confusion};
