@@ -1,0 +1,246 @@
+//! Elementwise activations (ReLU family, ELU/SELU, softplus, sigmoid, tanh) and PReLU with
+//! learned slopes.
+//!
+//! Every activation maps each element on its own, so the loops run in parallel over fixed-size
+//! chunks of [`CHUNK`] elements (rayon `par_chunks`); each element's result is computed by the
+//! same scalar code whatever the number of threads, so results are bit-identical under any pool.
+//! The inner loops are plain slice zips the compiler can vectorise.
+//!
+//! Backward passes reuse what the forward pass kept: the input `x` and the output `y` are cheap
+//! shared clones (`Arc` storage), so e.g. `sigmoid'` is computed from `y` without a second `exp`.
+
+use crate::autograd::Var;
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+use rayon::prelude::*;
+
+/// Elements per parallel task of the elementwise loops (64 KiB of f32).
+pub(crate) const CHUNK: usize = 1 << 14;
+
+/// `out[i] = f(x[i])`, in parallel over chunks of [`CHUNK`] elements.
+pub(crate) fn par_map(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
+    let mut out = vec![0.0f32; x.len()];
+    let kernel = |o: &mut [f32], x: &[f32]| {
+        for (o, &v) in o.iter_mut().zip(x) {
+            *o = f(v);
+        }
+    };
+    if x.len() <= CHUNK {
+        kernel(&mut out, x);
+    } else {
+        out.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(o, x)| kernel(o, x));
+    }
+    out
+}
+
+/// `out[i] = f(a[i], b[i], c[i])` for equal-length slices, in parallel over chunks.
+pub(crate) fn par_zip3(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32 + Sync) -> Vec<f32> {
+    debug_assert!(a.len() == b.len() && b.len() == c.len());
+    let mut out = vec![0.0f32; a.len()];
+    let kernel = |o: &mut [f32], a: &[f32], b: &[f32], c: &[f32]| {
+        for (((o, &a), &b), &c) in o.iter_mut().zip(a).zip(b).zip(c) {
+            *o = f(a, b, c);
+        }
+    };
+    if a.len() <= CHUNK {
+        kernel(&mut out, a, b, c);
+    } else {
+        out.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK)).zip(b.par_chunks(CHUNK).zip(c.par_chunks(CHUNK))).for_each(|((o, a), (b, c))| kernel(o, a, b, c));
+    }
+    out
+}
+
+/// Records an elementwise op `y = f(x)` whose derivative is `dx = grad(g, x, y)`.
+fn unary(x: &Var, y: Vec<f32>, grad: impl Fn(f32, f32, f32) -> f32 + Sync + 'static) -> Result<Var> {
+    let y = Tensor::from_vec(y, x.shape())?;
+    let (xv, yv) = (x.value().clone(), y.clone());
+    Ok(Var::from_op(&[x], y, move |g, _| {
+        let d = par_zip3(g.data(), xv.data(), yv.data(), &grad);
+        Ok(vec![Some(Tensor::from_vec(d, xv.shape())?)])
+    }))
+}
+
+fn finite(op: &'static str, name: &str, v: f32) -> Result<()> {
+    if !v.is_finite() {
+        return Err(Error::invalid(op, format!("{name} must be finite, got {v}")));
+    }
+    Ok(())
+}
+
+/// Rectified linear unit: `y = max(x, 0)`.
+///
+/// Backward: `dx = g · [x > 0]` (the derivative at the kink `x = 0` is taken as 0, as in
+/// PyTorch and Keras). NaN inputs stay NaN so divergence is visible.
+pub fn relu(x: &Var) -> Result<Var> {
+    let y = par_map(x.value().data(), |v| if v <= 0.0 { 0.0 } else { v });
+    unary(x, y, |g, x, _| if x > 0.0 { g } else { 0.0 })
+}
+
+/// Leaky ReLU: `y = x` for `x > 0`, `y = α x` otherwise.
+///
+/// Backward: `dx = g` for `x > 0`, `dx = α g` otherwise. `α` must be finite.
+pub fn leaky_relu(x: &Var, alpha: f32) -> Result<Var> {
+    finite("leaky_relu", "alpha", alpha)?;
+    let y = par_map(x.value().data(), |v| if v > 0.0 { v } else { alpha * v });
+    unary(x, y, move |g, x, _| if x > 0.0 { g } else { alpha * g })
+}
+
+/// Exponential linear unit: `y = x` for `x > 0`, `y = α (eˣ - 1)` otherwise (computed with
+/// `expm1` so small negative `x` keeps its precision).
+///
+/// Backward: `dx = g` for `x > 0`, else `dx = g · α eˣ = g · (y + α)`.
+pub fn elu(x: &Var, alpha: f32) -> Result<Var> {
+    finite("elu", "alpha", alpha)?;
+    let y = par_map(x.value().data(), |v| if v > 0.0 { v } else { alpha * v.exp_m1() });
+    unary(x, y, move |g, x, y| if x > 0.0 { g } else { g * (y + alpha) })
+}
+
+/// SELU's `α` (Klambauer et al. 2017).
+pub const SELU_ALPHA: f32 = 1.673_263_2;
+/// SELU's scale `λ`.
+pub const SELU_LAMBDA: f32 = 1.050_701;
+
+/// Scaled ELU: `y = λ x` for `x > 0`, `y = λ α (eˣ - 1)` otherwise, with the self-normalising
+/// constants `λ ≈ 1.0507`, `α ≈ 1.67326` ([`SELU_LAMBDA`], [`SELU_ALPHA`]).
+///
+/// Backward: `dx = λ g` for `x > 0`, else `dx = g · λ α eˣ = g · (y + λ α)`.
+pub fn selu(x: &Var) -> Result<Var> {
+    const LA: f32 = SELU_LAMBDA * SELU_ALPHA;
+    let y = par_map(x.value().data(), |v| if v > 0.0 { SELU_LAMBDA * v } else { LA * v.exp_m1() });
+    unary(x, y, |g, x, y| if x > 0.0 { SELU_LAMBDA * g } else { g * (y + LA) })
+}
+
+/// Logistic function `σ(x) = 1 / (1 + e⁻ˣ)`, evaluated as `eˣ / (1 + eˣ)` for `x < 0` so that
+/// no `exp` overflows.
+#[inline]
+fn sigmoid_scalar(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// Softplus: `y = ln(1 + eˣ)`, computed as `max(x, 0) + ln(1 + e^{-|x|})` which neither
+/// overflows for large `x` (giving `y = x`) nor loses the tail for very negative `x`.
+///
+/// Backward: `dx = g · σ(x)`.
+pub fn softplus(x: &Var) -> Result<Var> {
+    let y = par_map(x.value().data(), |v| v.max(0.0) + (-v.abs()).exp().ln_1p());
+    unary(x, y, |g, x, _| g * sigmoid_scalar(x))
+}
+
+/// Sigmoid: `y = σ(x) = 1 / (1 + e⁻ˣ)` (stable for large `|x|`).
+///
+/// Backward: `dx = g · y (1 - y)`.
+pub fn sigmoid(x: &Var) -> Result<Var> {
+    let y = par_map(x.value().data(), sigmoid_scalar);
+    unary(x, y, |g, _, y| g * y * (1.0 - y))
+}
+
+/// Hyperbolic tangent: `y = tanh x`.
+///
+/// Backward: `dx = g · (1 - y²)`.
+pub fn tanh(x: &Var) -> Result<Var> {
+    let y = par_map(x.value().data(), f32::tanh);
+    unary(x, y, |g, _, y| g * (1.0 - y * y))
+}
+
+/// Parametric ReLU with learned slopes: `y = x` for `x > 0`, `y = a · x` otherwise, where the
+/// slope `a` is taken from `alpha` by one of two layouts for `x` of shape `[N, C, ...]`:
+/// - `alpha: x.shape()[1..]` (e.g. `[C, H, W]`): one slope per element of a sample (Keras'
+///   `PReLU` default, shared over the batch);
+/// - `alpha: [C]`: one slope per channel, `C = x.shape()[1]` (PyTorch's `PReLU(C)`).
+///
+/// (For `x: [N, C]` both layouts are the same.) Any other shape is an error naming both.
+///
+/// Backward: `dx = g` for `x > 0`, else `a g`; `dα_j = Σ g · x` over the elements that use
+/// slope `j` and have `x ≤ 0`, accumulated in f64 in a fixed order (batch index, then position
+/// in the sample), in parallel over slopes, so the result does not depend on the thread count.
+pub fn prelu(x: &Var, alpha: &Var) -> Result<Var> {
+    let (sx, sa) = (x.shape(), alpha.shape());
+    if sx.len() < 2 {
+        return Err(Error::Shape { op: "prelu", lhs: sx.to_vec(), rhs: sa.to_vec(), detail: "x must be [N, C, ...]".into() });
+    }
+    let (n, c) = (sx[0], sx[1]);
+    let per: usize = sx[1..].iter().product();
+    // `inner`: consecutive elements of a sample sharing one slope.
+    let inner = if sa == &sx[1..] {
+        1
+    } else if sa == [c] {
+        per / c.max(1)
+    } else {
+        return Err(Error::Shape {
+            op: "prelu",
+            lhs: sx.to_vec(),
+            rhs: sa.to_vec(),
+            detail: format!("alpha must be {:?} (one slope per element) or [{c}] (one per channel)", &sx[1..]),
+        });
+    };
+    let (xv, av) = (x.value().clone(), alpha.value().clone());
+    let mut y = vec![0.0f32; xv.len()];
+    if per > 0 {
+        per_sample(&mut y, xv.data(), xv.data(), per, |o, xs, _| for_slopes(o, xs, xs, av.data(), inner, |v, _, s| if v > 0.0 { v } else { s * v }));
+    }
+    let y = Tensor::from_vec(y, sx)?;
+    Ok(Var::from_op(&[x, alpha], y, move |g, need| {
+        let (xd, ad, gd) = (xv.data(), av.data(), g.data());
+        let dx = if need[0] {
+            let mut d = vec![0.0f32; xd.len()];
+            if per > 0 {
+                per_sample(&mut d, xd, gd, per, |o, xs, gs| for_slopes(o, xs, gs, ad, inner, |v, g, s| if v > 0.0 { g } else { s * g }));
+            }
+            Some(Tensor::from_vec(d, xv.shape())?)
+        } else {
+            None
+        };
+        let da = if need[1] {
+            let slopes = ad.len();
+            let mut d = vec![0.0f32; slopes];
+            if per > 0 {
+                // slope j collects, for b = 0..n in order, the elements b * per + j * inner + (0..inner).
+                let min = (CHUNK / (n * inner).max(1)).max(1);
+                d.par_iter_mut().enumerate().with_min_len(min).for_each(|(j, dj)| {
+                    let mut s = 0.0f64;
+                    for b in 0..n {
+                        let start = b * per + j * inner;
+                        for (&v, &g) in xd[start..start + inner].iter().zip(&gd[start..start + inner]) {
+                            if v <= 0.0 {
+                                s += g as f64 * v as f64;
+                            }
+                        }
+                    }
+                    *dj = s as f32;
+                });
+            }
+            Some(Tensor::from_vec(d, av.shape())?)
+        } else {
+            None
+        };
+        Ok(vec![dx, da])
+    }))
+}
+
+/// Runs `f(out_sample, a_sample, b_sample)` over the samples (`per` elements each) in parallel.
+fn per_sample(out: &mut [f32], a: &[f32], b: &[f32], per: usize, f: impl Fn(&mut [f32], &[f32], &[f32]) + Sync) {
+    let min = (CHUNK / per).max(1);
+    out.par_chunks_mut(per).zip(a.par_chunks(per).zip(b.par_chunks(per))).with_min_len(min).for_each(|(o, (a, b))| f(o, a, b));
+}
+
+/// Within one sample: `o[i] = f(a[i], b[i], slope of i)` where element `i` uses
+/// `alpha[i / inner]` (`inner == 1`: one slope per element).
+#[inline]
+fn for_slopes(o: &mut [f32], a: &[f32], b: &[f32], alpha: &[f32], inner: usize, f: impl Fn(f32, f32, f32) -> f32) {
+    if inner == 1 {
+        for (((o, &a), &b), &s) in o.iter_mut().zip(a).zip(b).zip(alpha) {
+            *o = f(a, b, s);
+        }
+    } else {
+        for (((o, a), b), &s) in o.chunks_mut(inner).zip(a.chunks(inner)).zip(b.chunks(inner)).zip(alpha) {
+            for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+                *o = f(a, b, s);
+            }
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Batch normalisation (Ioffe & Szegedy 2015): `BatchNorm2d` for `[N, C, H, W]` feature maps
+//! (statistics per channel over N, H, W) and `BatchNorm1d` for `[N, F]` activations
+//! (statistics per feature over N).
+//!
+//! Per-channel reductions are summed in f64 in a fixed order (batch index, then position in
+//! the feature map) and run in parallel over channels; the elementwise passes run in parallel
+//! over `(n, c)` rows. No result depends on the number of threads.
+
+use super::activation::CHUNK;
+use crate::autograd::Var;
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The running statistics of one batch-norm layer, updated in training mode and used in
+/// evaluation mode.
+///
+/// `momentum` follows PyTorch: after each training batch
+/// `running = (1 - momentum) · running + momentum · batch_statistic`. Keras' `BatchNormalization(
+/// momentum = m)` uses `running = m · running + (1 - m) · batch`, so Keras' `m` corresponds to
+/// `1 - m` here (Keras' default 0.99 is 0.01 here; PyTorch's default is 0.1).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BatchNormState {
+    /// Running mean per channel (starts at 0).
+    pub running_mean: Vec<f32>,
+    /// Running unbiased variance per channel (starts at 1).
+    pub running_var: Vec<f32>,
+    /// Weight of the new batch statistic in the running average, in `[0, 1]`.
+    pub momentum: f32,
+    /// Added to the variance before the square root, `> 0` in practice (1e-5 in PyTorch, 1e-3 in Keras).
+    pub eps: f32,
+}
+
+impl BatchNormState {
+    /// Fresh statistics for `channels` channels: mean 0, variance 1.
+    pub fn new(channels: usize, momentum: f32, eps: f32) -> Self {
+        BatchNormState { running_mean: vec![0.0; channels], running_var: vec![1.0; channels], momentum, eps }
+    }
+}
+
+/// Calls `f(c)` for every channel in parallel and collects the results in channel order.
+fn per_channel<T: Send>(c: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
+    (0..c).into_par_iter().map(f).collect()
+}
+
+/// Batch normalisation of `x` (`[N, C, H, W]` or `[N, C]`) with scale `gamma: [C]` and shift
+/// `beta: [C]`:
+///
+/// `y = γ_c · (x - μ_c) / sqrt(σ²_c + eps) + β_c`
+///
+/// - `train == true`: `μ_c`, `σ²_c` are the mean and the biased variance (divided by `M`) of
+///   channel `c` over the `M = N·H·W` values of the batch; needs `M >= 2`. The running
+///   statistics are then updated: `running_mean = (1-m)·running_mean + m·μ_c` and
+///   `running_var = (1-m)·running_var + m·σ²_c·M/(M-1)` (unbiased), `m = state.momentum`.
+/// - `train == false`: `μ_c`, `σ²_c` are `state.running_mean`/`running_var`; the op is then an
+///   affine map per channel and `state` is not changed.
+///
+/// Backward, with `x̂ = (x - μ)/sqrt(σ² + eps)` and sums over the `M` values of a channel:
+/// `dβ_c = Σ g`, `dγ_c = Σ g·x̂`, and
+/// - train: `dx = γ_c / sqrt(σ²_c + eps) · (g - dβ_c/M - x̂ · dγ_c/M)` (the full gradient
+///   through the batch mean and variance);
+/// - eval: `dx = γ_c / sqrt(σ²_c + eps) · g`.
+pub fn batch_norm(x: &Var, gamma: &Var, beta: &Var, state: &mut BatchNormState, train: bool) -> Result<Var> {
+    const OP: &str = "batch_norm";
+    let s = x.shape();
+    let (n, c, inner) = match s.len() {
+        2 => (s[0], s[1], 1),
+        4 => (s[0], s[1], s[2] * s[3]),
+        _ => {
+            return Err(Error::Shape { op: OP, lhs: s.to_vec(), rhs: gamma.shape().to_vec(), detail: "x must be [N, C, H, W] or [N, F]".into() });
+        }
+    };
+    for (name, p) in [("gamma", gamma), ("beta", beta)] {
+        if p.shape() != [c] {
+            return Err(Error::Shape { op: OP, lhs: s.to_vec(), rhs: p.shape().to_vec(), detail: format!("{name} must be [{c}] (one per channel of x)") });
+        }
+    }
+    if state.running_mean.len() != c || state.running_var.len() != c {
+        return Err(Error::Shape {
+            op: OP,
+            lhs: s.to_vec(),
+            rhs: vec![state.running_mean.len(), state.running_var.len()],
+            detail: format!("running mean/var have {}/{} channels, x has {c}", state.running_mean.len(), state.running_var.len()),
+        });
+    }
+    if !(state.eps >= 0.0 && state.eps.is_finite()) || !(0.0..=1.0).contains(&state.momentum) {
+        return Err(Error::invalid(OP, format!("need eps >= 0 and momentum in [0, 1], got eps {} momentum {}", state.eps, state.momentum)));
+    }
+    let m = n * inner;
+    if m == 0 || (train && m < 2) {
+        return Err(Error::invalid(OP, format!("need more than 1 value per channel in training mode (and at least 1 in eval), got {m} for x of {s:?}")));
+    }
+    let xv = x.value().clone();
+    let xd = xv.data();
+    // Values of channel `ch`: rows b*c + ch (b = 0..n, in order) of `inner` elements each.
+    let rows_of = move |ch: usize| (0..n).map(move |b| (b * c + ch) * inner..(b * c + ch + 1) * inner);
+    let (mean, var): (Vec<f32>, Vec<f32>) = if train {
+        let stats = per_channel(c, |ch| {
+            let sum: f64 = rows_of(ch).map(|r| xd[r].iter().map(|&v| v as f64).sum::<f64>()).sum();
+            let mu = sum / m as f64;
+            let ss: f64 = rows_of(ch).map(|r| xd[r].iter().map(|&v| (v as f64 - mu) * (v as f64 - mu)).sum::<f64>()).sum();
+            (mu, ss / m as f64)
+        });
+        let mo = state.momentum as f64;
+        for (ch, &(mu, v)) in stats.iter().enumerate() {
+            let unbiased = v * m as f64 / (m - 1) as f64;
+            state.running_mean[ch] = ((1.0 - mo) * state.running_mean[ch] as f64 + mo * mu) as f32;
+            state.running_var[ch] = ((1.0 - mo) * state.running_var[ch] as f64 + mo * unbiased) as f32;
+        }
+        stats.iter().map(|&(mu, v)| (mu as f32, v as f32)).unzip()
+    } else {
+        (state.running_mean.clone(), state.running_var.clone())
+    };
+    let eps = state.eps as f64;
+    let invstd: Vec<f32> = var.iter().map(|&v| (1.0 / (v as f64 + eps).sqrt()) as f32).collect();
+    let (gv, bv) = (gamma.value().clone(), beta.value().clone());
+    // y = (x - μ) · (γ / σ) + β, in parallel over (n, c) rows.
+    let scale: Vec<f32> = gv.data().iter().zip(&invstd).map(|(&g, &i)| g * i).collect();
+    let min = (CHUNK / inner).max(1);
+    let mut y = vec![0.0f32; xd.len()];
+    y.par_chunks_mut(inner).zip(xd.par_chunks(inner)).enumerate().with_min_len(min).for_each(|(r, (o, xs))| {
+        let ch = r % c;
+        let (mu, a, b) = (mean[ch], scale[ch], bv.data()[ch]);
+        for (o, &v) in o.iter_mut().zip(xs) {
+            *o = (v - mu) * a + b;
+        }
+    });
+    let y = Tensor::from_vec(y, s)?;
+    Ok(Var::from_op(&[x, gamma, beta], y, move |g, need| {
+        let (xd, gd) = (xv.data(), g.data());
+        // dβ_c = Σ g and dγ_c = Σ g·x̂ per channel, in f64, fixed order.
+        let sums = per_channel(c, |ch| {
+            let (mu, is) = (mean[ch], invstd[ch]);
+            let (mut sg, mut sgx) = (0.0f64, 0.0f64);
+            for r in rows_of(ch) {
+                for (&v, &g) in xd[r.clone()].iter().zip(&gd[r]) {
+                    sg += g as f64;
+                    sgx += g as f64 * ((v - mu) * is) as f64;
+                }
+            }
+            (sg, sgx)
+        });
+        let dx = if need[0] {
+            let mut d = vec![0.0f32; xd.len()];
+            d.par_chunks_mut(inner).zip(xd.par_chunks(inner).zip(gd.par_chunks(inner))).enumerate().with_min_len(min).for_each(|(r, (d, (xs, gs)))| {
+                let ch = r % c;
+                let (mu, is, k) = (mean[ch], invstd[ch], scale[ch]);
+                if train {
+                    let (mg, mgx) = ((sums[ch].0 / m as f64) as f32, (sums[ch].1 / m as f64) as f32);
+                    for ((d, &v), &g) in d.iter_mut().zip(xs).zip(gs) {
+                        *d = k * (g - mg - (v - mu) * is * mgx);
+                    }
+                } else {
+                    for (d, &g) in d.iter_mut().zip(gs) {
+                        *d = k * g;
+                    }
+                }
+            });
+            Some(Tensor::from_vec(d, xv.shape())?)
+        } else {
+            None
+        };
+        let dgamma = if need[1] { Some(Tensor::from_vec(sums.iter().map(|s| s.1 as f32).collect(), &[c])?) } else { None };
+        let dbeta = if need[2] { Some(Tensor::from_vec(sums.iter().map(|s| s.0 as f32).collect(), &[c])?) } else { None };
+        Ok(vec![dx, dgamma, dbeta])
+    }))
+}
