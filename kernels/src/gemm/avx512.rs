@@ -14,6 +14,25 @@ pub(crate) const NR: usize = 32;
 
 pub(crate) struct Avx512;
 
+/// Dispatches on the row count `$rows` (1..=8) to `tile::<R, $w, $masked>`.
+macro_rules! by_rows {
+    ($rows:expr, $w:literal, $masked:literal, $args:tt) => {
+        match $rows {
+            8 => by_rows!(@call 8, $w, $masked, $args),
+            7 => by_rows!(@call 7, $w, $masked, $args),
+            6 => by_rows!(@call 6, $w, $masked, $args),
+            5 => by_rows!(@call 5, $w, $masked, $args),
+            4 => by_rows!(@call 4, $w, $masked, $args),
+            3 => by_rows!(@call 3, $w, $masked, $args),
+            2 => by_rows!(@call 2, $w, $masked, $args),
+            _ => by_rows!(@call 1, $w, $masked, $args),
+        }
+    };
+    (@call $r:literal, $w:literal, $masked:literal, ($($arg:expr),*)) => {
+        tile::<$r, $w, $masked>($($arg),*)
+    };
+}
+
 impl MicroKernel for Avx512 {
     const MR: usize = MR;
     const NR: usize = NR;
@@ -30,15 +49,28 @@ impl MicroKernel for Avx512 {
         c: *mut f32,
         ldc: usize,
     ) {
-        match rows {
-            8 => tile::<8>(k, alpha, a, b, beta, c, ldc),
-            7 => tile::<7>(k, alpha, a, b, beta, c, ldc),
-            6 => tile::<6>(k, alpha, a, b, beta, c, ldc),
-            5 => tile::<5>(k, alpha, a, b, beta, c, ldc),
-            4 => tile::<4>(k, alpha, a, b, beta, c, ldc),
-            3 => tile::<3>(k, alpha, a, b, beta, c, ldc),
-            2 => tile::<2>(k, alpha, a, b, beta, c, ldc),
-            _ => tile::<1>(k, alpha, a, b, beta, c, ldc),
+        by_rows!(rows, 2, false, (k, alpha, a, b, beta, c, ldc, 0))
+    }
+
+    /// Right-edge tiles: masked loads/stores of C, and only one zmm column
+    /// (8 accumulators, still enough at one 512-bit FMA per cycle) when the
+    /// tile has at most 16 valid columns.
+    #[inline(always)]
+    unsafe fn kernel_edge(
+        rows: usize,
+        cols: usize,
+        k: usize,
+        alpha: f32,
+        a: *const f32,
+        b: *const f32,
+        beta: f32,
+        c: *mut f32,
+        ldc: usize,
+    ) {
+        if cols <= 16 {
+            by_rows!(rows, 1, true, (k, alpha, a, b, beta, c, ldc, cols))
+        } else {
+            by_rows!(rows, 2, true, (k, alpha, a, b, beta, c, ldc, cols))
         }
     }
 }
@@ -52,10 +84,12 @@ pub(crate) unsafe fn gemm(g: &GemmArgs) {
     gemm_blocked::<Avx512, MR, NR>(g)
 }
 
-/// Computes the first `R` rows of an 8 x 32 tile.
+/// Computes the first `R` rows and `16*W` columns of an 8 x 32 tile. With
+/// `MASKED`, only the first `cols` columns of C are read and written.
 #[target_feature(enable = "avx512f,avx2,fma")]
 #[inline]
-unsafe fn tile<const R: usize>(
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile<const R: usize, const W: usize, const MASKED: bool>(
     k: usize,
     alpha: f32,
     a: *const f32,
@@ -63,43 +97,61 @@ unsafe fn tile<const R: usize>(
     beta: f32,
     c: *mut f32,
     ldc: usize,
+    cols: usize,
 ) {
-    let mut acc = [[_mm512_setzero_ps(); 2]; R];
+    let mut acc = [[_mm512_setzero_ps(); W]; R];
     let mut ap = a;
     let mut bp = b;
     for _ in 0..k {
-        let b0 = _mm512_loadu_ps(bp);
-        let b1 = _mm512_loadu_ps(bp.add(16));
+        let mut bv = [_mm512_setzero_ps(); W];
+        for (h, v) in bv.iter_mut().enumerate() {
+            *v = _mm512_loadu_ps(bp.add(16 * h));
+        }
         for (r, row) in acc.iter_mut().enumerate() {
             let av = _mm512_set1_ps(*ap.add(r));
-            row[0] = _mm512_fmadd_ps(av, b0, row[0]);
-            row[1] = _mm512_fmadd_ps(av, b1, row[1]);
+            for h in 0..W {
+                row[h] = _mm512_fmadd_ps(av, bv[h], row[h]);
+            }
         }
         ap = ap.add(MR);
         bp = bp.add(NR);
     }
+    // Column masks of the (up to) two vectors of a row.
+    let mut masks = [0xFFFFu16; W];
+    if MASKED {
+        for (h, m) in masks.iter_mut().enumerate() {
+            let valid = cols.saturating_sub(16 * h).min(16);
+            *m = ((1u32 << valid) - 1) as u16;
+        }
+    }
+    let load = |p: *const f32, m: __mmask16| {
+        if MASKED {
+            _mm512_maskz_loadu_ps(m, p)
+        } else {
+            _mm512_loadu_ps(p)
+        }
+    };
+    let store = |p: *mut f32, m: __mmask16, v: __m512| {
+        if MASKED {
+            _mm512_mask_storeu_ps(p, m, v)
+        } else {
+            _mm512_storeu_ps(p, v)
+        }
+    };
     let va = _mm512_set1_ps(alpha);
-    if beta == 0.0 {
-        for (r, row) in acc.iter().enumerate() {
-            let cr = c.add(r * ldc);
-            _mm512_storeu_ps(cr, _mm512_mul_ps(row[0], va));
-            _mm512_storeu_ps(cr.add(16), _mm512_mul_ps(row[1], va));
-        }
-    } else if beta == 1.0 {
-        for (r, row) in acc.iter().enumerate() {
-            let cr = c.add(r * ldc);
-            _mm512_storeu_ps(cr, _mm512_fmadd_ps(row[0], va, _mm512_loadu_ps(cr)));
-            let c1 = _mm512_loadu_ps(cr.add(16));
-            _mm512_storeu_ps(cr.add(16), _mm512_fmadd_ps(row[1], va, c1));
-        }
-    } else {
-        let vb = _mm512_set1_ps(beta);
-        for (r, row) in acc.iter().enumerate() {
-            let cr = c.add(r * ldc);
-            let c0 = _mm512_mul_ps(_mm512_loadu_ps(cr), vb);
-            let c1 = _mm512_mul_ps(_mm512_loadu_ps(cr.add(16)), vb);
-            _mm512_storeu_ps(cr, _mm512_fmadd_ps(row[0], va, c0));
-            _mm512_storeu_ps(cr.add(16), _mm512_fmadd_ps(row[1], va, c1));
+    let vb = _mm512_set1_ps(beta);
+    for (r, row) in acc.iter().enumerate() {
+        let cr = c.add(r * ldc);
+        for h in 0..W {
+            let p = cr.add(16 * h);
+            let out = if beta == 0.0 {
+                _mm512_mul_ps(row[h], va)
+            } else if beta == 1.0 {
+                _mm512_fmadd_ps(row[h], va, load(p, masks[h]))
+            } else {
+                _mm512_fmadd_ps(row[h], va, _mm512_mul_ps(load(p, masks[h]), vb))
+            };
+            store(p, masks[h], out);
         }
     }
 }

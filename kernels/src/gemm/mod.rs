@@ -146,6 +146,45 @@ pub(crate) trait MicroKernel {
         c: *mut f32,
         ldc: usize,
     );
+
+    /// Like [`MicroKernel::kernel`] for a tile cut by the right edge of C:
+    /// only the first `cols < NR` columns of C are touched. The default
+    /// computes the full tile into a temporary and merges the valid part.
+    ///
+    /// # Safety
+    /// As for `kernel`, with `c` valid for `rows` rows of `cols` floats.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    unsafe fn kernel_edge(
+        rows: usize,
+        cols: usize,
+        k: usize,
+        alpha: f32,
+        a: *const f32,
+        b: *const f32,
+        beta: f32,
+        c: *mut f32,
+        ldc: usize,
+    ) {
+        debug_assert!(Self::MR * Self::NR <= MAX_TILE);
+        let nr = Self::NR;
+        let mut tmp = [0.0f32; MAX_TILE];
+        Self::kernel(rows, k, alpha, a, b, 0.0, tmp.as_mut_ptr(), nr);
+        for i in 0..rows {
+            let crow = c.add(i * ldc);
+            for j in 0..cols {
+                let t = tmp[i * nr + j];
+                let dst = crow.add(j);
+                *dst = if beta == 0.0 {
+                    t
+                } else if beta == 1.0 {
+                    *dst + t
+                } else {
+                    beta.mul_add(*dst, t)
+                };
+            }
+        }
+    }
 }
 
 /// Largest `MR * NR` of any kernel (size of the edge-tile temporary).
@@ -297,22 +336,7 @@ unsafe fn macro_kernel<K: MicroKernel, const MR: usize, const NR: usize>(
             if cols == NR {
                 K::kernel(rows, kcb, alpha, apanel, bpanel, beta, ct, ldc);
             } else {
-                let mut tmp = [0.0f32; MAX_TILE];
-                K::kernel(rows, kcb, alpha, apanel, bpanel, 0.0, tmp.as_mut_ptr(), NR);
-                for i in 0..rows {
-                    let crow = ct.add(i * ldc);
-                    for j in 0..cols {
-                        let t = tmp[i * NR + j];
-                        let dst = crow.add(j);
-                        *dst = if beta == 0.0 {
-                            t
-                        } else if beta == 1.0 {
-                            *dst + t
-                        } else {
-                            beta.mul_add(*dst, t)
-                        };
-                    }
-                }
+                K::kernel_edge(rows, cols, kcb, alpha, apanel, bpanel, beta, ct, ldc);
             }
             ir += MR;
         }

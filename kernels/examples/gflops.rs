@@ -1,0 +1,103 @@
+//! Prints GFLOP/s (median of 7 runs) of `sgemm` (serial and `sgemm_par` on a
+//! 2-thread pool) for every available ISA, against `matrixmultiply::sgemm`.
+//!
+//! ```text
+//! cargo run --release -p pupil-kernels --example gflops            # all shapes
+//! cargo run --release -p pupil-kernels --example gflops -- --quick # skip batched shapes
+//! ```
+//!
+//! Shapes: square 256/512/1024 and the per-image GEMMs of conv layers
+//! (M = cout, K = cin*kh*kw, N = oh*ow), also batched over 128 images (N x 128).
+
+use pupil_kernels::{available_isas, sgemm_par_with, sgemm_with};
+use std::time::Instant;
+
+const RUNS: usize = 7;
+
+fn median_secs(mut f: impl FnMut()) -> f64 {
+    f(); // warm-up (page faults, pack buffers)
+    let mut t: Vec<f64> = (0..RUNS)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    t[RUNS / 2]
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let mut shapes: Vec<(String, usize, usize, usize)> = vec![
+        ("square 256".into(), 256, 256, 256),
+        ("square 512".into(), 512, 512, 512),
+        ("square 1024".into(), 1024, 1024, 1024),
+    ];
+    let conv = [
+        (64, 25, 1936),
+        (64, 576, 484),
+        (128, 576, 100),
+        (64, 800, 324),
+    ];
+    for &(m, k, n) in &conv {
+        shapes.push((format!("conv {m}x{k}x{n}"), m, k, n));
+    }
+    if !quick {
+        for &(m, k, n) in &conv {
+            shapes.push((format!("conv {m}x{k}x{n} x128"), m, k, n * 128));
+        }
+    }
+    let pool2 = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let isas = available_isas();
+    print!("{:<26} {:>8}", "shape (MxKxN)", "mm");
+    for isa in &isas {
+        print!(" {:>10} {:>10}", isa.name(), format!("{}x2", isa.name()));
+    }
+    println!();
+    let mut seed = 1u32;
+    let mut rnd = move || {
+        seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+        (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+    };
+    for (name, m, k, n) in shapes {
+        let a: Vec<f32> = (0..m * k).map(|_| rnd()).collect();
+        let b: Vec<f32> = (0..k * n).map(|_| rnd()).collect();
+        let mut c = vec![0.0f32; m * n];
+        let flops = 2.0 * (m * n * k) as f64;
+        let gf = |s: f64| flops / s / 1e9;
+        let t_mm = median_secs(|| unsafe {
+            matrixmultiply::sgemm(
+                m,
+                k,
+                n,
+                1.0,
+                a.as_ptr(),
+                k as isize,
+                1,
+                b.as_ptr(),
+                n as isize,
+                1,
+                0.0,
+                c.as_mut_ptr(),
+                n as isize,
+                1,
+            )
+        });
+        print!("{name:<26} {:>8.1}", gf(t_mm));
+        for &isa in &isas {
+            let t1 =
+                median_secs(|| sgemm_with(isa, m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, &mut c, n));
+            let t2 = median_secs(|| {
+                pool2.install(|| {
+                    sgemm_par_with(isa, m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, &mut c, n)
+                })
+            });
+            print!(" {:>10.1} {:>10.1}", gf(t1), gf(t2));
+        }
+        println!();
+    }
+}
