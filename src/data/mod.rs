@@ -1,1 +1,372 @@
-//! (being written)
+//! Data: loading image datasets (FER2013 CSV files, MNIST / Fashion-MNIST IDX files), an
+//! embedded real Fashion-MNIST sample, normalisation, augmentation and batching.
+//!
+//! Every reader keeps the images as raw bytes (`0..=255`, `N*C*H*W`) in a [`Dataset`]; images
+//! become `f32` only when a batch is made ([`make_batch`]), after augmentation and
+//! normalisation. Bad input never panics: it is reported as one [`Error::Parse`] naming the
+//! file, the 1-based line (CSV) and the field.
+
+pub mod augment;
+pub mod batch;
+pub mod csv;
+pub mod idx;
+pub mod normalize;
+
+pub use augment::Augment;
+pub use batch::{make_batch, shuffled, split_validation};
+pub use csv::write_submission;
+pub use normalize::{NormKind, Normalization};
+
+use crate::error::{Error, Result};
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// The seven FER2013 emotion classes, in label order.
+pub const FER_CLASSES: [&str; 7] = [
+    "Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral",
+];
+
+/// The ten Fashion-MNIST classes, in label order.
+pub const FASHION_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+
+/// Which part of a dataset to load.
+///
+/// * fer2013.csv (with a `Usage` column): `Training`, `PublicTest`, `PrivateTest` select rows by
+///   Usage, `Test` selects both PublicTest and PrivateTest rows, `All` every row.
+/// * a directory of MNIST-style IDX files: `Training` -> `train-*`, `Test` -> `t10k-*`,
+///   `All` -> both (train first).
+/// * a single file that is one split already (Kaggle train.csv / test.csv, one IDX file):
+///   `Training`, `Test` and `All` load the whole file; `PublicTest` / `PrivateTest` are errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Split {
+    Training,
+    PublicTest,
+    PrivateTest,
+    Test,
+    All,
+}
+
+impl std::str::FromStr for Split {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Split> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "train" | "training" => Ok(Split::Training),
+            "public" | "publictest" | "public_test" | "val" | "valid" | "validation" => {
+                Ok(Split::PublicTest)
+            }
+            "private" | "privatetest" | "private_test" => Ok(Split::PrivateTest),
+            "test" | "t10k" => Ok(Split::Test),
+            "all" => Ok(Split::All),
+            _ => Err(Error::invalid(
+                "split",
+                format!("unknown split {s:?}; expected train, test, public, private or all"),
+            )),
+        }
+    }
+}
+
+/// A set of images as raw bytes, with optional labels and ids.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dataset {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    /// `N*C*H*W` raw pixel values `0..=255`, image after image.
+    pub pixels: Vec<u8>,
+    /// Class index per image (`< class_names.len()`), if the file has labels.
+    pub labels: Option<Vec<u8>>,
+    /// Row ids of a Kaggle test.csv, to write the submission with.
+    pub ids: Option<Vec<u64>>,
+    /// Name of each class, index = label.
+    pub class_names: Vec<String>,
+}
+
+impl Dataset {
+    /// Number of values in one image (`C*H*W`).
+    pub fn image_len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        let per = self.image_len();
+        if per == 0 {
+            0
+        } else {
+            self.pixels.len() / per
+        }
+    }
+
+    /// True when there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of classes (`class_names.len()`).
+    pub fn num_classes(&self) -> usize {
+        self.class_names.len()
+    }
+
+    /// Image `i` (`C*H*W` bytes). Panics if `i >= len()`, like slice indexing.
+    pub fn image(&self, i: usize) -> &[u8] {
+        let per = self.image_len();
+        &self.pixels[i * per..(i + 1) * per]
+    }
+
+    /// Label of image `i`, if the dataset is labelled.
+    pub fn label(&self, i: usize) -> Option<u8> {
+        self.labels.as_ref().map(|l| l[i])
+    }
+
+    /// A new dataset with the images at `idx` (in that order; repeats allowed).
+    /// Panics if an index is `>= len()`, like slice indexing.
+    pub fn subset(&self, idx: &[usize]) -> Dataset {
+        let per = self.image_len();
+        let mut pixels = Vec::with_capacity(idx.len() * per);
+        for &i in idx {
+            pixels.extend_from_slice(self.image(i));
+        }
+        Dataset {
+            channels: self.channels,
+            height: self.height,
+            width: self.width,
+            pixels,
+            labels: self
+                .labels
+                .as_ref()
+                .map(|l| idx.iter().map(|&i| l[i]).collect()),
+            ids: self
+                .ids
+                .as_ref()
+                .map(|d| idx.iter().map(|&i| d[i]).collect()),
+            class_names: self.class_names.clone(),
+        }
+    }
+
+    /// Images per class (length `num_classes()`); empty if the dataset has no labels.
+    pub fn class_counts(&self) -> Vec<usize> {
+        let Some(labels) = &self.labels else {
+            return Vec::new();
+        };
+        let top = labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
+        let mut counts = vec![0usize; self.class_names.len().max(top)];
+        for &l in labels {
+            counts[l as usize] += 1;
+        }
+        counts
+    }
+
+    /// Appends the images of `other` (same image size and class names; labels/ids kept only
+    /// if both have them).
+    pub fn concat(mut self, other: Dataset) -> Result<Dataset> {
+        let (a, b) = (
+            [self.channels, self.height, self.width],
+            [other.channels, other.height, other.width],
+        );
+        if a != b {
+            return Err(Error::shape("Dataset::concat", &a, &b));
+        }
+        self.pixels.extend_from_slice(&other.pixels);
+        self.labels = match (self.labels.take(), other.labels) {
+            (Some(mut x), Some(y)) => {
+                x.extend_from_slice(&y);
+                Some(x)
+            }
+            _ => None,
+        };
+        self.ids = match (self.ids.take(), other.ids) {
+            (Some(mut x), Some(y)) => {
+                x.extend_from_slice(&y);
+                Some(x)
+            }
+            _ => None,
+        };
+        if other.class_names.len() > self.class_names.len() {
+            self.class_names = other.class_names;
+        }
+        Ok(self)
+    }
+}
+
+/// Loads a dataset, detecting the format from the content, not the extension:
+///
+/// * a CSV with header `label,feature` (Kaggle train.csv), `id,feature` (Kaggle test.csv) or
+///   `emotion,pixels,Usage` (fer2013.csv; `split` selects the Usage), plain or gzipped;
+/// * an IDX images file (`*-images-idx3-ubyte[.gz]`), with its labels read from the file
+///   beside it named `*-labels-idx1-ubyte[.gz]` (unlabelled if there is none);
+/// * a directory holding MNIST / Fashion-MNIST IDX files (`train-*` for
+///   [`Split::Training`], `t10k-*` for [`Split::Test`]), or `fer2013.csv`, or Kaggle
+///   `train.csv` / `test.csv`.
+///
+/// FER data gets the seven emotion names; other data the Fashion-MNIST names when the path
+/// mentions "fashion", else numbered classes.
+pub fn load(path: &Path, split: Split) -> Result<Dataset> {
+    if path.is_dir() {
+        return load_dir(path, split);
+    }
+    let (prefix, reader) = open_peek(path, 4)?;
+    if prefix.len() == 4 && prefix[..3] == [0, 0, 8] {
+        match prefix[3] {
+            3 => {
+                check_whole_file_split(path, split)?;
+                return idx::load_idx(path, None);
+            }
+            1 => {
+                return Err(Error::parse(
+                    path,
+                    0,
+                    "magic",
+                    "this is an IDX labels file (magic 0x00000801); pass the images file \
+                     (*-images-idx3-ubyte) and the labels are found beside it",
+                ))
+            }
+            _ => {}
+        }
+    }
+    csv::read_csv_from(reader, path, split)
+}
+
+fn check_whole_file_split(path: &Path, split: Split) -> Result<()> {
+    match split {
+        Split::PublicTest | Split::PrivateTest => Err(Error::parse(
+            path,
+            0,
+            "split",
+            format!("split {split:?} needs fer2013.csv with a Usage column; this file is one split already"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Finds `name` or `name.gz` in `dir`.
+fn find_beside(dir: &Path, names: &[String]) -> Option<PathBuf> {
+    for n in names {
+        for cand in [dir.join(n), dir.join(format!("{n}.gz"))] {
+            if cand.is_file() {
+                return Some(cand);
+            }
+        }
+    }
+    None
+}
+
+fn idx_images_in(dir: &Path, prefix: &str) -> Option<PathBuf> {
+    find_beside(
+        dir,
+        &[
+            format!("{prefix}-images-idx3-ubyte"),
+            format!("{prefix}-images.idx3-ubyte"),
+        ],
+    )
+}
+
+fn load_dir(dir: &Path, split: Split) -> Result<Dataset> {
+    let train = idx_images_in(dir, "train");
+    let test = idx_images_in(dir, "t10k");
+    if train.is_some() || test.is_some() {
+        let need = |p: Option<PathBuf>, what: &str| {
+            p.ok_or_else(|| {
+                Error::invalid(
+                    "data::load",
+                    format!("{} has no {what}-images-idx3-ubyte[.gz]", dir.display()),
+                )
+            })
+        };
+        return match split {
+            Split::Training => idx::load_idx(&need(train, "train")?, None),
+            Split::Test => idx::load_idx(&need(test, "t10k")?, None),
+            Split::All => idx::load_idx(&need(train, "train")?, None)?.concat(idx::load_idx(&need(test, "t10k")?, None)?),
+            _ => Err(Error::invalid(
+                "data::load",
+                format!("split {split:?} is only for fer2013.csv; {} holds IDX files (use Training or Test)", dir.display()),
+            )),
+        };
+    }
+    if let Some(p) = find_beside(dir, &["fer2013.csv".to_string()]) {
+        return load(&p, split);
+    }
+    let kaggle = match split {
+        Split::Training => find_beside(dir, &["train.csv".to_string()]),
+        Split::Test => find_beside(dir, &["test.csv".to_string()]),
+        _ => None,
+    };
+    match kaggle {
+        Some(p) => load(&p, split),
+        None => Err(Error::invalid(
+            "data::load",
+            format!(
+                "directory {} holds no train-images-idx3-ubyte[.gz] / t10k-images-idx3-ubyte[.gz], \
+                 fer2013.csv, or (for split {split:?}) Kaggle train.csv / test.csv",
+                dir.display()
+            ),
+        )),
+    }
+}
+
+/// A boxed reader that is `Send`.
+pub(crate) type Input = Box<dyn Read + Send>;
+
+/// Opens `path`, transparently gunzipping it when it starts with the gzip magic bytes.
+pub(crate) fn open_input(path: &Path) -> Result<Input> {
+    let (_, r) = open_peek(path, 0)?;
+    Ok(r)
+}
+
+/// Opens `path` (gunzipping if needed) and returns its first `n` (decompressed) bytes, or fewer
+/// if the file is shorter, along with a reader that still yields them.
+pub(crate) fn open_peek(path: &Path, n: usize) -> Result<(Vec<u8>, Input)> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut raw = BufReader::with_capacity(1 << 16, file);
+    let head = read_prefix(&mut raw, 2).map_err(|e| Error::io(path, e))?;
+    let raw = std::io::Cursor::new(head.clone()).chain(raw);
+    let mut reader: Input = if head == [0x1f, 0x8b] {
+        Box::new(BufReader::with_capacity(
+            1 << 16,
+            flate2::read::MultiGzDecoder::new(raw),
+        ))
+    } else {
+        Box::new(raw)
+    };
+    let prefix = read_prefix(&mut reader, n).map_err(|e| Error::io(path, e))?;
+    Ok((
+        prefix.clone(),
+        Box::new(std::io::Cursor::new(prefix).chain(reader)),
+    ))
+}
+
+fn read_prefix(r: &mut impl Read, n: usize) -> std::io::Result<Vec<u8>> {
+    let mut v = Vec::with_capacity(n);
+    r.take(n as u64).read_to_end(&mut v)?;
+    Ok(v)
+}
+
+/// Class names for non-FER data with labels up to `max_label`: the Fashion-MNIST names when
+/// the path mentions "fashion" (and the labels fit), else "0", "1", ... (at least ten).
+pub(crate) fn numbered_or_fashion(path: &Path, max_label: Option<u8>) -> Vec<String> {
+    let n = max_label.map_or(0, |m| m as usize + 1);
+    let fashion = path
+        .to_string_lossy()
+        .to_ascii_lowercase()
+        .contains("fashion");
+    if fashion && n <= FASHION_CLASSES.len() {
+        FASHION_CLASSES.iter().map(|s| s.to_string()).collect()
+    } else {
+        (0..n.max(10)).map(|i| i.to_string()).collect()
+    }
+}
+
+/// The seven FER class names as owned strings.
+pub(crate) fn fer_class_names() -> Vec<String> {
+    FER_CLASSES.iter().map(|s| s.to_string()).collect()
+}

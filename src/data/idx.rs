@@ -1,0 +1,365 @@
+//! IDX files (the MNIST / Fashion-MNIST format): a big-endian header — magic `0x00000803`
+//! for `N x H x W` unsigned-byte images, `0x00000801` for `N` unsigned-byte labels — then the
+//! raw bytes. Plain or gzipped (detected from the content). Writers are provided for tests
+//! and for recreating the embedded sample.
+
+use super::{numbered_or_fashion, open_input, Dataset};
+use crate::error::{Error, Result};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Magic number of an IDX file of unsigned-byte images `N x H x W`.
+pub const IMAGES_MAGIC: u32 = 0x0000_0803;
+/// Magic number of an IDX file of unsigned-byte labels `N`.
+pub const LABELS_MAGIC: u32 = 0x0000_0801;
+
+/// Images read from an IDX file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdxImages {
+    pub count: usize,
+    pub height: usize,
+    pub width: usize,
+    /// `count * height * width` bytes.
+    pub pixels: Vec<u8>,
+}
+
+fn read_header(r: &mut impl Read, path: &Path, magic: u32, ndim: usize) -> Result<Vec<usize>> {
+    let mut head = Vec::with_capacity(4 + 4 * ndim);
+    r.take(4 + 4 * ndim as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| Error::io(path, e))?;
+    if head.len() < 4 {
+        return Err(Error::parse(
+            path,
+            0,
+            "magic",
+            format!(
+                "truncated file: {} bytes, an IDX file starts with a 4-byte magic number",
+                head.len()
+            ),
+        ));
+    }
+    let found = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+    if found != magic {
+        let what = |m: u32| match m {
+            IMAGES_MAGIC => "images",
+            LABELS_MAGIC => "labels",
+            _ => "something else",
+        };
+        return Err(Error::parse(
+            path,
+            0,
+            "magic",
+            format!(
+                "wrong magic number 0x{found:08x} ({}), expected 0x{magic:08x} (IDX {})",
+                what(found),
+                what(magic)
+            ),
+        ));
+    }
+    if head.len() < 4 + 4 * ndim {
+        return Err(Error::parse(
+            path,
+            0,
+            "dimensions",
+            format!(
+                "truncated file: header needs {} bytes, found {}",
+                4 + 4 * ndim,
+                head.len()
+            ),
+        ));
+    }
+    Ok((0..ndim)
+        .map(|d| {
+            u32::from_be_bytes([
+                head[4 + 4 * d],
+                head[5 + 4 * d],
+                head[6 + 4 * d],
+                head[7 + 4 * d],
+            ]) as usize
+        })
+        .collect())
+}
+
+/// Reads exactly `len` payload bytes (never pre-allocating more than the data holds) and
+/// checks that nothing follows them.
+fn read_payload(r: &mut impl Read, path: &Path, len: usize, what: &str) -> Result<Vec<u8>> {
+    let mut data = Vec::with_capacity(len.min(64 << 20));
+    r.take(len as u64)
+        .read_to_end(&mut data)
+        .map_err(|e| Error::io(path, e))?;
+    if data.len() < len {
+        return Err(Error::parse(
+            path,
+            0,
+            "data",
+            format!(
+                "truncated file: expected {len} bytes of {what}, found {}",
+                data.len()
+            ),
+        ));
+    }
+    let mut extra = [0u8; 1];
+    let more = r.read(&mut extra).map_err(|e| Error::io(path, e))?;
+    if more > 0 {
+        return Err(Error::parse(
+            path,
+            0,
+            "data",
+            format!("unexpected data after the {len} bytes of {what}"),
+        ));
+    }
+    Ok(data)
+}
+
+/// Reads an IDX images file from `r`; `path` is used in error messages.
+pub fn read_images_from(mut r: impl Read, path: &Path) -> Result<IdxImages> {
+    let dims = read_header(&mut r, path, IMAGES_MAGIC, 3)?;
+    let (count, height, width) = (dims[0], dims[1], dims[2]);
+    if height == 0 || width == 0 {
+        return Err(Error::parse(
+            path,
+            0,
+            "dimensions",
+            format!("image size {height}x{width} is empty"),
+        ));
+    }
+    let len = count
+        .checked_mul(height)
+        .and_then(|x| x.checked_mul(width))
+        .filter(|&x| x <= isize::MAX as usize);
+    let Some(len) = len else {
+        return Err(Error::parse(
+            path,
+            0,
+            "dimensions",
+            format!("{count} images of {height}x{width} is too large"),
+        ));
+    };
+    let what = format!("pixels for {count} images of {height}x{width}");
+    let pixels = read_payload(&mut r, path, len, &what)?;
+    Ok(IdxImages {
+        count,
+        height,
+        width,
+        pixels,
+    })
+}
+
+/// Reads an IDX labels file from `r`; `path` is used in error messages.
+pub fn read_labels_from(mut r: impl Read, path: &Path) -> Result<Vec<u8>> {
+    let dims = read_header(&mut r, path, LABELS_MAGIC, 1)?;
+    read_payload(
+        &mut r,
+        path,
+        dims[0],
+        &format!("labels for {} items", dims[0]),
+    )
+}
+
+/// Reads an IDX images file (plain or gzipped).
+pub fn read_images(path: &Path) -> Result<IdxImages> {
+    read_images_from(open_input(path)?, path)
+}
+
+/// Reads an IDX labels file (plain or gzipped).
+pub fn read_labels(path: &Path) -> Result<Vec<u8>> {
+    read_labels_from(open_input(path)?, path)
+}
+
+/// The labels file conventionally beside an images file: `X-images-idx3-ubyte[.gz]` ->
+/// `X-labels-idx1-ubyte[.gz]` (also `X-images.idx3-ubyte` -> `X-labels.idx1-ubyte`), gzipped
+/// or not, whichever exists.
+pub fn labels_path_for(images: &Path) -> Option<PathBuf> {
+    let name = images.file_name()?.to_str()?;
+    let base = name.strip_suffix(".gz").unwrap_or(name);
+    if !base.contains("idx3") {
+        return None;
+    }
+    let lab = base
+        .replacen("images", "labels", 1)
+        .replacen("idx3", "idx1", 1);
+    if lab == base {
+        return None;
+    }
+    let dir = images.parent().unwrap_or(Path::new(""));
+    [dir.join(format!("{lab}.gz")), dir.join(&lab)]
+        .into_iter()
+        .find(|p| p.is_file())
+}
+
+/// Builds a dataset from IDX images and optional labels; `path` names the images file.
+pub fn dataset_from(
+    images: IdxImages,
+    labels: Option<(Vec<u8>, &Path)>,
+    path: &Path,
+) -> Result<Dataset> {
+    if let Some((l, lpath)) = &labels {
+        if l.len() != images.count {
+            return Err(Error::parse(
+                lpath,
+                0,
+                "labels",
+                format!(
+                    "{} labels for {} images in {}",
+                    l.len(),
+                    images.count,
+                    path.display()
+                ),
+            ));
+        }
+    }
+    let labels = labels.map(|(l, _)| l);
+    let max = labels.as_ref().and_then(|l| l.iter().copied().max());
+    Ok(Dataset {
+        channels: 1,
+        height: images.height,
+        width: images.width,
+        pixels: images.pixels,
+        labels,
+        ids: None,
+        class_names: numbered_or_fashion(path, max),
+    })
+}
+
+/// Loads an IDX images file with its labels: from `labels` if given, else from the file
+/// beside it ([`labels_path_for`]); unlabelled if there is none.
+pub fn load_idx(images: &Path, labels: Option<&Path>) -> Result<Dataset> {
+    let img = read_images(images)?;
+    let lpath = labels
+        .map(Path::to_path_buf)
+        .or_else(|| labels_path_for(images));
+    let lab = match &lpath {
+        Some(p) => Some((read_labels(p)?, p.as_path())),
+        None => None,
+    };
+    dataset_from(img, lab, images)
+}
+
+/// Writes `bytes` to `path` atomically (temporary file in the same directory + rename),
+/// gzipping them first if `gzip`.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], gzip: bool) -> Result<()> {
+    let data = if gzip {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(bytes).map_err(|e| Error::io(path, e))?;
+        enc.finish().map_err(|e| Error::io(path, e))?
+    } else {
+        bytes.to_vec()
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&data)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
+    Ok(())
+}
+
+/// Writes `count = pixels.len() / (height*width)` images as an IDX images file.
+pub fn write_images(
+    path: &Path,
+    height: usize,
+    width: usize,
+    pixels: &[u8],
+    gzip: bool,
+) -> Result<()> {
+    let per = height * width;
+    if per == 0
+        || pixels.len() % per != 0
+        || height > u32::MAX as usize
+        || width > u32::MAX as usize
+    {
+        return Err(Error::invalid(
+            "idx::write_images",
+            format!(
+                "{} bytes are not whole images of {height}x{width}",
+                pixels.len()
+            ),
+        ));
+    }
+    let count = u32::try_from(pixels.len() / per)
+        .map_err(|_| Error::invalid("idx::write_images", "more than 2^32 images"))?;
+    let mut bytes = Vec::with_capacity(16 + pixels.len());
+    for v in [IMAGES_MAGIC, count, height as u32, width as u32] {
+        bytes.extend_from_slice(&v.to_be_bytes());
+    }
+    bytes.extend_from_slice(pixels);
+    write_atomic(path, &bytes, gzip)
+}
+
+/// Writes an IDX labels file.
+pub fn write_labels(path: &Path, labels: &[u8], gzip: bool) -> Result<()> {
+    let count = u32::try_from(labels.len())
+        .map_err(|_| Error::invalid("idx::write_labels", "more than 2^32 labels"))?;
+    let mut bytes = Vec::with_capacity(8 + labels.len());
+    bytes.extend_from_slice(&LABELS_MAGIC.to_be_bytes());
+    bytes.extend_from_slice(&count.to_be_bytes());
+    bytes.extend_from_slice(labels);
+    write_atomic(path, &bytes, gzip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p() -> &'static Path {
+        Path::new("x-images-idx3-ubyte")
+    }
+
+    #[test]
+    fn header_errors() {
+        let e = read_images_from(&[0u8, 0][..], p())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("magic") && e.contains("truncated"), "{e}");
+        let e = read_images_from(&[0u8, 0, 8, 1, 0, 0, 0, 0][..], p())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("wrong magic number 0x00000801 (labels)"), "{e}");
+        let e = read_images_from(&[0u8, 0, 8, 3, 0, 0, 0, 1, 0, 0][..], p())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("dimensions") && e.contains("truncated"), "{e}");
+        let mut f = vec![0u8, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2];
+        f.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7]);
+        let e = read_images_from(&f[..], p()).unwrap_err().to_string();
+        assert!(
+            e.contains("expected 8 bytes") && e.contains("found 7"),
+            "{e}"
+        );
+        f.extend_from_slice(&[8, 9]);
+        let e = read_images_from(&f[..], p()).unwrap_err().to_string();
+        assert!(e.contains("unexpected data"), "{e}");
+        f.pop();
+        let img = read_images_from(&f[..], p()).unwrap();
+        assert_eq!((img.count, img.height, img.width), (2, 2, 2));
+        assert_eq!(img.pixels, (1..=8).collect::<Vec<u8>>());
+        // Huge dimensions: an error, not an allocation failure.
+        let f = [
+            0u8, 0, 8, 3, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        ];
+        assert!(read_images_from(&f[..], p()).is_err());
+    }
+
+    #[test]
+    fn labels_path() {
+        let dir = std::env::temp_dir().join(format!("pupil-idx-lp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("train-labels-idx1-ubyte.gz"), b"").unwrap();
+        assert_eq!(
+            labels_path_for(&dir.join("train-images-idx3-ubyte.gz")),
+            Some(dir.join("train-labels-idx1-ubyte.gz"))
+        );
+        assert_eq!(labels_path_for(&dir.join("t10k-images-idx3-ubyte")), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
