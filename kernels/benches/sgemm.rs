@@ -1,0 +1,99 @@
+//! Criterion benchmark: our `sgemm` (selected ISA, serial) vs
+//! `matrixmultiply::sgemm` on square sizes and on the GEMM shapes of the conv
+//! layers (per image: M = cout, K = cin*kh*kw, N = oh*ow), also batched over
+//! 128 images (N x 128). Throughput is reported in FLOPs (2*m*n*k).
+//!
+//! `cargo bench -p pupil-kernels --bench sgemm`
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use pupil_kernels::{sgemm, sgemm_isa};
+use std::time::{Duration, Instant};
+
+fn data(len: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed;
+    (0..len)
+        .map(|_| {
+            s = s.wrapping_mul(1664525).wrapping_add(1013904223);
+            (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        })
+        .collect()
+}
+
+fn shapes() -> Vec<(String, usize, usize, usize)> {
+    let mut v: Vec<(String, usize, usize, usize)> = [256, 512, 1024]
+        .iter()
+        .map(|&s| (format!("square{s}"), s, s, s))
+        .collect();
+    let conv = [
+        (64, 25, 1936),
+        (64, 576, 484),
+        (128, 576, 100),
+        (64, 800, 324),
+    ];
+    for &(m, k, n) in &conv {
+        v.push((format!("conv{m}x{k}x{n}"), m, k, n));
+    }
+    for &(m, k, n) in &conv {
+        v.push((format!("conv{m}x{k}x{n}_b128"), m, k, n * 128));
+    }
+    v
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sgemm");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
+    println!("pupil-kernels sgemm ISA: {}", sgemm_isa());
+    for (name, m, k, n) in shapes() {
+        let a = data(m * k, 1);
+        let b = data(k * n, 2);
+        let mut cm = vec![0.0f32; m * n];
+        let flops = 2 * (m * n * k) as u64;
+        group.throughput(Throughput::Elements(flops));
+        let mut ours = |cm: &mut [f32]| sgemm(m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, cm, n);
+        let mm = |cm: &mut [f32]| unsafe {
+            matrixmultiply::sgemm(
+                m,
+                k,
+                n,
+                1.0,
+                a.as_ptr(),
+                k as isize,
+                1,
+                b.as_ptr(),
+                n as isize,
+                1,
+                0.0,
+                cm.as_mut_ptr(),
+                n as isize,
+                1,
+            )
+        };
+        // Quick GFLOP/s print (best of 3) so the numbers are visible at a glance.
+        let gflops = |f: &mut dyn FnMut(&mut [f32]), cm: &mut [f32]| {
+            f(cm);
+            (0..3)
+                .map(|_| {
+                    let t = Instant::now();
+                    f(cm);
+                    flops as f64 / t.elapsed().as_secs_f64() / 1e9
+                })
+                .fold(0.0, f64::max)
+        };
+        let g_ours = gflops(&mut ours, &mut cm);
+        let g_mm = gflops(&mut { mm }, &mut cm);
+        println!("{name}: pupil {g_ours:.1} GFLOP/s, matrixmultiply {g_mm:.1} GFLOP/s");
+        group.bench_function(BenchmarkId::new("pupil", &name), |bch| {
+            bch.iter(|| ours(&mut cm))
+        });
+        group.bench_function(BenchmarkId::new("matrixmultiply", &name), |bch| {
+            bch.iter(|| mm(&mut cm))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
