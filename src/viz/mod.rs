@@ -22,3 +22,9 @@ pub use plot::{
 pub mod confusion;
 
 pub use confusion::{confusion_png, render_confusion};
+pub mod image;
+
+pub use image::{
+    channel_tiles, gray_to_rgb, heatmap, heatmap_signed, image_grid, overlay, overlay_with,
+    render_grid, save_rgb_png, upscale_nearest, Tile,
+};
