@@ -1,0 +1,59 @@
+//! Activation layers, and PReLU with its learned slopes.
+
+use super::module::{Ctx, Module};
+use super::spec::Act;
+use crate::autograd::{Param, Var};
+use crate::error::Result;
+use crate::ops;
+use crate::tensor::Tensor;
+
+/// Applies an optional activation.
+pub fn apply_act(x: &Var, act: Option<Act>) -> Result<Var> {
+    match act {
+        None => Ok(x.clone()),
+        Some(Act::Relu) => ops::relu(x),
+        Some(Act::LeakyRelu { alpha }) => ops::leaky_relu(x, alpha),
+        Some(Act::Elu { alpha }) => ops::elu(x, alpha),
+        Some(Act::Selu) => ops::selu(x),
+        Some(Act::Softplus) => ops::softplus(x),
+        Some(Act::Sigmoid) => ops::sigmoid(x),
+        Some(Act::Tanh) => ops::tanh(x),
+        Some(Act::Softmax) => ops::softmax(x),
+        Some(Act::LogSoftmax) => ops::log_softmax(x),
+    }
+}
+
+/// A parameter-free activation layer.
+pub struct Activation(pub Act);
+
+impl Module for Activation {
+    fn forward(&mut self, x: &Var, _ctx: &mut Ctx) -> Result<Var> {
+        apply_act(x, Some(self.0))
+    }
+}
+
+/// PReLU: `y = x` for `x > 0`, `α ⊙ x` otherwise, with `α` learned per element (Keras'
+/// default: shape = the per-sample input shape) or per channel. Keras initialises α to 0.
+pub struct Prelu {
+    pub alpha: Param,
+}
+
+impl Prelu {
+    /// Slopes of the given shape, initialised to zero as in Keras.
+    pub fn new(name: &str, shape: &[usize]) -> Self {
+        Prelu { alpha: Param::new(format!("{name}.alpha"), Tensor::zeros(shape)) }
+    }
+}
+
+impl Module for Prelu {
+    fn forward(&mut self, x: &Var, _ctx: &mut Ctx) -> Result<Var> {
+        let a = x.graph().param(&self.alpha);
+        ops::prelu(x, &a)
+    }
+    fn params(&self) -> Vec<&Param> {
+        vec![&self.alpha]
+    }
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        vec![&mut self.alpha]
+    }
+}

@@ -1,0 +1,79 @@
+//! 2-d convolution layer (Keras `Conv2D`): weight `[filters, C, kh, kw]`, bias `[filters]`,
+//! optional fused activation. "same" padding with an even kernel pads one more zero at the
+//! bottom/right, as Keras does.
+
+use super::activation::apply_act;
+use super::module::{Ctx, Module};
+use super::spec::{same_padding, Act, Padding};
+use super::Init;
+use crate::autograd::{Param, Var};
+use crate::error::Result;
+use crate::ops;
+use crate::tensor::{Rng, Tensor};
+
+/// A convolution layer.
+pub struct Conv2d {
+    pub weight: Param,
+    pub bias: Param,
+    pub stride: (usize, usize),
+    pub padding: Padding,
+    pub activation: Option<Act>,
+    pub l2: f32,
+}
+
+impl Conv2d {
+    /// A new layer for `in_ch` input channels, initialised from `rng`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(name: &str, in_ch: usize, filters: usize, kernel: (usize, usize), stride: (usize, usize), padding: Padding, activation: Option<Act>, init: Init, l2: f32, rng: &mut Rng) -> Self {
+        let shape = [filters, in_ch, kernel.0, kernel.1];
+        let rf = kernel.0 * kernel.1;
+        let w = init.draw(&shape, in_ch * rf, filters * rf, rng);
+        Conv2d {
+            weight: Param::new(format!("{name}.weight"), w),
+            bias: Param::new(format!("{name}.bias"), Tensor::zeros(&[filters])),
+            stride,
+            padding,
+            activation,
+            l2,
+        }
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&mut self, x: &Var, _ctx: &mut Ctx) -> Result<Var> {
+        let g = x.graph().clone();
+        let (w, b) = (g.param(&self.weight), g.param(&self.bias));
+        let ks = self.weight.value.shape();
+        let (kh, kw) = (ks[2], ks[3]);
+        let y = match self.padding {
+            Padding::Valid => ops::conv2d(x, &w, Some(&b), self.stride, (0, 0))?,
+            Padding::Explicit(p) => ops::conv2d(x, &w, Some(&b), self.stride, (p, p))?,
+            Padding::Same => {
+                let s = x.shape();
+                let (h, wd) = (s.get(2).copied().unwrap_or(0), s.get(3).copied().unwrap_or(0));
+                let (t, bo) = same_padding(h, kh, self.stride.0);
+                let (l, r) = same_padding(wd, kw, self.stride.1);
+                if t == bo && l == r {
+                    ops::conv2d(x, &w, Some(&b), self.stride, (t, l))?
+                } else {
+                    let xp = ops::pad2d(x, t, bo, l, r)?;
+                    ops::conv2d(&xp, &w, Some(&b), self.stride, (0, 0))?
+                }
+            }
+        };
+        apply_act(&y, self.activation)
+    }
+    fn params(&self) -> Vec<&Param> {
+        vec![&self.weight, &self.bias]
+    }
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        vec![&mut self.weight, &mut self.bias]
+    }
+    fn l2(&self) -> Vec<(&Param, f32)> {
+        if self.l2 > 0.0 {
+            vec![(&self.weight, self.l2)]
+        } else {
+            vec![]
+        }
+    }
+}

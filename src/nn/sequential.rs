@@ -1,0 +1,180 @@
+//! [`Sequential`]: a stack of layers built from a [`ModelSpec`] for a given input shape.
+
+use super::activation::{Activation, Prelu};
+use super::batchnorm::BatchNorm;
+use super::conv::Conv2d;
+use super::dense::Dense;
+use super::module::{Ctx, Module};
+use super::reshape::{AvgPool, Dropout, Flatten, MaxPool, ZeroPad};
+use super::spec::{Act, LayerSpec, ModelSpec};
+use crate::autograd::{Param, Var};
+use crate::error::{Error, Result};
+use crate::tensor::{Rng, Tensor};
+use std::collections::HashMap;
+
+/// A sequential model.
+pub struct Sequential {
+    spec: ModelSpec,
+    shapes: Vec<Vec<usize>>,
+    layers: Vec<Box<dyn Module>>,
+}
+
+impl Sequential {
+    /// Builds the layers of `spec` for the per-sample `input` shape (`[C, H, W]`), drawing
+    /// initial weights from `seed`. Errors name the first layer that does not fit.
+    pub fn build(spec: &ModelSpec, input: &[usize], seed: u64) -> Result<Self> {
+        if let Some(want) = &spec.input {
+            if want.as_slice() != input {
+                return Err(Error::Shape { op: "model", lhs: want.clone(), rhs: input.to_vec(), detail: "the spec's input shape [C, H, W] differs from the data's".into() });
+            }
+        }
+        let shapes = spec.shapes(input)?;
+        let mut rng = Rng::new(seed);
+        let mut counts: HashMap<&'static str, usize> = HashMap::new();
+        let mut name = |kind: &'static str| {
+            let c = counts.entry(kind).or_insert(0);
+            *c += 1;
+            format!("{kind}{c}")
+        };
+        let mut layers: Vec<Box<dyn Module>> = Vec::new();
+        for (l, s) in spec.layers.iter().zip(&shapes) {
+            let layer: Box<dyn Module> = match l {
+                LayerSpec::Conv2d { filters, kernel, stride, padding, activation, init, l2 } => {
+                    Box::new(Conv2d::new(&name("conv"), s[0], *filters, *kernel, *stride, *padding, *activation, *init, *l2, &mut rng))
+                }
+                LayerSpec::Dense { units, activation, init, l2 } => {
+                    Box::new(Dense::new(&name("dense"), s.iter().product(), *units, *activation, *init, *l2, &mut rng))
+                }
+                LayerSpec::ZeroPad { top, bottom, left, right } => Box::new(ZeroPad(*top, *bottom, *left, *right)),
+                LayerSpec::MaxPool { kernel, stride } => Box::new(MaxPool { kernel: *kernel, stride: *stride }),
+                LayerSpec::AvgPool { kernel, stride } => Box::new(AvgPool { kernel: *kernel, stride: *stride }),
+                LayerSpec::BatchNorm { momentum, eps } => Box::new(BatchNorm::new(&name("bn"), s[0], *momentum, *eps)),
+                LayerSpec::Activation { act } => Box::new(Activation(*act)),
+                LayerSpec::Prelu { per_channel } => {
+                    let shape = if *per_channel { vec![s[0]] } else { s.clone() };
+                    Box::new(Prelu::new(&name("prelu"), &shape))
+                }
+                LayerSpec::Dropout { rate } => Box::new(Dropout(*rate)),
+                LayerSpec::Flatten => Box::new(Flatten),
+            };
+            layers.push(layer);
+        }
+        let mut spec = spec.clone();
+        spec.input = Some(input.to_vec());
+        Ok(Sequential { spec, shapes, layers })
+    }
+
+    /// The architecture (with the input shape filled in).
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+    /// Per-sample input shape.
+    pub fn input_shape(&self) -> &[usize] {
+        &self.shapes[0]
+    }
+    /// Per-sample shape after each layer (index 0 = input).
+    pub fn shapes(&self) -> &[Vec<usize>] {
+        &self.shapes
+    }
+    /// Number of layers.
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+    /// True if there are no layers.
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+    /// Per-sample output shape.
+    pub fn output_shape(&self) -> &[usize] {
+        self.shapes.last().expect("shapes has input")
+    }
+    /// True if the last layer is LogSoftmax (the loss is then NLL, else cross-entropy on
+    /// logits); Softmax at the end is treated as probabilities.
+    pub fn output_kind(&self) -> Option<Act> {
+        match self.spec.layers.last() {
+            Some(LayerSpec::Activation { act }) => Some(*act),
+            Some(LayerSpec::Dense { activation, .. }) => *activation,
+            _ => None,
+        }
+    }
+    /// Total trainable scalars.
+    pub fn num_params(&self) -> usize {
+        self.params().iter().map(|p| p.len()).sum()
+    }
+
+    fn check_input(&self, x: &Var) -> Result<()> {
+        if x.shape().len() != self.shapes[0].len() + 1 || x.shape()[1..] != self.shapes[0][..] {
+            let mut want = vec![usize::MAX];
+            want.extend_from_slice(&self.shapes[0]);
+            return Err(Error::Shape { op: "model input", lhs: x.shape().to_vec(), rhs: self.shapes[0].clone(), detail: "input must be [N, C, H, W] with the model's [C, H, W]".into() });
+        }
+        Ok(())
+    }
+
+    /// Runs every layer and returns the output of each (index i = after layer i); used for
+    /// feature maps and Grad-CAM.
+    pub fn forward_all(&mut self, x: &Var, ctx: &mut Ctx) -> Result<Vec<Var>> {
+        self.check_input(x)?;
+        let mut outs: Vec<Var> = Vec::with_capacity(self.layers.len());
+        for l in self.layers.iter_mut() {
+            let y = l.forward(outs.last().unwrap_or(x), ctx)?;
+            outs.push(y);
+        }
+        Ok(outs)
+    }
+
+    /// Restores weights and buffers by name; every parameter must be given, with its shape.
+    pub fn load_named(&mut self, tensors: &HashMap<String, Tensor>) -> Result<()> {
+        for p in self.params_mut() {
+            let t = tensors.get(&p.name).ok_or_else(|| Error::invalid("load weights", format!("missing tensor {}", p.name)))?;
+            if t.shape() != p.value.shape() {
+                return Err(Error::Shape { op: "load weights", lhs: p.value.shape().to_vec(), rhs: t.shape().to_vec(), detail: format!("tensor {}", p.name) });
+            }
+            p.value = t.clone();
+        }
+        let names: Vec<String> = self.buffers().into_iter().map(|(n, _)| n).collect();
+        for n in names {
+            let t = tensors.get(&n).ok_or_else(|| Error::invalid("load weights", format!("missing tensor {n}")))?;
+            self.load_buffer(&n, t)?;
+        }
+        Ok(())
+    }
+
+    /// Every parameter and buffer by name (what a checkpoint stores).
+    pub fn named_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut v: Vec<(String, Tensor)> = self.params().into_iter().map(|p| (p.name.clone(), p.value.clone())).collect();
+        v.extend(self.buffers());
+        v
+    }
+}
+
+impl Module for Sequential {
+    fn forward(&mut self, x: &Var, ctx: &mut Ctx) -> Result<Var> {
+        self.check_input(x)?;
+        let mut y = x.clone();
+        for l in self.layers.iter_mut() {
+            y = l.forward(&y, ctx)?;
+        }
+        Ok(y)
+    }
+    fn params(&self) -> Vec<&Param> {
+        self.layers.iter().flat_map(|l| l.params()).collect()
+    }
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        self.layers.iter_mut().flat_map(|l| l.params_mut()).collect()
+    }
+    fn l2(&self) -> Vec<(&Param, f32)> {
+        self.layers.iter().flat_map(|l| l.l2()).collect()
+    }
+    fn buffers(&self) -> Vec<(String, Tensor)> {
+        self.layers.iter().flat_map(|l| l.buffers()).collect()
+    }
+    fn load_buffer(&mut self, name: &str, value: &Tensor) -> Result<bool> {
+        for l in self.layers.iter_mut() {
+            if l.load_buffer(name, value)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}

@@ -1,0 +1,428 @@
+//! Model specifications: the architecture as data ([`LayerSpec`]), its shape arithmetic, and
+//! a small text format, one layer per line, so a user can write a model without code:
+//!
+//! ```text
+//! # comments start with '#'
+//! input 48x48x1
+//! conv 64 5x5 valid relu          # filters, kernel, padding (valid|same|N), activation
+//! zeropad 2                       # or: zeropad TOP BOTTOM LEFT RIGHT
+//! maxpool 5 stride=2              # kernel (N or HxW), stride defaults to the kernel
+//! conv 64 3x3 same relu init=he_normal l2=0.0001
+//! batchnorm
+//! prelu                           # per element (Keras); prelu channel = per channel
+//! leakyrelu 0.05
+//! avgpool 3 stride=2
+//! dropout 0.25
+//! flatten
+//! dense 1024 softplus l2=0.001
+//! dense 7
+//! ```
+//! The same structure is accepted as JSON (`{"input": [1, 48, 48], "layers": [...]}`, the
+//! serde form of [`ModelSpec`]), which is also how a run directory stores it.
+
+use super::init::Init;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Activation functions usable as a layer or folded into conv/dense.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Act {
+    Relu,
+    LeakyRelu { alpha: f32 },
+    Elu { alpha: f32 },
+    Selu,
+    Softplus,
+    Sigmoid,
+    Tanh,
+    Softmax,
+    LogSoftmax,
+}
+
+/// Padding of a convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Padding {
+    /// No padding.
+    Valid,
+    /// Output size = ceil(input / stride), zeros split as Keras does (extra one bottom/right).
+    Same,
+    /// The same number of zeros on every side.
+    Explicit(usize),
+}
+
+/// One layer of a sequential model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum LayerSpec {
+    Conv2d { filters: usize, kernel: (usize, usize), stride: (usize, usize), padding: Padding, activation: Option<Act>, #[serde(default)] init: Init, #[serde(default)] l2: f32 },
+    Dense { units: usize, activation: Option<Act>, #[serde(default)] init: Init, #[serde(default)] l2: f32 },
+    ZeroPad { top: usize, bottom: usize, left: usize, right: usize },
+    MaxPool { kernel: (usize, usize), stride: (usize, usize) },
+    AvgPool { kernel: (usize, usize), stride: (usize, usize) },
+    BatchNorm { momentum: f32, eps: f32 },
+    Activation { act: Act },
+    Prelu { per_channel: bool },
+    Dropout { rate: f32 },
+    Flatten,
+}
+
+/// A whole sequential model: per-sample input shape `[C, H, W]` (None = take it from the data)
+/// and the layers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    pub input: Option<Vec<usize>>,
+    pub layers: Vec<LayerSpec>,
+}
+
+/// Keras' split of "same" padding: (before, after) for one dimension.
+pub fn same_padding(size: usize, k: usize, stride: usize) -> (usize, usize) {
+    let out = size.div_ceil(stride);
+    let total = ((out - 1) * stride + k).saturating_sub(size);
+    (total / 2, total - total / 2)
+}
+
+fn pool_out(size: usize, k: usize, s: usize) -> Option<usize> {
+    (size >= k && s > 0).then(|| (size - k) / s + 1)
+}
+
+impl LayerSpec {
+    /// A short human-readable name, e.g. `Conv2D 64 5x5 valid`.
+    pub fn describe(&self) -> String {
+        match self {
+            LayerSpec::Conv2d { filters, kernel, stride, padding, activation, .. } => {
+                let pad = match padding {
+                    Padding::Valid => "valid".to_string(),
+                    Padding::Same => "same".to_string(),
+                    Padding::Explicit(p) => format!("pad {p}"),
+                };
+                let s = if *stride != (1, 1) { format!(" s{}", stride.0) } else { String::new() };
+                format!("Conv2D {filters} {}x{} {pad}{s}{}", kernel.0, kernel.1, act_suffix(activation))
+            }
+            LayerSpec::Dense { units, activation, .. } => format!("Dense {units}{}", act_suffix(activation)),
+            LayerSpec::ZeroPad { top, bottom, left, right } => {
+                if top == bottom && left == right && top == left {
+                    format!("ZeroPadding2D {top}")
+                } else {
+                    format!("ZeroPadding2D {top},{bottom},{left},{right}")
+                }
+            }
+            LayerSpec::MaxPool { kernel, stride } => format!("MaxPool {}x{} s{}", kernel.0, kernel.1, stride.0),
+            LayerSpec::AvgPool { kernel, stride } => format!("AvgPool {}x{} s{}", kernel.0, kernel.1, stride.0),
+            LayerSpec::BatchNorm { .. } => "BatchNorm".into(),
+            LayerSpec::Activation { act } => act_name(act),
+            LayerSpec::Prelu { per_channel } => if *per_channel { "PReLU (per channel)".into() } else { "PReLU".into() },
+            LayerSpec::Dropout { rate } => format!("Dropout {rate}"),
+            LayerSpec::Flatten => "Flatten".into(),
+        }
+    }
+
+    /// Per-sample output shape for a per-sample input shape (`[C,H,W]` or `[F]`).
+    pub fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>> {
+        let bad = |msg: String| Err(Error::invalid("model", format!("{}: {msg}", self.describe())));
+        let chw = |input: &[usize]| -> Result<(usize, usize, usize)> {
+            match input {
+                [c, h, w] => Ok((*c, *h, *w)),
+                _ => Err(Error::invalid("model", format!("{}: needs an image input [C, H, W], got {:?} (add no flatten before it)", self.describe(), input))),
+            }
+        };
+        match self {
+            LayerSpec::Conv2d { filters, kernel, stride, padding, .. } => {
+                let (_, h, w) = chw(input)?;
+                if *filters == 0 || kernel.0 == 0 || kernel.1 == 0 || stride.0 == 0 || stride.1 == 0 {
+                    return bad("filters, kernel and stride must be at least 1".into());
+                }
+                let (oh, ow) = match padding {
+                    Padding::Same => (h.div_ceil(stride.0), w.div_ceil(stride.1)),
+                    Padding::Valid => match (pool_out(h, kernel.0, stride.0), pool_out(w, kernel.1, stride.1)) {
+                        (Some(a), Some(b)) => (a, b),
+                        _ => return bad(format!("kernel {}x{} is larger than the input {h}x{w}", kernel.0, kernel.1)),
+                    },
+                    Padding::Explicit(p) => match (pool_out(h + 2 * p, kernel.0, stride.0), pool_out(w + 2 * p, kernel.1, stride.1)) {
+                        (Some(a), Some(b)) => (a, b),
+                        _ => return bad(format!("kernel {}x{} is larger than the padded input {}x{}", kernel.0, kernel.1, h + 2 * p, w + 2 * p)),
+                    },
+                };
+                Ok(vec![*filters, oh, ow])
+            }
+            LayerSpec::Dense { units, .. } => match input {
+                [_] if *units > 0 => Ok(vec![*units]),
+                [_] => bad("units must be at least 1".into()),
+                _ => bad(format!("needs a flat input [F], got {input:?} (add `flatten` before it)")),
+            },
+            LayerSpec::ZeroPad { top, bottom, left, right } => {
+                let (c, h, w) = chw(input)?;
+                Ok(vec![c, h + top + bottom, w + left + right])
+            }
+            LayerSpec::MaxPool { kernel, stride } | LayerSpec::AvgPool { kernel, stride } => {
+                let (c, h, w) = chw(input)?;
+                match (pool_out(h, kernel.0, stride.0), pool_out(w, kernel.1, stride.1)) {
+                    (Some(a), Some(b)) if kernel.0 > 0 && kernel.1 > 0 => Ok(vec![c, a, b]),
+                    _ => bad(format!("pool {}x{} stride {} does not fit the input {h}x{w}", kernel.0, kernel.1, stride.0)),
+                }
+            }
+            LayerSpec::Dropout { rate } if !(0.0..1.0).contains(rate) => bad(format!("rate {rate} is outside [0, 1)")),
+            LayerSpec::Flatten => Ok(vec![input.iter().product()]),
+            _ => Ok(input.to_vec()),
+        }
+    }
+
+    /// Number of trainable parameters for this per-sample input shape.
+    pub fn param_count(&self, input: &[usize]) -> usize {
+        match self {
+            LayerSpec::Conv2d { filters, kernel, .. } => filters * input[0] * kernel.0 * kernel.1 + filters,
+            LayerSpec::Dense { units, .. } => input.iter().product::<usize>() * units + units,
+            LayerSpec::BatchNorm { .. } => 2 * input[0],
+            LayerSpec::Prelu { per_channel } => if *per_channel { input[0] } else { input.iter().product() },
+            _ => 0,
+        }
+    }
+
+    /// Non-trainable values saved with the model (batch-norm running mean and variance).
+    pub fn buffer_count(&self, input: &[usize]) -> usize {
+        match self {
+            LayerSpec::BatchNorm { .. } => 2 * input[0],
+            _ => 0,
+        }
+    }
+}
+
+fn act_name(a: &Act) -> String {
+    match a {
+        Act::Relu => "ReLU".into(),
+        Act::LeakyRelu { alpha } => format!("LeakyReLU {alpha}"),
+        Act::Elu { alpha } => format!("ELU {alpha}"),
+        Act::Selu => "SELU".into(),
+        Act::Softplus => "Softplus".into(),
+        Act::Sigmoid => "Sigmoid".into(),
+        Act::Tanh => "Tanh".into(),
+        Act::Softmax => "Softmax".into(),
+        Act::LogSoftmax => "LogSoftmax".into(),
+    }
+}
+
+fn act_suffix(a: &Option<Act>) -> String {
+    a.as_ref().map(|a| format!(" + {}", act_name(a))).unwrap_or_default()
+}
+
+impl ModelSpec {
+    /// Per-sample shapes after each layer, starting from `input`.
+    pub fn shapes(&self, input: &[usize]) -> Result<Vec<Vec<usize>>> {
+        let mut shapes = vec![input.to_vec()];
+        for (i, l) in self.layers.iter().enumerate() {
+            let s = l.output_shape(shapes.last().expect("non-empty")).map_err(|e| Error::invalid("model", format!("layer {}: {e}", i + 1)))?;
+            shapes.push(s);
+        }
+        Ok(shapes)
+    }
+
+    /// Total trainable parameters for `input`.
+    pub fn param_count(&self, input: &[usize]) -> Result<usize> {
+        let shapes = self.shapes(input)?;
+        Ok(self.layers.iter().zip(&shapes).map(|(l, s)| l.param_count(s)).sum())
+    }
+
+    /// Reads a spec file: JSON if it starts with `{`, else the line format.
+    pub fn from_file(path: &Path) -> Result<ModelSpec> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses spec text (`path` is only used in error messages).
+    pub fn parse(text: &str, path: &Path) -> Result<ModelSpec> {
+        let text = text.trim_start_matches('\u{feff}');
+        if text.trim_start().starts_with('{') {
+            return serde_json::from_str(text).map_err(|e| Error::parse(path, e.line(), "json", e.to_string()));
+        }
+        let mut spec = ModelSpec { input: None, layers: vec![] };
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let err = |field: &str, msg: String| Error::parse(path, i + 1, field, msg);
+            let toks: Vec<&str> = line.split_whitespace().collect();
+            if toks[0].eq_ignore_ascii_case("input") {
+                let s = toks.get(1).ok_or_else(|| err("input", "expected a size like 48x48x1".into()))?;
+                let dims = parse_dims(s).filter(|d| d.len() == 3 && d.iter().all(|&x| x > 0)).ok_or_else(|| err("input", format!("{s:?} is not HxWxC like 48x48x1")))?;
+                spec.input = Some(vec![dims[2], dims[0], dims[1]]);
+                continue;
+            }
+            spec.layers.push(parse_layer(&toks).map_err(|(f, m)| err(&f, m))?);
+        }
+        if spec.layers.is_empty() {
+            return Err(Error::parse(path, 0, "layers", "the spec has no layers"));
+        }
+        Ok(spec)
+    }
+}
+
+fn parse_dims(s: &str) -> Option<Vec<usize>> {
+    s.split(['x', 'X']).map(|p| p.parse().ok()).collect()
+}
+
+fn parse_kernel(s: &str) -> Option<(usize, usize)> {
+    match parse_dims(s)?.as_slice() {
+        [k] if *k > 0 => Some((*k, *k)),
+        [a, b] if *a > 0 && *b > 0 => Some((*a, *b)),
+        _ => None,
+    }
+}
+
+/// Parses an activation name (and its optional argument).
+pub fn parse_act(name: &str, arg: Option<&str>) -> Option<Act> {
+    let num = |d: f32| arg.and_then(|a| a.parse().ok()).unwrap_or(d);
+    Some(match name.to_ascii_lowercase().as_str() {
+        "relu" => Act::Relu,
+        "leakyrelu" | "leaky_relu" => Act::LeakyRelu { alpha: num(0.3) },
+        "elu" => Act::Elu { alpha: num(1.0) },
+        "selu" => Act::Selu,
+        "softplus" => Act::Softplus,
+        "sigmoid" => Act::Sigmoid,
+        "tanh" => Act::Tanh,
+        "softmax" => Act::Softmax,
+        "logsoftmax" | "log_softmax" => Act::LogSoftmax,
+        _ => return None,
+    })
+}
+
+type ParseErr = (String, String);
+
+fn parse_layer(toks: &[&str]) -> std::result::Result<LayerSpec, ParseErr> {
+    let kind = toks[0].to_ascii_lowercase();
+    let e = |f: &str, m: String| (f.to_string(), m);
+    // split positional words and key=value options
+    let mut pos = vec![];
+    let mut opts: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+    for t in &toks[1..] {
+        match t.split_once('=') {
+            Some((k, v)) => {
+                opts.insert(k.to_ascii_lowercase(), v);
+            }
+            None => pos.push(*t),
+        }
+    }
+    let num = |name: &str, v: &str| v.parse::<usize>().map_err(|_| e(name, format!("{v:?} is not a whole number")));
+    let float = |name: &str, v: &str| v.parse::<f32>().ok().filter(|x| x.is_finite()).ok_or_else(|| e(name, format!("{v:?} is not a number")));
+    let init = match opts.get("init") {
+        Some(v) => Init::parse(v).map_err(|er| e("init", er.to_string()))?,
+        None => Init::default(),
+    };
+    let l2 = opts.get("l2").map(|v| float("l2", v)).transpose()?.unwrap_or(0.0);
+    let act_from = |words: &[&str]| -> std::result::Result<Option<Act>, ParseErr> {
+        match words {
+            [] => Ok(None),
+            [a] => parse_act(a, None).map(Some).ok_or_else(|| e("activation", format!("unknown activation {a:?}"))),
+            [a, b] => parse_act(a, Some(b)).map(Some).ok_or_else(|| e("activation", format!("unknown activation {a:?}"))),
+            _ => Err(e("layer", format!("unexpected words {words:?}"))),
+        }
+    };
+    let stride_of = |k: (usize, usize)| -> std::result::Result<(usize, usize), ParseErr> {
+        match opts.get("stride") {
+            Some(v) => parse_kernel(v).ok_or_else(|| e("stride", format!("{v:?} is not a stride like 2 or 2x2"))),
+            None => Ok(k),
+        }
+    };
+    Ok(match kind.as_str() {
+        "conv" | "conv2d" => {
+            let filters = num("filters", pos.first().ok_or_else(|| e("filters", "expected: conv FILTERS KxK [valid|same|PAD] [activation]".into()))?)?;
+            let ks = pos.get(1).ok_or_else(|| e("kernel", "expected a kernel size like 3x3".into()))?;
+            let kernel = parse_kernel(ks).ok_or_else(|| e("kernel", format!("{ks:?} is not a kernel size like 3x3")))?;
+            let mut rest = &pos[2..];
+            let padding = match rest.first().map(|s| s.to_ascii_lowercase()) {
+                Some(p) if p == "valid" => {
+                    rest = &rest[1..];
+                    Padding::Valid
+                }
+                Some(p) if p == "same" => {
+                    rest = &rest[1..];
+                    Padding::Same
+                }
+                Some(p) if p.parse::<usize>().is_ok() => {
+                    rest = &rest[1..];
+                    Padding::Explicit(p.parse().unwrap_or(0))
+                }
+                _ => Padding::Valid,
+            };
+            let stride = stride_of((1, 1))?;
+            LayerSpec::Conv2d { filters, kernel, stride, padding, activation: act_from(rest)?, init, l2 }
+        }
+        "dense" | "linear" => {
+            let units = num("units", pos.first().ok_or_else(|| e("units", "expected: dense UNITS [activation]".into()))?)?;
+            LayerSpec::Dense { units, activation: act_from(&pos[1..])?, init, l2 }
+        }
+        "zeropad" | "pad" => match pos.as_slice() {
+            [p] => {
+                let p = num("padding", p)?;
+                LayerSpec::ZeroPad { top: p, bottom: p, left: p, right: p }
+            }
+            [t, b, l, r] => LayerSpec::ZeroPad { top: num("top", t)?, bottom: num("bottom", b)?, left: num("left", l)?, right: num("right", r)? },
+            _ => return Err(e("padding", "expected: zeropad P or zeropad TOP BOTTOM LEFT RIGHT".into())),
+        },
+        "maxpool" | "avgpool" => {
+            let ks = pos.first().ok_or_else(|| e("kernel", format!("expected: {kind} K [stride=S]")))?;
+            let kernel = parse_kernel(ks).ok_or_else(|| e("kernel", format!("{ks:?} is not a pool size like 2 or 3x3")))?;
+            let stride = stride_of(kernel)?;
+            if kind == "maxpool" {
+                LayerSpec::MaxPool { kernel, stride }
+            } else {
+                LayerSpec::AvgPool { kernel, stride }
+            }
+        }
+        "batchnorm" | "bn" => {
+            let momentum = opts.get("momentum").map(|v| float("momentum", v)).transpose()?.unwrap_or(0.1);
+            let eps = opts.get("eps").map(|v| float("eps", v)).transpose()?.unwrap_or(1e-5);
+            LayerSpec::BatchNorm { momentum, eps }
+        }
+        "prelu" => LayerSpec::Prelu { per_channel: pos.first().is_some_and(|p| p.eq_ignore_ascii_case("channel")) },
+        "dropout" => {
+            let rate = float("rate", pos.first().ok_or_else(|| e("rate", "expected: dropout RATE".into()))?)?;
+            if !(0.0..1.0).contains(&rate) {
+                return Err(e("rate", format!("{rate} is outside [0, 1)")));
+            }
+            LayerSpec::Dropout { rate }
+        }
+        "flatten" => LayerSpec::Flatten,
+        other => match parse_act(other, pos.first().copied()) {
+            Some(act) => LayerSpec::Activation { act },
+            None => return Err(e("layer", format!("unknown layer {other:?} (conv, dense, zeropad, maxpool, avgpool, batchnorm, dropout, flatten, prelu, or an activation)"))),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_reports_errors_with_line() {
+        let p = Path::new("m.txt");
+        let s = ModelSpec::parse("input 48x48x1\nconv 64 5x5 valid relu\nzeropad 2\nmaxpool 5 stride=2\nflatten\ndense 7\n", p).unwrap();
+        assert_eq!(s.input, Some(vec![1, 48, 48]));
+        assert_eq!(s.layers.len(), 5);
+        let shapes = s.shapes(&[1, 48, 48]).unwrap();
+        assert_eq!(shapes[1], vec![64, 44, 44]);
+        assert_eq!(shapes[3], vec![64, 22, 22]);
+        let e = ModelSpec::parse("conv 64 5x5\nconv 3 axb\n", p).unwrap_err().to_string();
+        assert!(e.contains("m.txt:2") && e.contains("kernel"), "{e}");
+        let e = ModelSpec::parse("dense 7\nfoo\n", p).unwrap_err().to_string();
+        assert!(e.contains("m.txt:2") && e.contains("unknown layer"), "{e}");
+        let e = ModelSpec::parse("dropout 1.5\n", p).unwrap_err().to_string();
+        assert!(e.contains("rate"), "{e}");
+    }
+
+    #[test]
+    fn keras_same_padding_split() {
+        assert_eq!(same_padding(48, 4, 1), (1, 2));
+        assert_eq!(same_padding(48, 3, 1), (1, 1));
+        assert_eq!(same_padding(5, 3, 2), (1, 1));
+    }
+
+    #[test]
+    fn json_round_trip() {
+        let s = ModelSpec::parse("conv 8 3x3 same relu\nbatchnorm\nflatten\ndense 7 softmax\n", Path::new("x")).unwrap();
+        let j = serde_json::to_string(&s).unwrap();
+        assert_eq!(ModelSpec::parse(&j, Path::new("x")).unwrap(), s);
+    }
+}
