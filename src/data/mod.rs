@@ -370,3 +370,40 @@ pub(crate) fn numbered_or_fashion(path: &Path, max_label: Option<u8>) -> Vec<Str
 pub(crate) fn fer_class_names() -> Vec<String> {
     FER_CLASSES.iter().map(|s| s.to_string()).collect()
 }
+
+const SAMPLE_TRAIN_IMAGES: &[u8] =
+    include_bytes!("../../assets/sample/fashion-mnist/train-images-idx3-ubyte.gz");
+const SAMPLE_TRAIN_LABELS: &[u8] =
+    include_bytes!("../../assets/sample/fashion-mnist/train-labels-idx1-ubyte.gz");
+const SAMPLE_TEST_IMAGES: &[u8] =
+    include_bytes!("../../assets/sample/fashion-mnist/t10k-images-idx3-ubyte.gz");
+const SAMPLE_TEST_LABELS: &[u8] =
+    include_bytes!("../../assets/sample/fashion-mnist/t10k-labels-idx1-ubyte.gz");
+
+fn embedded_part(images: &[u8], labels: &[u8], name: &str) -> Result<Dataset> {
+    let path = PathBuf::from(format!(
+        "<embedded fashion-mnist>/{name}-images-idx3-ubyte.gz"
+    ));
+    let lpath = PathBuf::from(format!(
+        "<embedded fashion-mnist>/{name}-labels-idx1-ubyte.gz"
+    ));
+    let img = idx::read_images_from(flate2::read::GzDecoder::new(images), &path)?;
+    let lab = idx::read_labels_from(flate2::read::GzDecoder::new(labels), &lpath)?;
+    idx::dataset_from(img, Some((lab, &lpath)), &path)
+}
+
+/// The real Fashion-MNIST sample compiled into the library (see `assets/sample/README.md`):
+/// the first 3000 training images ([`Split::Training`]), the first 1000 test images
+/// ([`Split::Test`]) or both ([`Split::All`]); 28x28x1, ten named classes. Works offline, for
+/// demos and tests.
+pub fn embedded_sample(split: Split) -> Result<Dataset> {
+    match split {
+        Split::Training => embedded_part(SAMPLE_TRAIN_IMAGES, SAMPLE_TRAIN_LABELS, "train"),
+        Split::Test => embedded_part(SAMPLE_TEST_IMAGES, SAMPLE_TEST_LABELS, "t10k"),
+        Split::All => embedded_sample(Split::Training)?.concat(embedded_sample(Split::Test)?),
+        _ => Err(Error::invalid(
+            "embedded_sample",
+            format!("split {split:?}: the embedded sample has only Training and Test"),
+        )),
+    }
+}
