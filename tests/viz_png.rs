@@ -244,7 +244,7 @@ fn writes_are_atomic_and_overwrite() {
     let d = scratch("atomic");
     let p = d.join("grid.png");
     std::fs::write(&p, b"old content").unwrap();
-    let tile = Tile::new(vec![255, 0, 0].repeat(4), 2, 2).with_caption("red");
+    let tile = Tile::new([255, 0, 0].repeat(4), 2, 2).with_caption("red");
     image_grid(&p, &[tile], 1, 40, None).unwrap();
     decode(&p);
     let left: Vec<_> = std::fs::read_dir(&d)
@@ -265,11 +265,11 @@ fn image_grid_scales_tiles_and_captions_them() {
     let face: Vec<f32> = (0..h * w).map(|i| (i % w) as f32).collect();
     let sal: Vec<f32> = (0..h * w).map(|i| (i / w) as f32).collect();
     let tiles = vec![
-        Tile::new(vec![255, 0, 0].repeat(4), 2, 2).with_caption("red"),
+        Tile::new([255, 0, 0].repeat(4), 2, 2).with_caption("red"),
         Tile::new(gray_to_rgb(&face, h, w), h, w).with_caption("input\nHappy"),
         Tile::new(heatmap(&sal, h, w, inferno), h, w),
         Tile::new(overlay(&face, &sal, h, w, 0.6), h, w).with_caption("overlay"),
-        Tile::new(vec![0, 0, 255].repeat(2 * 6), 2, 6),
+        Tile::new([0, 0, 255].repeat(2 * 6), 2, 6),
     ];
     let p = d.join("grid.png");
     image_grid(&p, &tiles, 3, 96, Some("Saliency")).unwrap();

@@ -166,9 +166,9 @@ impl Canvas {
             self.rgb[i..i + 3].copy_from_slice(&c);
             return;
         }
-        for k in 0..3 {
-            let old = self.rgb[i + k] as f32;
-            self.rgb[i + k] = (old + (c[k] as f32 - old) * a).round() as u8;
+        for (dst, &src) in self.rgb[i..i + 3].iter_mut().zip(&c) {
+            let old = *dst as f32;
+            *dst = (old + (src as f32 - old) * a).round() as u8;
         }
     }
 
@@ -329,6 +329,7 @@ impl Canvas {
     }
 
     /// Draws `s` at pixel size `px` (the line height) anchored at `(x, y)`. Returns the width.
+    #[allow(clippy::too_many_arguments)]
     pub fn text(
         &mut self,
         s: &str,
