@@ -1,0 +1,387 @@
+//! The loops behind [`super::conv2d`] on plain slices.
+//!
+//! Forward, per group of `G` images: `im2col` writes each image's columns side by side into one
+//! `[C·kh·kw] x [G·oh·ow]` matrix, one GEMM `W · cols` gives `[O] x [G·oh·ow]`, and the
+//! epilogue scatters it into NCHW and adds the bias. `G` grows until a GEMM has about
+//! [`TARGET_COLS`] columns, so small feature maps (10x10) still give the GEMM enough columns to
+//! amortise packing `W`. `G` depends on the geometry only, never on the thread count.
+//!
+//! Backward, per chunk of [`CHUNK_IMAGES`] images (a constant): `dW_chunk = Σ dY_g · cols_gᵀ`,
+//! `db_chunk = Σ dY`, `dX = col2im(Wᵀ · dY_g)`. Chunks run in parallel; their partial `dW` and
+//! `db` are then added in chunk order, so the result is bit-identical on any number of threads.
+
+use rayon::prelude::*;
+use std::cell::RefCell;
+
+/// Columns a forward GEMM should have at least (images are batched until it does).
+const TARGET_COLS: usize = 400;
+/// At most this many images per GEMM.
+const MAX_GROUP: usize = 8;
+/// Images per backward task: the unit of the fixed-order `dW` / `db` reduction.
+const CHUNK_IMAGES: usize = 8;
+
+/// Shape of one conv2d call: input `[n, c, h, w]`, weight `[o, c, kh, kw]`, output `[n, o, oh, ow]`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Geom {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub o: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub ph: usize,
+    pub pw: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl Geom {
+    /// Rows of the column matrix: `c·kh·kw`.
+    fn k(&self) -> usize {
+        self.c * self.kh * self.kw
+    }
+    /// Output pixels per image.
+    fn p(&self) -> usize {
+        self.oh * self.ow
+    }
+    fn in_len(&self) -> usize {
+        self.c * self.h * self.w
+    }
+    fn out_len(&self) -> usize {
+        self.o * self.p()
+    }
+    /// 1x1, stride 1, no padding: the image `[c][h·w]` already is its column matrix.
+    fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.ph == 0 && self.pw == 0
+    }
+    /// Images per forward GEMM.
+    fn group(&self) -> usize {
+        TARGET_COLS.div_ceil(self.p().max(1)).clamp(1, MAX_GROUP)
+    }
+    /// Images per backward chunk: a multiple of the group size.
+    fn chunk(&self) -> usize {
+        let g = self.group();
+        g * (CHUNK_IMAGES / g).max(1)
+    }
+}
+
+/// `C = A·B + beta·C` (see `pupil_kernels::sgemm`); `par` uses the parallel driver, which
+/// gives the same bits.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn gemm(
+    par: bool,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    b: &[f32],
+    rsb: usize,
+    csb: usize,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    if par {
+        pupil_kernels::sgemm_par(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, beta, c, ldc);
+    } else {
+        pupil_kernels::sgemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, beta, c, ldc);
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on a per-thread scratch buffer of `len` floats (reused across calls, so no page
+/// faults in the hot loop). Its contents are stale: every user overwrites before reading.
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut v) => {
+            if v.len() < len {
+                v.resize(len, 0.0);
+            }
+            f(&mut v[..len])
+        }
+        // re-entered (a rayon task stolen while this thread's buffer is lent out)
+        Err(_) => f(&mut vec![0.0; len]),
+    })
+}
+
+/// Range of output columns `ox` whose input column `ox·s + k - p` lies inside `0..w`.
+#[inline]
+fn valid_range(out: usize, w: usize, k: usize, s: usize, p: usize) -> (usize, usize) {
+    let lo = if p > k { (p - k).div_ceil(s) } else { 0 };
+    let hi = if w + p > k {
+        ((w + p - k - 1) / s + 1).min(out)
+    } else {
+        0
+    };
+    (lo.min(hi), hi)
+}
+
+/// Writes the columns of one image `x: [c][h][w]` into `cols` at column offset `col0`, rows
+/// `c·kh·kw` of stride `ld` (zeros where the window reaches into the padding).
+pub(crate) fn im2col(g: &Geom, x: &[f32], cols: &mut [f32], ld: usize, col0: usize) {
+    let (h, w, ow, p) = (g.h, g.w, g.ow, g.p());
+    for c in 0..g.c {
+        let plane = &x[c * h * w..(c + 1) * h * w];
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let row = (c * g.kh + ki) * g.kw + kj;
+                let dst = &mut cols[row * ld + col0..row * ld + col0 + p];
+                let (lo, hi) = valid_range(ow, w, kj, g.sw, g.pw);
+                for (oy, d) in dst.chunks_exact_mut(ow).enumerate() {
+                    let iy = oy * g.sh + ki;
+                    if iy < g.ph || iy - g.ph >= h {
+                        d.fill(0.0);
+                        continue;
+                    }
+                    let src = &plane[(iy - g.ph) * w..(iy - g.ph + 1) * w];
+                    d[..lo].fill(0.0);
+                    d[hi..].fill(0.0);
+                    if g.sw == 1 {
+                        let s0 = lo + kj - g.pw;
+                        d[lo..hi].copy_from_slice(&src[s0..s0 + hi - lo]);
+                    } else {
+                        for (ox, v) in d[lo..hi].iter_mut().enumerate() {
+                            *v = src[(lo + ox) * g.sw + kj - g.pw];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds the columns at offset `col0` (rows of stride `ld`) back onto one image `dx: [c][h][w]`.
+pub(crate) fn col2im(g: &Geom, cols: &[f32], ld: usize, col0: usize, dx: &mut [f32]) {
+    let (h, w, ow, p) = (g.h, g.w, g.ow, g.p());
+    for c in 0..g.c {
+        let plane = &mut dx[c * h * w..(c + 1) * h * w];
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let row = (c * g.kh + ki) * g.kw + kj;
+                let src = &cols[row * ld + col0..row * ld + col0 + p];
+                let (lo, hi) = valid_range(ow, w, kj, g.sw, g.pw);
+                for (oy, s) in src.chunks_exact(ow).enumerate() {
+                    let iy = oy * g.sh + ki;
+                    if iy < g.ph || iy - g.ph >= h {
+                        continue;
+                    }
+                    let d = &mut plane[(iy - g.ph) * w..(iy - g.ph + 1) * w];
+                    if g.sw == 1 {
+                        let d0 = lo + kj - g.pw;
+                        for (a, b) in d[d0..d0 + hi - lo].iter_mut().zip(&s[lo..hi]) {
+                            *a += b;
+                        }
+                    } else {
+                        for ox in lo..hi {
+                            d[ox * g.sw + kj - g.pw] += s[ox];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `y = conv(x, w) + b`, `y: [n][o][oh][ow]`.
+pub(crate) fn forward(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    let (k, p, gs) = (g.k(), g.p(), g.group());
+    let mut y = vec![0.0f32; g.n * g.out_len()];
+    if y.is_empty() {
+        return y;
+    }
+    let groups = g.n.div_ceil(gs);
+    let par = groups == 1;
+    y.par_chunks_mut(gs * g.out_len())
+        .enumerate()
+        .for_each(|(gi, yg)| {
+            let n0 = gi * gs;
+            let gn = yg.len() / g.out_len();
+            let beta = if bias.is_some() { 1.0 } else { 0.0 };
+            if gn == 1 {
+                // one image: the GEMM writes straight into y, pre-filled with the bias
+                if let Some(b) = bias {
+                    for (row, &bo) in yg.chunks_exact_mut(p).zip(b) {
+                        row.fill(bo);
+                    }
+                }
+                let xi = &x[n0 * g.in_len()..(n0 + 1) * g.in_len()];
+                if g.pointwise() {
+                    gemm(par, g.o, k, p, wt, k, 1, xi, p, 1, beta, yg, p);
+                } else {
+                    with_scratch(k * p, |cols| {
+                        im2col(g, xi, cols, p, 0);
+                        gemm(par, g.o, k, p, wt, k, 1, cols, p, 1, beta, yg, p);
+                    });
+                }
+                return;
+            }
+            let ld = gn * p;
+            with_scratch(k * ld + g.o * ld, |buf| {
+                let (cols, out) = buf.split_at_mut(k * ld);
+                for i in 0..gn {
+                    let xi = &x[(n0 + i) * g.in_len()..(n0 + i + 1) * g.in_len()];
+                    im2col(g, xi, cols, ld, i * p);
+                }
+                gemm(par, g.o, k, ld, wt, k, 1, cols, ld, 1, 0.0, out, ld);
+                for (i, yi) in yg.chunks_exact_mut(g.out_len()).enumerate() {
+                    for (o, row) in yi.chunks_exact_mut(p).enumerate() {
+                        let src = &out[o * ld + i * p..o * ld + (i + 1) * p];
+                        match bias {
+                            Some(b) => row.iter_mut().zip(src).for_each(|(d, s)| *d = s + b[o]),
+                            None => row.copy_from_slice(src),
+                        }
+                    }
+                }
+            });
+        });
+    y
+}
+
+/// Gradients of one conv2d call, each present when asked for.
+pub(crate) struct ConvGrads {
+    pub dx: Option<Vec<f32>>,
+    pub dw: Option<Vec<f32>>,
+    pub db: Option<Vec<f32>>,
+}
+
+/// Partial `dW` and `db` of one chunk, accumulated in a fixed order.
+struct Partial {
+    dw: Vec<f32>,
+    db: Vec<f32>,
+}
+
+/// Backward of [`forward`] for `dy: [n][o][oh][ow]`.
+pub(crate) fn backward(g: &Geom, x: &[f32], wt: &[f32], dy: &[f32], need: [bool; 3]) -> ConvGrads {
+    let [need_dx, need_dw, need_db] = need;
+    let (k, p, gs, cs) = (g.k(), g.p(), g.group(), g.chunk());
+    let chunks = g.n.div_ceil(cs);
+    let par = chunks == 1 && g.n <= gs;
+    let run = |ci: usize, dx: Option<&mut [f32]>| -> Partial {
+        let mut part = Partial {
+            dw: vec![0.0; if need_dw { g.o * k } else { 0 }],
+            db: vec![0.0; if need_db { g.o } else { 0 }],
+        };
+        let (c0, c1) = (ci * cs, ((ci + 1) * cs).min(g.n));
+        let mut dx = dx;
+        if let Some(d) = dx.as_deref_mut() {
+            d.fill(0.0);
+        }
+        for n0 in (c0..c1).step_by(gs) {
+            let gn = gs.min(c1 - n0);
+            let ld = gn * p;
+            let dyg = &dy[n0 * g.out_len()..(n0 + gn) * g.out_len()];
+            if need_db {
+                for dyi in dyg.chunks_exact(g.out_len()) {
+                    for (db, row) in part.db.iter_mut().zip(dyi.chunks_exact(p)) {
+                        *db += row.iter().sum::<f32>();
+                    }
+                }
+            }
+            if !need_dw && !need_dx {
+                continue;
+            }
+            let direct_x = gn == 1 && g.pointwise();
+            let cols_len = if need_dw && !direct_x { k * ld } else { 0 };
+            let dy_len = if gn > 1 { g.o * ld } else { 0 };
+            let dcols_len = if need_dx && !direct_x { k * ld } else { 0 };
+            with_scratch(cols_len + dy_len + dcols_len, |buf| {
+                let (cols, rest) = buf.split_at_mut(cols_len);
+                let (dyp, dcols) = rest.split_at_mut(dy_len);
+                // dY of the group as one [o] x [gn·p] matrix
+                let dym: &[f32] = if gn == 1 {
+                    dyg
+                } else {
+                    for (i, dyi) in dyg.chunks_exact(g.out_len()).enumerate() {
+                        for (o, row) in dyi.chunks_exact(p).enumerate() {
+                            dyp[o * ld + i * p..o * ld + (i + 1) * p].copy_from_slice(row);
+                        }
+                    }
+                    dyp
+                };
+                let xg = &x[n0 * g.in_len()..(n0 + gn) * g.in_len()];
+                if need_dw {
+                    let colm: &[f32] = if direct_x {
+                        xg
+                    } else {
+                        for (i, xi) in xg.chunks_exact(g.in_len()).enumerate() {
+                            im2col(g, xi, cols, ld, i * p);
+                        }
+                        cols
+                    };
+                    // dW[o][k] += Σ_j dY[o][j] · cols[k][j]
+                    gemm(
+                        par,
+                        g.o,
+                        ld,
+                        k,
+                        dym,
+                        ld,
+                        1,
+                        colm,
+                        1,
+                        ld,
+                        1.0,
+                        &mut part.dw,
+                        k,
+                    );
+                }
+                if let Some(d) = dx.as_deref_mut() {
+                    let dxg = &mut d[(n0 - c0) * g.in_len()..(n0 - c0 + gn) * g.in_len()];
+                    if direct_x {
+                        // dX[c][j] = Σ_o W[o][c] · dY[o][j]
+                        gemm(par, k, g.o, ld, wt, 1, k, dym, ld, 1, 0.0, dxg, ld);
+                    } else {
+                        gemm(par, k, g.o, ld, wt, 1, k, dym, ld, 1, 0.0, dcols, ld);
+                        for (i, dxi) in dxg.chunks_exact_mut(g.in_len()).enumerate() {
+                            col2im(g, dcols, ld, i * p, dxi);
+                        }
+                    }
+                }
+            });
+        }
+        part
+    };
+    let mut dx = if need_dx {
+        Some(vec![0.0f32; g.n * g.in_len()])
+    } else {
+        None
+    };
+    let parts: Vec<Partial> = match dx.as_deref_mut() {
+        Some(d) if !d.is_empty() => d
+            .par_chunks_mut(cs * g.in_len())
+            .enumerate()
+            .map(|(ci, d)| run(ci, Some(d)))
+            .collect(),
+        _ => (0..chunks)
+            .into_par_iter()
+            .map(|ci| run(ci, None))
+            .collect(),
+    };
+    // fixed-order reduction over chunks
+    let mut it = parts.into_iter();
+    let (mut dw, mut db) = match it.next() {
+        Some(first) => (first.dw, first.db),
+        None => (
+            vec![0.0; if need_dw { g.o * k } else { 0 }],
+            vec![0.0; if need_db { g.o } else { 0 }],
+        ),
+    };
+    for part in it {
+        dw.iter_mut().zip(&part.dw).for_each(|(a, b)| *a += b);
+        db.iter_mut().zip(&part.db).for_each(|(a, b)| *a += b);
+    }
+    ConvGrads {
+        dx,
+        dw: need_dw.then_some(dw),
+        db: need_db.then_some(db),
+    }
+}

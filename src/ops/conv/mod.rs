@@ -1,0 +1,256 @@
+//! 2-D convolution (cross-correlation, like Keras and PyTorch) as im2col + GEMM.
+//!
+//! For one image `x: [C, H, W]` and weight `W: [O, C, kh, kw]` with stride `(sh, sw)` and
+//! symmetric zero padding `(ph, pw)`:
+//!
+//! ```text
+//! y[o, i, j] = b[o] + Σ_{c, u, v} W[o, c, u, v] · x[c, i·sh + u - ph, j·sw + v - pw]
+//! oh = (H + 2·ph - kh) / sh + 1,   ow = (W + 2·pw - kw) / sw + 1     (floor)
+//! ```
+//!
+//! `im2col` lays the receptive field of every output pixel out as one column of a
+//! `[C·kh·kw] x [oh·ow]` matrix `cols`, so the convolution is one matrix product
+//! `Y = W · cols` with `W` read as `[O] x [C·kh·kw]`. Backward follows from the product rule:
+//!
+//! ```text
+//! dW = Σ_n dY_n · cols_nᵀ        db[o] = Σ_n Σ_ij dY[n, o, i, j]
+//! dX_n = col2im(Wᵀ · dY_n)       (col2im adds each column back onto the pixels it came from)
+//! ```
+//!
+//! Images are processed in parallel (rayon). `dW` and `db` are reduced over fixed-size chunks
+//! of images in chunk order, so results are bit-identical whatever the number of threads.
+//! The loops live in `cpu_kernel.rs`.
+
+mod cpu_kernel;
+
+use crate::autograd::Var;
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+use cpu_kernel::Geom;
+
+/// Output size of a strided, padded window along one axis, or None if the window does not
+/// fit in the padded input (`floor((size + 2·pad - k) / stride) + 1`, as in Keras/PyTorch).
+pub(crate) fn out_size(size: usize, k: usize, stride: usize, pad: usize) -> Option<usize> {
+    let padded = size + 2 * pad;
+    (k >= 1 && stride >= 1 && padded >= k).then(|| (padded - k) / stride + 1)
+}
+
+fn geometry(
+    xs: &[usize],
+    ws: &[usize],
+    stride: (usize, usize),
+    padding: (usize, usize),
+) -> Result<Geom> {
+    let shape_err = |detail: String| Error::Shape {
+        op: "conv2d",
+        lhs: xs.to_vec(),
+        rhs: ws.to_vec(),
+        detail,
+    };
+    if xs.len() != 4 || ws.len() != 4 {
+        return Err(shape_err(
+            "needs input [N, C, H, W] and weight [O, C, kh, kw]".into(),
+        ));
+    }
+    if stride.0 == 0 || stride.1 == 0 {
+        return Err(Error::invalid(
+            "conv2d",
+            format!("stride must be at least 1, got {stride:?}"),
+        ));
+    }
+    let (n, c, h, w) = (xs[0], xs[1], xs[2], xs[3]);
+    let (o, kh, kw) = (ws[0], ws[2], ws[3]);
+    if c != ws[1] {
+        return Err(shape_err(format!(
+            "input has {c} channels but the weight expects {}",
+            ws[1]
+        )));
+    }
+    if c == 0 || o == 0 || kh == 0 || kw == 0 {
+        return Err(shape_err(
+            "channels, filters and kernel sizes must be at least 1".into(),
+        ));
+    }
+    let (Some(oh), Some(ow)) = (
+        out_size(h, kh, stride.0, padding.0),
+        out_size(w, kw, stride.1, padding.1),
+    ) else {
+        return Err(shape_err(format!(
+            "kernel {kh}x{kw} is larger than the padded input {}x{} (padding {padding:?})",
+            h + 2 * padding.0,
+            w + 2 * padding.1
+        )));
+    };
+    Ok(Geom {
+        n,
+        c,
+        h,
+        w,
+        o,
+        kh,
+        kw,
+        sh: stride.0,
+        sw: stride.1,
+        ph: padding.0,
+        pw: padding.1,
+        oh,
+        ow,
+    })
+}
+
+/// 2-D convolution of `x: [N, C, H, W]` with `w: [O, C, kh, kw]` and optional bias `b: [O]`,
+/// giving `[N, O, oh, ow]`. `padding = (ph, pw)` adds `ph` zero rows on top and bottom and `pw`
+/// zero columns left and right; `stride >= 1`. See the module docs for the math.
+///
+/// Errors (naming both shapes) on wrong ndim, a channel mismatch, a bias that is not `[O]`, or
+/// a kernel larger than the padded input; `Error::Invalid` on a zero stride.
+///
+/// Backward computes `dX` only when `x` needs a gradient (not for the first layer's input).
+pub fn conv2d(
+    x: &Var,
+    w: &Var,
+    b: Option<&Var>,
+    stride: (usize, usize),
+    padding: (usize, usize),
+) -> Result<Var> {
+    let g = geometry(x.shape(), w.shape(), stride, padding)?;
+    if let Some(b) = b {
+        if b.shape() != [g.o] {
+            return Err(Error::Shape {
+                op: "conv2d",
+                lhs: b.shape().to_vec(),
+                rhs: w.shape().to_vec(),
+                detail: format!("bias must be [{}] for this weight", g.o),
+            });
+        }
+    }
+    let y = cpu_kernel::forward(
+        &g,
+        x.value().data(),
+        w.value().data(),
+        b.map(|b| b.value().data()),
+    );
+    let y = Tensor::from_vec(y, &[g.n, g.o, g.oh, g.ow])?;
+    let (xv, wv) = (x.value().clone(), w.value().clone());
+    let (xshape, wshape) = (xv.shape().to_vec(), wv.shape().to_vec());
+    let has_bias = b.is_some();
+    let backward = move |gr: &Tensor, need: &[bool]| {
+        let need = [need[0], need[1], need.get(2).copied().unwrap_or(false)];
+        let gr = cpu_kernel::backward(&g, xv.data(), wv.data(), gr.data(), need);
+        let mut out = vec![
+            gr.dx.map(|d| Tensor::from_vec(d, &xshape)).transpose()?,
+            gr.dw.map(|d| Tensor::from_vec(d, &wshape)).transpose()?,
+        ];
+        if has_bias {
+            out.push(gr.db.map(|d| Tensor::from_vec(d, &[g.o])).transpose()?);
+        }
+        Ok(out)
+    };
+    Ok(match b {
+        Some(b) => Var::from_op(&[x, w, b], y, backward),
+        None => Var::from_op(&[x, w], y, backward),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::autograd::Graph;
+
+    fn var(g: &Graph, shape: &[usize], seed: u64) -> Var {
+        g.leaf(Tensor::rand_normal(shape, 0.0, 1.0, seed))
+    }
+
+    #[test]
+    fn out_size_floors_like_keras() {
+        assert_eq!(out_size(48, 5, 1, 0), Some(44));
+        assert_eq!(out_size(44, 5, 2, 0), Some(20));
+        assert_eq!(out_size(22, 3, 1, 1), Some(22));
+        assert_eq!(out_size(2, 3, 1, 0), None);
+        assert_eq!(out_size(2, 3, 1, 1), Some(2));
+    }
+
+    #[test]
+    fn identity_kernel_copies_the_input() {
+        let g = Graph::new();
+        let x = var(&g, &[2, 1, 4, 5], 1);
+        let mut k = vec![0.0; 9];
+        k[4] = 1.0; // centre tap
+        let w = g.leaf(Tensor::from_vec(k, &[1, 1, 3, 3]).unwrap());
+        let y = conv2d(&x, &w, None, (1, 1), (1, 1)).unwrap();
+        assert_eq!(y.value(), x.value());
+    }
+
+    #[test]
+    fn pointwise_is_a_channel_matmul_plus_bias() {
+        let g = Graph::new();
+        let x = var(&g, &[1, 2, 1, 3], 2);
+        let w = g.leaf(Tensor::from_vec(vec![1.0, 2.0, -1.0, 0.5], &[2, 2, 1, 1]).unwrap());
+        let b = g.leaf(Tensor::from_vec(vec![10.0, 20.0], &[2]).unwrap());
+        let y = conv2d(&x, &w, Some(&b), (1, 1), (0, 0)).unwrap();
+        let xd = x.value().data();
+        for j in 0..3 {
+            assert!((y.value().data()[j] - (10.0 + xd[j] + 2.0 * xd[3 + j])).abs() < 1e-5);
+            assert!((y.value().data()[3 + j] - (20.0 - xd[j] + 0.5 * xd[3 + j])).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn errors_name_shapes() {
+        let g = Graph::new();
+        let x = var(&g, &[1, 3, 4, 4], 1);
+        let e = conv2d(&x, &var(&g, &[2, 2, 3, 3], 2), None, (1, 1), (0, 0))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[1, 3, 4, 4]") && e.contains("[2, 2, 3, 3]") && e.contains("channels"),
+            "{e}"
+        );
+        let e = conv2d(&x, &var(&g, &[2, 3, 5, 3], 2), None, (1, 1), (0, 0))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[1, 3, 4, 4]") && e.contains("[2, 3, 5, 3]") && e.contains("larger"),
+            "{e}"
+        );
+        assert!(conv2d(&x, &var(&g, &[2, 3, 5, 3], 2), None, (1, 1), (1, 0)).is_ok());
+        let e = conv2d(&x, &var(&g, &[2, 3, 3, 3], 2), None, (0, 1), (0, 0))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("stride"), "{e}");
+        let e = conv2d(
+            &var(&g, &[3, 4, 4], 3),
+            &var(&g, &[2, 3, 3, 3], 2),
+            None,
+            (1, 1),
+            (0, 0),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("[3, 4, 4]") && e.contains("[2, 3, 3, 3]"), "{e}");
+        let e = conv2d(
+            &x,
+            &var(&g, &[2, 3, 3, 3], 2),
+            Some(&var(&g, &[3], 4)),
+            (1, 1),
+            (0, 0),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("[3]") && e.contains("[2, 3, 3, 3]"), "{e}");
+    }
+
+    #[test]
+    fn empty_batch_gives_empty_output() {
+        let g = Graph::new();
+        let y = conv2d(
+            &var(&g, &[0, 2, 5, 5], 1),
+            &var(&g, &[3, 2, 3, 3], 2),
+            None,
+            (1, 1),
+            (0, 0),
+        )
+        .unwrap();
+        assert_eq!(y.shape(), &[0, 3, 3, 3]);
+    }
+}
