@@ -8,16 +8,22 @@
 
 mod activation;
 mod arith;
+mod conv;
 mod batchnorm;
 mod dropout;
 mod matmul;
+mod pad;
+mod pool;
 mod regularize;
 mod softmax;
 
 pub use activation::{elu, leaky_relu, prelu, relu, selu, sigmoid, softplus, tanh, SELU_ALPHA, SELU_LAMBDA};
 pub use arith::{add, add_scalar, flatten, mean, mul, reshape, scale, sub, sum};
+pub use conv::conv2d;
 pub use batchnorm::{batch_norm, BatchNormState};
 pub use dropout::dropout;
 pub use matmul::{linear, matmul};
+pub use pad::pad2d;
+pub use pool::{avg_pool2d, max_pool2d};
 pub use regularize::l2_penalty;
 pub use softmax::{cross_entropy, log_softmax, nll_loss, softmax};
