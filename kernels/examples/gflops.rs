@@ -4,6 +4,9 @@
 //! ```text
 //! cargo run --release -p pupil-kernels --example gflops            # all shapes
 //! cargo run --release -p pupil-kernels --example gflops -- --quick # skip batched shapes
+//! options: --quick, --serial (skip sgemm_par), --isa <portable|avx2+fma|avx512>,
+//!          --best (report the fastest run instead of the median), --runs N,
+//!          --shape MxKxN (repeatable; replaces the default shapes)
 //! ```
 //!
 //! Shapes: square 256/512/1024 and the per-image GEMMs of conv layers
@@ -12,11 +15,14 @@
 use pupil_kernels::{available_isas, sgemm_par_with, sgemm_with};
 use std::time::Instant;
 
-const RUNS: usize = 7;
+static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(7);
+
+static BEST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn median_secs(mut f: impl FnMut()) -> f64 {
     f(); // warm-up (page faults, pack buffers)
-    let mut t: Vec<f64> = (0..RUNS)
+    let runs = RUNS.load(std::sync::atomic::Ordering::Relaxed);
+    let mut t: Vec<f64> = (0..runs)
         .map(|_| {
             let s = Instant::now();
             f();
@@ -24,11 +30,32 @@ fn median_secs(mut f: impl FnMut()) -> f64 {
         })
         .collect();
     t.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    t[RUNS / 2]
+    if BEST.load(std::sync::atomic::Ordering::Relaxed) {
+        t[0]
+    } else {
+        t[runs / 2]
+    }
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    BEST.store(
+        args.iter().any(|a| a == "--best"),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    if let Some(r) = args
+        .iter()
+        .position(|a| a == "--runs")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+    {
+        RUNS.store(r, std::sync::atomic::Ordering::Relaxed);
+    }
+    let serial_only = args.iter().any(|a| a == "--serial");
+    let only_isa = args
+        .iter()
+        .position(|a| a == "--isa")
+        .and_then(|i| args.get(i + 1).cloned());
     let mut shapes: Vec<(String, usize, usize, usize)> = vec![
         ("square 256".into(), 256, 256, 256),
         ("square 512".into(), 512, 512, 512),
@@ -52,7 +79,22 @@ fn main() {
         .num_threads(2)
         .build()
         .unwrap();
-    let isas = available_isas();
+    // --shape MxKxN (repeatable) replaces the default shape list.
+    let custom: Vec<(String, usize, usize, usize)> = args
+        .windows(2)
+        .filter(|w| w[0] == "--shape")
+        .filter_map(|w| {
+            let d: Vec<usize> = w[1].split('x').filter_map(|x| x.parse().ok()).collect();
+            (d.len() == 3).then(|| (w[1].clone(), d[0], d[1], d[2]))
+        })
+        .collect();
+    if !custom.is_empty() {
+        shapes = custom;
+    }
+    let isas: Vec<_> = available_isas()
+        .into_iter()
+        .filter(|i| only_isa.as_deref().is_none_or(|n| i.name().starts_with(n)))
+        .collect();
     print!("{:<26} {:>8}", "shape (MxKxN)", "mm");
     for isa in &isas {
         print!(" {:>10} {:>10}", isa.name(), format!("{}x2", isa.name()));
@@ -91,6 +133,10 @@ fn main() {
         for &isa in &isas {
             let t1 =
                 median_secs(|| sgemm_with(isa, m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, &mut c, n));
+            if serial_only {
+                print!(" {:>10.1} {:>10}", gf(t1), "-");
+                continue;
+            }
             let t2 = median_secs(|| {
                 pool2.install(|| {
                     sgemm_par_with(isa, m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, &mut c, n)

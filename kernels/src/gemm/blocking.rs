@@ -56,9 +56,10 @@ pub(crate) const AVX2: Blocking = Blocking {
     nc: 1024,
 };
 
-/// Portable `wide::f32x8` kernel, 4 x 16 tile. Same reasoning as AVX2.
+/// Portable `wide::f32x8` kernel, 6 x 8 tile. Same reasoning as AVX2
+/// (MC = 120 is a multiple of MR = 6).
 pub(crate) const PORTABLE: Blocking = Blocking {
-    mc: 128,
+    mc: 120,
     kc: 256,
     nc: 1024,
 };

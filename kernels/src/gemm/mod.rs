@@ -12,7 +12,7 @@
 //!   into a small temporary and the valid part is merged into C.
 //! * One module per ISA provides a micro-kernel: `avx512` (8 x 32, 16 zmm
 //!   accumulators), `avx2` (6 x 16, 12 ymm accumulators, FMA) and `portable`
-//!   (`wide::f32x8`, 4 x 16, 8 accumulators).
+//!   (`wide::f32x8`, 6 x 8, 6 accumulators = 12 SSE registers).
 //!
 //! Summation order: each element of C is the sum over `k` in KC blocks (in
 //! increasing order), each block summed sequentially by the micro-kernel. The
@@ -250,7 +250,10 @@ unsafe fn scale_c(g: &GemmArgs) {
 /// Operands valid (see [`check_args`]); CPU supports `K`'s ISA.
 #[inline(always)]
 pub(crate) unsafe fn gemm_blocked<K: MicroKernel, const MR: usize, const NR: usize>(g: &GemmArgs) {
-    debug_assert!(MR == K::MR && NR == K::NR && MR * NR <= MAX_TILE);
+    const {
+        assert!(MR == K::MR && NR == K::NR && MR * NR <= MAX_TILE);
+        assert!(K::BLOCKING.mc % MR == 0 && K::BLOCKING.nc % NR == 0);
+    }
     let GemmArgs {
         m,
         k,

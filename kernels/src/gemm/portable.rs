@@ -1,4 +1,10 @@
-//! Portable micro-kernel on `wide::f32x8`: 4 x 16 tile, 8 accumulators.
+//! Portable micro-kernel on `wide::f32x8`: 6 x 8 tile, 6 accumulators.
+//!
+//! On baseline x86-64 (SSE2 only) each `f32x8` is two xmm registers, so the
+//! 6 x 8 tile uses 12 of the 16 xmm registers for accumulators and leaves room
+//! for B and the broadcast (a 4 x 16 tile would need 16 and spill). Without
+//! FMA each step is a multiply and an add, so 12 independent chains also cover
+//! the add latency.
 //!
 //! Used when neither AVX2+FMA nor AVX-512 is available (or when forced with
 //! `PUPIL_ISA=portable`). Compiled for the baseline target, `wide` lowers each
@@ -7,8 +13,10 @@
 use super::{blocking, gemm_blocked, GemmArgs, MicroKernel};
 use wide::f32x8;
 
-pub(crate) const MR: usize = 4;
-pub(crate) const NR: usize = 16;
+pub(crate) const MR: usize = 6;
+pub(crate) const NR: usize = 8;
+/// `f32x8` vectors per tile row.
+const NV: usize = NR / 8;
 
 pub(crate) struct Portable;
 
@@ -29,6 +37,10 @@ impl MicroKernel for Portable {
         ldc: usize,
     ) {
         match rows {
+            8 => tile::<8>(k, alpha, a, b, beta, c, ldc),
+            7 => tile::<7>(k, alpha, a, b, beta, c, ldc),
+            6 => tile::<6>(k, alpha, a, b, beta, c, ldc),
+            5 => tile::<5>(k, alpha, a, b, beta, c, ldc),
             4 => tile::<4>(k, alpha, a, b, beta, c, ldc),
             3 => tile::<3>(k, alpha, a, b, beta, c, ldc),
             2 => tile::<2>(k, alpha, a, b, beta, c, ldc),
@@ -55,7 +67,7 @@ unsafe fn store8(p: *mut f32, v: f32x8) {
     std::ptr::write_unaligned(p as *mut [f32; 8], v.to_array());
 }
 
-/// Computes the first `R` rows of a 4 x 16 tile.
+/// Computes the first `R` rows of a 6 x 8 tile.
 #[inline(always)]
 unsafe fn tile<const R: usize>(
     k: usize,
@@ -66,16 +78,19 @@ unsafe fn tile<const R: usize>(
     c: *mut f32,
     ldc: usize,
 ) {
-    let mut acc = [[f32x8::ZERO; 2]; R];
+    let mut acc = [[f32x8::ZERO; NV]; R];
     let mut ap = a;
     let mut bp = b;
     for _ in 0..k {
-        let b0 = load8(bp);
-        let b1 = load8(bp.add(8));
+        let mut bv = [f32x8::ZERO; NV];
+        for (h, v) in bv.iter_mut().enumerate() {
+            *v = load8(bp.add(8 * h));
+        }
         for (r, row) in acc.iter_mut().enumerate() {
             let av = f32x8::splat(*ap.add(r));
-            row[0] = av.mul_add(b0, row[0]);
-            row[1] = av.mul_add(b1, row[1]);
+            for h in 0..NV {
+                row[h] = av.mul_add(bv[h], row[h]);
+            }
         }
         ap = ap.add(MR);
         bp = bp.add(NR);
