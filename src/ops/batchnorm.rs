@@ -84,7 +84,7 @@ pub fn batch_norm(x: &Var, gamma: &Var, beta: &Var, state: &mut BatchNormState, 
             detail: format!("running mean/var have {}/{} channels, x has {c}", state.running_mean.len(), state.running_var.len()),
         });
     }
-    if !(state.eps >= 0.0 && state.eps.is_finite()) || !(0.0..=1.0).contains(&state.momentum) {
+    if !(state.eps >= 0.0 && state.eps.is_finite() && (0.0..=1.0).contains(&state.momentum)) {
         return Err(Error::invalid(OP, format!("need eps >= 0 and momentum in [0, 1], got eps {} momentum {}", state.eps, state.momentum)));
     }
     let m = n * inner;
