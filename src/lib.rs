@@ -6,6 +6,7 @@
 //! ← [`ops`] ← [`nn`] / [`optim`] ← [`data`] / [`train`] ← [`viz`] ← the `pupil` CLI.
 
 pub mod error;
+pub mod io;
 pub mod tensor;
 
 pub use error::{Error, Result};

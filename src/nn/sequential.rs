@@ -17,6 +17,8 @@ pub struct Sequential {
     spec: ModelSpec,
     shapes: Vec<Vec<usize>>,
     layers: Vec<Box<dyn Module>>,
+    /// A final Softmax / LogSoftmax, kept apart so training can use the logits before it.
+    head: Option<Act>,
 }
 
 impl Sequential {
@@ -37,7 +39,18 @@ impl Sequential {
             format!("{kind}{c}")
         };
         let mut layers: Vec<Box<dyn Module>> = Vec::new();
-        for (l, s) in spec.layers.iter().zip(&shapes) {
+        let mut body = spec.layers.clone();
+        let is_head = |a: &Option<Act>| matches!(a, Some(Act::Softmax | Act::LogSoftmax));
+        let head = match body.last_mut() {
+            Some(LayerSpec::Activation { act }) if is_head(&Some(*act)) => {
+                let a = *act;
+                body.pop();
+                Some(a)
+            }
+            Some(LayerSpec::Dense { activation, .. }) if is_head(activation) => activation.take(),
+            _ => None,
+        };
+        for (l, s) in body.iter().zip(&shapes) {
             let layer: Box<dyn Module> = match l {
                 LayerSpec::Conv2d { filters, kernel, stride, padding, activation, init, l2 } => {
                     Box::new(Conv2d::new(&name("conv"), s[0], *filters, *kernel, *stride, *padding, *activation, *init, *l2, &mut rng))
@@ -61,7 +74,7 @@ impl Sequential {
         }
         let mut spec = spec.clone();
         spec.input = Some(input.to_vec());
-        Ok(Sequential { spec, shapes, layers })
+        Ok(Sequential { spec, shapes, layers, head })
     }
 
     /// The architecture (with the input shape filled in).
@@ -88,14 +101,11 @@ impl Sequential {
     pub fn output_shape(&self) -> &[usize] {
         self.shapes.last().expect("shapes has input")
     }
-    /// True if the last layer is LogSoftmax (the loss is then NLL, else cross-entropy on
-    /// logits); Softmax at the end is treated as probabilities.
+    /// The final Softmax or LogSoftmax of the spec, if any. [`Sequential::forward_logits`]
+    /// stops before it (training applies cross-entropy to the logits, which equals NLL of the
+    /// log-softmax); [`Module::forward`] applies it.
     pub fn output_kind(&self) -> Option<Act> {
-        match self.spec.layers.last() {
-            Some(LayerSpec::Activation { act }) => Some(*act),
-            Some(LayerSpec::Dense { activation, .. }) => *activation,
-            _ => None,
-        }
+        self.head
     }
     /// Total trainable scalars.
     pub fn num_params(&self) -> usize {
@@ -111,8 +121,18 @@ impl Sequential {
         Ok(())
     }
 
-    /// Runs every layer and returns the output of each (index i = after layer i); used for
-    /// feature maps and Grad-CAM.
+    /// The output before a final Softmax / LogSoftmax (the logits).
+    pub fn forward_logits(&mut self, x: &Var, ctx: &mut Ctx) -> Result<Var> {
+        self.check_input(x)?;
+        let mut y = x.clone();
+        for l in self.layers.iter_mut() {
+            y = l.forward(&y, ctx)?;
+        }
+        Ok(y)
+    }
+
+    /// Runs every layer and returns the output of each (index i = after layer i; a final
+    /// Softmax / LogSoftmax is not included); used for feature maps and Grad-CAM.
     pub fn forward_all(&mut self, x: &Var, ctx: &mut Ctx) -> Result<Vec<Var>> {
         self.check_input(x)?;
         let mut outs: Vec<Var> = Vec::with_capacity(self.layers.len());
@@ -150,12 +170,8 @@ impl Sequential {
 
 impl Module for Sequential {
     fn forward(&mut self, x: &Var, ctx: &mut Ctx) -> Result<Var> {
-        self.check_input(x)?;
-        let mut y = x.clone();
-        for l in self.layers.iter_mut() {
-            y = l.forward(&y, ctx)?;
-        }
-        Ok(y)
+        let y = self.forward_logits(x, ctx)?;
+        super::activation::apply_act(&y, self.head)
     }
     fn params(&self) -> Vec<&Param> {
         self.layers.iter().flat_map(|l| l.params()).collect()

@@ -1,1 +1,13 @@
-//! (being written)
+//! Training: the loop ([`Trainer`]), evaluation and prediction, metrics, checkpoints in
+//! safetensors, and the per-epoch history.
+
+mod checkpoint;
+mod eval;
+mod metrics;
+pub mod safetensors;
+mod trainer;
+
+pub use checkpoint::{load_model, save_model, ModelMeta, RunModel};
+pub use eval::{evaluate, predict, Evaluation};
+pub use metrics::{ClassScore, Confusion};
+pub use trainer::{history_csv, EpochRecord, Event, Monitor, TrainConfig, Trainer};
