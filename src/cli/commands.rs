@@ -1,0 +1,158 @@
+//! The commands: parse flags into library settings, call the library, print.
+
+use super::progress::Progress;
+use super::{EvalArgs, PredictArgs, SummaryArgs, TrainArgs};
+use pupil::data::{self, embedded_sample, Augment, Dataset, NormKind, Split};
+use pupil::error::{Error, Result};
+use pupil::nn::{resolve_model, summary as summary_table};
+use pupil::optim::{Method, OptimConfig};
+use pupil::train::{self, evaluate, load_model, Confusion, Monitor, TrainConfig, Trainer};
+use std::path::Path;
+
+fn load_data(path: Option<&Path>, split: Split) -> Result<Dataset> {
+    match path {
+        Some(p) => data::load(p, split),
+        None => embedded_sample(split),
+    }
+}
+
+fn optimizer(a: &TrainArgs) -> Result<OptimConfig> {
+    let mut o = OptimConfig::named(&a.optimizer)?;
+    if let Some(lr) = a.lr {
+        if !(lr > 0.0 && lr.is_finite()) {
+            return Err(Error::invalid("--lr", format!("{lr} must be a positive number")));
+        }
+        o.lr = lr;
+    }
+    if a.decay < 0.0 {
+        return Err(Error::invalid("--decay", "must not be negative"));
+    }
+    o.decay = a.decay;
+    if let Some(wd) = a.weight_decay {
+        o.weight_decay = wd;
+    }
+    if let (Some(m), Method::Sgd { momentum, .. }) = (a.momentum, &mut o.method) {
+        *momentum = m;
+    }
+    Ok(o)
+}
+
+pub fn train(a: TrainArgs) -> Result<()> {
+    let train_ds = load_data(a.data.as_deref(), Split::Training)?;
+    let val_ds = a.val_data.as_deref().map(|p| data::load(p, Split::PublicTest).or_else(|_| data::load(p, Split::Test))).transpose()?;
+    println!(
+        "Data: {} images {}x{}x{}, {} classes ({})",
+        train_ds.len(),
+        train_ds.height,
+        train_ds.width,
+        train_ds.channels,
+        train_ds.num_classes(),
+        a.data.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "embedded Fashion-MNIST sample".into())
+    );
+    let mut trainer = if a.resume {
+        let t = Trainer::resume(&a.out, Some(a.epochs))?;
+        println!("Resuming {} after epoch {}", a.out.display(), t.history().len());
+        t
+    } else {
+        let spec = resolve_model(&a.model, train_ds.num_classes())?;
+        let cfg = TrainConfig {
+            epochs: a.epochs,
+            batch_size: a.batch,
+            optimizer: optimizer(&a)?,
+            val_split: if a.val_data.is_some() { 0.0 } else { a.val_split },
+            patience: a.patience,
+            monitor: match a.monitor.as_str() {
+                "val_acc" | "val_accuracy" => Monitor::ValAccuracy,
+                "val_loss" => Monitor::ValLoss,
+                m => return Err(Error::invalid("--monitor", format!("{m:?} is not val_acc or val_loss"))),
+            },
+            augment: Augment::parse(&a.augment)?,
+            normalization: a.normalize.parse::<NormKind>()?,
+            seed: a.seed,
+        };
+        Trainer::new(&spec, &train_ds, cfg)?
+    };
+    println!("Model {}: {} parameters; output in {}", a.model, pupil::nn::thousands(trainer.model.num_params()), a.out.display());
+    std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
+    let mut progress = Progress::new(a.quiet);
+    let t0 = std::time::Instant::now();
+    let result = trainer.fit(&train_ds, val_ds.as_ref(), Some(&a.out), &mut |e| progress.on_event(e));
+    // the curves are drawn even when training stopped on an error (e.g. a NaN loss)
+    pupil::viz::write_history_plot(&a.out.join("curves.png"), trainer.history())?;
+    result?;
+    let secs = t0.elapsed().as_secs_f64();
+    let test = match &a.test_data {
+        Some(p) => Some(data::load(p, Split::Test)?),
+        None => val_ds.or_else(|| {
+            let (_, va) = data::split_validation(train_ds.len(), trainer.config().val_split, trainer.config().seed);
+            (!va.is_empty()).then(|| train_ds.subset(&va))
+        }),
+    };
+    if let Some(test) = test {
+        let norm = trainer.meta().normalization.clone();
+        let ev = evaluate(&mut trainer.model, &test, &norm, 256)?;
+        let conf = Confusion::new(&trainer.meta().class_names, &ev.truth, &ev.predictions);
+        write_confusion(&a.out, &conf, "validation")?;
+        println!("Accuracy on {} held-out images: {:.4} (loss {:.4})", test.len(), ev.accuracy, ev.loss);
+    }
+    println!("Trained in {secs:.1}s; wrote {}/{{model.safetensors,model.json,checkpoint.safetensors,history.csv,curves.png,confusion.png}}", a.out.display());
+    Ok(())
+}
+
+fn write_confusion(dir: &Path, conf: &Confusion, what: &str) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    pupil::io::write_atomic(&dir.join("confusion.csv"), conf.to_csv().as_bytes())?;
+    pupil::viz::confusion_png(dir.join("confusion.png"), &conf.counts, &conf.class_names, &format!("Confusion matrix ({what}, accuracy {:.3})", conf.accuracy()))
+}
+
+pub fn summary(a: SummaryArgs) -> Result<()> {
+    let dims: Vec<usize> = a.input.split(['x', 'X']).map(|d| d.parse().map_err(|_| Error::invalid("--input", format!("{:?} is not HxWxC like 48x48x1", a.input)))).collect::<Result<_>>()?;
+    let [h, w, c] = dims[..] else {
+        return Err(Error::invalid("--input", format!("{:?} is not HxWxC like 48x48x1", a.input)));
+    };
+    let spec = resolve_model(&a.model, a.classes)?;
+    print!("{}", summary_table(&spec, &[c, h, w])?);
+    Ok(())
+}
+
+pub fn eval(a: EvalArgs) -> Result<()> {
+    let mut run = load_model(&a.run)?;
+    let split: Split = a.split.parse()?;
+    let ds = load_data(a.data.as_deref(), split)?;
+    check_shape(&run.meta.input, &ds)?;
+    let ev = evaluate(&mut run.model, &ds, &run.meta.normalization, 256)?;
+    let conf = Confusion::new(&run.meta.class_names, &ev.truth, &ev.predictions);
+    println!("Accuracy: {:.4} on {} images (loss {:.4})", ev.accuracy, ds.len(), ev.loss);
+    println!("{:<14} {:>9} {:>9} {:>9} {:>8}", "class", "precision", "recall", "f1", "support");
+    for s in conf.per_class() {
+        println!("{:<14} {:>9.3} {:>9.3} {:>9.3} {:>8}", s.name, s.precision, s.recall, s.f1, s.support);
+    }
+    println!("Most confused (true -> predicted, fraction of the true class):");
+    for (t, p, f, n) in conf.most_confused(5) {
+        println!("  {} -> {}: {:.3} ({n})", conf.class_names[t], conf.class_names[p], f);
+    }
+    let out = a.out.unwrap_or(a.run);
+    write_confusion(&out, &conf, "eval")?;
+    println!("Wrote {}/confusion.csv and confusion.png", out.display());
+    Ok(())
+}
+
+fn check_shape(input: &[usize], ds: &Dataset) -> Result<()> {
+    let got = [ds.channels, ds.height, ds.width];
+    if input != got {
+        return Err(Error::Shape { op: "data", lhs: input.to_vec(), rhs: got.to_vec(), detail: "the model was trained on images of another size [C, H, W]".into() });
+    }
+    Ok(())
+}
+
+pub fn predict(a: PredictArgs) -> Result<()> {
+    let mut run = load_model(&a.run)?;
+    let ds = data::load(&a.data, a.split.parse()?)?;
+    check_shape(&run.meta.input, &ds)?;
+    let probs = train::predict(&mut run.model, &ds, &run.meta.normalization, 256)?;
+    let labels = probs.argmax_rows()?;
+    let ids: Vec<u64> = ds.ids.clone().unwrap_or_else(|| (0..ds.len() as u64).collect());
+    data::write_submission(&a.out, &ids, &labels)?;
+    println!("Wrote {} predictions to {}", labels.len(), a.out.display());
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! Command definitions and dispatch.
+
+mod commands;
+mod progress;
+
+use clap::{Args, Parser, Subcommand};
+use pupil::Result;
+use std::path::PathBuf;
+
+/// pupil: train convolutional and dense networks fast on the CPU, then look inside them.
+#[derive(Parser, Debug)]
+#[command(name = "pupil", version, about)]
+pub struct Cli {
+    /// Worker threads (default: all cores).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a model (with no arguments: the default CNN on the embedded Fashion-MNIST sample).
+    Train(TrainArgs),
+    /// Print a Keras-style summary table of a model.
+    Summary(SummaryArgs),
+    /// Evaluate a trained run on labelled data: accuracy, per-class scores, confusion matrix.
+    Eval(EvalArgs),
+    /// Predict the classes of unlabelled data and write a Kaggle submission (id,label).
+    Predict(PredictArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Training data: FER2013 CSV (train.csv or fer2013.csv), an IDX images file, or a
+    /// directory of MNIST-style IDX files. Default: the embedded Fashion-MNIST sample.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Validation data (default: hold out --val-split of the training data).
+    #[arg(long)]
+    pub val_data: Option<PathBuf>,
+    /// Test data evaluated at the end (confusion matrix); default: the validation data.
+    #[arg(long)]
+    pub test_data: Option<PathBuf>,
+    /// Model: a preset (keras-hw3, alexnet-bn, vgg16, vgg19, vgg16-selu, vgg19-selu, dnn, small)
+    /// or a spec file.
+    #[arg(long, default_value = "keras-hw3")]
+    pub model: String,
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// sgd, nesterov, adam, adamw, adadelta, rmsprop.
+    #[arg(long, default_value = "adam")]
+    pub optimizer: String,
+    /// Learning rate (default: the optimiser's own).
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// Keras-style learning-rate decay: lr / (1 + decay * step).
+    #[arg(long, default_value_t = 0.0)]
+    pub decay: f32,
+    /// Momentum for sgd / nesterov.
+    #[arg(long)]
+    pub momentum: Option<f32>,
+    /// Weight decay (L2 on every parameter; decoupled for adamw).
+    #[arg(long)]
+    pub weight_decay: Option<f32>,
+    /// Fraction of the training data held out for validation.
+    #[arg(long, default_value_t = 0.1)]
+    pub val_split: f32,
+    /// Stop after this many epochs without improvement (keeps the best weights).
+    #[arg(long)]
+    pub patience: Option<usize>,
+    /// What early stopping watches: val_acc or val_loss.
+    #[arg(long, default_value = "val_acc")]
+    pub monitor: String,
+    /// Augmentation: none, standard, or a list like flip,rot=20,shift=0.1,zoom=0.1,shear=5,brightness=0.1,contrast=0.1,crop=4.
+    #[arg(long, default_value = "none")]
+    pub augment: String,
+    /// Input normalisation: scale255, featurewise, samplewise, none.
+    #[arg(long, default_value = "scale255")]
+    pub normalize: String,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Run directory (model, checkpoint, history.csv, curves.png, confusion.png).
+    #[arg(long, default_value = "runs/latest")]
+    pub out: PathBuf,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SummaryArgs {
+    /// A preset name or a spec file.
+    #[arg(long, default_value = "keras-hw3")]
+    pub model: String,
+    /// Input size HxWxC.
+    #[arg(long, default_value = "48x48x1")]
+    pub input: String,
+    /// Number of classes (for presets).
+    #[arg(long, default_value_t = 7)]
+    pub classes: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Run directory written by `pupil train`.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Labelled data (default: the embedded sample's test split).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Which split of fer2013.csv / an IDX directory: train, test, public, private, all.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Where to write confusion.csv and confusion.png (default: the run directory).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Data to predict (Kaggle test.csv with id,feature, or any supported format).
+    #[arg(long)]
+    pub data: PathBuf,
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Submission file to write (id,label).
+    #[arg(long, default_value = "submission.csv")]
+    pub out: PathBuf,
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    if let Some(t) = cli.threads {
+        if t == 0 {
+            return Err(pupil::Error::invalid("--threads", "must be at least 1"));
+        }
+        rayon::ThreadPoolBuilder::new().num_threads(t).build_global().map_err(|e| pupil::Error::invalid("--threads", e.to_string()))?;
+    }
+    match cli.command {
+        None => {
+            use clap::CommandFactory;
+            Cli::command().print_help().map_err(|e| pupil::Error::io("stdout", e))
+        }
+        Some(Command::Train(a)) => commands::train(a),
+        Some(Command::Summary(a)) => commands::summary(a),
+        Some(Command::Eval(a)) => commands::eval(a),
+        Some(Command::Predict(a)) => commands::predict(a),
+    }
+}
