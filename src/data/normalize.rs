@@ -95,7 +95,7 @@ impl Normalization {
         const INV: f32 = 1.0 / 255.0;
         match self {
             Normalization::None => {}
-            Normalization::Scale255 => x.iter_mut().for_each(|v| *v *= INV),
+            Normalization::Scale255 => x.iter_mut().for_each(|v| *v /= 255.0),
             Normalization::FeatureWise { mean, std } => {
                 if mean.len() != x.len() || std.len() != x.len() {
                     return Err(Error::Shape {
@@ -106,7 +106,7 @@ impl Normalization {
                     });
                 }
                 for ((v, &m), &s) in x.iter_mut().zip(mean).zip(std) {
-                    *v = (*v * INV - m) / s.max(MIN_STD);
+                    *v = (*v / 255.0 - m) / s.max(MIN_STD);
                 }
             }
             Normalization::SampleWise => {
