@@ -6,7 +6,8 @@
 //! cargo run --release -p pupil-kernels --example gflops -- --quick # skip batched shapes
 //! options: --quick, --serial (skip sgemm_par), --isa <portable|avx2+fma|avx512>,
 //!          --best (report the fastest run instead of the median), --runs N,
-//!          --shape MxKxN (repeatable; replaces the default shapes)
+//!          --shape MxKxN (repeatable; replaces the default shapes),
+//!          --cpu (time serial runs by thread CPU time: robust on a busy machine)
 //! ```
 //!
 //! Shapes: square 256/512/1024 and the per-image GEMMs of conv layers
@@ -17,16 +18,52 @@ use std::time::Instant;
 
 static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(7);
 
+/// `--cpu`: time serial runs with this thread's CPU time instead of wall
+/// time, so preemption by other processes on a busy machine does not count.
+static CPU: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[cfg(target_os = "linux")]
+fn thread_cpu_secs() -> f64 {
+    #[repr(C)]
+    struct Timespec {
+        sec: i64,
+        nsec: i64,
+    }
+    extern "C" {
+        fn clock_gettime(clk: i32, ts: *mut Timespec) -> i32;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: valid out-pointer; Linux clock id.
+    unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.sec as f64 + ts.nsec as f64 * 1e-9
+}
+
+#[cfg(not(target_os = "linux"))]
+fn thread_cpu_secs() -> f64 {
+    panic!("--cpu is only supported on Linux")
+}
+
 static BEST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-fn median_secs(mut f: impl FnMut()) -> f64 {
+fn median_secs(f: impl FnMut()) -> f64 {
+    median_secs_with(f, CPU.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+fn median_secs_with(mut f: impl FnMut(), cpu: bool) -> f64 {
     f(); // warm-up (page faults, pack buffers)
     let runs = RUNS.load(std::sync::atomic::Ordering::Relaxed);
     let mut t: Vec<f64> = (0..runs)
         .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64()
+            if cpu {
+                let s = thread_cpu_secs();
+                f();
+                thread_cpu_secs() - s
+            } else {
+                let s = Instant::now();
+                f();
+                s.elapsed().as_secs_f64()
+            }
         })
         .collect();
     t.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -51,6 +88,10 @@ fn main() {
     {
         RUNS.store(r, std::sync::atomic::Ordering::Relaxed);
     }
+    CPU.store(
+        args.iter().any(|a| a == "--cpu"),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let serial_only = args.iter().any(|a| a == "--serial");
     let only_isa = args
         .iter()
@@ -137,11 +178,14 @@ fn main() {
                 print!(" {:>10.1} {:>10}", gf(t1), "-");
                 continue;
             }
-            let t2 = median_secs(|| {
-                pool2.install(|| {
-                    sgemm_par_with(isa, m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, &mut c, n)
-                })
-            });
+            let t2 = median_secs_with(
+                || {
+                    pool2.install(|| {
+                        sgemm_par_with(isa, m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, &mut c, n)
+                    })
+                },
+                false,
+            );
             print!(" {:>10.1} {:>10.1}", gf(t1), gf(t2));
         }
         println!();

@@ -61,6 +61,13 @@ unsafe fn tile<const R: usize>(
     c: *mut f32,
     ldc: usize,
 ) {
+    // Start fetching the C tile (64 bytes per row, at most 2 lines) now so
+    // the misses overlap with the FMAs.
+    for r in 0..R {
+        let cr = c.add(r * ldc) as *const i8;
+        _mm_prefetch::<_MM_HINT_ET0>(cr);
+        _mm_prefetch::<_MM_HINT_ET0>(cr.add(63));
+    }
     let mut acc = [[_mm256_setzero_ps(); 2]; R];
     let mut ap = a;
     let mut bp = b;

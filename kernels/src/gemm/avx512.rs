@@ -99,6 +99,15 @@ unsafe fn tile<const R: usize, const W: usize, const MASKED: bool>(
     ldc: usize,
     cols: usize,
 ) {
+    // Start fetching the C tile now so the misses overlap with the FMAs.
+    for r in 0..R {
+        let cr = c.add(r * ldc) as *const i8;
+        // The row's 64*W bytes span at most W+1 cache lines.
+        for l in 0..W {
+            _mm_prefetch::<_MM_HINT_ET0>(cr.add(64 * l));
+        }
+        _mm_prefetch::<_MM_HINT_ET0>(cr.add(64 * W - 1));
+    }
     let mut acc = [[_mm512_setzero_ps(); W]; R];
     let mut ap = a;
     let mut bp = b;

@@ -20,10 +20,15 @@
 //! * **MC** (rows) sets the packed A block (`MC x KC`), which is streamed once per
 //!   B micro-panel, so it should live in L2 (half of it, leaving room for B
 //!   micro-panels and C).
-//! * **NC** (columns) sets the packed B panel (`KC x NC`), which is re-used by every
-//!   row block; it lives in L2/L3. It is kept moderate so small-`m` problems
-//!   (conv layers: `m = cout` = 64..128) still get several panels and so that the
-//!   packing buffer stays small.
+//! * **NC** (columns) sets the packed B panel (`KC x NC`) and the C panel
+//!   (`m x NC`) that is read and written once per KC block. With NC = 256 the
+//!   B panel is 256 KB and, for conv-shaped problems (`m` = 64..128), the C
+//!   panel 64..128 KB, so both stay in L2 across the KC blocks. Measured on
+//!   Zen 4 (thread CPU time, see `examples/gflops.rs --cpu`): NC = 256 beat
+//!   NC = 512/1024 by 5-10% on the batched conv shapes (N = 12800..248000) and
+//!   was equal on square 1024; KC = 192/384/512 and MC = 64/256 were within
+//!   noise of KC = 256, MC = 128. A small NC costs one re-pack of the A block
+//!   per panel, which is only `1/NC` of the work.
 //!
 //! All values must be multiples of the kernel's MR (for MC) and NR (for NC):
 //! the parallel driver splits C on MR/NR boundaries and relies on every tile
@@ -40,20 +45,20 @@ pub(crate) struct Blocking {
 /// AVX-512 kernel, 8 x 32 tile.
 /// B micro-panel: 256 x 32 x 4 B = 32 KB (streams from L1/L2; Zen 4's L2 easily
 /// feeds the 8 B/cycle it needs), A block: 128 x 256 x 4 B = 128 KB (L2),
-/// B panel: 256 x 1024 x 4 B = 1 MB (L2/L3).
+/// B panel: 256 x 256 x 4 B = 256 KB (L2).
 pub(crate) const AVX512: Blocking = Blocking {
     mc: 128,
     kc: 256,
-    nc: 1024,
+    nc: 256,
 };
 
 /// AVX2+FMA kernel, 6 x 16 tile.
 /// B micro-panel: 256 x 16 x 4 B = 16 KB (half of L1), A block:
-/// 144 x 256 x 4 B = 144 KB (L2), B panel 256 x 1024 x 4 B = 1 MB.
+/// 144 x 256 x 4 B = 144 KB (L2), B panel 256 x 256 x 4 B = 256 KB (L2).
 pub(crate) const AVX2: Blocking = Blocking {
     mc: 144,
     kc: 256,
-    nc: 1024,
+    nc: 256,
 };
 
 /// Portable `wide::f32x8` kernel, 6 x 8 tile. Same reasoning as AVX2
@@ -61,5 +66,5 @@ pub(crate) const AVX2: Blocking = Blocking {
 pub(crate) const PORTABLE: Blocking = Blocking {
     mc: 120,
     kc: 256,
-    nc: 1024,
+    nc: 256,
 };

@@ -70,38 +70,88 @@ pub(crate) unsafe fn pack_b<const NR: usize>(
     csb: usize,
     out: *mut f32,
 ) {
-    let mut j0 = 0;
-    let mut dst = out;
-    while j0 < nc {
-        let cols = NR.min(nc - j0);
-        let src = b.add(j0 * csb);
-        if cols == NR && csb == 1 {
-            // Row-major B: NR contiguous floats per depth step.
-            for p in 0..kc {
-                std::ptr::copy_nonoverlapping(src.add(p * rsb), dst.add(p * NR), NR);
+    let full = nc / NR;
+    if csb == 1 && full > 0 {
+        // Row-major B: walk each source row once, left to right (one
+        // sequential stream per row, friendly to the prefetcher), scattering
+        // NR-float pieces into the full micro-panels.
+        // Rows of a large B are far apart in memory; software-prefetch the
+        // row a few steps ahead so the hardware streams have time to start.
+        const AHEAD: usize = 4;
+        for p in 0..kc {
+            let src = b.add(p * rsb);
+            if p + AHEAD < kc {
+                prefetch_row(b.add((p + AHEAD) * rsb), full * NR);
             }
-        } else if cols == NR && rsb == 1 {
-            // Column-major B: walk each column contiguously.
+            for t in 0..full {
+                std::ptr::copy_nonoverlapping(src.add(t * NR), out.add(t * NR * kc + p * NR), NR);
+            }
+        }
+    } else if rsb == 1 && full > 0 {
+        // Column-major B: walk each column contiguously.
+        for t in 0..full {
+            let dst = out.add(t * NR * kc);
             for j in 0..NR {
-                let col = src.add(j * csb);
+                let col = b.add((t * NR + j) * csb);
                 for p in 0..kc {
                     *dst.add(p * NR + j) = *col.add(p);
                 }
             }
-        } else {
-            for p in 0..kc {
-                for j in 0..NR {
-                    *dst.add(p * NR + j) = if j < cols {
-                        *src.add(p * rsb + j * csb)
-                    } else {
-                        0.0
-                    };
-                }
-            }
         }
-        dst = dst.add(NR * kc);
-        j0 += NR;
+    } else if full > 0 {
+        for t in 0..full {
+            pack_b_panel::<NR>(kc, NR, b.add(t * NR * csb), rsb, csb, out.add(t * NR * kc));
+        }
     }
+    if full * NR < nc {
+        let t = full;
+        pack_b_panel::<NR>(
+            kc,
+            nc - t * NR,
+            b.add(t * NR * csb),
+            rsb,
+            csb,
+            out.add(t * NR * kc),
+        );
+    }
+}
+
+/// Packs one micro-panel of `cols <= NR` columns (zero-padded to NR), any strides.
+#[inline(always)]
+unsafe fn pack_b_panel<const NR: usize>(
+    kc: usize,
+    cols: usize,
+    b: *const f32,
+    rsb: usize,
+    csb: usize,
+    dst: *mut f32,
+) {
+    for p in 0..kc {
+        for j in 0..NR {
+            *dst.add(p * NR + j) = if j < cols {
+                *b.add(p * rsb + j * csb)
+            } else {
+                0.0
+            };
+        }
+    }
+}
+
+/// Prefetches `len` floats starting at `p` into the cache (no-op off x86-64).
+#[inline(always)]
+unsafe fn prefetch_row(p: *const f32, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let mut off = 0;
+        while off < len {
+            _mm_prefetch::<_MM_HINT_T0>(p.add(off) as *const i8);
+            off += 16;
+        }
+        _mm_prefetch::<_MM_HINT_T0>(p.add(len - 1) as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, len);
 }
 
 thread_local! {
