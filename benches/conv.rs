@@ -1,0 +1,67 @@
+//! Criterion benchmark of conv2d on the seed model's conv layers at batch 128: forward, and
+//! forward + backward. Throughput in FLOPs: forward `2·N·O·oh·ow·C·kh·kw`, forward+backward
+//! 3x that (dX and dW), 2x for the first layer whose input is a constant (no dX).
+//!
+//! `cargo bench --bench conv` (for a GFLOP/s table on 1 and 2 threads next to the bare GEMM,
+//! see `cargo run --release --example conv_gflops`).
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use pupil::autograd::Graph;
+use pupil::{ops, Tensor};
+use std::time::Duration;
+
+/// (name, in channels, out channels, input size, kernel, padding, first layer)
+const LAYERS: [(&str, usize, usize, usize, usize, usize, bool); 4] = [
+    ("c1_1to64_k5_48", 1, 64, 48, 5, 0, true),
+    ("c2_64to64_k3p1_22", 64, 64, 22, 3, 1, false),
+    ("c3_64to128_k3p1_10", 64, 128, 10, 3, 1, false),
+    ("c4_32to64_k5_22", 32, 64, 22, 5, 0, false),
+];
+const N: usize = 128;
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("conv2d");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    for (name, ci, co, hw, k, pad, first) in LAYERS {
+        let oh = hw + 2 * pad - k + 1;
+        let flops = 2 * (N * co * oh * oh * ci * k * k) as u64;
+        let x = Tensor::rand_normal(&[N, ci, hw, hw], 0.0, 1.0, 1);
+        let w = Tensor::rand_normal(&[co, ci, k, k], 0.0, 0.1, 2);
+        let b = Tensor::rand_normal(&[co], 0.0, 0.1, 3);
+
+        group.throughput(Throughput::Elements(flops));
+        group.bench_function(format!("{name}/fwd"), |bch| {
+            bch.iter(|| {
+                let g = Graph::no_grad();
+                let (xv, wv, bv) = (
+                    g.constant(x.clone()),
+                    g.constant(w.clone()),
+                    g.constant(b.clone()),
+                );
+                ops::conv2d(&xv, &wv, Some(&bv), (1, 1), (pad, pad)).unwrap()
+            })
+        });
+
+        group.throughput(Throughput::Elements(if first { 2 } else { 3 } * flops));
+        group.bench_function(format!("{name}/fwd_bwd"), |bch| {
+            bch.iter(|| {
+                let g = Graph::new();
+                let xv = if first {
+                    g.constant(x.clone())
+                } else {
+                    g.leaf(x.clone())
+                };
+                let (wv, bv) = (g.leaf(w.clone()), g.leaf(b.clone()));
+                let y = ops::conv2d(&xv, &wv, Some(&bv), (1, 1), (pad, pad)).unwrap();
+                y.backward_with(Tensor::ones(y.shape())).unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
