@@ -198,8 +198,27 @@ pub fn prelu(x: &Var, alpha: &Var) -> Result<Var> {
         let da = if need[1] {
             let slopes = ad.len();
             let mut d = vec![0.0f32; slopes];
-            if per > 0 {
-                // slope j collects, for b = 0..n in order, the elements b * per + j * inner + (0..inner).
+            if per > 0 && inner == 1 {
+                // one slope per element: blocks of slopes, each accumulating sample after
+                // sample (b ascending) so the inner loop runs over contiguous memory.
+                const BLOCK: usize = 512;
+                d.par_chunks_mut(BLOCK).enumerate().for_each(|(bi, dj)| {
+                    let j0 = bi * BLOCK;
+                    let mut acc = vec![0.0f64; dj.len()];
+                    for b in 0..n {
+                        let r = b * per + j0..b * per + j0 + dj.len();
+                        for ((a, &v), &g) in acc.iter_mut().zip(&xd[r.clone()]).zip(&gd[r]) {
+                            if v <= 0.0 {
+                                *a += g as f64 * v as f64;
+                            }
+                        }
+                    }
+                    for (o, a) in dj.iter_mut().zip(acc) {
+                        *o = a as f32;
+                    }
+                });
+            } else if per > 0 {
+                // one slope per channel: channel j collects the rows b * per + j * inner + (0..inner), b ascending.
                 let min = (CHUNK / (n * inner).max(1)).max(1);
                 d.par_iter_mut().enumerate().with_min_len(min).for_each(|(j, dj)| {
                     let mut s = 0.0f64;
