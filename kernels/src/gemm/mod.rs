@@ -97,23 +97,31 @@ pub fn available_isas() -> Vec<Isa> {
 pub fn selected_isa() -> Isa {
     static SELECTED: OnceLock<Isa> = OnceLock::new();
     *SELECTED.get_or_init(|| {
-        let best = *available_isas().last().unwrap_or(&Isa::Portable);
-        let forced = std::env::var("PUPIL_ISA").ok().and_then(|v| {
-            match v.trim().to_ascii_lowercase().as_str() {
-                "portable" => Some(Isa::Portable),
-                "avx2" | "avx2+fma" => Some(Isa::Avx2),
-                "avx512" | "avx512f" => Some(Isa::Avx512),
-                _ => None,
-            }
-        });
-        match forced {
-            Some(f) if f <= best => available_isas()
-                .into_iter()
-                .rfind(|i| *i <= f)
-                .unwrap_or(Isa::Portable),
-            _ => best,
-        }
+        choose_isa(
+            std::env::var("PUPIL_ISA").ok().as_deref(),
+            &available_isas(),
+        )
     })
+}
+
+/// The best of `available` (sorted ascending), lowered to at most the ISA
+/// named by `forced` if it parses. Unknown names are ignored.
+fn choose_isa(forced: Option<&str>, available: &[Isa]) -> Isa {
+    let best = available.last().copied().unwrap_or(Isa::Portable);
+    let forced = forced.and_then(|v| match v.trim().to_ascii_lowercase().as_str() {
+        "portable" => Some(Isa::Portable),
+        "avx2" | "avx2+fma" => Some(Isa::Avx2),
+        "avx512" | "avx512f" => Some(Isa::Avx512),
+        _ => None,
+    });
+    match forced {
+        Some(f) => available
+            .iter()
+            .copied()
+            .rfind(|i| *i <= f)
+            .unwrap_or(Isa::Portable),
+        None => best,
+    }
 }
 
 /// Which micro-kernel was selected at run time: `"avx512"`, `"avx2+fma"` or `"portable"`.

@@ -269,6 +269,20 @@ fn par_is_bit_identical_to_serial() {
 }
 
 #[test]
+fn isa_env_override() {
+    use Isa::*;
+    let all = [Portable, Avx2, Avx512];
+    assert_eq!(choose_isa(None, &all), Avx512);
+    assert_eq!(choose_isa(Some("portable"), &all), Portable);
+    assert_eq!(choose_isa(Some(" AVX2 "), &all), Avx2);
+    assert_eq!(choose_isa(Some("avx512"), &all), Avx512);
+    assert_eq!(choose_isa(Some("bogus"), &all), Avx512);
+    assert_eq!(choose_isa(Some("avx512"), &[Portable, Avx2]), Avx2);
+    assert_eq!(choose_isa(Some("avx2"), &[Portable]), Portable);
+    assert_eq!(choose_isa(None, &[Portable]), Portable);
+}
+
+#[test]
 fn isa_selection() {
     let sel = selected_isa();
     assert!(sel.is_available());
