@@ -3,7 +3,7 @@
 //!
 //! * [`sgemm`] / [`sgemm_par`]: blocked single-precision GEMM with AVX-512,
 //!   AVX2+FMA and portable micro-kernels selected at run time ([`sgemm_isa`]).
-//! * [`im2col`] / [`col2im`]: convolution lowering and its adjoint.
+//! * [`im2col()`] / [`col2im`]: convolution lowering and its adjoint.
 //! * [`max_pool2d`], [`avg_pool2d`] and their backward passes.
 //!
 //! Functions panic (with a clear message) when a slice is too short for the

@@ -4,10 +4,10 @@
 //!
 //! * [`sgemm`] / [`sgemm_par`] check the arguments and dispatch on the
 //!   instruction set selected once at run time ([`selected_isa`]).
-//! * [`gemm_blocked`] is the blocked loop nest (see `blocking.rs` for the
+//! * `gemm_blocked` is the blocked loop nest (see `blocking.rs` for the
 //!   cache-block sizes and why): B is packed into `KC x NR` micro-panels, A into
 //!   `MR x KC` micro-panels (both zero-padded at the edges), then a
-//!   [`MicroKernel`] computes every `MR x NR` tile of C with all the
+//!   `MicroKernel` computes every `MR x NR` tile of C with all the
 //!   accumulators in registers. Tiles cut by the right edge of C are computed
 //!   into a small temporary and the valid part is merged into C.
 //! * One module per ISA provides a micro-kernel: `avx512` (8 x 32, 16 zmm

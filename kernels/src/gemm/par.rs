@@ -3,10 +3,10 @@
 
 use super::{check_args, gemm_raw, selected_isa, GemmArgs, Isa};
 
-/// Same as [`sgemm`], but splits the work over rayon's thread pool when the
+/// Same as [`sgemm`](super::sgemm), but splits the work over rayon's thread pool when the
 /// problem is large enough. C is split into blocks of rows (multiples of MR)
 /// and columns (multiples of NR); every element's summation order is the same
-/// as in [`sgemm`], so the result is bit-identical whatever the thread count.
+/// as in [`sgemm`](super::sgemm), so the result is bit-identical whatever the thread count.
 #[allow(clippy::too_many_arguments)]
 pub fn sgemm_par(
     m: usize,
@@ -90,26 +90,40 @@ pub fn sgemm_par_with(
     }
 }
 
+/// Chooses the grid of C blocks: `(row_blocks, h, col_blocks, w)` with `h` a
+/// multiple of `mr` and `w` a multiple of `nr`.
+///
+/// Columns are split first: a column block re-packs the whole A block, which
+/// costs about `1/w` of its work, while a row block re-packs its B panel
+/// (`1/h`). Blocks are kept at least `8*nr` wide and `8*mr` tall when that
+/// still yields `2*threads` tasks (spare tasks balance the load when other
+/// processes share the cores); otherwise the minimum sizes are relaxed until
+/// every thread gets a block, if the matrix has enough tiles.
+pub(crate) fn split_grid(
+    m: usize,
+    n: usize,
+    mr: usize,
+    nr: usize,
+    threads: usize,
+) -> (usize, usize, usize, usize) {
+    let tasks = threads * 2;
+    let mut cb = (n / (8 * nr)).clamp(1, tasks);
+    let mut rb = (tasks / cb).min(m / (8 * mr)).max(1);
+    if cb * rb < threads {
+        cb = threads.min(n.div_ceil(nr)).max(1);
+        rb = threads.div_ceil(cb).min(m.div_ceil(mr)).max(1);
+    }
+    let w = n.div_ceil(cb).div_ceil(nr) * nr;
+    let h = m.div_ceil(rb).div_ceil(mr) * mr;
+    (m.div_ceil(h), h, n.div_ceil(w), w)
+}
+
 /// Splits C into a grid of blocks aligned to the ISA's tile and runs them on
 /// rayon's pool.
 unsafe fn gemm_par_raw(isa: Isa, g: &GemmArgs, threads: usize) {
     use rayon::prelude::*;
     let (mr, nr) = isa.tile();
-    // A few tasks per thread for load balance (the machine is shared).
-    let tasks = threads * 2;
-    // Prefer splitting columns (each task packs its own part of B; A packing
-    // is repeated per task, which costs 1/width of the work).
-    let min_w = 4 * nr;
-    let w = (g.n.div_ceil(tasks)).div_ceil(nr).max(1) * nr;
-    let w = w.max(min_w);
-    let col_blocks = g.n.div_ceil(w);
-    let row_blocks = if col_blocks >= tasks {
-        1
-    } else {
-        tasks.div_ceil(col_blocks).min(g.m.div_ceil(mr)).max(1)
-    };
-    let h = g.m.div_ceil(row_blocks).div_ceil(mr) * mr;
-    let row_blocks = g.m.div_ceil(h);
+    let (row_blocks, h, col_blocks, w) = split_grid(g.m, g.n, mr, nr, threads);
     (0..row_blocks * col_blocks).into_par_iter().for_each(|t| {
         let (bi, bj) = (t / col_blocks, t % col_blocks);
         let (i0, j0) = (bi * h, bj * w);
@@ -117,4 +131,38 @@ unsafe fn gemm_par_raw(isa: Isa, g: &GemmArgs, threads: usize) {
         // SAFETY: disjoint C blocks, operands valid (checked by the caller).
         unsafe { gemm_raw(isa, &sub) }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_grid;
+
+    #[test]
+    fn grid_covers_c_and_uses_threads() {
+        for &(m, n) in &[
+            (64, 1936),
+            (128, 100),
+            (64, 484),
+            (1024, 1024),
+            (8, 64),
+            (3, 5),
+        ] {
+            for threads in 1..6 {
+                for &(mr, nr) in &[(8, 32), (6, 16), (6, 8)] {
+                    let (rb, h, cb, w) = split_grid(m, n, mr, nr, threads);
+                    assert!(h % mr == 0 && w % nr == 0);
+                    assert!(rb * h >= m && (rb - 1) * h < m);
+                    assert!(cb * w >= n && (cb - 1) * w < n);
+                    // Rounding to whole tiles may merge blocks, but never below
+                    // one per thread when every dimension has room for it.
+                    if m >= 8 * mr * threads || n >= 8 * nr * threads {
+                        assert!(rb * cb >= threads, "{m}x{n} {threads}: {rb}x{cb}");
+                    }
+                }
+            }
+        }
+        assert_eq!(split_grid(128, 100, 8, 32, 2), (2, 64, 1, 128));
+        assert_eq!(split_grid(64, 484, 8, 32, 2), (1, 64, 2, 256));
+        assert_eq!(split_grid(64, 1936, 8, 32, 2), (1, 64, 4, 512));
+    }
 }
