@@ -433,7 +433,8 @@ fn check_args(
 /// A element (i,p) is `a[i*rsa + p*csa]`; B element (p,j) is `b[p*rsb + j*csb]`;
 /// C element (i,j) is `c[i*ldc + j]` (C row-major). Transposes are expressed
 /// through the strides. `beta == 0` ignores (overwrites) whatever C holds, even
-/// NaN. Panics if a slice is too short.
+/// NaN. As in BLAS, `alpha == 0` or `k == 0` only scales C by `beta` (A and B
+/// are not read). Panics if a slice is too short.
 #[allow(clippy::too_many_arguments)]
 pub fn sgemm(
     m: usize,
