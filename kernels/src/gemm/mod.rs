@@ -21,7 +21,7 @@
 
 mod blocking;
 mod pack;
-mod par;
+pub(crate) mod par;
 mod portable;
 
 #[cfg(target_arch = "x86_64")]

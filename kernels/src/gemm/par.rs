@@ -123,7 +123,7 @@ pub(crate) fn split_grid(
 
 /// Splits C into a grid of blocks aligned to the ISA's tile and runs them on
 /// rayon's pool.
-unsafe fn gemm_par_raw(isa: Isa, g: &GemmArgs, threads: usize) {
+pub(crate) unsafe fn gemm_par_raw(isa: Isa, g: &GemmArgs, threads: usize) {
     use rayon::prelude::*;
     let (mr, nr) = isa.tile();
     let (row_blocks, h, col_blocks, w) = split_grid(g.m, g.n, mr, nr, threads);

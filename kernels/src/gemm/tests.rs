@@ -297,3 +297,53 @@ fn short_c_panics() {
     let mut c = [0.0f32; 3];
     sgemm(2, 2, 2, 1.0, &a, 2, 1, &a, 2, 1, 0.0, &mut c, 2);
 }
+
+#[test]
+fn forced_par_split_is_bit_identical_on_small_odd_shapes() {
+    let mut seed = 21u64;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap();
+    for isa in available_isas() {
+        for &(m, k, n) in &[
+            (1, 5, 1),
+            (9, 3, 70),
+            (17, 33, 257),
+            (70, 9, 33),
+            (257, 17, 8),
+        ] {
+            let a = lcg_vec(&mut seed, m * k);
+            let b = lcg_vec(&mut seed, k * n);
+            let c0 = lcg_vec(&mut seed, m * n);
+            let mut want = c0.clone();
+            sgemm_with(isa, m, k, n, -1.25, &a, 1, m, &b, n, 1, 0.75, &mut want, n);
+            for threads in 1..=6 {
+                let mut got = c0.clone();
+                let g = GemmArgs {
+                    m,
+                    k,
+                    n,
+                    alpha: -1.25,
+                    a: a.as_ptr(),
+                    rsa: 1,
+                    csa: m,
+                    b: b.as_ptr(),
+                    rsb: n,
+                    csb: 1,
+                    beta: 0.75,
+                    c: got.as_mut_ptr(),
+                    ldc: n,
+                };
+                // SAFETY: operands sized for the strides; ISA available.
+                pool.install(|| unsafe { par::gemm_par_raw(isa, &g, threads) });
+                assert!(
+                    got.iter()
+                        .zip(&want)
+                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{isa:?} {m}x{k}x{n} split for {threads} threads differs"
+                );
+            }
+        }
+    }
+}
