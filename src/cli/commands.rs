@@ -1,7 +1,7 @@
 //! The commands: parse flags into library settings, call the library, print.
 
 use super::progress::Progress;
-use super::{EvalArgs, PredictArgs, SummaryArgs, TrainArgs};
+use super::{BenchArgs, EvalArgs, PredictArgs, SummaryArgs, TrainArgs};
 use pupil::data::{self, embedded_sample, Augment, Dataset, NormKind, Split};
 use pupil::error::{Error, Result};
 use pupil::nn::{resolve_model, summary as summary_table};
@@ -105,11 +105,32 @@ fn write_confusion(dir: &Path, conf: &Confusion, what: &str) -> Result<()> {
     pupil::viz::confusion_png(dir.join("confusion.png"), &conf.counts, &conf.class_names, &format!("Confusion matrix ({what}, accuracy {:.3})", conf.accuracy()))
 }
 
+fn parse_input(s: &str) -> Result<[usize; 3]> {
+    let bad = || Error::invalid("--input", format!("{s:?} is not HxWxC like 48x48x1"));
+    let dims: Vec<usize> = s.split(['x', 'X']).map(|d| d.parse().map_err(|_| bad())).collect::<Result<_>>()?;
+    match dims[..] {
+        [h, w, c] if h > 0 && w > 0 && c > 0 => Ok([c, h, w]),
+        _ => Err(bad()),
+    }
+}
+
+pub fn bench(a: BenchArgs) -> Result<()> {
+    let input = parse_input(&a.input)?;
+    if a.batch == 0 || a.reps == 0 {
+        return Err(Error::invalid("bench", "--batch and --reps must be at least 1"));
+    }
+    println!("batch {}, input {}, {} threads, median of {} steps; sgemm kernel: {}", a.batch, a.input, rayon::current_num_threads(), a.reps, pupil_kernels::sgemm_isa());
+    println!("{:<14} {:>12} {:>14} {:>20} {:>14}", "model", "params", "train img/s", "(min-max)", "infer img/s");
+    for name in a.models.split(',') {
+        let spec = resolve_model(name.trim(), a.classes)?;
+        let r = train::bench_model(&spec, &input, a.classes, a.batch, a.reps, 2)?;
+        println!("{:<14} {:>12} {:>14.0} {:>20} {:>14.0}", name, pupil::nn::thousands(r.params), r.train_img_s, format!("({:.0}-{:.0})", r.train_img_s_min, r.train_img_s_max), r.infer_img_s);
+    }
+    Ok(())
+}
+
 pub fn summary(a: SummaryArgs) -> Result<()> {
-    let dims: Vec<usize> = a.input.split(['x', 'X']).map(|d| d.parse().map_err(|_| Error::invalid("--input", format!("{:?} is not HxWxC like 48x48x1", a.input)))).collect::<Result<_>>()?;
-    let [h, w, c] = dims[..] else {
-        return Err(Error::invalid("--input", format!("{:?} is not HxWxC like 48x48x1", a.input)));
-    };
+    let [c, h, w] = parse_input(&a.input)?;
     let spec = resolve_model(&a.model, a.classes)?;
     print!("{}", summary_table(&spec, &[c, h, w])?);
     Ok(())

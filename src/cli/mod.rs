@@ -28,6 +28,24 @@ pub enum Command {
     Eval(EvalArgs),
     /// Predict the classes of unlabelled data and write a Kaggle submission (id,label).
     Predict(PredictArgs),
+    /// Measure training and inference throughput (images/s) of models on random input.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Models to time (presets or spec files), comma-separated.
+    #[arg(long, default_value = "keras-hw3,alexnet-bn,dnn")]
+    pub models: String,
+    #[arg(long, default_value = "48x48x1")]
+    pub input: String,
+    #[arg(long, default_value_t = 7)]
+    pub classes: usize,
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Timed repetitions (the median is reported).
+    #[arg(long, default_value_t = 10)]
+    pub reps: usize,
 }
 
 #[derive(Args, Debug)]
@@ -153,5 +171,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Summary(a)) => commands::summary(a),
         Some(Command::Eval(a)) => commands::eval(a),
         Some(Command::Predict(a)) => commands::predict(a),
+        Some(Command::Bench(a)) => commands::bench(a),
     }
 }

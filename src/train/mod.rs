@@ -1,12 +1,14 @@
 //! Training: the loop ([`Trainer`]), evaluation and prediction, metrics, checkpoints in
 //! safetensors, and the per-epoch history.
 
+mod bench;
 mod checkpoint;
 mod eval;
 mod metrics;
 pub mod safetensors;
 mod trainer;
 
+pub use bench::{bench_model, BenchResult};
 pub use checkpoint::{load_model, save_model, ModelMeta, RunModel};
 pub use eval::{evaluate, predict, Evaluation};
 pub use metrics::{ClassScore, Confusion};

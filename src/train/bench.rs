@@ -1,0 +1,68 @@
+//! Throughput measurement of a model (what `pupil bench` prints): training steps and
+//! inference on random images, timed over several repetitions, reported as medians.
+
+use super::trainer::{TrainConfig, Trainer};
+use crate::autograd::Graph;
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::nn::{Ctx, ModelSpec, Sequential};
+use crate::tensor::{Rng, Tensor};
+use std::time::Instant;
+
+/// Medians (and spread) of one model's throughput.
+#[derive(Clone, Debug)]
+pub struct BenchResult {
+    pub params: usize,
+    /// Images per second of a full training step (forward, backward, optimiser).
+    pub train_img_s: f64,
+    pub train_img_s_min: f64,
+    pub train_img_s_max: f64,
+    /// Images per second of inference (no tape, eval mode).
+    pub infer_img_s: f64,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Times `reps` training steps and `reps` inference passes of `spec` on random `[batch, C, H, W]`
+/// input with `classes` outputs, after `warmup` untimed steps.
+pub fn bench_model(spec: &ModelSpec, input: &[usize], classes: usize, batch: usize, reps: usize, warmup: usize) -> Result<BenchResult> {
+    let per: usize = input.iter().product();
+    let mut rng = Rng::new(1);
+    let pixels: Vec<u8> = (0..batch * per).map(|_| rng.below(256) as u8).collect();
+    let labels: Vec<u8> = (0..batch).map(|i| (i % classes) as u8).collect();
+    let ds = Dataset { channels: input[0], height: input[1], width: input[2], pixels, labels: Some(labels.clone()), ids: None, class_names: (0..classes).map(|c| c.to_string()).collect() };
+    let cfg = TrainConfig { val_split: 0.0, ..TrainConfig::default() };
+    let mut trainer = Trainer::new(spec, &ds, cfg)?;
+    let x = Tensor::rand_normal(&[batch, input[0], input[1], input[2]], 0.0, 1.0, 2);
+    let y: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
+    let mut times = vec![];
+    for i in 0..warmup + reps {
+        let t0 = Instant::now();
+        trainer.step(x.clone(), &y, &mut rng)?;
+        if i >= warmup {
+            times.push(t0.elapsed().as_secs_f64());
+        }
+    }
+    let (lo, hi) = (times.iter().cloned().fold(f64::MAX, f64::min), times.iter().cloned().fold(0.0, f64::max));
+    let train_t = median(&mut times);
+    let model: &mut Sequential = &mut trainer.model;
+    let mut itimes = vec![];
+    for i in 0..warmup + reps {
+        let t0 = Instant::now();
+        let g = Graph::no_grad();
+        model.forward_logits(&g.constant(x.clone()), &mut Ctx { train: false, rng: &mut rng })?;
+        if i >= warmup {
+            itimes.push(t0.elapsed().as_secs_f64());
+        }
+    }
+    Ok(BenchResult {
+        params: model.num_params(),
+        train_img_s: batch as f64 / train_t,
+        train_img_s_min: batch as f64 / hi,
+        train_img_s_max: batch as f64 / lo,
+        infer_img_s: batch as f64 / median(&mut itimes),
+    })
+}
