@@ -65,11 +65,11 @@ proptest! {
 
     #[test]
     fn dropout_and_l2(shape in prop::collection::vec(1usize..6, 1..4), p in 0.0f32..0.9, lambda in -1.0f32..3.0, seed in 0u64..10_000) {
-        let x = t(&shape, 1.0, seed);
+        let xs = [t(&shape, 1.0, seed)];
         // every evaluation draws the same mask: the rng is created inside the closure
-        gradcheck(|_, v| ops::dropout(&v[0], p, true, &mut Rng::new(seed)), &[x.clone()], &opts()).unwrap();
-        gradcheck(|_, v| ops::dropout(&v[0], p, false, &mut Rng::new(seed)), &[x.clone()], &opts()).unwrap();
-        gradcheck(|_, v| ops::l2_penalty(&v[0], lambda), &[x], &opts()).unwrap();
+        gradcheck(|_, v| ops::dropout(&v[0], p, true, &mut Rng::new(seed)), &xs, &opts()).unwrap();
+        gradcheck(|_, v| ops::dropout(&v[0], p, false, &mut Rng::new(seed)), &xs, &opts()).unwrap();
+        gradcheck(|_, v| ops::l2_penalty(&v[0], lambda), &xs, &opts()).unwrap();
     }
 }
 

@@ -2,7 +2,7 @@
 //! learned slopes.
 //!
 //! Every activation maps each element on its own, so the loops run in parallel over fixed-size
-//! chunks of [`CHUNK`] elements (rayon `par_chunks`); each element's result is computed by the
+//! chunks of `CHUNK` (16384) elements (rayon `par_chunks`); each element's result is computed by the
 //! same scalar code whatever the number of threads, so results are bit-identical under any pool.
 //! The inner loops are plain slice zips the compiler can vectorise.
 //!
@@ -17,7 +17,7 @@ use rayon::prelude::*;
 /// Elements per parallel task of the elementwise loops (64 KiB of f32).
 pub(crate) const CHUNK: usize = 1 << 14;
 
-/// `out[i] = f(x[i])`, in parallel over chunks of [`CHUNK`] elements.
+/// `out[i] = f(x[i])`, in parallel over chunks of `CHUNK` (16384) elements.
 pub(crate) fn par_map(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
     let mut out = vec![0.0f32; x.len()];
     let kernel = |o: &mut [f32], x: &[f32]| {

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 ///
 /// ## Reproducibility
 /// A training-mode call draws exactly one `u64` from `rng`: `seed = rng.next_u64()`. The
-/// tensor is cut, in row-major order, into blocks of [`CHUNK`] (16384) elements; block `k`
+/// tensor is cut, in row-major order, into blocks of 16384 elements; block `k`
 /// uses its own generator `Rng::new(seed).fork(k)` and element `i` of the block draws
 /// `u = next_f32()` in order and is kept iff `u >= p`. The mask therefore depends only on the
 /// caller's `rng` state and the tensor's size, not on the number of threads, and the caller's

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 /// to the loss with plain SGD equals weight decay with coefficient `2 λ` (PyTorch's
 /// `weight_decay = 2 λ`).
 ///
-/// The sum is accumulated in f64 per block of [`CHUNK`] elements (in parallel) and the block
+/// The sum is accumulated in f64 per block of 16384 elements (in parallel) and the block
 /// sums are added in block order, so the value does not depend on the number of threads.
 /// `λ` must be finite.
 pub fn l2_penalty(w: &Var, lambda: f32) -> Result<Var> {
