@@ -7,7 +7,8 @@
 //! options: --quick, --serial (skip sgemm_par), --isa <portable|avx2+fma|avx512>,
 //!          --best (report the fastest run instead of the median), --runs N,
 //!          --shape MxKxN (repeatable; replaces the default shapes),
-//!          --cpu (time serial runs by thread CPU time: robust on a busy machine)
+//!          --cpu (time serial runs by thread CPU time: robust on a busy machine),
+//!          --ta / --tb (store A / B transposed, i.e. column-major)
 //! ```
 //!
 //! Shapes: square 256/512/1024 and the per-image GEMMs of conv layers
@@ -92,6 +93,8 @@ fn main() {
         args.iter().any(|a| a == "--cpu"),
         std::sync::atomic::Ordering::Relaxed,
     );
+    let trans_a = args.iter().any(|a| a == "--ta");
+    let trans_b = args.iter().any(|a| a == "--tb");
     let serial_only = args.iter().any(|a| a == "--serial");
     let only_isa = args
         .iter()
@@ -150,6 +153,9 @@ fn main() {
         let a: Vec<f32> = (0..m * k).map(|_| rnd()).collect();
         let b: Vec<f32> = (0..k * n).map(|_| rnd()).collect();
         let mut c = vec![0.0f32; m * n];
+        // Storage of A and B: row-major, or transposed (column-major) with --ta / --tb.
+        let (rsa, csa) = if trans_a { (1, m) } else { (k, 1) };
+        let (rsb, csb) = if trans_b { (1, k) } else { (n, 1) };
         let flops = 2.0 * (m * n * k) as f64;
         let gf = |s: f64| flops / s / 1e9;
         let t_mm = median_secs(|| unsafe {
@@ -159,11 +165,11 @@ fn main() {
                 n,
                 1.0,
                 a.as_ptr(),
-                k as isize,
-                1,
+                rsa as isize,
+                csa as isize,
                 b.as_ptr(),
-                n as isize,
-                1,
+                rsb as isize,
+                csb as isize,
                 0.0,
                 c.as_mut_ptr(),
                 n as isize,
@@ -172,8 +178,11 @@ fn main() {
         });
         print!("{name:<26} {:>8.1}", gf(t_mm));
         for &isa in &isas {
-            let t1 =
-                median_secs(|| sgemm_with(isa, m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, &mut c, n));
+            let t1 = median_secs(|| {
+                sgemm_with(
+                    isa, m, k, n, 1.0, &a, rsa, csa, &b, rsb, csb, 0.0, &mut c, n,
+                )
+            });
             if serial_only {
                 print!(" {:>10.1} {:>10}", gf(t1), "-");
                 continue;
@@ -181,7 +190,9 @@ fn main() {
             let t2 = median_secs_with(
                 || {
                     pool2.install(|| {
-                        sgemm_par_with(isa, m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, &mut c, n)
+                        sgemm_par_with(
+                            isa, m, k, n, 1.0, &a, rsa, csa, &b, rsb, csb, 0.0, &mut c, n,
+                        )
                     })
                 },
                 false,

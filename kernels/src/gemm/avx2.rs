@@ -5,7 +5,7 @@
 //! accumulators are needed to keep them busy; 12 leaves headroom, and
 //! 12 + 2 (B) + 1 (broadcast) fits the 16 ymm registers.
 
-use super::{blocking, gemm_blocked, GemmArgs, MicroKernel};
+use super::{blocking, gemm_blocked, pack_x86, GemmArgs, MicroKernel};
 use std::arch::x86_64::*;
 
 pub(crate) const MR: usize = 6;
@@ -16,6 +16,16 @@ pub(crate) struct Avx2;
 impl MicroKernel for Avx2 {
     const MR: usize = MR;
     const NR: usize = NR;
+    #[inline(always)]
+    unsafe fn pack_a(mc: usize, kc: usize, a: *const f32, rsa: usize, csa: usize, out: *mut f32) {
+        pack_x86::pack_a::<MR>(mc, kc, a, rsa, csa, out)
+    }
+
+    #[inline(always)]
+    unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, rsb: usize, csb: usize, out: *mut f32) {
+        pack_x86::pack_b::<NR>(kc, nc, b, rsb, csb, out)
+    }
+
     const BLOCKING: blocking::Blocking = blocking::AVX2;
 
     #[inline(always)]

@@ -6,7 +6,7 @@
 //! the latency with room to spare, and the loads (10 per 16 FMAs) stay far
 //! below the two-per-cycle load ports.
 
-use super::{blocking, gemm_blocked, GemmArgs, MicroKernel};
+use super::{blocking, gemm_blocked, pack_x86, GemmArgs, MicroKernel};
 use std::arch::x86_64::*;
 
 pub(crate) const MR: usize = 8;
@@ -36,6 +36,16 @@ macro_rules! by_rows {
 impl MicroKernel for Avx512 {
     const MR: usize = MR;
     const NR: usize = NR;
+    #[inline(always)]
+    unsafe fn pack_a(mc: usize, kc: usize, a: *const f32, rsa: usize, csa: usize, out: *mut f32) {
+        pack_x86::pack_a::<MR>(mc, kc, a, rsa, csa, out)
+    }
+
+    #[inline(always)]
+    unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, rsb: usize, csb: usize, out: *mut f32) {
+        pack_x86::pack_b::<NR>(kc, nc, b, rsb, csb, out)
+    }
+
     const BLOCKING: blocking::Blocking = blocking::AVX512;
 
     #[inline(always)]

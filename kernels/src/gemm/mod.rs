@@ -20,7 +20,7 @@
 //! parallel result is bit-identical to the serial one.
 
 mod blocking;
-mod pack;
+pub(crate) mod pack;
 pub(crate) mod par;
 mod portable;
 
@@ -28,6 +28,8 @@ mod portable;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod pack_x86;
 
 #[cfg(test)]
 mod tests;
@@ -156,6 +158,20 @@ pub(crate) trait MicroKernel {
         c: *mut f32,
         ldc: usize,
     );
+
+    /// Packs an `mc x kc` block of A into MR-row micro-panels (see
+    /// `pack::pack_a`, which must give the same result).
+    ///
+    /// # Safety
+    /// As `pack::pack_a`; the CPU supports the kernel's ISA.
+    unsafe fn pack_a(mc: usize, kc: usize, a: *const f32, rsa: usize, csa: usize, out: *mut f32);
+
+    /// Packs a `kc x nc` block of B into NR-column micro-panels (see
+    /// `pack::pack_b`, which must give the same result).
+    ///
+    /// # Safety
+    /// As `pack::pack_b`; the CPU supports the kernel's ISA.
+    unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, rsb: usize, csb: usize, out: *mut f32);
 
     /// Like [`MicroKernel::kernel`] for a tile cut by the right edge of C:
     /// only the first `cols < NR` columns of C are touched. The default
@@ -297,12 +313,12 @@ pub(crate) unsafe fn gemm_blocked<K: MicroKernel, const MR: usize, const NR: usi
             let mut pc = 0;
             while pc < k {
                 let kcb = kc.min(k - pc);
-                pack::pack_b::<NR>(kcb, ncb, b.add(pc * rsb + jc * csb), rsb, csb, bp);
+                K::pack_b(kcb, ncb, b.add(pc * rsb + jc * csb), rsb, csb, bp);
                 let beta_eff = if pc == 0 { beta } else { 1.0 };
                 let mut ic = 0;
                 while ic < m {
                     let mcb = mc.min(m - ic);
-                    pack::pack_a::<MR>(mcb, kcb, a.add(ic * rsa + pc * csa), rsa, csa, ap);
+                    K::pack_a(mcb, kcb, a.add(ic * rsa + pc * csa), rsa, csa, ap);
                     macro_kernel::<K, MR, NR>(
                         mcb,
                         kcb,

@@ -88,13 +88,27 @@ pub(crate) unsafe fn pack_b<const NR: usize>(
             }
         }
     } else if rsb == 1 && full > 0 {
-        // Column-major B: walk each column contiguously.
+        // Column-major B (e.g. a transposed row-major matrix): transpose in
+        // strips of D depth steps, so the NR column reads are short
+        // contiguous runs and the writes fill one contiguous D x NR block.
+        const D: usize = 8;
         for t in 0..full {
             let dst = out.add(t * NR * kc);
-            for j in 0..NR {
-                let col = b.add((t * NR + j) * csb);
-                for p in 0..kc {
-                    *dst.add(p * NR + j) = *col.add(p);
+            let src = b.add(t * NR * csb);
+            let mut p = 0;
+            while p + D <= kc {
+                let blk = dst.add(p * NR);
+                for j in 0..NR {
+                    let col = src.add(j * csb + p);
+                    for q in 0..D {
+                        *blk.add(q * NR + j) = *col.add(q);
+                    }
+                }
+                p += D;
+            }
+            for p in p..kc {
+                for j in 0..NR {
+                    *dst.add(p * NR + j) = *src.add(j * csb + p);
                 }
             }
         }

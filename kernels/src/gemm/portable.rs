@@ -10,7 +10,7 @@
 //! `PUPIL_ISA=portable`). Compiled for the baseline target, `wide` lowers each
 //! `f32x8` to two SSE registers on x86-64 and to NEON or scalar code elsewhere.
 
-use super::{blocking, gemm_blocked, GemmArgs, MicroKernel};
+use super::{blocking, gemm_blocked, pack, GemmArgs, MicroKernel};
 use wide::f32x8;
 
 pub(crate) const MR: usize = 6;
@@ -23,6 +23,16 @@ pub(crate) struct Portable;
 impl MicroKernel for Portable {
     const MR: usize = MR;
     const NR: usize = NR;
+    #[inline(always)]
+    unsafe fn pack_a(mc: usize, kc: usize, a: *const f32, rsa: usize, csa: usize, out: *mut f32) {
+        pack::pack_a::<MR>(mc, kc, a, rsa, csa, out)
+    }
+
+    #[inline(always)]
+    unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, rsb: usize, csb: usize, out: *mut f32) {
+        pack::pack_b::<NR>(kc, nc, b, rsb, csb, out)
+    }
+
     const BLOCKING: blocking::Blocking = blocking::PORTABLE;
 
     #[inline(always)]

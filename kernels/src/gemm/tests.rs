@@ -347,3 +347,42 @@ fn forced_par_split_is_bit_identical_on_small_odd_shapes() {
         }
     }
 }
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn simd_packing_equals_generic_packing() {
+    if !Isa::Avx2.is_available() {
+        return;
+    }
+    let mut seed = 33u64;
+    for &(rows, cols) in &[(8, 8), (13, 37), (64, 9), (6, 300), (33, 16), (7, 7)] {
+        for trans in [false, true] {
+            let (rs, cs) = if trans { (1, rows + 1) } else { (cols + 2, 1) };
+            let src = lcg_vec(&mut seed, needed_len(rows, cols, rs, cs));
+            // A block: rows x depth(cols).
+            fn check_a<const MR: usize>(r: usize, c: usize, s: &[f32], rs: usize, cs: usize) {
+                let len = r.div_ceil(MR) * MR * c;
+                let (mut x, mut y) = (vec![f32::NAN; len], vec![f32::NAN; len]);
+                unsafe {
+                    pack::pack_a::<MR>(r, c, s.as_ptr(), rs, cs, x.as_mut_ptr());
+                    pack_x86::pack_a::<MR>(r, c, s.as_ptr(), rs, cs, y.as_mut_ptr());
+                }
+                assert!(x.iter().zip(&y).all(|(a, b)| a.to_bits() == b.to_bits()));
+            }
+            // B block: depth(rows) x cols.
+            fn check_b<const NR: usize>(r: usize, c: usize, s: &[f32], rs: usize, cs: usize) {
+                let len = c.div_ceil(NR) * NR * r;
+                let (mut x, mut y) = (vec![f32::NAN; len], vec![f32::NAN; len]);
+                unsafe {
+                    pack::pack_b::<NR>(r, c, s.as_ptr(), rs, cs, x.as_mut_ptr());
+                    pack_x86::pack_b::<NR>(r, c, s.as_ptr(), rs, cs, y.as_mut_ptr());
+                }
+                assert!(x.iter().zip(&y).all(|(a, b)| a.to_bits() == b.to_bits()));
+            }
+            check_a::<8>(rows, cols, &src, rs, cs);
+            check_a::<6>(rows, cols, &src, rs, cs);
+            check_b::<32>(rows, cols, &src, rs, cs);
+            check_b::<16>(rows, cols, &src, rs, cs);
+        }
+    }
+}
