@@ -119,7 +119,7 @@ pub(crate) unsafe fn pack_b<const NR: usize>(
     csb: usize,
     out: *mut f32,
 ) {
-    const { assert!(NR % 8 == 0) };
+    const { assert!(NR.is_multiple_of(8)) };
     if rsb != 1 || csb == 1 || kc < 8 {
         return pack::pack_b::<NR>(kc, nc, b, rsb, csb, out);
     }
