@@ -118,6 +118,53 @@ fn parse_header(line: &[u8], path: &Path) -> Result<Header> {
 /// Parses space-separated pixel values `0..=255` into `out`, which must receive exactly
 /// `out.len()` values. Returns the error message (without file/line/field).
 fn parse_pixels(s: &[u8], out: &mut [u8]) -> std::result::Result<(), String> {
+    // Fast path: one pass, no detail; any problem re-parses with `pixel_error`.
+    let n = out.len();
+    let mut count = 0usize;
+    let mut v: u32 = 0;
+    let mut in_tok = false;
+    for &b in s {
+        let d = b.wrapping_sub(b'0');
+        if d < 10 {
+            v = (v * 10 + d as u32).min(1000);
+            in_tok = true;
+        } else if b == b' ' || b == b'\t' {
+            if in_tok {
+                if v > 255 || count >= n {
+                    return Err(pixel_error(s, n));
+                }
+                out[count] = v as u8;
+                count += 1;
+                v = 0;
+                in_tok = false;
+            }
+        } else {
+            return Err(pixel_error(s, n));
+        }
+    }
+    if in_tok {
+        if v > 255 || count >= n {
+            return Err(pixel_error(s, n));
+        }
+        out[count] = v as u8;
+        count += 1;
+    }
+    if count != n {
+        return Err(pixel_error(s, n));
+    }
+    Ok(())
+}
+
+/// The message for a pixel field that [`parse_pixels`] rejected.
+fn pixel_error(s: &[u8], n: usize) -> String {
+    match parse_pixels_detailed(s, &mut vec![0u8; n]) {
+        Err(m) => m,
+        Ok(()) => format!("cannot parse the {n} pixel values"),
+    }
+}
+
+/// Like [`parse_pixels`], slower, with the position of the first bad value.
+fn parse_pixels_detailed(s: &[u8], out: &mut [u8]) -> std::result::Result<(), String> {
     let n = out.len();
     let mut count = 0usize;
     let mut i = 0usize;
@@ -238,10 +285,12 @@ impl<'a> Parser<'a> {
     fn parse_row(&self, h: &Header, line_no: usize, line: &[u8], out: &mut [u8]) -> Result<Meta> {
         let mut fields: [&[u8]; 4] = [&[]; 4];
         let mut k = 0usize;
-        for f in line.split(|&b| b == b',') {
+        let mut start = 0usize;
+        for end in memchr::memchr_iter(b',', line).chain(std::iter::once(line.len())) {
             if k < 4 {
-                fields[k] = f;
+                fields[k] = &line[start..end];
             }
+            start = end + 1;
             k += 1;
         }
         let n = h.cols.len();
@@ -311,9 +360,16 @@ impl<'a> Parser<'a> {
     }
 
     /// Processes whole lines of text; `first_line` is the 1-based number of the first.
-    fn process(&mut self, text: &[u8], first_line: usize) -> Result<()> {
+    /// Returns the number of lines processed.
+    fn process(&mut self, text: &[u8], first_line: usize) -> Result<usize> {
         let mut rows: Vec<(usize, &[u8])> = Vec::new();
-        for (k, raw) in text.split(|&b| b == b'\n').enumerate() {
+        let mut start = 0usize;
+        let ends = memchr::memchr_iter(b'\n', text).chain(std::iter::once(text.len()));
+        let mut lines = 0usize;
+        for (k, end) in ends.enumerate() {
+            let raw = &text[start..end];
+            start = end + 1;
+            lines = k + 1;
             let line_no = first_line + k;
             let line = raw.strip_suffix(b"\r").unwrap_or(raw);
             if self.header.is_none() {
@@ -337,12 +393,12 @@ impl<'a> Parser<'a> {
             rows.push((line_no, line));
         }
         if rows.is_empty() {
-            return Ok(());
+            return Ok(lines);
         }
         let h = self.header.take().expect("header parsed above");
         let result = self.process_rows(&h, &rows);
         self.header = Some(h);
-        result
+        result.map(|_| lines)
     }
 
     fn process_rows(&mut self, h: &Header, rows: &[(usize, &[u8])]) -> Result<()> {
@@ -364,31 +420,31 @@ impl<'a> Parser<'a> {
             self.npix = n;
         }
         let npix = self.npix;
-        let mut block = vec![0u8; rows.len() * npix];
-        let metas: Vec<Result<Meta>> = block
+        // Parse straight into the tail of the pixel buffer.
+        let mut pixels = std::mem::take(&mut self.pixels);
+        let base = pixels.len();
+        pixels.resize(base + rows.len() * npix, 0);
+        let metas: Vec<Result<Meta>> = pixels[base..]
             .par_chunks_mut(npix)
             .zip(rows.par_iter())
             .map(|(out, &(line_no, line))| self.parse_row(h, line_no, line, out))
             .collect();
-        let mut keep = Vec::with_capacity(metas.len());
-        for m in metas {
-            keep.push(m?);
-        }
-        self.rows_total += rows.len();
-        let all = keep.iter().all(|m| self.keep(m.usage));
-        if all {
-            self.pixels.extend_from_slice(&block);
-        }
-        for (r, m) in keep.iter().enumerate() {
+        self.pixels = pixels;
+        let mut kept = base;
+        for (r, m) in metas.into_iter().enumerate() {
+            let m = m?;
             if self.keep(m.usage) {
-                if !all {
-                    self.pixels
-                        .extend_from_slice(&block[r * npix..(r + 1) * npix]);
+                let from = base + r * npix;
+                if from != kept {
+                    self.pixels.copy_within(from..from + npix, kept);
                 }
+                kept += npix;
                 self.labels.push(m.label);
                 self.ids.push(m.id);
             }
         }
+        self.pixels.truncate(kept);
+        self.rows_total += rows.len();
         Ok(())
     }
 
@@ -477,7 +533,7 @@ pub fn read_csv_from(mut reader: impl Read, path: &Path, split: Split) -> Result
         let end = if eof {
             buf.len()
         } else {
-            match buf[start..].iter().rposition(|&b| b == b'\n') {
+            match memchr::memrchr(b'\n', &buf[start..]) {
                 Some(k) => start + k + 1,
                 None => {
                     if buf.len() > MAX_LINE {
@@ -496,8 +552,7 @@ pub fn read_csv_from(mut reader: impl Read, path: &Path, split: Split) -> Result
             text = t;
         }
         if !text.is_empty() || end > start {
-            p.process(text, next_line)?;
-            next_line += text.iter().filter(|&&b| b == b'\n').count() + 1;
+            next_line += p.process(text, next_line)?;
         }
         if eof {
             break;
