@@ -206,7 +206,7 @@ pub(crate) trait MicroKernel {
                 } else if beta == 1.0 {
                     *dst + t
                 } else {
-                    beta.mul_add(*dst, t)
+                    beta * *dst + t
                 };
             }
         }
