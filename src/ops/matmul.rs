@@ -4,7 +4,8 @@ use crate::autograd::Var;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
-/// `C[m,n] = A[m,k] · B[k,n]` with strides (row, col) for A and B; C row-major.
+/// `C[m,n] = A[m,k] · B[k,n]` with strides (row, col) for A and B; C row-major. Parallel
+/// over blocks of C for large products; the result does not depend on the thread count.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm(m: usize, k: usize, n: usize, a: &[f32], rsa: usize, csa: usize, b: &[f32], rsb: usize, csb: usize, c: &mut [f32]) {
     if m == 0 || n == 0 {
@@ -14,10 +15,7 @@ pub(crate) fn gemm(m: usize, k: usize, n: usize, a: &[f32], rsa: usize, csa: usi
         c.fill(0.0);
         return;
     }
-    // SAFETY: the strides address inside the slices for every (i < m, p < k, j < n); checked by the callers' shape checks.
-    unsafe {
-        matrixmultiply::sgemm(m, k, n, 1.0, a.as_ptr(), rsa as isize, csa as isize, b.as_ptr(), rsb as isize, csb as isize, 0.0, c.as_mut_ptr(), n as isize, 1);
-    }
+    pupil_kernels::sgemm_par(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, 0.0, c, n);
 }
 
 /// `Y = A · B` for `A: [m, k]`, `B: [k, n]`.
