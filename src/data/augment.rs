@@ -36,14 +36,7 @@ pub struct Augment {
 impl Augment {
     /// The `standard` preset: `flip,rot=15,shift=0.1,zoom=0.1`.
     pub fn standard() -> Augment {
-        Augment {
-            hflip: true,
-            rotation_deg: 15.0,
-            shift_w: 0.1,
-            shift_h: 0.1,
-            zoom: 0.1,
-            ..Augment::default()
-        }
+        Augment { hflip: true, rotation_deg: 15.0, shift_w: 0.1, shift_h: 0.1, zoom: 0.1, ..Augment::default() }
     }
 
     /// True when [`Augment::apply`] leaves every image unchanged.
@@ -74,25 +67,17 @@ impl Augment {
         }
         for item in spec.split(',') {
             let item = item.trim();
-            let bad = |msg: &str| {
-                Error::invalid("augment", format!("bad item {item:?} in {spec:?}: {msg}"))
-            };
+            let bad = |msg: &str| Error::invalid("augment", format!("bad item {item:?} in {spec:?}: {msg}"));
             let (key, value) = match item.split_once('=') {
                 Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v.trim())),
                 None => (item.to_ascii_lowercase(), None),
             };
             let num = |lo: f32, hi: f32, hi_incl: bool| -> Result<f32> {
                 let v = value.ok_or_else(|| bad("needs a value, like name=0.1"))?;
-                let x: f32 = v
-                    .parse()
-                    .map_err(|_| bad(&format!("{v:?} is not a number")))?;
+                let x: f32 = v.parse().map_err(|_| bad(&format!("{v:?} is not a number")))?;
                 let ok = x.is_finite() && x >= lo && (x < hi || hi_incl && x == hi);
                 if !ok {
-                    let range = if hi_incl {
-                        format!("{lo}..={hi}")
-                    } else {
-                        format!("{lo}..{hi}")
-                    };
+                    let range = if hi_incl { format!("{lo}..={hi}") } else { format!("{lo}..{hi}") };
                     return Err(bad(&format!("{x} is outside {range}")));
                 }
                 Ok(x)
@@ -129,10 +114,8 @@ impl Augment {
                     }
                 }
                 _ => {
-                    return Err(bad(
-                        "unknown name; expected flip, rot, shift, shift_w, shift_h, zoom, shear, brightness, contrast, \
-                         crop, none or standard",
-                    ))
+                    return Err(bad("unknown name; expected flip, rot, shift, shift_w, shift_h, zoom, shear, brightness, contrast, \
+                         crop, none or standard"))
                 }
             }
         }
@@ -141,14 +124,7 @@ impl Augment {
 
     /// Augments one image in place (`img` is `[c, h, w]` on the `0..=255` scale) with random
     /// draws from `rng`.
-    pub fn apply(
-        &self,
-        img: &mut [f32],
-        c: usize,
-        h: usize,
-        w: usize,
-        rng: &mut Rng,
-    ) -> Result<()> {
+    pub fn apply(&self, img: &mut [f32], c: usize, h: usize, w: usize, rng: &mut Rng) -> Result<()> {
         if img.len() != c * h * w {
             return Err(Error::shape("Augment::apply", &[img.len()], &[c, h, w]));
         }
@@ -163,16 +139,8 @@ impl Augment {
             translate_zero(img, c, h, w, ox, oy);
         }
         if self.brightness > 0.0 || self.contrast > 0.0 {
-            let b = if self.brightness > 0.0 {
-                rng.uniform(1.0 - self.brightness, 1.0 + self.brightness)
-            } else {
-                1.0
-            };
-            let k = if self.contrast > 0.0 {
-                rng.uniform(1.0 - self.contrast, 1.0 + self.contrast)
-            } else {
-                1.0
-            };
+            let b = if self.brightness > 0.0 { rng.uniform(1.0 - self.brightness, 1.0 + self.brightness) } else { 1.0 };
+            let k = if self.contrast > 0.0 { rng.uniform(1.0 - self.contrast, 1.0 + self.contrast) } else { 1.0 };
             for plane in img.chunks_exact_mut(h * w) {
                 let mean = plane.iter().map(|&v| v as f64).sum::<f64>() as f32 / plane.len() as f32;
                 for v in plane.iter_mut() {
@@ -190,14 +158,8 @@ impl Augment {
         let theta = sym(rng, self.rotation_deg).to_radians();
         let tx = sym(rng, self.shift_w) * w as f32;
         let ty = sym(rng, self.shift_h) * h as f32;
-        let (zx, zy) = if self.zoom > 0.0 {
-            (
-                rng.uniform(1.0 - self.zoom, 1.0 + self.zoom),
-                rng.uniform(1.0 - self.zoom, 1.0 + self.zoom),
-            )
-        } else {
-            (1.0, 1.0)
-        };
+        let (zx, zy) =
+            if self.zoom > 0.0 { (rng.uniform(1.0 - self.zoom, 1.0 + self.zoom), rng.uniform(1.0 - self.zoom, 1.0 + self.zoom)) } else { (1.0, 1.0) };
         let shear = sym(rng, self.shear_deg).to_radians();
         let plane = h * w;
         if theta == 0.0 && shear == 0.0 && zx == 1.0 && zy == 1.0 && tx == 0.0 && ty == 0.0 {
@@ -228,18 +190,10 @@ impl Augment {
                 let (x0, y0) = (sx.floor() as usize, sy.floor() as usize);
                 let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
                 let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
-                let (w00, w01, w10, w11) = (
-                    (1.0 - fx) * (1.0 - fy),
-                    fx * (1.0 - fy),
-                    (1.0 - fx) * fy,
-                    fx * fy,
-                );
+                let (w00, w01, w10, w11) = ((1.0 - fx) * (1.0 - fy), fx * (1.0 - fy), (1.0 - fx) * fy, fx * fy);
                 for ch in 0..c {
                     let p = &img[ch * plane..(ch + 1) * plane];
-                    out[ch * plane + y * w + x] = w00 * p[y0 * w + x0]
-                        + w01 * p[y0 * w + x1]
-                        + w10 * p[y1 * w + x0]
-                        + w11 * p[y1 * w + x1];
+                    out[ch * plane + y * w + x] = w00 * p[y0 * w + x0] + w01 * p[y0 * w + x1] + w10 * p[y1 * w + x0] + w11 * p[y1 * w + x1];
                 }
             }
         }
@@ -260,11 +214,7 @@ fn translate_zero(img: &mut [f32], c: usize, h: usize, w: usize, ox: isize, oy: 
             for x in 0..w {
                 let sx = x as isize + ox;
                 img[ch * plane + y * w + x] =
-                    if sy >= 0 && sy < h as isize && sx >= 0 && sx < w as isize {
-                        src[ch * plane + sy as usize * w + sx as usize]
-                    } else {
-                        0.0
-                    };
+                    if sy >= 0 && sy < h as isize && sx >= 0 && sx < w as isize { src[ch * plane + sy as usize * w + sx as usize] } else { 0.0 };
             }
         }
     }
@@ -310,17 +260,8 @@ mod tests {
 
     #[test]
     fn parse_and_display_round_trip() {
-        let a = Augment::parse(
-            "flip,rot=20,shift=0.1,zoom=0.1,shear=5,brightness=0.1,contrast=0.1,crop=4",
-        )
-        .unwrap();
-        assert!(
-            a.hflip
-                && a.rotation_deg == 20.0
-                && a.shift_w == 0.1
-                && a.shift_h == 0.1
-                && a.pad_crop == 4
-        );
+        let a = Augment::parse("flip,rot=20,shift=0.1,zoom=0.1,shear=5,brightness=0.1,contrast=0.1,crop=4").unwrap();
+        assert!(a.hflip && a.rotation_deg == 20.0 && a.shift_w == 0.1 && a.shift_h == 0.1 && a.pad_crop == 4);
         assert_eq!(Augment::parse(&a.to_string()).unwrap(), a);
         assert_eq!(Augment::parse("standard").unwrap(), Augment::standard());
         assert_eq!(Augment::parse("standard,zoom=0.2").unwrap().zoom, 0.2);
@@ -350,10 +291,7 @@ mod tests {
     #[test]
     fn rotation_by_90_degrees_bounds() {
         // rot=90 exactly is not drawn by uniform, but a symmetric 2x2 image stays in range.
-        let a = Augment {
-            rotation_deg: 90.0,
-            ..Augment::default()
-        };
+        let a = Augment { rotation_deg: 90.0, ..Augment::default() };
         let mut img = vec![0f32, 255.0, 255.0, 0.0];
         a.apply(&mut img, 1, 2, 2, &mut Rng::new(1)).unwrap();
         assert!(img.iter().all(|v| (0.0..=255.0).contains(v)));

@@ -10,11 +10,7 @@ use rayon::prelude::*;
 /// `round(n * fraction)` random indices (seeded; `fraction` is clamped to `0..=1`). Both lists
 /// are sorted.
 pub fn split_validation(n: usize, fraction: f32, seed: u64) -> (Vec<usize>, Vec<usize>) {
-    let f = if fraction.is_nan() {
-        0.0
-    } else {
-        fraction.clamp(0.0, 1.0) as f64
-    };
+    let f = if fraction.is_nan() { 0.0 } else { fraction.clamp(0.0, 1.0) as f64 };
     let n_val = ((n as f64) * f).round() as usize;
     let mut idx: Vec<usize> = (0..n).collect();
     Rng::new(seed).shuffle(&mut idx);
@@ -38,18 +34,10 @@ pub fn shuffled(n: usize, rng: &mut Rng) -> Vec<usize> {
 /// `aug = Some((augment, base, stream))`: image `i` of the dataset is augmented with the
 /// generator `base.fork(stream).fork(i)`, so a batch is the same for any thread count and any
 /// batch composition; pass the epoch as `stream` for fresh draws every epoch.
-pub fn make_batch(
-    ds: &Dataset,
-    idx: &[usize],
-    norm: &Normalization,
-    aug: Option<(&Augment, &Rng, u64)>,
-) -> Result<(Tensor, Vec<usize>)> {
+pub fn make_batch(ds: &Dataset, idx: &[usize], norm: &Normalization, aug: Option<(&Augment, &Rng, u64)>) -> Result<(Tensor, Vec<usize>)> {
     let n = ds.len();
     if let Some(&bad) = idx.iter().find(|&&i| i >= n) {
-        return Err(Error::invalid(
-            "make_batch",
-            format!("image index {bad} is out of range for {n} images"),
-        ));
+        return Err(Error::invalid("make_batch", format!("image index {bad} is out of range for {n} images")));
     }
     let (c, h, w) = (ds.channels, ds.height, ds.width);
     let per = ds.image_len();
@@ -57,20 +45,18 @@ pub fn make_batch(
     let aug = aug.filter(|(a, _, _)| !a.is_identity());
     let epoch_rng = aug.map(|(_, base, stream)| base.fork(stream));
     if per > 0 {
-        data.par_chunks_mut(per)
-            .zip(idx.par_iter())
-            .try_for_each(|(out, &i)| -> Result<()> {
-                match (aug, &epoch_rng) {
-                    (Some((a, _, _)), Some(er)) => {
-                        for (o, &p) in out.iter_mut().zip(ds.image(i)) {
-                            *o = p as f32;
-                        }
-                        a.apply(out, c, h, w, &mut er.fork(i as u64))?;
-                        norm.apply_f32(out)
+        data.par_chunks_mut(per).zip(idx.par_iter()).try_for_each(|(out, &i)| -> Result<()> {
+            match (aug, &epoch_rng) {
+                (Some((a, _, _)), Some(er)) => {
+                    for (o, &p) in out.iter_mut().zip(ds.image(i)) {
+                        *o = p as f32;
                     }
-                    _ => norm.apply(ds.image(i), out),
+                    a.apply(out, c, h, w, &mut er.fork(i as u64))?;
+                    norm.apply_f32(out)
                 }
-            })?;
+                _ => norm.apply(ds.image(i), out),
+            }
+        })?;
     }
     let labels = match &ds.labels {
         Some(l) => idx.iter().map(|&i| l[i] as usize).collect(),

@@ -5,6 +5,7 @@
 //! block in parallel (rayon) straight into the pixel buffer, and drops the text before reading
 //! the next block. Bad input gives one error naming the file, the 1-based line and the field.
 
+use super::text::{count_tokens, parse_pixels, parse_uint, show, unquote};
 use super::{fer_class_names, open_input, Dataset, Split, FER_CLASSES};
 use crate::error::{Error, Result};
 use rayon::prelude::*;
@@ -36,27 +37,7 @@ impl Header {
     }
 }
 
-const EXPECTED: &str =
-    "expected label,feature (Kaggle train.csv), id,feature (Kaggle test.csv) or emotion,pixels,Usage (fer2013.csv)";
-
-/// Shows at most 24 characters of a field in an error message.
-fn show(b: &[u8]) -> String {
-    let s = String::from_utf8_lossy(b);
-    if s.chars().count() > 24 {
-        format!("{:?}...", s.chars().take(24).collect::<String>())
-    } else {
-        format!("{s:?}")
-    }
-}
-
-/// Trims ASCII whitespace and one pair of surrounding double quotes.
-fn unquote(mut b: &[u8]) -> &[u8] {
-    b = b.trim_ascii();
-    if b.len() >= 2 && b[0] == b'"' && b[b.len() - 1] == b'"' {
-        b = b[1..b.len() - 1].trim_ascii();
-    }
-    b
-}
+const EXPECTED: &str = "expected label,feature (Kaggle train.csv), id,feature (Kaggle test.csv) or emotion,pixels,Usage (fer2013.csv)";
 
 fn parse_header(line: &[u8], path: &Path) -> Result<Header> {
     let mut cols = Vec::new();
@@ -73,14 +54,7 @@ fn parse_header(line: &[u8], path: &Path) -> Result<Header> {
             _ => None,
         };
         match col {
-            Some(c) if cols.contains(&c) => {
-                return Err(Error::parse(
-                    path,
-                    1,
-                    "header",
-                    format!("column {name:?} appears twice"),
-                ))
-            }
+            Some(c) if cols.contains(&c) => return Err(Error::parse(path, 1, "header", format!("column {name:?} appears twice"))),
             Some(c) => {
                 cols.push(c);
                 names.push(name);
@@ -89,159 +63,15 @@ fn parse_header(line: &[u8], path: &Path) -> Result<Header> {
         }
     }
     if cols.is_empty() {
-        return Err(Error::parse(
-            path,
-            1,
-            "header",
-            format!("unknown header {}; {EXPECTED}", show(line)),
-        ));
+        return Err(Error::parse(path, 1, "header", format!("unknown header {}; {EXPECTED}", show(line))));
     }
     if let Some(u) = unknown.first() {
-        return Err(Error::parse(
-            path,
-            1,
-            "header",
-            format!("unknown column {u:?}; {EXPECTED}"),
-        ));
+        return Err(Error::parse(path, 1, "header", format!("unknown column {u:?}; {EXPECTED}")));
     }
     if !cols.contains(&Col::Pixels) {
-        return Err(Error::parse(
-            path,
-            1,
-            "header",
-            format!("missing column feature (the pixels); {EXPECTED}"),
-        ));
+        return Err(Error::parse(path, 1, "header", format!("missing column feature (the pixels); {EXPECTED}")));
     }
     Ok(Header { cols, names })
-}
-
-/// Parses space-separated pixel values `0..=255` into `out`, which must receive exactly
-/// `out.len()` values. Returns the error message (without file/line/field).
-fn parse_pixels(s: &[u8], out: &mut [u8]) -> std::result::Result<(), String> {
-    // Fast path: one pass, no detail; any problem re-parses with `pixel_error`.
-    let n = out.len();
-    let mut count = 0usize;
-    let mut v: u32 = 0;
-    let mut in_tok = false;
-    for &b in s {
-        let d = b.wrapping_sub(b'0');
-        if d < 10 {
-            v = (v * 10 + d as u32).min(1000);
-            in_tok = true;
-        } else if b == b' ' || b == b'\t' {
-            if in_tok {
-                if v > 255 || count >= n {
-                    return Err(pixel_error(s, n));
-                }
-                out[count] = v as u8;
-                count += 1;
-                v = 0;
-                in_tok = false;
-            }
-        } else {
-            return Err(pixel_error(s, n));
-        }
-    }
-    if in_tok {
-        if v > 255 || count >= n {
-            return Err(pixel_error(s, n));
-        }
-        out[count] = v as u8;
-        count += 1;
-    }
-    if count != n {
-        return Err(pixel_error(s, n));
-    }
-    Ok(())
-}
-
-/// The message for a pixel field that [`parse_pixels`] rejected.
-fn pixel_error(s: &[u8], n: usize) -> String {
-    match parse_pixels_detailed(s, &mut vec![0u8; n]) {
-        Err(m) => m,
-        Ok(()) => format!("cannot parse the {n} pixel values"),
-    }
-}
-
-/// Like [`parse_pixels`], slower, with the position of the first bad value.
-fn parse_pixels_detailed(s: &[u8], out: &mut [u8]) -> std::result::Result<(), String> {
-    let n = out.len();
-    let mut count = 0usize;
-    let mut i = 0usize;
-    let len = s.len();
-    loop {
-        while i < len && (s[i] == b' ' || s[i] == b'\t') {
-            i += 1;
-        }
-        if i >= len {
-            break;
-        }
-        let start = i;
-        let mut v: u32 = 0;
-        while i < len && s[i].is_ascii_digit() {
-            v = (v * 10 + (s[i] - b'0') as u32).min(100_000);
-            i += 1;
-        }
-        if i < len && s[i] != b' ' && s[i] != b'\t' || i == start {
-            let mut end = i;
-            while end < len && s[end] != b' ' && s[end] != b'\t' {
-                end += 1;
-            }
-            let tok = &s[start..end];
-            let negative =
-                tok.len() > 1 && tok[0] == b'-' && tok[1..].iter().all(u8::is_ascii_digit);
-            return Err(if negative {
-                format!(
-                    "value {} at position {} is outside 0..=255",
-                    show_plain(tok),
-                    count + 1
-                )
-            } else {
-                format!("not a number: {} at position {}", show(tok), count + 1)
-            });
-        }
-        if v > 255 {
-            return Err(format!(
-                "value {} at position {} is outside 0..=255",
-                show_plain(&s[start..i]),
-                count + 1
-            ));
-        }
-        if count < n {
-            out[count] = v as u8;
-        }
-        count += 1;
-    }
-    if count != n {
-        return Err(format!("expected {n} pixel values, found {count}"));
-    }
-    Ok(())
-}
-
-/// A number token as text, shortened if very long.
-fn show_plain(b: &[u8]) -> String {
-    let s = String::from_utf8_lossy(b);
-    if s.len() > 24 {
-        format!("{}...", &s[..24])
-    } else {
-        s.into_owned()
-    }
-}
-
-/// Counts whitespace-separated tokens.
-fn count_tokens(s: &[u8]) -> usize {
-    s.split(|&b| b == b' ' || b == b'\t')
-        .filter(|t| !t.is_empty())
-        .count()
-}
-
-fn parse_uint(b: &[u8]) -> Option<u64> {
-    if b.is_empty() || b.len() > 19 || !b.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    b.iter().try_fold(0u64, |acc, &d| {
-        acc.checked_mul(10)?.checked_add((d - b'0') as u64)
-    })
 }
 
 /// Per-row values other than the pixels.
@@ -295,18 +125,11 @@ impl<'a> Parser<'a> {
         }
         let n = h.cols.len();
         if k < n {
-            let msg = format!(
-                "missing: the line has {k} of the {n} columns {}",
-                h.names.join(",")
-            );
+            let msg = format!("missing: the line has {k} of the {n} columns {}", h.names.join(","));
             return Err(self.err(line_no, &h.names[k], msg));
         }
         if k > n {
-            return Err(self.err(
-                line_no,
-                "line",
-                format!("{k} comma-separated fields, the header has {n}"),
-            ));
+            return Err(self.err(line_no, "line", format!("{k} comma-separated fields, the header has {n}")));
         }
         let mut meta = Meta::default();
         for (c, (&col, name)) in h.cols.iter().zip(&h.names).enumerate() {
@@ -314,31 +137,15 @@ impl<'a> Parser<'a> {
             match col {
                 Col::Pixels => parse_pixels(f, out).map_err(|m| self.err(line_no, name, m))?,
                 Col::Label => {
-                    let v = parse_uint(f).ok_or_else(|| {
-                        self.err(line_no, name, format!("not a number: {}", show(f)))
-                    })?;
+                    let v = parse_uint(f).ok_or_else(|| self.err(line_no, name, format!("not a number: {}", show(f))))?;
                     if v >= FER_CLASSES.len() as u64 {
                         let k = FER_CLASSES.len();
-                        return Err(self.err(
-                            line_no,
-                            name,
-                            format!(
-                                "{v} is not one of the {k} classes 0..={} ({})",
-                                k - 1,
-                                FER_CLASSES.join(", ")
-                            ),
-                        ));
+                        return Err(self.err(line_no, name, format!("{v} is not one of the {k} classes 0..={} ({})", k - 1, FER_CLASSES.join(", "))));
                     }
                     meta.label = v as u8;
                 }
                 Col::Id => {
-                    meta.id = parse_uint(f).ok_or_else(|| {
-                        self.err(
-                            line_no,
-                            name,
-                            format!("not a number (or above 2^64): {}", show(f)),
-                        )
-                    })?;
+                    meta.id = parse_uint(f).ok_or_else(|| self.err(line_no, name, format!("not a number (or above 2^64): {}", show(f))))?;
                 }
                 Col::Usage => {
                     meta.usage = match f {
@@ -346,10 +153,7 @@ impl<'a> Parser<'a> {
                         b"PublicTest" => 2,
                         b"PrivateTest" => 3,
                         _ => {
-                            let msg = format!(
-                                "unknown value {}; expected Training, PublicTest or PrivateTest",
-                                show(f)
-                            );
+                            let msg = format!("unknown value {}; expected Training, PublicTest or PrivateTest", show(f));
                             return Err(self.err(line_no, name, msg));
                         }
                     }
@@ -374,11 +178,7 @@ impl<'a> Parser<'a> {
             let line = raw.strip_suffix(b"\r").unwrap_or(raw);
             if self.header.is_none() {
                 if line.trim_ascii().is_empty() {
-                    return Err(self.err(
-                        line_no,
-                        "header",
-                        format!("empty first line; {EXPECTED}"),
-                    ));
+                    return Err(self.err(line_no, "header", format!("empty first line; {EXPECTED}")));
                 }
                 self.header = Some(parse_header(line, self.path)?);
                 continue;
@@ -412,9 +212,7 @@ impl<'a> Parser<'a> {
             if n == 0 || side * side != n {
                 // Report an earlier problem of the row (missing column, bad value) first.
                 self.parse_row(h, line_no, line, &mut vec![0u8; n])?;
-                let msg = format!(
-                    "{n} pixel values do not make a square image (FER2013 has 48x48 = 2304)"
-                );
+                let msg = format!("{n} pixel values do not make a square image (FER2013 has 48x48 = 2304)");
                 return Err(self.err(line_no, &h.names[pc], msg));
             }
             self.npix = n;
@@ -424,11 +222,8 @@ impl<'a> Parser<'a> {
         let mut pixels = std::mem::take(&mut self.pixels);
         let base = pixels.len();
         pixels.resize(base + rows.len() * npix, 0);
-        let metas: Vec<Result<Meta>> = pixels[base..]
-            .par_chunks_mut(npix)
-            .zip(rows.par_iter())
-            .map(|(out, &(line_no, line))| self.parse_row(h, line_no, line, out))
-            .collect();
+        let metas: Vec<Result<Meta>> =
+            pixels[base..].par_chunks_mut(npix).zip(rows.par_iter()).map(|(out, &(line_no, line))| self.parse_row(h, line_no, line, out)).collect();
         self.pixels = pixels;
         let mut kept = base;
         for (r, m) in metas.into_iter().enumerate() {
@@ -455,13 +250,8 @@ impl<'a> Parser<'a> {
         if self.rows_total == 0 {
             return Err(self.err(1, "data", "no image rows after the header"));
         }
-        if h.pos(Col::Usage).is_none()
-            && matches!(self.split, Split::PublicTest | Split::PrivateTest)
-        {
-            let msg = format!(
-                "split {:?} needs fer2013.csv with a Usage column; this file has none",
-                self.split
-            );
+        if h.pos(Col::Usage).is_none() && matches!(self.split, Split::PublicTest | Split::PrivateTest) {
+            let msg = format!("split {:?} needs fer2013.csv with a Usage column; this file has none", self.split);
             return Err(self.err(1, "header", msg));
         }
         if self.labels.is_empty() {
@@ -471,11 +261,7 @@ impl<'a> Parser<'a> {
                 Split::PublicTest => "PublicTest",
                 _ => "PrivateTest",
             };
-            return Err(self.err(
-                0,
-                "Usage",
-                format!("no rows with Usage {want} (split {:?})", self.split),
-            ));
+            return Err(self.err(0, "Usage", format!("no rows with Usage {want} (split {:?})", self.split)));
         }
         let side = (self.npix as f64).sqrt().round() as usize;
         self.pixels.shrink_to_fit();
@@ -502,26 +288,13 @@ pub fn read_csv(path: &Path, split: Split) -> Result<Dataset> {
 /// a UTF-8 BOM and trailing blank lines are accepted. The image size is taken from the first
 /// row (a square number of values) and must be the same on every row.
 pub fn read_csv_from(mut reader: impl Read, path: &Path, split: Split) -> Result<Dataset> {
-    let mut p = Parser {
-        path,
-        header: None,
-        split,
-        npix: 0,
-        first_blank: None,
-        rows_total: 0,
-        pixels: Vec::new(),
-        labels: Vec::new(),
-        ids: Vec::new(),
-    };
+    let mut p = Parser { path, header: None, split, npix: 0, first_blank: None, rows_total: 0, pixels: Vec::new(), labels: Vec::new(), ids: Vec::new() };
     let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + (1 << 16));
     let mut next_line = 1usize;
     let mut first = true;
     loop {
         let before = buf.len();
-        (&mut reader)
-            .take(BLOCK as u64)
-            .read_to_end(&mut buf)
-            .map_err(|e| Error::io(path, e))?;
+        (&mut reader).take(BLOCK as u64).read_to_end(&mut buf).map_err(|e| Error::io(path, e))?;
         let eof = buf.len() - before < BLOCK;
         if first {
             first = false;
@@ -537,11 +310,7 @@ pub fn read_csv_from(mut reader: impl Read, path: &Path, split: Split) -> Result
                 Some(k) => start + k + 1,
                 None => {
                     if buf.len() > MAX_LINE {
-                        return Err(p.err(
-                            next_line,
-                            "line",
-                            format!("longer than {} MB", MAX_LINE >> 20),
-                        ));
+                        return Err(p.err(next_line, "line", format!("longer than {} MB", MAX_LINE >> 20)));
                     }
                     continue;
                 }
@@ -566,10 +335,7 @@ pub fn read_csv_from(mut reader: impl Read, path: &Path, split: Split) -> Result
 /// beside `path`, then renamed over it.
 pub fn write_submission(path: &Path, ids: &[u64], labels: &[usize]) -> Result<()> {
     if ids.len() != labels.len() {
-        return Err(Error::invalid(
-            "write_submission",
-            format!("{} ids but {} labels", ids.len(), labels.len()),
-        ));
+        return Err(Error::invalid("write_submission", format!("{} ids but {} labels", ids.len(), labels.len())));
     }
     let mut text = String::with_capacity(16 + ids.len() * 10);
     text.push_str("id,label\n");
@@ -582,43 +348,6 @@ pub fn write_submission(path: &Path, ids: &[u64], labels: &[usize]) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn px(s: &str, n: usize) -> std::result::Result<Vec<u8>, String> {
-        let mut out = vec![0u8; n];
-        parse_pixels(s.as_bytes(), &mut out).map(|_| out)
-    }
-
-    #[test]
-    fn pixel_parsing() {
-        assert_eq!(px("1 2  255\t0", 4).unwrap(), vec![1, 2, 255, 0]);
-        assert_eq!(
-            px("1 2 3", 4).unwrap_err(),
-            "expected 4 pixel values, found 3"
-        );
-        assert_eq!(
-            px("1 2 3 4 5", 4).unwrap_err(),
-            "expected 4 pixel values, found 5"
-        );
-        assert_eq!(
-            px("1 256 3 4", 4).unwrap_err(),
-            "value 256 at position 2 is outside 0..=255"
-        );
-        assert_eq!(
-            px("1 -1 3 4", 4).unwrap_err(),
-            "value -1 at position 2 is outside 0..=255"
-        );
-        assert_eq!(
-            px("1 2 12a 4", 4).unwrap_err(),
-            "not a number: \"12a\" at position 3"
-        );
-        assert_eq!(
-            px("1 2 a 4", 4).unwrap_err(),
-            "not a number: \"a\" at position 3"
-        );
-        let big = format!("1 {} 3 4", "9".repeat(100));
-        assert!(px(&big, 4).unwrap_err().contains("is outside 0..=255"));
-        assert_eq!(px("", 1).unwrap_err(), "expected 1 pixel values, found 0");
-    }
 
     #[test]
     fn no_panic_on_arbitrary_bytes() {

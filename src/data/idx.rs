@@ -25,19 +25,9 @@ pub struct IdxImages {
 
 fn read_header(r: &mut impl Read, path: &Path, magic: u32, ndim: usize) -> Result<Vec<usize>> {
     let mut head = Vec::with_capacity(4 + 4 * ndim);
-    r.take(4 + 4 * ndim as u64)
-        .read_to_end(&mut head)
-        .map_err(|e| Error::io(path, e))?;
+    r.take(4 + 4 * ndim as u64).read_to_end(&mut head).map_err(|e| Error::io(path, e))?;
     if head.len() < 4 {
-        return Err(Error::parse(
-            path,
-            0,
-            "magic",
-            format!(
-                "truncated file: {} bytes, an IDX file starts with a 4-byte magic number",
-                head.len()
-            ),
-        ));
+        return Err(Error::parse(path, 0, "magic", format!("truncated file: {} bytes, an IDX file starts with a 4-byte magic number", head.len())));
     }
     let found = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
     if found != magic {
@@ -50,64 +40,27 @@ fn read_header(r: &mut impl Read, path: &Path, magic: u32, ndim: usize) -> Resul
             path,
             0,
             "magic",
-            format!(
-                "wrong magic number 0x{found:08x} ({}), expected 0x{magic:08x} (IDX {})",
-                what(found),
-                what(magic)
-            ),
+            format!("wrong magic number 0x{found:08x} ({}), expected 0x{magic:08x} (IDX {})", what(found), what(magic)),
         ));
     }
     if head.len() < 4 + 4 * ndim {
-        return Err(Error::parse(
-            path,
-            0,
-            "dimensions",
-            format!(
-                "truncated file: header needs {} bytes, found {}",
-                4 + 4 * ndim,
-                head.len()
-            ),
-        ));
+        return Err(Error::parse(path, 0, "dimensions", format!("truncated file: header needs {} bytes, found {}", 4 + 4 * ndim, head.len())));
     }
-    Ok((0..ndim)
-        .map(|d| {
-            u32::from_be_bytes([
-                head[4 + 4 * d],
-                head[5 + 4 * d],
-                head[6 + 4 * d],
-                head[7 + 4 * d],
-            ]) as usize
-        })
-        .collect())
+    Ok((0..ndim).map(|d| u32::from_be_bytes([head[4 + 4 * d], head[5 + 4 * d], head[6 + 4 * d], head[7 + 4 * d]]) as usize).collect())
 }
 
 /// Reads exactly `len` payload bytes (never pre-allocating more than the data holds) and
 /// checks that nothing follows them.
 fn read_payload(r: &mut impl Read, path: &Path, len: usize, what: &str) -> Result<Vec<u8>> {
     let mut data = Vec::with_capacity(len.min(64 << 20));
-    r.take(len as u64)
-        .read_to_end(&mut data)
-        .map_err(|e| Error::io(path, e))?;
+    r.take(len as u64).read_to_end(&mut data).map_err(|e| Error::io(path, e))?;
     if data.len() < len {
-        return Err(Error::parse(
-            path,
-            0,
-            "data",
-            format!(
-                "truncated file: expected {len} bytes of {what}, found {}",
-                data.len()
-            ),
-        ));
+        return Err(Error::parse(path, 0, "data", format!("truncated file: expected {len} bytes of {what}, found {}", data.len())));
     }
     let mut extra = [0u8; 1];
     let more = r.read(&mut extra).map_err(|e| Error::io(path, e))?;
     if more > 0 {
-        return Err(Error::parse(
-            path,
-            0,
-            "data",
-            format!("unexpected data after the {len} bytes of {what}"),
-        ));
+        return Err(Error::parse(path, 0, "data", format!("unexpected data after the {len} bytes of {what}")));
     }
     Ok(data)
 }
@@ -117,44 +70,21 @@ pub fn read_images_from(mut r: impl Read, path: &Path) -> Result<IdxImages> {
     let dims = read_header(&mut r, path, IMAGES_MAGIC, 3)?;
     let (count, height, width) = (dims[0], dims[1], dims[2]);
     if height == 0 || width == 0 {
-        return Err(Error::parse(
-            path,
-            0,
-            "dimensions",
-            format!("image size {height}x{width} is empty"),
-        ));
+        return Err(Error::parse(path, 0, "dimensions", format!("image size {height}x{width} is empty")));
     }
-    let len = count
-        .checked_mul(height)
-        .and_then(|x| x.checked_mul(width))
-        .filter(|&x| x <= isize::MAX as usize);
+    let len = count.checked_mul(height).and_then(|x| x.checked_mul(width)).filter(|&x| x <= isize::MAX as usize);
     let Some(len) = len else {
-        return Err(Error::parse(
-            path,
-            0,
-            "dimensions",
-            format!("{count} images of {height}x{width} is too large"),
-        ));
+        return Err(Error::parse(path, 0, "dimensions", format!("{count} images of {height}x{width} is too large")));
     };
     let what = format!("pixels for {count} images of {height}x{width}");
     let pixels = read_payload(&mut r, path, len, &what)?;
-    Ok(IdxImages {
-        count,
-        height,
-        width,
-        pixels,
-    })
+    Ok(IdxImages { count, height, width, pixels })
 }
 
 /// Reads an IDX labels file from `r`; `path` is used in error messages.
 pub fn read_labels_from(mut r: impl Read, path: &Path) -> Result<Vec<u8>> {
     let dims = read_header(&mut r, path, LABELS_MAGIC, 1)?;
-    read_payload(
-        &mut r,
-        path,
-        dims[0],
-        &format!("labels for {} items", dims[0]),
-    )
+    read_payload(&mut r, path, dims[0], &format!("labels for {} items", dims[0]))
 }
 
 /// Reads an IDX images file (plain or gzipped).
@@ -176,37 +106,19 @@ pub fn labels_path_for(images: &Path) -> Option<PathBuf> {
     if !base.contains("idx3") {
         return None;
     }
-    let lab = base
-        .replacen("images", "labels", 1)
-        .replacen("idx3", "idx1", 1);
+    let lab = base.replacen("images", "labels", 1).replacen("idx3", "idx1", 1);
     if lab == base {
         return None;
     }
     let dir = images.parent().unwrap_or(Path::new(""));
-    [dir.join(format!("{lab}.gz")), dir.join(&lab)]
-        .into_iter()
-        .find(|p| p.is_file())
+    [dir.join(format!("{lab}.gz")), dir.join(&lab)].into_iter().find(|p| p.is_file())
 }
 
 /// Builds a dataset from IDX images and optional labels; `path` names the images file.
-pub fn dataset_from(
-    images: IdxImages,
-    labels: Option<(Vec<u8>, &Path)>,
-    path: &Path,
-) -> Result<Dataset> {
+pub fn dataset_from(images: IdxImages, labels: Option<(Vec<u8>, &Path)>, path: &Path) -> Result<Dataset> {
     if let Some((l, lpath)) = &labels {
         if l.len() != images.count {
-            return Err(Error::parse(
-                lpath,
-                0,
-                "labels",
-                format!(
-                    "{} labels for {} images in {}",
-                    l.len(),
-                    images.count,
-                    path.display()
-                ),
-            ));
+            return Err(Error::parse(lpath, 0, "labels", format!("{} labels for {} images in {}", l.len(), images.count, path.display())));
         }
     }
     let labels = labels.map(|(l, _)| l);
@@ -226,9 +138,7 @@ pub fn dataset_from(
 /// beside it ([`labels_path_for`]); unlabelled if there is none.
 pub fn load_idx(images: &Path, labels: Option<&Path>) -> Result<Dataset> {
     let img = read_images(images)?;
-    let lpath = labels
-        .map(Path::to_path_buf)
-        .or_else(|| labels_path_for(images));
+    let lpath = labels.map(Path::to_path_buf).or_else(|| labels_path_for(images));
     let lab = match &lpath {
         Some(p) => Some((read_labels(p)?, p.as_path())),
         None => None,
@@ -246,10 +156,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], gzip: bool) -> Result<()> 
     } else {
         bytes.to_vec()
     };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
     let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -265,29 +172,12 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], gzip: bool) -> Result<()> 
 }
 
 /// Writes `count = pixels.len() / (height*width)` images as an IDX images file.
-pub fn write_images(
-    path: &Path,
-    height: usize,
-    width: usize,
-    pixels: &[u8],
-    gzip: bool,
-) -> Result<()> {
+pub fn write_images(path: &Path, height: usize, width: usize, pixels: &[u8], gzip: bool) -> Result<()> {
     let per = height * width;
-    if per == 0
-        || pixels.len() % per != 0
-        || height > u32::MAX as usize
-        || width > u32::MAX as usize
-    {
-        return Err(Error::invalid(
-            "idx::write_images",
-            format!(
-                "{} bytes are not whole images of {height}x{width}",
-                pixels.len()
-            ),
-        ));
+    if per == 0 || pixels.len() % per != 0 || height > u32::MAX as usize || width > u32::MAX as usize {
+        return Err(Error::invalid("idx::write_images", format!("{} bytes are not whole images of {height}x{width}", pixels.len())));
     }
-    let count = u32::try_from(pixels.len() / per)
-        .map_err(|_| Error::invalid("idx::write_images", "more than 2^32 images"))?;
+    let count = u32::try_from(pixels.len() / per).map_err(|_| Error::invalid("idx::write_images", "more than 2^32 images"))?;
     let mut bytes = Vec::with_capacity(16 + pixels.len());
     for v in [IMAGES_MAGIC, count, height as u32, width as u32] {
         bytes.extend_from_slice(&v.to_be_bytes());
@@ -298,8 +188,7 @@ pub fn write_images(
 
 /// Writes an IDX labels file.
 pub fn write_labels(path: &Path, labels: &[u8], gzip: bool) -> Result<()> {
-    let count = u32::try_from(labels.len())
-        .map_err(|_| Error::invalid("idx::write_labels", "more than 2^32 labels"))?;
+    let count = u32::try_from(labels.len()).map_err(|_| Error::invalid("idx::write_labels", "more than 2^32 labels"))?;
     let mut bytes = Vec::with_capacity(8 + labels.len());
     bytes.extend_from_slice(&LABELS_MAGIC.to_be_bytes());
     bytes.extend_from_slice(&count.to_be_bytes());
@@ -317,25 +206,16 @@ mod tests {
 
     #[test]
     fn header_errors() {
-        let e = read_images_from(&[0u8, 0][..], p())
-            .unwrap_err()
-            .to_string();
+        let e = read_images_from(&[0u8, 0][..], p()).unwrap_err().to_string();
         assert!(e.contains("magic") && e.contains("truncated"), "{e}");
-        let e = read_images_from(&[0u8, 0, 8, 1, 0, 0, 0, 0][..], p())
-            .unwrap_err()
-            .to_string();
+        let e = read_images_from(&[0u8, 0, 8, 1, 0, 0, 0, 0][..], p()).unwrap_err().to_string();
         assert!(e.contains("wrong magic number 0x00000801 (labels)"), "{e}");
-        let e = read_images_from(&[0u8, 0, 8, 3, 0, 0, 0, 1, 0, 0][..], p())
-            .unwrap_err()
-            .to_string();
+        let e = read_images_from(&[0u8, 0, 8, 3, 0, 0, 0, 1, 0, 0][..], p()).unwrap_err().to_string();
         assert!(e.contains("dimensions") && e.contains("truncated"), "{e}");
         let mut f = vec![0u8, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2];
         f.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7]);
         let e = read_images_from(&f[..], p()).unwrap_err().to_string();
-        assert!(
-            e.contains("expected 8 bytes") && e.contains("found 7"),
-            "{e}"
-        );
+        assert!(e.contains("expected 8 bytes") && e.contains("found 7"), "{e}");
         f.extend_from_slice(&[8, 9]);
         let e = read_images_from(&f[..], p()).unwrap_err().to_string();
         assert!(e.contains("unexpected data"), "{e}");
@@ -344,9 +224,7 @@ mod tests {
         assert_eq!((img.count, img.height, img.width), (2, 2, 2));
         assert_eq!(img.pixels, (1..=8).collect::<Vec<u8>>());
         // Huge dimensions: an error, not an allocation failure.
-        let f = [
-            0u8, 0, 8, 3, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-        ];
+        let f = [0u8, 0, 8, 3, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255];
         assert!(read_images_from(&f[..], p()).is_err());
     }
 
@@ -355,11 +233,24 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("pupil-idx-lp-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("train-labels-idx1-ubyte.gz"), b"").unwrap();
-        assert_eq!(
-            labels_path_for(&dir.join("train-images-idx3-ubyte.gz")),
-            Some(dir.join("train-labels-idx1-ubyte.gz"))
-        );
+        assert_eq!(labels_path_for(&dir.join("train-images-idx3-ubyte.gz")), Some(dir.join("train-labels-idx1-ubyte.gz")));
         assert_eq!(labels_path_for(&dir.join("t10k-images-idx3-ubyte")), None);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn no_panic_on_arbitrary_bytes() {
+        let mut rng = crate::Rng::new(5);
+        for len in 0..400 {
+            let mut f: Vec<u8> = (0..len).map(|_| rng.below(256) as u8).collect();
+            if len >= 4 && rng.below(2) == 0 {
+                f[..4].copy_from_slice(&IMAGES_MAGIC.to_be_bytes());
+                for b in f.iter_mut().skip(4).take(12) {
+                    *b = rng.below(4) as u8;
+                }
+            }
+            let _ = read_images_from(&f[..], p());
+            let _ = read_labels_from(&f[..], p());
+        }
     }
 }

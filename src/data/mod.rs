@@ -11,6 +11,7 @@ pub mod batch;
 pub mod csv;
 pub mod idx;
 pub mod normalize;
+mod text;
 
 pub use augment::Augment;
 pub use batch::{make_batch, shuffled, split_validation};
@@ -22,23 +23,10 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 /// The seven FER2013 emotion classes, in label order.
-pub const FER_CLASSES: [&str; 7] = [
-    "Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral",
-];
+pub const FER_CLASSES: [&str; 7] = ["Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral"];
 
 /// The ten Fashion-MNIST classes, in label order.
-pub const FASHION_CLASSES: [&str; 10] = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-];
+pub const FASHION_CLASSES: [&str; 10] = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
 /// Which part of a dataset to load.
 ///
@@ -62,16 +50,11 @@ impl std::str::FromStr for Split {
     fn from_str(s: &str) -> Result<Split> {
         match s.trim().to_ascii_lowercase().as_str() {
             "train" | "training" => Ok(Split::Training),
-            "public" | "publictest" | "public_test" | "val" | "valid" | "validation" => {
-                Ok(Split::PublicTest)
-            }
+            "public" | "publictest" | "public_test" | "val" | "valid" | "validation" => Ok(Split::PublicTest),
             "private" | "privatetest" | "private_test" => Ok(Split::PrivateTest),
             "test" | "t10k" => Ok(Split::Test),
             "all" => Ok(Split::All),
-            _ => Err(Error::invalid(
-                "split",
-                format!("unknown split {s:?}; expected train, test, public, private or all"),
-            )),
+            _ => Err(Error::invalid("split", format!("unknown split {s:?}; expected train, test, public, private or all"))),
         }
     }
 }
@@ -142,14 +125,8 @@ impl Dataset {
             height: self.height,
             width: self.width,
             pixels,
-            labels: self
-                .labels
-                .as_ref()
-                .map(|l| idx.iter().map(|&i| l[i]).collect()),
-            ids: self
-                .ids
-                .as_ref()
-                .map(|d| idx.iter().map(|&i| d[i]).collect()),
+            labels: self.labels.as_ref().map(|l| idx.iter().map(|&i| l[i]).collect()),
+            ids: self.ids.as_ref().map(|d| idx.iter().map(|&i| d[i]).collect()),
             class_names: self.class_names.clone(),
         }
     }
@@ -170,10 +147,7 @@ impl Dataset {
     /// Appends the images of `other` (same image size and class names; labels/ids kept only
     /// if both have them).
     pub fn concat(mut self, other: Dataset) -> Result<Dataset> {
-        let (a, b) = (
-            [self.channels, self.height, self.width],
-            [other.channels, other.height, other.width],
-        );
+        let (a, b) = ([self.channels, self.height, self.width], [other.channels, other.height, other.width]);
         if a != b {
             return Err(Error::shape("Dataset::concat", &a, &b));
         }
@@ -239,12 +213,9 @@ pub fn load(path: &Path, split: Split) -> Result<Dataset> {
 
 fn check_whole_file_split(path: &Path, split: Split) -> Result<()> {
     match split {
-        Split::PublicTest | Split::PrivateTest => Err(Error::parse(
-            path,
-            0,
-            "split",
-            format!("split {split:?} needs fer2013.csv with a Usage column; this file is one split already"),
-        )),
+        Split::PublicTest | Split::PrivateTest => {
+            Err(Error::parse(path, 0, "split", format!("split {split:?} needs fer2013.csv with a Usage column; this file is one split already")))
+        }
         _ => Ok(()),
     }
 }
@@ -262,35 +233,22 @@ fn find_beside(dir: &Path, names: &[String]) -> Option<PathBuf> {
 }
 
 fn idx_images_in(dir: &Path, prefix: &str) -> Option<PathBuf> {
-    find_beside(
-        dir,
-        &[
-            format!("{prefix}-images-idx3-ubyte"),
-            format!("{prefix}-images.idx3-ubyte"),
-        ],
-    )
+    find_beside(dir, &[format!("{prefix}-images-idx3-ubyte"), format!("{prefix}-images.idx3-ubyte")])
 }
 
 fn load_dir(dir: &Path, split: Split) -> Result<Dataset> {
     let train = idx_images_in(dir, "train");
     let test = idx_images_in(dir, "t10k");
     if train.is_some() || test.is_some() {
-        let need = |p: Option<PathBuf>, what: &str| {
-            p.ok_or_else(|| {
-                Error::invalid(
-                    "data::load",
-                    format!("{} has no {what}-images-idx3-ubyte[.gz]", dir.display()),
-                )
-            })
-        };
+        let need =
+            |p: Option<PathBuf>, what: &str| p.ok_or_else(|| Error::invalid("data::load", format!("{} has no {what}-images-idx3-ubyte[.gz]", dir.display())));
         return match split {
             Split::Training => idx::load_idx(&need(train, "train")?, None),
             Split::Test => idx::load_idx(&need(test, "t10k")?, None),
             Split::All => idx::load_idx(&need(train, "train")?, None)?.concat(idx::load_idx(&need(test, "t10k")?, None)?),
-            _ => Err(Error::invalid(
-                "data::load",
-                format!("split {split:?} is only for fer2013.csv; {} holds IDX files (use Training or Test)", dir.display()),
-            )),
+            _ => {
+                Err(Error::invalid("data::load", format!("split {split:?} is only for fer2013.csv; {} holds IDX files (use Training or Test)", dir.display())))
+            }
         };
     }
     if let Some(p) = find_beside(dir, &["fer2013.csv".to_string()]) {
@@ -330,19 +288,10 @@ pub(crate) fn open_peek(path: &Path, n: usize) -> Result<(Vec<u8>, Input)> {
     let mut raw = BufReader::with_capacity(1 << 16, file);
     let head = read_prefix(&mut raw, 2).map_err(|e| Error::io(path, e))?;
     let raw = std::io::Cursor::new(head.clone()).chain(raw);
-    let mut reader: Input = if head == [0x1f, 0x8b] {
-        Box::new(BufReader::with_capacity(
-            1 << 16,
-            flate2::read::MultiGzDecoder::new(raw),
-        ))
-    } else {
-        Box::new(raw)
-    };
+    let mut reader: Input =
+        if head == [0x1f, 0x8b] { Box::new(BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(raw))) } else { Box::new(raw) };
     let prefix = read_prefix(&mut reader, n).map_err(|e| Error::io(path, e))?;
-    Ok((
-        prefix.clone(),
-        Box::new(std::io::Cursor::new(prefix).chain(reader)),
-    ))
+    Ok((prefix.clone(), Box::new(std::io::Cursor::new(prefix).chain(reader))))
 }
 
 fn read_prefix(r: &mut impl Read, n: usize) -> std::io::Result<Vec<u8>> {
@@ -355,10 +304,7 @@ fn read_prefix(r: &mut impl Read, n: usize) -> std::io::Result<Vec<u8>> {
 /// the path mentions "fashion" (and the labels fit), else "0", "1", ... (at least ten).
 pub(crate) fn numbered_or_fashion(path: &Path, max_label: Option<u8>) -> Vec<String> {
     let n = max_label.map_or(0, |m| m as usize + 1);
-    let fashion = path
-        .to_string_lossy()
-        .to_ascii_lowercase()
-        .contains("fashion");
+    let fashion = path.to_string_lossy().to_ascii_lowercase().contains("fashion");
     if fashion && n <= FASHION_CLASSES.len() {
         FASHION_CLASSES.iter().map(|s| s.to_string()).collect()
     } else {
@@ -371,22 +317,14 @@ pub(crate) fn fer_class_names() -> Vec<String> {
     FER_CLASSES.iter().map(|s| s.to_string()).collect()
 }
 
-const SAMPLE_TRAIN_IMAGES: &[u8] =
-    include_bytes!("../../assets/sample/fashion-mnist/train-images-idx3-ubyte.gz");
-const SAMPLE_TRAIN_LABELS: &[u8] =
-    include_bytes!("../../assets/sample/fashion-mnist/train-labels-idx1-ubyte.gz");
-const SAMPLE_TEST_IMAGES: &[u8] =
-    include_bytes!("../../assets/sample/fashion-mnist/t10k-images-idx3-ubyte.gz");
-const SAMPLE_TEST_LABELS: &[u8] =
-    include_bytes!("../../assets/sample/fashion-mnist/t10k-labels-idx1-ubyte.gz");
+const SAMPLE_TRAIN_IMAGES: &[u8] = include_bytes!("../../assets/sample/fashion-mnist/train-images-idx3-ubyte.gz");
+const SAMPLE_TRAIN_LABELS: &[u8] = include_bytes!("../../assets/sample/fashion-mnist/train-labels-idx1-ubyte.gz");
+const SAMPLE_TEST_IMAGES: &[u8] = include_bytes!("../../assets/sample/fashion-mnist/t10k-images-idx3-ubyte.gz");
+const SAMPLE_TEST_LABELS: &[u8] = include_bytes!("../../assets/sample/fashion-mnist/t10k-labels-idx1-ubyte.gz");
 
 fn embedded_part(images: &[u8], labels: &[u8], name: &str) -> Result<Dataset> {
-    let path = PathBuf::from(format!(
-        "<embedded fashion-mnist>/{name}-images-idx3-ubyte.gz"
-    ));
-    let lpath = PathBuf::from(format!(
-        "<embedded fashion-mnist>/{name}-labels-idx1-ubyte.gz"
-    ));
+    let path = PathBuf::from(format!("<embedded fashion-mnist>/{name}-images-idx3-ubyte.gz"));
+    let lpath = PathBuf::from(format!("<embedded fashion-mnist>/{name}-labels-idx1-ubyte.gz"));
     let img = idx::read_images_from(flate2::read::GzDecoder::new(images), &path)?;
     let lab = idx::read_labels_from(flate2::read::GzDecoder::new(labels), &lpath)?;
     idx::dataset_from(img, Some((lab, &lpath)), &path)
@@ -401,9 +339,6 @@ pub fn embedded_sample(split: Split) -> Result<Dataset> {
         Split::Training => embedded_part(SAMPLE_TRAIN_IMAGES, SAMPLE_TRAIN_LABELS, "train"),
         Split::Test => embedded_part(SAMPLE_TEST_IMAGES, SAMPLE_TEST_LABELS, "t10k"),
         Split::All => embedded_sample(Split::Training)?.concat(embedded_sample(Split::Test)?),
-        _ => Err(Error::invalid(
-            "embedded_sample",
-            format!("split {split:?}: the embedded sample has only Training and Test"),
-        )),
+        _ => Err(Error::invalid("embedded_sample", format!("split {split:?}: the embedded sample has only Training and Test"))),
     }
 }

@@ -27,10 +27,7 @@ impl std::str::FromStr for NormKind {
             "featurewise" | "feature" | "standardize" => Ok(NormKind::FeatureWise),
             "samplewise" | "sample" => Ok(NormKind::SampleWise),
             "none" | "raw" => Ok(NormKind::None),
-            _ => Err(Error::invalid(
-                "normalization",
-                format!("unknown normalization {s:?}; expected scale255, featurewise, samplewise or none"),
-            )),
+            _ => Err(Error::invalid("normalization", format!("unknown normalization {s:?}; expected scale255, featurewise, samplewise or none"))),
         }
     }
 }
@@ -77,11 +74,7 @@ impl Normalization {
     /// not match the feature-wise statistics.
     pub fn apply(&self, pixels: &[u8], out: &mut [f32]) -> Result<()> {
         if pixels.len() != out.len() {
-            return Err(Error::shape(
-                "Normalization::apply",
-                &[pixels.len()],
-                &[out.len()],
-            ));
+            return Err(Error::shape("Normalization::apply", &[pixels.len()], &[out.len()]));
         }
         for (o, &p) in out.iter_mut().zip(pixels) {
             *o = p as f32;
@@ -115,11 +108,7 @@ impl Normalization {
                 }
                 let n = x.len() as f64;
                 let mean = x.iter().map(|&v| v as f64 * INV as f64).sum::<f64>() / n;
-                let var = x
-                    .iter()
-                    .map(|&v| (v as f64 * INV as f64 - mean).powi(2))
-                    .sum::<f64>()
-                    / n;
+                let var = x.iter().map(|&v| (v as f64 * INV as f64 - mean).powi(2)).sum::<f64>() / n;
                 let (mean, inv_std) = (mean as f32, 1.0 / (var.sqrt() as f32).max(MIN_STD));
                 x.iter_mut().for_each(|v| *v = (*v * INV - mean) * inv_std);
             }
@@ -195,52 +184,32 @@ mod tests {
     use super::*;
 
     fn ds(pixels: Vec<u8>, per: usize) -> Dataset {
-        Dataset {
-            channels: 1,
-            height: 1,
-            width: per,
-            pixels,
-            labels: None,
-            ids: None,
-            class_names: vec![],
-        }
+        Dataset { channels: 1, height: 1, width: per, pixels, labels: None, ids: None, class_names: vec![] }
     }
 
     #[test]
     fn featurewise_stats_and_apply() {
         let d = ds(vec![0, 255, 10, 51, 255, 30], 3);
         let n = Normalization::fit(NormKind::FeatureWise, &d);
-        let Normalization::FeatureWise { mean, std } = &n else {
-            panic!()
-        };
+        let Normalization::FeatureWise { mean, std } = &n else { panic!() };
         assert!((mean[0] - 0.1).abs() < 1e-6 && (mean[1] - 1.0).abs() < 1e-6);
         assert!((std[0] - 0.1).abs() < 1e-6 && std[1] == 0.0);
         let mut out = [0f32; 3];
         n.apply(&[51, 255, 20], &mut out).unwrap();
-        assert!(
-            (out[0] - 1.0).abs() < 1e-5 && out[1] == 0.0 && out[2].abs() < 1e-5,
-            "{out:?}"
-        );
+        assert!((out[0] - 1.0).abs() < 1e-5 && out[1] == 0.0 && out[2].abs() < 1e-5, "{out:?}");
         assert!(n.apply(&[1, 2], &mut [0.0; 2]).is_err());
     }
 
     #[test]
     fn samplewise_zero_mean_unit_std() {
         let mut out = [0f32; 4];
-        Normalization::SampleWise
-            .apply(&[0, 100, 200, 50], &mut out)
-            .unwrap();
+        Normalization::SampleWise.apply(&[0, 100, 200, 50], &mut out).unwrap();
         let m: f32 = out.iter().sum::<f32>() / 4.0;
         let v: f32 = out.iter().map(|x| (x - m) * (x - m)).sum::<f32>() / 4.0;
         assert!(m.abs() < 1e-5 && (v - 1.0).abs() < 1e-4);
-        Normalization::SampleWise
-            .apply(&[7, 7, 7, 7], &mut out)
-            .unwrap();
+        Normalization::SampleWise.apply(&[7, 7, 7, 7], &mut out).unwrap();
         assert_eq!(out, [0.0; 4]);
         let j = serde_json::to_string(&Normalization::Scale255).unwrap();
-        assert_eq!(
-            serde_json::from_str::<Normalization>(&j).unwrap(),
-            Normalization::Scale255
-        );
+        assert_eq!(serde_json::from_str::<Normalization>(&j).unwrap(), Normalization::Scale255);
     }
 }
