@@ -20,16 +20,8 @@ fn data(len: usize, seed: u32) -> Vec<f32> {
 }
 
 fn shapes() -> Vec<(String, usize, usize, usize)> {
-    let mut v: Vec<(String, usize, usize, usize)> = [256, 512, 1024]
-        .iter()
-        .map(|&s| (format!("square{s}"), s, s, s))
-        .collect();
-    let conv = [
-        (64, 25, 1936),
-        (64, 576, 484),
-        (128, 576, 100),
-        (64, 800, 324),
-    ];
+    let mut v: Vec<(String, usize, usize, usize)> = [256, 512, 1024].iter().map(|&s| (format!("square{s}"), s, s, s)).collect();
+    let conv = [(64, 25, 1936), (64, 576, 484), (128, 576, 100), (64, 800, 324)];
     for &(m, k, n) in &conv {
         v.push((format!("conv{m}x{k}x{n}"), m, k, n));
     }
@@ -41,10 +33,7 @@ fn shapes() -> Vec<(String, usize, usize, usize)> {
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("sgemm");
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1));
+    group.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
     println!("pupil-kernels sgemm ISA: {}", sgemm_isa());
     for (name, m, k, n) in shapes() {
         let a = data(m * k, 1);
@@ -54,22 +43,7 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::Elements(flops));
         let mut ours = |cm: &mut [f32]| sgemm(m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, cm, n);
         let mm = |cm: &mut [f32]| unsafe {
-            matrixmultiply::sgemm(
-                m,
-                k,
-                n,
-                1.0,
-                a.as_ptr(),
-                k as isize,
-                1,
-                b.as_ptr(),
-                n as isize,
-                1,
-                0.0,
-                cm.as_mut_ptr(),
-                n as isize,
-                1,
-            )
+            matrixmultiply::sgemm(m, k, n, 1.0, a.as_ptr(), k as isize, 1, b.as_ptr(), n as isize, 1, 0.0, cm.as_mut_ptr(), n as isize, 1)
         };
         // Quick GFLOP/s print (best of 3) so the numbers are visible at a glance.
         let gflops = |f: &mut dyn FnMut(&mut [f32]), cm: &mut [f32]| {
@@ -85,12 +59,8 @@ fn bench(c: &mut Criterion) {
         let g_ours = gflops(&mut ours, &mut cm);
         let g_mm = gflops(&mut { mm }, &mut cm);
         println!("{name}: pupil {g_ours:.1} GFLOP/s, matrixmultiply {g_mm:.1} GFLOP/s");
-        group.bench_function(BenchmarkId::new("pupil", &name), |bch| {
-            bch.iter(|| ours(&mut cm))
-        });
-        group.bench_function(BenchmarkId::new("matrixmultiply", &name), |bch| {
-            bch.iter(|| mm(&mut cm))
-        });
+        group.bench_function(BenchmarkId::new("pupil", &name), |bch| bch.iter(|| ours(&mut cm)));
+        group.bench_function(BenchmarkId::new("matrixmultiply", &name), |bch| bch.iter(|| mm(&mut cm)));
     }
     group.finish();
 }

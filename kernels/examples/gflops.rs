@@ -78,39 +78,18 @@ fn median_secs_with(mut f: impl FnMut(), cpu: bool) -> f64 {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
-    BEST.store(
-        args.iter().any(|a| a == "--best"),
-        std::sync::atomic::Ordering::Relaxed,
-    );
-    if let Some(r) = args
-        .iter()
-        .position(|a| a == "--runs")
-        .and_then(|i| args.get(i + 1)?.parse().ok())
-    {
+    BEST.store(args.iter().any(|a| a == "--best"), std::sync::atomic::Ordering::Relaxed);
+    if let Some(r) = args.iter().position(|a| a == "--runs").and_then(|i| args.get(i + 1)?.parse().ok()) {
         RUNS.store(r, std::sync::atomic::Ordering::Relaxed);
     }
-    CPU.store(
-        args.iter().any(|a| a == "--cpu"),
-        std::sync::atomic::Ordering::Relaxed,
-    );
+    CPU.store(args.iter().any(|a| a == "--cpu"), std::sync::atomic::Ordering::Relaxed);
     let trans_a = args.iter().any(|a| a == "--ta");
     let trans_b = args.iter().any(|a| a == "--tb");
     let serial_only = args.iter().any(|a| a == "--serial");
-    let only_isa = args
-        .iter()
-        .position(|a| a == "--isa")
-        .and_then(|i| args.get(i + 1).cloned());
-    let mut shapes: Vec<(String, usize, usize, usize)> = vec![
-        ("square 256".into(), 256, 256, 256),
-        ("square 512".into(), 512, 512, 512),
-        ("square 1024".into(), 1024, 1024, 1024),
-    ];
-    let conv = [
-        (64, 25, 1936),
-        (64, 576, 484),
-        (128, 576, 100),
-        (64, 800, 324),
-    ];
+    let only_isa = args.iter().position(|a| a == "--isa").and_then(|i| args.get(i + 1).cloned());
+    let mut shapes: Vec<(String, usize, usize, usize)> =
+        vec![("square 256".into(), 256, 256, 256), ("square 512".into(), 512, 512, 512), ("square 1024".into(), 1024, 1024, 1024)];
+    let conv = [(64, 25, 1936), (64, 576, 484), (128, 576, 100), (64, 800, 324)];
     for &(m, k, n) in &conv {
         shapes.push((format!("conv {m}x{k}x{n}"), m, k, n));
     }
@@ -119,10 +98,7 @@ fn main() {
             shapes.push((format!("conv {m}x{k}x{n} x128"), m, k, n * 128));
         }
     }
-    let pool2 = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .unwrap();
+    let pool2 = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
     // --shape MxKxN (repeatable) replaces the default shape list.
     let custom: Vec<(String, usize, usize, usize)> = args
         .windows(2)
@@ -135,10 +111,7 @@ fn main() {
     if !custom.is_empty() {
         shapes = custom;
     }
-    let isas: Vec<_> = available_isas()
-        .into_iter()
-        .filter(|i| only_isa.as_deref().is_none_or(|n| i.name().starts_with(n)))
-        .collect();
+    let isas: Vec<_> = available_isas().into_iter().filter(|i| only_isa.as_deref().is_none_or(|n| i.name().starts_with(n))).collect();
     print!("{:<26} {:>8}", "shape (MxKxN)", "mm");
     for isa in &isas {
         print!(" {:>10} {:>10}", isa.name(), format!("{}x2", isa.name()));
@@ -178,25 +151,12 @@ fn main() {
         });
         print!("{name:<26} {:>8.1}", gf(t_mm));
         for &isa in &isas {
-            let t1 = median_secs(|| {
-                sgemm_with(
-                    isa, m, k, n, 1.0, &a, rsa, csa, &b, rsb, csb, 0.0, &mut c, n,
-                )
-            });
+            let t1 = median_secs(|| sgemm_with(isa, m, k, n, 1.0, &a, rsa, csa, &b, rsb, csb, 0.0, &mut c, n));
             if serial_only {
                 print!(" {:>10.1} {:>10}", gf(t1), "-");
                 continue;
             }
-            let t2 = median_secs_with(
-                || {
-                    pool2.install(|| {
-                        sgemm_par_with(
-                            isa, m, k, n, 1.0, &a, rsa, csa, &b, rsb, csb, 0.0, &mut c, n,
-                        )
-                    })
-                },
-                false,
-            );
+            let t2 = median_secs_with(|| pool2.install(|| sgemm_par_with(isa, m, k, n, 1.0, &a, rsa, csa, &b, rsb, csb, 0.0, &mut c, n)), false);
             print!(" {:>10.1} {:>10.1}", gf(t1), gf(t2));
         }
         println!();

@@ -12,10 +12,7 @@
 pub fn conv_out_size(size: usize, k: usize, stride: usize, pad: usize) -> usize {
     assert!(stride > 0, "conv_out_size: stride must be > 0");
     assert!(k > 0, "conv_out_size: kernel size must be > 0");
-    assert!(
-        size + 2 * pad >= k,
-        "conv_out_size: kernel {k} larger than padded input {size}+2*{pad}"
-    );
+    assert!(size + 2 * pad >= k, "conv_out_size: kernel {k} larger than padded input {size}+2*{pad}");
     (size + 2 * pad - k) / stride + 1
 }
 
@@ -27,11 +24,7 @@ fn valid_range(w: usize, ow: usize, kj: usize, sw: usize, pw: usize) -> (usize, 
     // ix = ox*sw + kj - pw >= 0  <=>  ox >= ceil((pw - kj) / sw) when pw > kj.
     let lo = if pw > kj { (pw - kj).div_ceil(sw) } else { 0 };
     // ix < w  <=>  ox*sw < w + pw - kj  <=>  ox <= (w + pw - kj - 1) / sw.
-    let hi = if w + pw > kj {
-        ((w + pw - kj - 1) / sw + 1).min(ow)
-    } else {
-        0
-    };
+    let hi = if w + pw > kj { ((w + pw - kj - 1) / sw + 1).min(ow) } else { 0 };
     (lo.min(hi), hi)
 }
 
@@ -52,16 +45,8 @@ fn check(
 ) -> (usize, usize) {
     let oh = conv_out_size(h, kh, sh, ph);
     let ow = conv_out_size(w, kw, sw, pw);
-    assert!(
-        img_len >= c * h * w,
-        "{name}: image slice too short: {img_len} < c*h*w = {}",
-        c * h * w
-    );
-    assert!(
-        cols_len >= c * kh * kw * oh * ow,
-        "{name}: cols slice too short: {cols_len} < c*kh*kw*oh*ow = {}",
-        c * kh * kw * oh * ow
-    );
+    assert!(img_len >= c * h * w, "{name}: image slice too short: {img_len} < c*h*w = {}", c * h * w);
+    assert!(cols_len >= c * kh * kw * oh * ow, "{name}: cols slice too short: {cols_len} < c*kh*kw*oh*ow = {}", c * kh * kw * oh * ow);
     (oh, ow)
 }
 
@@ -69,33 +54,8 @@ fn check(
 /// row-major, where `oh = (h + 2*ph - kh)/sh + 1` etc.; zero padding `ph`/`pw`
 /// on each side. Every element of `cols[..c*kh*kw*oh*ow]` is written.
 #[allow(clippy::too_many_arguments)]
-pub fn im2col(
-    input: &[f32],
-    c: usize,
-    h: usize,
-    w: usize,
-    kh: usize,
-    kw: usize,
-    sh: usize,
-    sw: usize,
-    ph: usize,
-    pw: usize,
-    cols: &mut [f32],
-) {
-    let (oh, ow) = check(
-        "im2col",
-        input.len(),
-        cols.len(),
-        c,
-        h,
-        w,
-        kh,
-        kw,
-        sh,
-        sw,
-        ph,
-        pw,
-    );
+pub fn im2col(input: &[f32], c: usize, h: usize, w: usize, kh: usize, kw: usize, sh: usize, sw: usize, ph: usize, pw: usize, cols: &mut [f32]) {
+    let (oh, ow) = check("im2col", input.len(), cols.len(), c, h, w, kh, kw, sh, sw, ph, pw);
     let npix = oh * ow;
     if npix == 0 {
         return;
@@ -131,33 +91,8 @@ pub fn im2col(
 /// The adjoint of [`im2col`]: ACCUMULATES `cols` back into `dinput[c][h][w]`
 /// (`+=`); padded positions are dropped.
 #[allow(clippy::too_many_arguments)]
-pub fn col2im(
-    cols: &[f32],
-    c: usize,
-    h: usize,
-    w: usize,
-    kh: usize,
-    kw: usize,
-    sh: usize,
-    sw: usize,
-    ph: usize,
-    pw: usize,
-    dinput: &mut [f32],
-) {
-    let (oh, ow) = check(
-        "col2im",
-        dinput.len(),
-        cols.len(),
-        c,
-        h,
-        w,
-        kh,
-        kw,
-        sh,
-        sw,
-        ph,
-        pw,
-    );
+pub fn col2im(cols: &[f32], c: usize, h: usize, w: usize, kh: usize, kw: usize, sh: usize, sw: usize, ph: usize, pw: usize, dinput: &mut [f32]) {
+    let (oh, ow) = check("col2im", dinput.len(), cols.len(), c, h, w, kh, kw, sh, sw, ph, pw);
     let npix = oh * ow;
     if npix == 0 || h * w == 0 {
         return;
@@ -201,20 +136,7 @@ mod tests {
 
     /// Direct definition of one element of the column matrix.
     #[allow(clippy::too_many_arguments)]
-    fn direct(
-        x: &[f32],
-        h: usize,
-        w: usize,
-        kh: usize,
-        kw: usize,
-        sh: usize,
-        sw: usize,
-        ph: usize,
-        pw: usize,
-        row: usize,
-        oy: usize,
-        ox: usize,
-    ) -> f32 {
+    fn direct(x: &[f32], h: usize, w: usize, kh: usize, kw: usize, sh: usize, sw: usize, ph: usize, pw: usize, row: usize, oy: usize, ox: usize) -> f32 {
         let (ci, ki, kj) = (row / (kh * kw), (row / kw) % kh, row % kw);
         let iy = (oy * sh + ki) as isize - ph as isize;
         let ix = (ox * sw + kj) as isize - pw as isize;
@@ -226,9 +148,7 @@ mod tests {
     }
 
     fn lcg(seed: &mut u64) -> f32 {
-        *seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     }
 
@@ -255,9 +175,7 @@ mod tests {
                                 for row in 0..c * kh * kw {
                                     for oy in 0..oh {
                                         for ox in 0..ow {
-                                            let want = direct(
-                                                &x, h, w, kh, kw, sh, sw, ph, pw, row, oy, ox,
-                                            );
+                                            let want = direct(&x, h, w, kh, kw, sh, sw, ph, pw, row, oy, ox);
                                             let got = cols[row * oh * ow + oy * ow + ox];
                                             assert_eq!(got, want);
                                         }
@@ -265,24 +183,12 @@ mod tests {
                                 }
                                 // Adjoint: <im2col(x), y> == <x, col2im(y)>.
                                 let y: Vec<f32> = (0..n).map(|_| lcg(&mut seed)).collect();
-                                let offset: Vec<f32> =
-                                    (0..c * h * w).map(|_| lcg(&mut seed)).collect();
+                                let offset: Vec<f32> = (0..c * h * w).map(|_| lcg(&mut seed)).collect();
                                 let mut dx = offset.clone();
                                 col2im(&y, c, h, w, kh, kw, sh, sw, ph, pw, &mut dx);
-                                let lhs: f64 = cols
-                                    .iter()
-                                    .zip(&y)
-                                    .map(|(a, b)| *a as f64 * *b as f64)
-                                    .sum();
-                                let rhs: f64 = x
-                                    .iter()
-                                    .zip(dx.iter().zip(&offset))
-                                    .map(|(a, (d, o))| *a as f64 * (*d - *o) as f64)
-                                    .sum();
-                                assert!(
-                                    (lhs - rhs).abs() <= 1e-4 * (1.0 + lhs.abs()),
-                                    "adjoint mismatch {lhs} vs {rhs}"
-                                );
+                                let lhs: f64 = cols.iter().zip(&y).map(|(a, b)| *a as f64 * *b as f64).sum();
+                                let rhs: f64 = x.iter().zip(dx.iter().zip(&offset)).map(|(a, (d, o))| *a as f64 * (*d - *o) as f64).sum();
+                                assert!((lhs - rhs).abs() <= 1e-4 * (1.0 + lhs.abs()), "adjoint mismatch {lhs} vs {rhs}");
                             }
                         }
                     }

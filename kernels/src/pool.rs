@@ -5,30 +5,11 @@
 use crate::im2col::conv_out_size;
 
 #[allow(clippy::too_many_arguments)]
-fn check_pool(
-    name: &str,
-    in_len: usize,
-    out_len: usize,
-    planes: usize,
-    h: usize,
-    w: usize,
-    kh: usize,
-    kw: usize,
-    sh: usize,
-    sw: usize,
-) -> (usize, usize) {
+fn check_pool(name: &str, in_len: usize, out_len: usize, planes: usize, h: usize, w: usize, kh: usize, kw: usize, sh: usize, sw: usize) -> (usize, usize) {
     let oh = conv_out_size(h, kh, sh, 0);
     let ow = conv_out_size(w, kw, sw, 0);
-    assert!(
-        in_len >= planes * h * w,
-        "{name}: input slice too short: {in_len} < planes*h*w = {}",
-        planes * h * w
-    );
-    assert!(
-        out_len >= planes * oh * ow,
-        "{name}: output slice too short: {out_len} < planes*oh*ow = {}",
-        planes * oh * ow
-    );
+    assert!(in_len >= planes * h * w, "{name}: input slice too short: {in_len} < planes*h*w = {}", planes * h * w);
+    assert!(out_len >= planes * oh * ow, "{name}: output slice too short: {out_len} < planes*oh*ow = {}", planes * oh * ow);
     (oh, ow)
 }
 
@@ -37,40 +18,10 @@ fn check_pool(
 /// window order on ties; a NaN in the window is never preferred over the first
 /// element unless it is the first element).
 #[allow(clippy::too_many_arguments)]
-pub fn max_pool2d(
-    input: &[f32],
-    planes: usize,
-    h: usize,
-    w: usize,
-    kh: usize,
-    kw: usize,
-    sh: usize,
-    sw: usize,
-    out: &mut [f32],
-    argmax: &mut [u32],
-) {
-    let (oh, ow) = check_pool(
-        "max_pool2d",
-        input.len(),
-        out.len(),
-        planes,
-        h,
-        w,
-        kh,
-        kw,
-        sh,
-        sw,
-    );
-    assert!(
-        argmax.len() >= planes * oh * ow,
-        "max_pool2d: argmax slice too short: {} < planes*oh*ow = {}",
-        argmax.len(),
-        planes * oh * ow
-    );
-    assert!(
-        h * w <= u32::MAX as usize,
-        "max_pool2d: plane too large for u32 argmax"
-    );
+pub fn max_pool2d(input: &[f32], planes: usize, h: usize, w: usize, kh: usize, kw: usize, sh: usize, sw: usize, out: &mut [f32], argmax: &mut [u32]) {
+    let (oh, ow) = check_pool("max_pool2d", input.len(), out.len(), planes, h, w, kh, kw, sh, sw);
+    assert!(argmax.len() >= planes * oh * ow, "max_pool2d: argmax slice too short: {} < planes*oh*ow = {}", argmax.len(), planes * oh * ow);
+    assert!(h * w <= u32::MAX as usize, "max_pool2d: plane too large for u32 argmax");
     let plane_out = oh * ow;
     if plane_out == 0 {
         return;
@@ -104,33 +55,11 @@ pub fn max_pool2d(
 /// Backward of [`max_pool2d`]: accumulates (`+=`) each `dout` value into
 /// `dinput` at its window's argmax.
 #[allow(clippy::too_many_arguments)]
-pub fn max_pool2d_backward(
-    dout: &[f32],
-    argmax: &[u32],
-    planes: usize,
-    h: usize,
-    w: usize,
-    oh: usize,
-    ow: usize,
-    dinput: &mut [f32],
-) {
+pub fn max_pool2d_backward(dout: &[f32], argmax: &[u32], planes: usize, h: usize, w: usize, oh: usize, ow: usize, dinput: &mut [f32]) {
     let n_out = planes * oh * ow;
-    assert!(
-        dout.len() >= n_out,
-        "max_pool2d_backward: dout slice too short: {} < planes*oh*ow = {n_out}",
-        dout.len()
-    );
-    assert!(
-        argmax.len() >= n_out,
-        "max_pool2d_backward: argmax slice too short: {} < planes*oh*ow = {n_out}",
-        argmax.len()
-    );
-    assert!(
-        dinput.len() >= planes * h * w,
-        "max_pool2d_backward: dinput slice too short: {} < planes*h*w = {}",
-        dinput.len(),
-        planes * h * w
-    );
+    assert!(dout.len() >= n_out, "max_pool2d_backward: dout slice too short: {} < planes*oh*ow = {n_out}", dout.len());
+    assert!(argmax.len() >= n_out, "max_pool2d_backward: argmax slice too short: {} < planes*oh*ow = {n_out}", argmax.len());
+    assert!(dinput.len() >= planes * h * w, "max_pool2d_backward: dinput slice too short: {} < planes*h*w = {}", dinput.len(), planes * h * w);
     let plane_out = oh * ow;
     if plane_out == 0 {
         return;
@@ -147,29 +76,8 @@ pub fn max_pool2d_backward(
 
 /// Average pooling: each output is the window sum divided by `kh*kw`.
 #[allow(clippy::too_many_arguments)]
-pub fn avg_pool2d(
-    input: &[f32],
-    planes: usize,
-    h: usize,
-    w: usize,
-    kh: usize,
-    kw: usize,
-    sh: usize,
-    sw: usize,
-    out: &mut [f32],
-) {
-    let (oh, ow) = check_pool(
-        "avg_pool2d",
-        input.len(),
-        out.len(),
-        planes,
-        h,
-        w,
-        kh,
-        kw,
-        sh,
-        sw,
-    );
+pub fn avg_pool2d(input: &[f32], planes: usize, h: usize, w: usize, kh: usize, kw: usize, sh: usize, sw: usize, out: &mut [f32]) {
+    let (oh, ow) = check_pool("avg_pool2d", input.len(), out.len(), planes, h, w, kh, kw, sh, sw);
     let plane_out = oh * ow;
     if plane_out == 0 {
         return;
@@ -196,29 +104,8 @@ pub fn avg_pool2d(
 /// Backward of [`avg_pool2d`] (its adjoint): accumulates (`+=`) `dout / (kh*kw)`
 /// over every input position of each window.
 #[allow(clippy::too_many_arguments)]
-pub fn avg_pool2d_backward(
-    dout: &[f32],
-    planes: usize,
-    h: usize,
-    w: usize,
-    kh: usize,
-    kw: usize,
-    sh: usize,
-    sw: usize,
-    dinput: &mut [f32],
-) {
-    let (oh, ow) = check_pool(
-        "avg_pool2d_backward",
-        dinput.len(),
-        dout.len(),
-        planes,
-        h,
-        w,
-        kh,
-        kw,
-        sh,
-        sw,
-    );
+pub fn avg_pool2d_backward(dout: &[f32], planes: usize, h: usize, w: usize, kh: usize, kw: usize, sh: usize, sw: usize, dinput: &mut [f32]) {
+    let (oh, ow) = check_pool("avg_pool2d_backward", dinput.len(), dout.len(), planes, h, w, kh, kw, sh, sw);
     let plane_out = oh * ow;
     if plane_out == 0 {
         return;
@@ -246,9 +133,7 @@ mod tests {
     use super::*;
 
     fn lcg(seed: &mut u64) -> f32 {
-        *seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         // Coarse values so ties happen.
         ((*seed >> 60) as f32) - 8.0
     }
@@ -334,9 +219,7 @@ mod tests {
                     }
                 }
             }
-            let y: Vec<f32> = (0..planes * oh * ow)
-                .map(|_| lcg(&mut seed) * 0.21)
-                .collect();
+            let y: Vec<f32> = (0..planes * oh * ow).map(|_| lcg(&mut seed) * 0.21).collect();
             let mut dx = vec![0.0f32; planes * h * w];
             avg_pool2d_backward(&y, planes, h, w, kh, kw, sh, sw, &mut dx);
             let lhs: f64 = out.iter().zip(&y).map(|(a, b)| *a as f64 * *b as f64).sum();

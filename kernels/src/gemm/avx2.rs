@@ -29,16 +29,7 @@ impl MicroKernel for Avx2 {
     const BLOCKING: blocking::Blocking = blocking::AVX2;
 
     #[inline(always)]
-    unsafe fn kernel(
-        rows: usize,
-        k: usize,
-        alpha: f32,
-        a: *const f32,
-        b: *const f32,
-        beta: f32,
-        c: *mut f32,
-        ldc: usize,
-    ) {
+    unsafe fn kernel(rows: usize, k: usize, alpha: f32, a: *const f32, b: *const f32, beta: f32, c: *mut f32, ldc: usize) {
         match rows {
             6 => tile::<6>(k, alpha, a, b, beta, c, ldc),
             5 => tile::<5>(k, alpha, a, b, beta, c, ldc),
@@ -62,15 +53,7 @@ pub(crate) unsafe fn gemm(g: &GemmArgs) {
 /// Computes the first `R` rows of a 6 x 16 tile.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn tile<const R: usize>(
-    k: usize,
-    alpha: f32,
-    a: *const f32,
-    b: *const f32,
-    beta: f32,
-    c: *mut f32,
-    ldc: usize,
-) {
+unsafe fn tile<const R: usize>(k: usize, alpha: f32, a: *const f32, b: *const f32, beta: f32, c: *mut f32, ldc: usize) {
     // Start fetching the C tile (64 bytes per row, at most 2 lines) now so
     // the misses overlap with the FMAs.
     for r in 0..R {

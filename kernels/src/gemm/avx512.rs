@@ -49,16 +49,7 @@ impl MicroKernel for Avx512 {
     const BLOCKING: blocking::Blocking = blocking::AVX512;
 
     #[inline(always)]
-    unsafe fn kernel(
-        rows: usize,
-        k: usize,
-        alpha: f32,
-        a: *const f32,
-        b: *const f32,
-        beta: f32,
-        c: *mut f32,
-        ldc: usize,
-    ) {
+    unsafe fn kernel(rows: usize, k: usize, alpha: f32, a: *const f32, b: *const f32, beta: f32, c: *mut f32, ldc: usize) {
         by_rows!(rows, 2, false, (k, alpha, a, b, beta, c, ldc, 0))
     }
 
@@ -66,17 +57,7 @@ impl MicroKernel for Avx512 {
     /// (8 accumulators, still enough at one 512-bit FMA per cycle) when the
     /// tile has at most 16 valid columns.
     #[inline(always)]
-    unsafe fn kernel_edge(
-        rows: usize,
-        cols: usize,
-        k: usize,
-        alpha: f32,
-        a: *const f32,
-        b: *const f32,
-        beta: f32,
-        c: *mut f32,
-        ldc: usize,
-    ) {
+    unsafe fn kernel_edge(rows: usize, cols: usize, k: usize, alpha: f32, a: *const f32, b: *const f32, beta: f32, c: *mut f32, ldc: usize) {
         if cols <= 16 {
             by_rows!(rows, 1, true, (k, alpha, a, b, beta, c, ldc, cols))
         } else {

@@ -46,25 +46,13 @@ pub(crate) struct Blocking {
 /// B micro-panel: 256 x 32 x 4 B = 32 KB (streams from L1/L2; Zen 4's L2 easily
 /// feeds the 8 B/cycle it needs), A block: 128 x 256 x 4 B = 128 KB (L2),
 /// B panel: 256 x 256 x 4 B = 256 KB (L2).
-pub(crate) const AVX512: Blocking = Blocking {
-    mc: 128,
-    kc: 256,
-    nc: 256,
-};
+pub(crate) const AVX512: Blocking = Blocking { mc: 128, kc: 256, nc: 256 };
 
 /// AVX2+FMA kernel, 6 x 16 tile.
 /// B micro-panel: 256 x 16 x 4 B = 16 KB (half of L1), A block:
 /// 144 x 256 x 4 B = 144 KB (L2), B panel 256 x 256 x 4 B = 256 KB (L2).
-pub(crate) const AVX2: Blocking = Blocking {
-    mc: 144,
-    kc: 256,
-    nc: 256,
-};
+pub(crate) const AVX2: Blocking = Blocking { mc: 144, kc: 256, nc: 256 };
 
 /// Portable `wide::f32x8` kernel, 6 x 8 tile. Same reasoning as AVX2
 /// (MC = 120 is a multiple of MR = 6).
-pub(crate) const PORTABLE: Blocking = Blocking {
-    mc: 120,
-    kc: 256,
-    nc: 256,
-};
+pub(crate) const PORTABLE: Blocking = Blocking { mc: 120, kc: 256, nc: 256 };

@@ -100,12 +100,7 @@ pub fn available_isas() -> Vec<Isa> {
 /// back to the best available one below it). Decided once per process.
 pub fn selected_isa() -> Isa {
     static SELECTED: OnceLock<Isa> = OnceLock::new();
-    *SELECTED.get_or_init(|| {
-        choose_isa(
-            std::env::var("PUPIL_ISA").ok().as_deref(),
-            &available_isas(),
-        )
-    })
+    *SELECTED.get_or_init(|| choose_isa(std::env::var("PUPIL_ISA").ok().as_deref(), &available_isas()))
 }
 
 /// The best of `available` (sorted ascending), lowered to at most the ISA
@@ -119,11 +114,7 @@ fn choose_isa(forced: Option<&str>, available: &[Isa]) -> Isa {
         _ => None,
     });
     match forced {
-        Some(f) => available
-            .iter()
-            .copied()
-            .rfind(|i| *i <= f)
-            .unwrap_or(Isa::Portable),
+        Some(f) => available.iter().copied().rfind(|i| *i <= f).unwrap_or(Isa::Portable),
         None => best,
     }
 }
@@ -148,16 +139,7 @@ pub(crate) trait MicroKernel {
     /// `c` is valid for `rows` rows of `NR` floats with stride `ldc`; the CPU
     /// supports the kernel's ISA.
     #[allow(clippy::too_many_arguments)]
-    unsafe fn kernel(
-        rows: usize,
-        k: usize,
-        alpha: f32,
-        a: *const f32,
-        b: *const f32,
-        beta: f32,
-        c: *mut f32,
-        ldc: usize,
-    );
+    unsafe fn kernel(rows: usize, k: usize, alpha: f32, a: *const f32, b: *const f32, beta: f32, c: *mut f32, ldc: usize);
 
     /// Packs an `mc x kc` block of A into MR-row micro-panels (see
     /// `pack::pack_a`, which must give the same result).
@@ -181,17 +163,7 @@ pub(crate) trait MicroKernel {
     /// As for `kernel`, with `c` valid for `rows` rows of `cols` floats.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    unsafe fn kernel_edge(
-        rows: usize,
-        cols: usize,
-        k: usize,
-        alpha: f32,
-        a: *const f32,
-        b: *const f32,
-        beta: f32,
-        c: *mut f32,
-        ldc: usize,
-    ) {
+    unsafe fn kernel_edge(rows: usize, cols: usize, k: usize, alpha: f32, a: *const f32, b: *const f32, beta: f32, c: *mut f32, ldc: usize) {
         debug_assert!(Self::MR * Self::NR <= MAX_TILE);
         let nr = Self::NR;
         let mut tmp = [0.0f32; MAX_TILE];
@@ -244,16 +216,7 @@ impl GemmArgs {
     /// The sub-problem for rows `i0..i0+m` and columns `j0..j0+n` of C.
     fn sub(&self, i0: usize, m: usize, j0: usize, n: usize) -> GemmArgs {
         // SAFETY (of the pointer arithmetic): in bounds of the checked slices.
-        unsafe {
-            GemmArgs {
-                m,
-                n,
-                a: self.a.add(i0 * self.rsa),
-                b: self.b.add(j0 * self.csb),
-                c: self.c.add(i0 * self.ldc + j0),
-                ..*self
-            }
-        }
+        unsafe { GemmArgs { m, n, a: self.a.add(i0 * self.rsa), b: self.b.add(j0 * self.csb), c: self.c.add(i0 * self.ldc + j0), ..*self } }
     }
 }
 
@@ -280,21 +243,7 @@ pub(crate) unsafe fn gemm_blocked<K: MicroKernel, const MR: usize, const NR: usi
         assert!(MR == K::MR && NR == K::NR && MR * NR <= MAX_TILE);
         assert!(K::BLOCKING.mc % MR == 0 && K::BLOCKING.nc % NR == 0);
     }
-    let GemmArgs {
-        m,
-        k,
-        n,
-        alpha,
-        a,
-        rsa,
-        csa,
-        b,
-        rsb,
-        csb,
-        beta,
-        c,
-        ldc,
-    } = *g;
+    let GemmArgs { m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc } = *g;
     if m == 0 || n == 0 {
         return;
     }
@@ -319,17 +268,7 @@ pub(crate) unsafe fn gemm_blocked<K: MicroKernel, const MR: usize, const NR: usi
                 while ic < m {
                     let mcb = mc.min(m - ic);
                     K::pack_a(mcb, kcb, a.add(ic * rsa + pc * csa), rsa, csa, ap);
-                    macro_kernel::<K, MR, NR>(
-                        mcb,
-                        kcb,
-                        ncb,
-                        alpha,
-                        ap,
-                        bp,
-                        beta_eff,
-                        c.add(ic * ldc + jc),
-                        ldc,
-                    );
+                    macro_kernel::<K, MR, NR>(mcb, kcb, ncb, alpha, ap, bp, beta_eff, c.add(ic * ldc + jc), ldc);
                     ic += mc;
                 }
                 pc += kc;
@@ -397,50 +336,18 @@ fn needed_len(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn check_args(
-    isa: Isa,
-    m: usize,
-    k: usize,
-    n: usize,
-    a: &[f32],
-    rsa: usize,
-    csa: usize,
-    b: &[f32],
-    rsb: usize,
-    csb: usize,
-    c: &[f32],
-    ldc: usize,
-) {
-    assert!(
-        isa.is_available(),
-        "sgemm: ISA {} is not supported by this CPU",
-        isa.name()
-    );
+fn check_args(isa: Isa, m: usize, k: usize, n: usize, a: &[f32], rsa: usize, csa: usize, b: &[f32], rsb: usize, csb: usize, c: &[f32], ldc: usize) {
+    assert!(isa.is_available(), "sgemm: ISA {} is not supported by this CPU", isa.name());
     if m > 0 && n > 0 {
-        assert!(
-            m == 1 || ldc >= n,
-            "sgemm: ldc ({ldc}) must be >= n ({n}) (rows of C must not overlap)"
-        );
+        assert!(m == 1 || ldc >= n, "sgemm: ldc ({ldc}) must be >= n ({n}) (rows of C must not overlap)");
         let need = (m - 1) * ldc + n;
-        assert!(
-            c.len() >= need,
-            "sgemm: C slice too short: len {} < {need} (m={m}, n={n}, ldc={ldc})",
-            c.len()
-        );
+        assert!(c.len() >= need, "sgemm: C slice too short: len {} < {need} (m={m}, n={n}, ldc={ldc})", c.len());
     }
     if m > 0 && n > 0 && k > 0 {
         let need_a = needed_len(m, k, rsa, csa);
-        assert!(
-            a.len() >= need_a,
-            "sgemm: A slice too short: len {} < {need_a} (m={m}, k={k}, rsa={rsa}, csa={csa})",
-            a.len()
-        );
+        assert!(a.len() >= need_a, "sgemm: A slice too short: len {} < {need_a} (m={m}, k={k}, rsa={rsa}, csa={csa})", a.len());
         let need_b = needed_len(k, n, rsb, csb);
-        assert!(
-            b.len() >= need_b,
-            "sgemm: B slice too short: len {} < {need_b} (k={k}, n={n}, rsb={rsb}, csb={csb})",
-            b.len()
-        );
+        assert!(b.len() >= need_b, "sgemm: B slice too short: len {} < {need_b} (k={k}, n={n}, rsb={rsb}, csb={csb})", b.len());
     }
 }
 
@@ -467,22 +374,7 @@ pub fn sgemm(
     c: &mut [f32],
     ldc: usize,
 ) {
-    sgemm_with(
-        selected_isa(),
-        m,
-        k,
-        n,
-        alpha,
-        a,
-        rsa,
-        csa,
-        b,
-        rsb,
-        csb,
-        beta,
-        c,
-        ldc,
-    );
+    sgemm_with(selected_isa(), m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc);
 }
 
 /// [`sgemm`] with an explicit micro-kernel ISA (panics if the CPU lacks it).
@@ -504,21 +396,7 @@ pub fn sgemm_with(
     ldc: usize,
 ) {
     check_args(isa, m, k, n, a, rsa, csa, b, rsb, csb, c, ldc);
-    let g = GemmArgs {
-        m,
-        k,
-        n,
-        alpha,
-        a: a.as_ptr(),
-        rsa,
-        csa,
-        b: b.as_ptr(),
-        rsb,
-        csb,
-        beta,
-        c: c.as_mut_ptr(),
-        ldc,
-    };
+    let g = GemmArgs { m, k, n, alpha, a: a.as_ptr(), rsa, csa, b: b.as_ptr(), rsb, csb, beta, c: c.as_mut_ptr(), ldc };
     // SAFETY: lengths checked above, ISA availability checked above.
     unsafe { gemm_raw(isa, &g) }
 }

@@ -12,14 +12,7 @@ use std::cell::Cell;
 /// `a` must be valid for the strided block; `out` must hold
 /// `ceil(mc/MR)*MR*kc` floats.
 #[inline(always)]
-pub(crate) unsafe fn pack_a<const MR: usize>(
-    mc: usize,
-    kc: usize,
-    a: *const f32,
-    rsa: usize,
-    csa: usize,
-    out: *mut f32,
-) {
+pub(crate) unsafe fn pack_a<const MR: usize>(mc: usize, kc: usize, a: *const f32, rsa: usize, csa: usize, out: *mut f32) {
     let mut i0 = 0;
     let mut dst = out;
     while i0 < mc {
@@ -40,11 +33,7 @@ pub(crate) unsafe fn pack_a<const MR: usize>(
         } else {
             for p in 0..kc {
                 for r in 0..MR {
-                    *dst.add(p * MR + r) = if r < rows {
-                        *src.add(r * rsa + p * csa)
-                    } else {
-                        0.0
-                    };
+                    *dst.add(p * MR + r) = if r < rows { *src.add(r * rsa + p * csa) } else { 0.0 };
                 }
             }
         }
@@ -62,14 +51,7 @@ pub(crate) unsafe fn pack_a<const MR: usize>(
 /// `b` must be valid for the strided block; `out` must hold
 /// `ceil(nc/NR)*NR*kc` floats.
 #[inline(always)]
-pub(crate) unsafe fn pack_b<const NR: usize>(
-    kc: usize,
-    nc: usize,
-    b: *const f32,
-    rsb: usize,
-    csb: usize,
-    out: *mut f32,
-) {
+pub(crate) unsafe fn pack_b<const NR: usize>(kc: usize, nc: usize, b: *const f32, rsb: usize, csb: usize, out: *mut f32) {
     let full = nc / NR;
     if csb == 1 && full > 0 {
         // Row-major B: walk each source row once, left to right (one
@@ -119,34 +101,16 @@ pub(crate) unsafe fn pack_b<const NR: usize>(
     }
     if full * NR < nc {
         let t = full;
-        pack_b_panel::<NR>(
-            kc,
-            nc - t * NR,
-            b.add(t * NR * csb),
-            rsb,
-            csb,
-            out.add(t * NR * kc),
-        );
+        pack_b_panel::<NR>(kc, nc - t * NR, b.add(t * NR * csb), rsb, csb, out.add(t * NR * kc));
     }
 }
 
 /// Packs one micro-panel of `cols <= NR` columns (zero-padded to NR), any strides.
 #[inline(always)]
-unsafe fn pack_b_panel<const NR: usize>(
-    kc: usize,
-    cols: usize,
-    b: *const f32,
-    rsb: usize,
-    csb: usize,
-    dst: *mut f32,
-) {
+unsafe fn pack_b_panel<const NR: usize>(kc: usize, cols: usize, b: *const f32, rsb: usize, csb: usize, dst: *mut f32) {
     for p in 0..kc {
         for j in 0..NR {
-            *dst.add(p * NR + j) = if j < cols {
-                *b.add(p * rsb + j * csb)
-            } else {
-                0.0
-            };
+            *dst.add(p * NR + j) = if j < cols { *b.add(p * rsb + j * csb) } else { 0.0 };
         }
     }
 }
@@ -176,11 +140,7 @@ thread_local! {
 /// floats, reusing a per-thread allocation. Re-entrant (a nested call just
 /// allocates a fresh buffer).
 #[inline(always)]
-pub(crate) fn with_pack_buffers<R>(
-    len_a: usize,
-    len_b: usize,
-    f: impl FnOnce(*mut f32, *mut f32) -> R,
-) -> R {
+pub(crate) fn with_pack_buffers<R>(len_a: usize, len_b: usize, f: impl FnOnce(*mut f32, *mut f32) -> R) -> R {
     const ALIGN_F32: usize = 16; // 64 bytes
     let round = |x: usize| x.div_ceil(ALIGN_F32) * ALIGN_F32;
     let need = round(len_a) + round(len_b) + ALIGN_F32;

@@ -47,14 +47,7 @@ unsafe fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
 /// As [`pack::pack_a`]; CPU supports AVX2.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-pub(crate) unsafe fn pack_a<const MR: usize>(
-    mc: usize,
-    kc: usize,
-    a: *const f32,
-    rsa: usize,
-    csa: usize,
-    out: *mut f32,
-) {
+pub(crate) unsafe fn pack_a<const MR: usize>(mc: usize, kc: usize, a: *const f32, rsa: usize, csa: usize, out: *mut f32) {
     const { assert!(MR <= 8) };
     if csa != 1 || kc < 8 {
         return pack::pack_a::<MR>(mc, kc, a, rsa, csa, out);
@@ -93,14 +86,7 @@ pub(crate) unsafe fn pack_a<const MR: usize>(
         }
     }
     if full * MR < mc {
-        pack::pack_a::<MR>(
-            mc - full * MR,
-            kc,
-            a.add(full * MR * rsa),
-            rsa,
-            csa,
-            out.add(full * MR * kc),
-        );
+        pack::pack_a::<MR>(mc - full * MR, kc, a.add(full * MR * rsa), rsa, csa, out.add(full * MR * kc));
     }
 }
 
@@ -111,14 +97,7 @@ pub(crate) unsafe fn pack_a<const MR: usize>(
 /// As [`pack::pack_b`]; CPU supports AVX2.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-pub(crate) unsafe fn pack_b<const NR: usize>(
-    kc: usize,
-    nc: usize,
-    b: *const f32,
-    rsb: usize,
-    csb: usize,
-    out: *mut f32,
-) {
+pub(crate) unsafe fn pack_b<const NR: usize>(kc: usize, nc: usize, b: *const f32, rsb: usize, csb: usize, out: *mut f32) {
     const { assert!(NR.is_multiple_of(8)) };
     if rsb != 1 || csb == 1 || kc < 8 {
         return pack::pack_b::<NR>(kc, nc, b, rsb, csb, out);
@@ -148,13 +127,6 @@ pub(crate) unsafe fn pack_b<const NR: usize>(
         }
     }
     if full * NR < nc {
-        pack::pack_b::<NR>(
-            kc,
-            nc - full * NR,
-            b.add(full * NR * csb),
-            rsb,
-            csb,
-            out.add(full * NR * kc),
-        );
+        pack::pack_b::<NR>(kc, nc - full * NR, b.add(full * NR * csb), rsb, csb, out.add(full * NR * kc));
     }
 }

@@ -23,29 +23,16 @@ pub fn sgemm_par(
     c: &mut [f32],
     ldc: usize,
 ) {
-    sgemm_par_with(
-        selected_isa(),
-        m,
-        k,
-        n,
-        alpha,
-        a,
-        rsa,
-        csa,
-        b,
-        rsb,
-        csb,
-        beta,
-        c,
-        ldc,
-    );
+    sgemm_par_with(selected_isa(), m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc);
 }
 
 /// Problems with fewer multiply-adds (`m*n*k`) than this run serially in
-/// [`sgemm_par`]: 2^21 multiply-adds take ~20 µs on one Zen 4 core, while
-/// handing work to a sleeping rayon worker costs several µs (much more when
-/// other processes keep the cores busy).
-pub const PAR_THRESHOLD: usize = 1 << 21;
+/// [`sgemm_par`]. 2^23 multiply-adds take ~80 µs on one Zen 4 core. Measured
+/// on the 2-core test machine shared with other jobs: 512^3 and the conv
+/// shapes 64x576x484 / 64x800x324 (17-134 M) ran 1.6-2x faster on 2 threads,
+/// while 128x576x100 (7.4 M) and 64x25x1936 (3.1 M) ran *slower* than serial,
+/// because waking a second worker (and getting a core for it) costs tens of µs.
+pub const PAR_THRESHOLD: usize = 1 << 23;
 
 /// [`sgemm_par`] with an explicit micro-kernel ISA (panics if the CPU lacks it).
 #[allow(clippy::too_many_arguments)]
@@ -66,21 +53,7 @@ pub fn sgemm_par_with(
     ldc: usize,
 ) {
     check_args(isa, m, k, n, a, rsa, csa, b, rsb, csb, c, ldc);
-    let g = GemmArgs {
-        m,
-        k,
-        n,
-        alpha,
-        a: a.as_ptr(),
-        rsa,
-        csa,
-        b: b.as_ptr(),
-        rsb,
-        csb,
-        beta,
-        c: c.as_mut_ptr(),
-        ldc,
-    };
+    let g = GemmArgs { m, k, n, alpha, a: a.as_ptr(), rsa, csa, b: b.as_ptr(), rsb, csb, beta, c: c.as_mut_ptr(), ldc };
     let threads = rayon::current_num_threads();
     let work = m.saturating_mul(n).saturating_mul(k.max(1));
     // SAFETY: lengths and ISA checked above; tasks get disjoint C blocks.
@@ -102,13 +75,7 @@ pub fn sgemm_par_with(
 /// still yields `2*threads` tasks (spare tasks balance the load when other
 /// processes share the cores); otherwise the minimum sizes are relaxed until
 /// every thread gets a block, if the matrix has enough tiles.
-pub(crate) fn split_grid(
-    m: usize,
-    n: usize,
-    mr: usize,
-    nr: usize,
-    threads: usize,
-) -> (usize, usize, usize, usize) {
+pub(crate) fn split_grid(m: usize, n: usize, mr: usize, nr: usize, threads: usize) -> (usize, usize, usize, usize) {
     let tasks = threads * 2;
     let mut cb = (n / (8 * nr)).clamp(1, tasks);
     let mut rb = (tasks / cb).min(m / (8 * mr)).max(1);
@@ -142,14 +109,7 @@ mod tests {
 
     #[test]
     fn grid_covers_c_and_uses_threads() {
-        for &(m, n) in &[
-            (64, 1936),
-            (128, 100),
-            (64, 484),
-            (1024, 1024),
-            (8, 64),
-            (3, 5),
-        ] {
+        for &(m, n) in &[(64, 1936), (128, 100), (64, 484), (1024, 1024), (8, 64), (3, 5)] {
             for threads in 1..6 {
                 for &(mr, nr) in &[(8, 32), (6, 16), (6, 8)] {
                     let (rb, h, cb, w) = split_grid(m, n, mr, nr, threads);

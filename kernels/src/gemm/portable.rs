@@ -36,16 +36,7 @@ impl MicroKernel for Portable {
     const BLOCKING: blocking::Blocking = blocking::PORTABLE;
 
     #[inline(always)]
-    unsafe fn kernel(
-        rows: usize,
-        k: usize,
-        alpha: f32,
-        a: *const f32,
-        b: *const f32,
-        beta: f32,
-        c: *mut f32,
-        ldc: usize,
-    ) {
+    unsafe fn kernel(rows: usize, k: usize, alpha: f32, a: *const f32, b: *const f32, beta: f32, c: *mut f32, ldc: usize) {
         match rows {
             8 => tile::<8>(k, alpha, a, b, beta, c, ldc),
             7 => tile::<7>(k, alpha, a, b, beta, c, ldc),
@@ -79,15 +70,7 @@ unsafe fn store8(p: *mut f32, v: f32x8) {
 
 /// Computes the first `R` rows of a 6 x 8 tile.
 #[inline(always)]
-unsafe fn tile<const R: usize>(
-    k: usize,
-    alpha: f32,
-    a: *const f32,
-    b: *const f32,
-    beta: f32,
-    c: *mut f32,
-    ldc: usize,
-) {
+unsafe fn tile<const R: usize>(k: usize, alpha: f32, a: *const f32, b: *const f32, beta: f32, c: *mut f32, ldc: usize) {
     let mut acc = [[f32x8::ZERO; NV]; R];
     let mut ap = a;
     let mut bp = b;

@@ -5,9 +5,7 @@ use super::*;
 fn lcg_vec(seed: &mut u64, len: usize) -> Vec<f32> {
     (0..len)
         .map(|_| {
-            *seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
         })
         .collect()
@@ -23,40 +21,20 @@ struct Layout {
 
 /// `(rs, cs, len)` for a `rows x cols` matrix in this layout.
 fn strides(l: Layout, rows: usize, cols: usize) -> (usize, usize, usize) {
-    let (rs, cs) = if l.trans {
-        (1, rows + l.pad)
-    } else {
-        (cols + l.pad, 1)
-    };
+    let (rs, cs) = if l.trans { (1, rows + l.pad) } else { (cols + l.pad, 1) };
     (rs, cs, needed_len(rows, cols, rs, cs).max(1))
 }
 
 #[allow(clippy::too_many_arguments)]
-fn check_case(
-    isa: Isa,
-    m: usize,
-    k: usize,
-    n: usize,
-    la: Layout,
-    lb: Layout,
-    alpha: f32,
-    beta: f32,
-    seed: &mut u64,
-) {
+fn check_case(isa: Isa, m: usize, k: usize, n: usize, la: Layout, lb: Layout, alpha: f32, beta: f32, seed: &mut u64) {
     let (rsa, csa, alen) = strides(la, m, k);
     let (rsb, csb, blen) = strides(lb, k, n);
     let ldc = n + 3;
     let a = lcg_vec(seed, alen);
     let b = lcg_vec(seed, blen);
-    let c0 = if beta == 0.0 {
-        vec![f32::NAN; m * ldc]
-    } else {
-        lcg_vec(seed, m * ldc)
-    };
+    let c0 = if beta == 0.0 { vec![f32::NAN; m * ldc] } else { lcg_vec(seed, m * ldc) };
     let mut c = c0.clone();
-    sgemm_with(
-        isa, m, k, n, alpha, &a, rsa, csa, &b, rsb, csb, beta, &mut c, ldc,
-    );
+    sgemm_with(isa, m, k, n, alpha, &a, rsa, csa, &b, rsb, csb, beta, &mut c, ldc);
     for i in 0..m {
         for j in 0..n {
             let mut s = 0.0f64;
@@ -68,12 +46,7 @@ fn check_case(
             }
             let cij = c0[i * ldc + j] as f64;
             let want = alpha as f64 * s + if beta == 0.0 { 0.0 } else { beta as f64 * cij };
-            let scale = alpha.abs() as f64 * mag
-                + if beta == 0.0 {
-                    0.0
-                } else {
-                    (beta as f64 * cij).abs()
-                };
+            let scale = alpha.abs() as f64 * mag + if beta == 0.0 { 0.0 } else { (beta as f64 * cij).abs() };
             let got = c[i * ldc + j] as f64;
             assert!(
                 (got - want).abs() <= 1e-6 * (k as f64 + 2.0) * (scale + 1e-30),
@@ -93,14 +66,8 @@ const DIMS: [usize; 10] = [1, 2, 7, 8, 15, 16, 17, 33, 64, 257];
 #[test]
 fn all_isas_odd_shapes() {
     let mut seed = 1u64;
-    let row = Layout {
-        trans: false,
-        pad: 0,
-    };
-    let tr = Layout {
-        trans: true,
-        pad: 0,
-    };
+    let row = Layout { trans: false, pad: 0 };
+    let tr = Layout { trans: true, pad: 0 };
     for isa in available_isas() {
         for &m in &DIMS {
             for &k in &DIMS {
@@ -110,45 +77,11 @@ fn all_isas_odd_shapes() {
                 }
             }
         }
-        let shapes = [
-            (7, 17, 33),
-            (64, 257, 15),
-            (257, 64, 257),
-            (16, 1, 2),
-            (33, 300, 70),
-        ];
+        let shapes = [(7, 17, 33), (64, 257, 15), (257, 64, 257), (16, 1, 2), (33, 300, 70)];
         for &(m, k, n) in &shapes {
-            for la in [
-                row,
-                tr,
-                Layout {
-                    trans: false,
-                    pad: 5,
-                },
-                Layout {
-                    trans: true,
-                    pad: 2,
-                },
-            ] {
-                for lb in [
-                    row,
-                    tr,
-                    Layout {
-                        trans: true,
-                        pad: 3,
-                    },
-                    Layout {
-                        trans: false,
-                        pad: 1,
-                    },
-                ] {
-                    for (alpha, beta) in [
-                        (1.0, 0.0),
-                        (1.0, 1.0),
-                        (-0.5, 0.0),
-                        (2.0, -1.5),
-                        (0.25, 1.0),
-                    ] {
+            for la in [row, tr, Layout { trans: false, pad: 5 }, Layout { trans: true, pad: 2 }] {
+                for lb in [row, tr, Layout { trans: true, pad: 3 }, Layout { trans: false, pad: 1 }] {
+                    for (alpha, beta) in [(1.0, 0.0), (1.0, 1.0), (-0.5, 0.0), (2.0, -1.5), (0.25, 1.0)] {
                         check_case(isa, m, k, n, la, lb, alpha, beta, &mut seed);
                     }
                 }
@@ -160,10 +93,7 @@ fn all_isas_odd_shapes() {
 #[test]
 fn large_k_crosses_kc_blocks() {
     let mut seed = 9u64;
-    let row = Layout {
-        trans: false,
-        pad: 0,
-    };
+    let row = Layout { trans: false, pad: 0 };
     for isa in available_isas() {
         for &(m, k, n) in &[(9, 1100, 40), (150, 520, 1100)] {
             check_case(isa, m, k, n, row, row, 1.0, 0.5, &mut seed);
@@ -199,28 +129,10 @@ fn matches_matrixmultiply() {
             sgemm_with(isa, m, k, n, 1.0, &a, k, 1, &b, 1, k, 0.0, &mut c1, n);
             // SAFETY: sizes match the strides.
             unsafe {
-                matrixmultiply::sgemm(
-                    m,
-                    k,
-                    n,
-                    1.0,
-                    a.as_ptr(),
-                    k as isize,
-                    1,
-                    b.as_ptr(),
-                    1,
-                    k as isize,
-                    0.0,
-                    c2.as_mut_ptr(),
-                    n as isize,
-                    1,
-                );
+                matrixmultiply::sgemm(m, k, n, 1.0, a.as_ptr(), k as isize, 1, b.as_ptr(), 1, k as isize, 0.0, c2.as_mut_ptr(), n as isize, 1);
             }
             for (x, y) in c1.iter().zip(&c2) {
-                assert!(
-                    (x - y).abs() <= 1e-5 * k as f32 * (1.0 + y.abs()),
-                    "{x} vs {y}"
-                );
+                assert!((x - y).abs() <= 1e-5 * k as f32 * (1.0 + y.abs()), "{x} vs {y}");
             }
         }
     }
@@ -229,23 +141,9 @@ fn matches_matrixmultiply() {
 #[test]
 fn par_is_bit_identical_to_serial() {
     let mut seed = 13u64;
-    let pools: Vec<rayon::ThreadPool> = [1, 2, 3, 5]
-        .iter()
-        .map(|&t| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(t)
-                .build()
-                .unwrap()
-        })
-        .collect();
+    let pools: Vec<rayon::ThreadPool> = [1, 2, 3, 5].iter().map(|&t| rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap()).collect();
     for isa in available_isas() {
-        for &(m, k, n) in &[
-            (64, 576, 484),
-            (257, 300, 129),
-            (13, 1000, 300),
-            (300, 70, 17),
-            (128, 600, 1300),
-        ] {
+        for &(m, k, n) in &[(64, 576, 484), (257, 300, 129), (13, 1000, 300), (300, 70, 17), (128, 600, 1300)] {
             let a = lcg_vec(&mut seed, m * k);
             let b = lcg_vec(&mut seed, k * n);
             let c0 = lcg_vec(&mut seed, m * n);
@@ -253,13 +151,9 @@ fn par_is_bit_identical_to_serial() {
             sgemm_with(isa, m, k, n, 0.7, &a, k, 1, &b, n, 1, 0.3, &mut want, n);
             for pool in &pools {
                 let mut got = c0.clone();
-                pool.install(|| {
-                    sgemm_par_with(isa, m, k, n, 0.7, &a, k, 1, &b, n, 1, 0.3, &mut got, n)
-                });
+                pool.install(|| sgemm_par_with(isa, m, k, n, 0.7, &a, k, 1, &b, n, 1, 0.3, &mut got, n));
                 assert!(
-                    got.iter()
-                        .zip(&want)
-                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    got.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits()),
                     "{isa:?} {m}x{k}x{n} differs with {} threads",
                     pool.current_num_threads()
                 );
@@ -301,18 +195,9 @@ fn short_c_panics() {
 #[test]
 fn forced_par_split_is_bit_identical_on_small_odd_shapes() {
     let mut seed = 21u64;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(3)
-        .build()
-        .unwrap();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
     for isa in available_isas() {
-        for &(m, k, n) in &[
-            (1, 5, 1),
-            (9, 3, 70),
-            (17, 33, 257),
-            (70, 9, 33),
-            (257, 17, 8),
-        ] {
+        for &(m, k, n) in &[(1, 5, 1), (9, 3, 70), (17, 33, 257), (70, 9, 33), (257, 17, 8)] {
             let a = lcg_vec(&mut seed, m * k);
             let b = lcg_vec(&mut seed, k * n);
             let c0 = lcg_vec(&mut seed, m * n);
@@ -320,29 +205,11 @@ fn forced_par_split_is_bit_identical_on_small_odd_shapes() {
             sgemm_with(isa, m, k, n, -1.25, &a, 1, m, &b, n, 1, 0.75, &mut want, n);
             for threads in 1..=6 {
                 let mut got = c0.clone();
-                let g = GemmArgs {
-                    m,
-                    k,
-                    n,
-                    alpha: -1.25,
-                    a: a.as_ptr(),
-                    rsa: 1,
-                    csa: m,
-                    b: b.as_ptr(),
-                    rsb: n,
-                    csb: 1,
-                    beta: 0.75,
-                    c: got.as_mut_ptr(),
-                    ldc: n,
-                };
+                let g =
+                    GemmArgs { m, k, n, alpha: -1.25, a: a.as_ptr(), rsa: 1, csa: m, b: b.as_ptr(), rsb: n, csb: 1, beta: 0.75, c: got.as_mut_ptr(), ldc: n };
                 // SAFETY: operands sized for the strides; ISA available.
                 pool.install(|| unsafe { par::gemm_par_raw(isa, &g, threads) });
-                assert!(
-                    got.iter()
-                        .zip(&want)
-                        .all(|(x, y)| x.to_bits() == y.to_bits()),
-                    "{isa:?} {m}x{k}x{n} split for {threads} threads differs"
-                );
+                assert!(got.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits()), "{isa:?} {m}x{k}x{n} split for {threads} threads differs");
             }
         }
     }
