@@ -19,13 +19,7 @@ fn temp_dir(name: &str) -> PathBuf {
 fn pixels(n: usize, seed: u64) -> (String, Vec<u8>) {
     let mut rng = Rng::new(seed);
     let v: Vec<u8> = (0..n).map(|_| rng.below(256) as u8).collect();
-    (
-        v.iter()
-            .map(|x| x.to_string())
-            .collect::<Vec<_>>()
-            .join(" "),
-        v,
-    )
+    (v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" "), v)
 }
 
 fn write(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
@@ -50,11 +44,7 @@ fn train_csv(rows: usize, npix: usize, eol: &str) -> (String, Vec<u8>, Vec<u8>) 
 
 fn load_err(path: &Path, split: Split) -> String {
     match data::load(path, split) {
-        Ok(ds) => panic!(
-            "{} loaded {} images, expected an error",
-            path.display(),
-            ds.len()
-        ),
+        Ok(ds) => panic!("{} loaded {} images, expected an error", path.display(), ds.len()),
         Err(e) => e.to_string(),
     }
 }
@@ -76,17 +66,11 @@ fn kaggle_train_csv_lf_crlf_bom_gzip() {
     let mut bom = vec![0xEF, 0xBB, 0xBF];
     bom.extend_from_slice(crlf.as_bytes());
     bom.extend_from_slice(b"\r\n\r\n"); // trailing empty lines are fine
-    assert_eq!(
-        data::load(&write(&dir, "crlf.csv", &bom), Split::Training).unwrap(),
-        ds
-    );
+    assert_eq!(data::load(&write(&dir, "crlf.csv", &bom), Split::Training).unwrap(), ds);
 
     // Gzipped CSV, detected by content.
     let gz = dir.join("train.csv.gz");
-    let mut enc = flate2::write::GzEncoder::new(
-        std::fs::File::create(&gz).unwrap(),
-        flate2::Compression::fast(),
-    );
+    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::fast());
     std::io::Write::write_all(&mut enc, text.as_bytes()).unwrap();
     enc.finish().unwrap();
     assert_eq!(data::load(&gz, Split::Training).unwrap(), ds);
@@ -109,11 +93,7 @@ fn kaggle_test_csv_and_quoted_fields_and_small_images() {
     assert!(ds.class_counts().is_empty());
 
     // Any square size, consistent across rows.
-    let ds = data::load(
-        &write(&dir, "small.csv", "label,feature\n1,0 1 2 3\n2,4 5 6 7\n"),
-        Split::All,
-    )
-    .unwrap();
+    let ds = data::load(&write(&dir, "small.csv", "label,feature\n1,0 1 2 3\n2,4 5 6 7\n"), Split::All).unwrap();
     assert_eq!((ds.len(), ds.height, ds.width), (2, 2, 2));
     assert_eq!(ds.pixels, (0..8).collect::<Vec<u8>>());
     let _ = std::fs::remove_dir_all(&dir);
@@ -122,14 +102,7 @@ fn kaggle_test_csv_and_quoted_fields_and_small_images() {
 #[test]
 fn fer2013_csv_usage_splits() {
     let dir = temp_dir("fer");
-    let usages = [
-        "Training",
-        "Training",
-        "PublicTest",
-        "Training",
-        "PrivateTest",
-        "PrivateTest",
-    ];
+    let usages = ["Training", "Training", "PublicTest", "Training", "PrivateTest", "PrivateTest"];
     let mut text = String::from("emotion,pixels,Usage\r\n");
     for (r, u) in usages.iter().enumerate() {
         text.push_str(&format!("{},{},{u}\r\n", r % 7, pixels(2304, r as u64).0));
@@ -148,16 +121,9 @@ fn fer2013_csv_usage_splits() {
     assert_eq!(data::load(&dir, Split::PrivateTest).unwrap().len(), 2);
     assert_eq!("private".parse::<Split>().unwrap(), Split::PrivateTest);
 
-    let only_train = write(
-        &dir,
-        "only.csv",
-        format!("emotion,pixels,Usage\n0,{},Training\n", pixels(4, 0).0),
-    );
+    let only_train = write(&dir, "only.csv", format!("emotion,pixels,Usage\n0,{},Training\n", pixels(4, 0).0));
     let e = load_err(&only_train, Split::PublicTest);
-    assert!(
-        e.contains("only.csv") && e.contains("no rows with Usage PublicTest"),
-        "{e}"
-    );
+    assert!(e.contains("only.csv") && e.contains("no rows with Usage PublicTest"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -176,138 +142,28 @@ fn csv_errors_name_file_line_and_field() {
     let rows = |bad_row: &str| format!("label,feature\n0,{good}\n1,{good}\n{bad_row}\n3,{good}\n");
     let huge = "9".repeat(40);
     let cases: Vec<(&str, String, Split, &str)> = vec![
-        (
-            "count.csv",
-            rows(&format!("2,{short}")),
-            Split::Training,
-            "count.csv:4: feature: expected 2304 pixel values, found 2303",
-        ),
-        (
-            "range.csv",
-            rows(&format!("2,{v256}")),
-            Split::Training,
-            "range.csv:4: feature: value 256 at position 12 is outside 0..=255",
-        ),
-        (
-            "nan.csv",
-            rows(&format!("2,{nan}")),
-            Split::Training,
-            "nan.csv:4: feature: not a number: \"12a\" at position 5",
-        ),
-        (
-            "label.csv",
-            rows(&format!("9,{good}")),
-            Split::Training,
-            "label.csv:4: label: 9 is not one of the 7 classes 0..=6",
-        ),
-        (
-            "labelnan.csv",
-            rows(&format!("x,{good}")),
-            Split::Training,
-            "labelnan.csv:4: label: not a number: \"x\"",
-        ),
-        (
-            "hugelabel.csv",
-            rows(&format!("{huge},{good}")),
-            Split::Training,
-            "hugelabel.csv:4: label: not a number",
-        ),
-        (
-            "huge.csv",
-            rows(&format!("1,{huge} {good}")),
-            Split::Training,
-            "huge.csv:4: feature: value 9999",
-        ),
-        (
-            "missingfield.csv",
-            rows("3"),
-            Split::Training,
-            "missingfield.csv:4: feature: missing",
-        ),
-        (
-            "extrafield.csv",
-            rows(&format!("3,{good},x")),
-            Split::Training,
-            "extrafield.csv:4: line: 3 comma-separated fields",
-        ),
-        (
-            "blank.csv",
-            rows(""),
-            Split::Training,
-            "blank.csv:4: line: blank line in the middle of the file",
-        ),
-        (
-            "blankcrlf.csv",
-            rows("\r").replace('\n', "\r\n"),
-            Split::Training,
-            "blankcrlf.csv:4: line: blank line",
-        ),
-        (
-            "nocol.csv",
-            format!("label\n1\n"),
-            Split::Training,
-            "nocol.csv:1: header: missing column feature",
-        ),
-        (
-            "unknown.csv",
-            format!("a,b\n1,2\n"),
-            Split::Training,
-            "unknown.csv:1: header: unknown header \"a,b\"",
-        ),
-        (
-            "unknowncol.csv",
-            format!("label,feature,x\n"),
-            Split::Training,
-            "unknowncol.csv:1: header: unknown column \"x\"",
-        ),
-        (
-            "empty.csv",
-            String::new(),
-            Split::Training,
-            "empty.csv: header: empty file",
-        ),
-        (
-            "bomonly.csv",
-            "\u{feff}".to_string(),
-            Split::Training,
-            "bomonly.csv: header: empty file",
-        ),
-        (
-            "headeronly.csv",
-            "label,feature\r\n".to_string(),
-            Split::Training,
-            "headeronly.csv:1: data: no image rows",
-        ),
-        (
-            "square.csv",
-            format!("label,feature\n1,{short}\n"),
-            Split::Training,
-            "square.csv:2: feature: 2303 pixel values do not make a square image",
-        ),
-        (
-            "firstbad.csv",
-            format!("label,feature\n8,{short}\n"),
-            Split::Training,
-            "firstbad.csv:2: label: 8 is not one of",
-        ),
-        (
-            "usage.csv",
-            format!("emotion,pixels,Usage\n1,{good},Train\n"),
-            Split::All,
-            "usage.csv:2: Usage: unknown value \"Train\"",
-        ),
-        (
-            "id.csv",
-            format!("id,feature\n-3,{good}\n"),
-            Split::Test,
-            "id.csv:2: id: not a number",
-        ),
-        (
-            "split.csv",
-            rows(&format!("2,{good}")),
-            Split::PublicTest,
-            "split.csv:1: header: split PublicTest needs fer2013.csv",
-        ),
+        ("count.csv", rows(&format!("2,{short}")), Split::Training, "count.csv:4: feature: expected 2304 pixel values, found 2303"),
+        ("range.csv", rows(&format!("2,{v256}")), Split::Training, "range.csv:4: feature: value 256 at position 12 is outside 0..=255"),
+        ("nan.csv", rows(&format!("2,{nan}")), Split::Training, "nan.csv:4: feature: not a number: \"12a\" at position 5"),
+        ("label.csv", rows(&format!("9,{good}")), Split::Training, "label.csv:4: label: 9 is not one of the 7 classes 0..=6"),
+        ("labelnan.csv", rows(&format!("x,{good}")), Split::Training, "labelnan.csv:4: label: not a number: \"x\""),
+        ("hugelabel.csv", rows(&format!("{huge},{good}")), Split::Training, "hugelabel.csv:4: label: not a number"),
+        ("huge.csv", rows(&format!("1,{huge} {good}")), Split::Training, "huge.csv:4: feature: value 9999"),
+        ("missingfield.csv", rows("3"), Split::Training, "missingfield.csv:4: feature: missing"),
+        ("extrafield.csv", rows(&format!("3,{good},x")), Split::Training, "extrafield.csv:4: line: 3 comma-separated fields"),
+        ("blank.csv", rows(""), Split::Training, "blank.csv:4: line: blank line in the middle of the file"),
+        ("blankcrlf.csv", rows("\r").replace('\n', "\r\n"), Split::Training, "blankcrlf.csv:4: line: blank line"),
+        ("nocol.csv", "label\n1\n".to_string(), Split::Training, "nocol.csv:1: header: missing column feature"),
+        ("unknown.csv", "a,b\n1,2\n".to_string(), Split::Training, "unknown.csv:1: header: unknown header \"a,b\""),
+        ("unknowncol.csv", "label,feature,x\n".to_string(), Split::Training, "unknowncol.csv:1: header: unknown column \"x\""),
+        ("empty.csv", String::new(), Split::Training, "empty.csv: header: empty file"),
+        ("bomonly.csv", "\u{feff}".to_string(), Split::Training, "bomonly.csv: header: empty file"),
+        ("headeronly.csv", "label,feature\r\n".to_string(), Split::Training, "headeronly.csv:1: data: no image rows"),
+        ("square.csv", format!("label,feature\n1,{short}\n"), Split::Training, "square.csv:2: feature: 2303 pixel values do not make a square image"),
+        ("firstbad.csv", format!("label,feature\n8,{short}\n"), Split::Training, "firstbad.csv:2: label: 8 is not one of"),
+        ("usage.csv", format!("emotion,pixels,Usage\n1,{good},Train\n"), Split::All, "usage.csv:2: Usage: unknown value \"Train\""),
+        ("id.csv", format!("id,feature\n-3,{good}\n"), Split::Test, "id.csv:2: id: not a number"),
+        ("split.csv", rows(&format!("2,{good}")), Split::PublicTest, "split.csv:1: header: split PublicTest needs fer2013.csv"),
     ];
     for (name, text, split, want) in cases {
         let e = load_err(&write(&dir, name, text), split);
@@ -318,14 +174,8 @@ fn csv_errors_name_file_line_and_field() {
     let mut bytes = format!("label,feature\n1,{} ", pixels(2303, 1).0).into_bytes();
     bytes.extend_from_slice(&[0xff, 0xfe, b'\n']);
     let e = load_err(&write(&dir, "binary.csv", &bytes), Split::All);
-    assert!(
-        e.contains("binary.csv:2: feature: not a number: \"\u{fffd}\u{fffd}\" at position 2304"),
-        "{e}"
-    );
-    let e = load_err(
-        &write(&dir, "binhead.csv", [0xff, 0x00, 0x12, b'\n']),
-        Split::All,
-    );
+    assert!(e.contains("binary.csv:2: feature: not a number: \"\u{fffd}\u{fffd}\" at position 2304"), "{e}");
+    let e = load_err(&write(&dir, "binhead.csv", [0xff, 0x00, 0x12, b'\n']), Split::All);
     assert!(e.contains("binhead.csv:1: header: unknown header"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -335,25 +185,15 @@ fn csv_errors_name_file_line_and_field() {
 fn csv_across_blocks() {
     let dir = temp_dir("blocks");
     let (text, px, labels) = train_csv(2600, 2304, "\n");
-    assert!(
-        text.len() > 17 << 20,
-        "{} bytes: want at least three blocks",
-        text.len()
-    );
+    assert!(text.len() > 17 << 20, "{} bytes: want at least three blocks", text.len());
     let ds = data::load(&write(&dir, "big.csv", &text), Split::Training).unwrap();
     assert_eq!(ds.len(), 2600);
     assert!(ds.pixels == px && ds.labels.as_deref() == Some(&labels[..]));
     // Break row 2400 (line 2401 after the header).
     let mut lines: Vec<String> = text.lines().map(String::from).collect();
     lines[2400] = format!("0,{}", pixels(2305, 1).0);
-    let e = load_err(
-        &write(&dir, "bigbad.csv", lines.join("\n")),
-        Split::Training,
-    );
-    assert!(
-        e.contains("bigbad.csv:2401: feature: expected 2304 pixel values, found 2305"),
-        "{e}"
-    );
+    let e = load_err(&write(&dir, "bigbad.csv", lines.join("\n")), Split::Training);
+    assert!(e.contains("bigbad.csv:2401: feature: expected 2304 pixel values, found 2305"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -366,26 +206,14 @@ fn idx_round_trip_plain_and_gzip() {
         let ext = if gz { ".gz" } else { "" };
         let ip = dir.join(format!("demo-images-idx3-ubyte{ext}"));
         idx::write_images(&ip, 6, 4, &px, gz).unwrap();
-        idx::write_labels(
-            &dir.join(format!("demo-labels-idx1-ubyte{ext}")),
-            &labels,
-            gz,
-        )
-        .unwrap();
+        idx::write_labels(&dir.join(format!("demo-labels-idx1-ubyte{ext}")), &labels, gz).unwrap();
         let ds = data::load(&ip, Split::Training).unwrap();
         assert_eq!((ds.len(), ds.channels, ds.height, ds.width), (5, 1, 6, 4));
         assert_eq!(ds.pixels, px);
         assert_eq!(ds.labels.as_deref(), Some(&labels[..]));
-        assert_eq!(
-            ds.class_names,
-            (0..10).map(|i| i.to_string()).collect::<Vec<_>>()
-        );
+        assert_eq!(ds.class_names, (0..10).map(|i| i.to_string()).collect::<Vec<_>>());
         std::fs::remove_file(dir.join(format!("demo-labels-idx1-ubyte{ext}"))).unwrap();
-        assert_eq!(
-            data::load(&ip, Split::Training).unwrap().labels,
-            None,
-            "unlabelled without a labels file"
-        );
+        assert_eq!(data::load(&ip, Split::Training).unwrap().labels, None, "unlabelled without a labels file");
     }
     // A Fashion-MNIST-style directory: train-* and t10k-*, named classes from the path.
     let fdir = dir.join("fashion");
@@ -410,36 +238,20 @@ fn idx_errors() {
     idx::write_images(&ip, 2, 2, &[1, 2, 3, 4, 5, 6, 7, 8], false).unwrap();
     idx::write_labels(&dir.join("x-labels-idx1-ubyte"), &[1, 2, 3], false).unwrap();
     let e = load_err(&ip, Split::All);
-    assert!(
-        e.contains("x-labels-idx1-ubyte: labels: 3 labels for 2 images"),
-        "{e}"
-    );
+    assert!(e.contains("x-labels-idx1-ubyte: labels: 3 labels for 2 images"), "{e}");
     // Passing the labels file instead of the images file.
     let e = load_err(&dir.join("x-labels-idx1-ubyte"), Split::All);
     assert!(e.contains("magic") && e.contains("labels file"), "{e}");
     // Truncated data, plain and gzipped.
     let full = std::fs::read(&ip).unwrap();
-    let e = load_err(
-        &write(&dir, "t-images-idx3-ubyte", &full[..full.len() - 3]),
-        Split::All,
-    );
-    assert!(
-        e.contains("t-images-idx3-ubyte: data: truncated file: expected 8 bytes"),
-        "{e}"
-    );
+    let e = load_err(&write(&dir, "t-images-idx3-ubyte", &full[..full.len() - 3]), Split::All);
+    assert!(e.contains("t-images-idx3-ubyte: data: truncated file: expected 8 bytes"), "{e}");
     idx::write_images(&dir.join("g-images-idx3-ubyte.gz"), 2, 2, &[9; 8], true).unwrap();
     let gz = std::fs::read(dir.join("g-images-idx3-ubyte.gz")).unwrap();
-    assert!(data::load(
-        &write(&dir, "cut-images-idx3-ubyte.gz", &gz[..gz.len() / 2]),
-        Split::All
-    )
-    .is_err());
+    assert!(data::load(&write(&dir, "cut-images-idx3-ubyte.gz", &gz[..gz.len() / 2]), Split::All).is_err());
     // Wrong magic read through the IDX reader directly.
     let e = idx::read_labels(&ip).unwrap_err().to_string();
-    assert!(
-        e.contains("wrong magic number 0x00000803 (images), expected 0x00000801"),
-        "{e}"
-    );
+    assert!(e.contains("wrong magic number 0x00000803 (images), expected 0x00000801"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -449,15 +261,8 @@ fn submission_is_written_atomically() {
     let p = dir.join("submission.csv");
     std::fs::write(&p, "old").unwrap();
     data::write_submission(&p, &[3, 1, 2], &[6, 0, 4]).unwrap();
-    assert_eq!(
-        std::fs::read_to_string(&p).unwrap(),
-        "id,label\n3,6\n1,0\n2,4\n"
-    );
-    assert_eq!(
-        std::fs::read_dir(&dir).unwrap().count(),
-        1,
-        "no temporary file left"
-    );
+    assert_eq!(std::fs::read_to_string(&p).unwrap(), "id,label\n3,6\n1,0\n2,4\n");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temporary file left");
     assert!(data::write_submission(&p, &[1], &[1, 2]).is_err());
     assert!(data::write_submission(&dir.join("no/such/dir.csv"), &[1], &[1]).is_err());
     let _ = std::fs::remove_dir_all(&dir);

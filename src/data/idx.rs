@@ -174,7 +174,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], gzip: bool) -> Result<()> 
 /// Writes `count = pixels.len() / (height*width)` images as an IDX images file.
 pub fn write_images(path: &Path, height: usize, width: usize, pixels: &[u8], gzip: bool) -> Result<()> {
     let per = height * width;
-    if per == 0 || pixels.len() % per != 0 || height > u32::MAX as usize || width > u32::MAX as usize {
+    if per == 0 || !pixels.len().is_multiple_of(per) || height > u32::MAX as usize || width > u32::MAX as usize {
         return Err(Error::invalid("idx::write_images", format!("{} bytes are not whole images of {height}x{width}", pixels.len())));
     }
     let count = u32::try_from(pixels.len() / per).map_err(|_| Error::invalid("idx::write_images", "more than 2^32 images"))?;

@@ -83,12 +83,7 @@ impl Dataset {
 
     /// Number of images.
     pub fn len(&self) -> usize {
-        let per = self.image_len();
-        if per == 0 {
-            0
-        } else {
-            self.pixels.len() / per
-        }
+        self.pixels.len().checked_div(self.image_len()).unwrap_or(0)
     }
 
     /// True when there are no images.
