@@ -15,8 +15,7 @@ fn parse_full_size_fer_train_csv() {
     let path = std::env::temp_dir().join(format!("pupil-bench-{}-train.csv", std::process::id()));
     let t = Instant::now();
     {
-        let mut f =
-            std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path).unwrap());
+        let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path).unwrap());
         f.write_all(b"label,feature\n").unwrap();
         let mut rng = Rng::new(2013);
         let names: Vec<String> = (0..256).map(|v| v.to_string()).collect();
@@ -39,10 +38,7 @@ fn parse_full_size_fer_train_csv() {
     let bytes = std::fs::metadata(&path).unwrap().len();
     println!("generated {} MB in {:.2?}", bytes >> 20, t.elapsed());
     for threads in [1, rayon::current_num_threads()] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         let (t, cpu) = (Instant::now(), cpu_seconds());
         let ds = pool.install(|| data::load(&path, Split::Training)).unwrap();
         let (dt, cpu) = (t.elapsed(), cpu_seconds() - cpu);
@@ -60,10 +56,7 @@ fn parse_full_size_fer_train_csv() {
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<f64> = after
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0.0))
-        .collect();
+    let f: Vec<f64> = after.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
     if f.len() > 13 {
         (f[11] + f[12]) / 100.0
     } else {

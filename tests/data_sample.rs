@@ -32,20 +32,8 @@ fn regenerate_embedded_sample() {
     std::fs::create_dir_all(&out).unwrap();
     for (prefix, n) in [("train", TRAIN_N), ("t10k", TEST_N)] {
         let (img, labels) = first_n(prefix, n);
-        idx::write_images(
-            &out.join(format!("{prefix}-images-idx3-ubyte.gz")),
-            img.height,
-            img.width,
-            &img.pixels,
-            true,
-        )
-        .unwrap();
-        idx::write_labels(
-            &out.join(format!("{prefix}-labels-idx1-ubyte.gz")),
-            &labels,
-            true,
-        )
-        .unwrap();
+        idx::write_images(&out.join(format!("{prefix}-images-idx3-ubyte.gz")), img.height, img.width, &img.pixels, true).unwrap();
+        idx::write_labels(&out.join(format!("{prefix}-labels-idx1-ubyte.gz")), &labels, true).unwrap();
     }
 }
 
@@ -53,24 +41,15 @@ fn regenerate_embedded_sample() {
 fn embedded_sample_has_the_right_shape_and_classes() {
     let train = data::embedded_sample(Split::Training).unwrap();
     let test = data::embedded_sample(Split::Test).unwrap();
-    assert_eq!(
-        (train.len(), train.channels, train.height, train.width),
-        (TRAIN_N, 1, 28, 28)
-    );
+    assert_eq!((train.len(), train.channels, train.height, train.width), (TRAIN_N, 1, 28, 28));
     assert_eq!(test.len(), TEST_N);
     assert_eq!(train.num_classes(), 10);
     assert_eq!(train.class_names[0], "T-shirt/top");
     assert_eq!(train.class_names[9], "Ankle boot");
     let counts = train.class_counts();
-    println!(
-        "train class counts {counts:?}, test {:?}",
-        test.class_counts()
-    );
+    println!("train class counts {counts:?}, test {:?}", test.class_counts());
     assert!(counts.iter().all(|&c| c > 200), "{counts:?}");
-    assert_eq!(
-        data::embedded_sample(Split::All).unwrap().len(),
-        TRAIN_N + TEST_N
-    );
+    assert_eq!(data::embedded_sample(Split::All).unwrap().len(), TRAIN_N + TEST_N);
     assert!(data::embedded_sample(Split::PublicTest).is_err());
     // The files on disk load the same through the directory loader.
     let from_dir = data::load(&sample_dir(), Split::Training).unwrap();
@@ -83,10 +62,7 @@ fn embedded_sample_is_the_first_images_of_the_package() {
         eprintln!("{PACKAGE_DIR} absent (apt-get install dataset-fashion-mnist); skipping provenance check");
         return;
     }
-    for (split, prefix, n) in [
-        (Split::Training, "train", TRAIN_N),
-        (Split::Test, "t10k", TEST_N),
-    ] {
+    for (split, prefix, n) in [(Split::Training, "train", TRAIN_N), (Split::Test, "t10k", TEST_N)] {
         let ds = data::embedded_sample(split).unwrap();
         let (img, labels) = first_n(prefix, n);
         assert_eq!(ds.pixels, img.pixels, "{prefix} pixels");
