@@ -1,5 +1,6 @@
 //! Zero padding of NCHW images (Keras `ZeroPadding2D`).
 
+use super::conv::zeroed;
 use crate::autograd::Var;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -57,7 +58,7 @@ pub fn pad2d(x: &Var, top: usize, bottom: usize, left: usize, right: usize) -> R
     let (h, w) = (s[2], s[3]);
     let (h2, w2) = (top + h + bottom, left + w + right);
     let out_shape = [s[0], s[1], h2, w2];
-    let mut y = vec![0.0f32; s[0] * s[1] * h2 * w2];
+    let mut y = zeroed(s[0] * s[1] * h2 * w2);
     copy_planes(
         x.value().data(),
         &mut y,
@@ -68,7 +69,7 @@ pub fn pad2d(x: &Var, top: usize, bottom: usize, left: usize, right: usize) -> R
     );
     let y = Tensor::from_vec(y, &out_shape)?;
     Ok(Var::from_op(&[x], y, move |g, _| {
-        let mut dx = vec![0.0f32; s.iter().product()];
+        let mut dx = zeroed(s.iter().product());
         copy_planes(g.data(), &mut dx, (h, w), (h2, w2), (top, left), true);
         Ok(vec![Some(Tensor::from_vec(dx, &s)?)])
     }))

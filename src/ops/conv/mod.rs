@@ -26,6 +26,8 @@ mod cpu_kernel;
 use crate::autograd::Var;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
+/// Zeroed output buffers (huge-page backed when large), shared with pooling and padding.
+pub(super) use cpu_kernel::zeroed;
 use cpu_kernel::Geom;
 
 /// Output size of a strided, padded window along one axis, or None if the window does not

@@ -2,6 +2,7 @@
 //! parallel over blocks of planes. Every plane is independent, so the result does not depend
 //! on the split.
 
+use super::super::conv::zeroed;
 use pupil_kernels::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward};
 use rayon::prelude::*;
 
@@ -36,7 +37,7 @@ impl PoolGeom {
 
 /// Max pooling: the output and, per output, the index of the max within its input plane.
 pub(crate) fn max_forward(g: &PoolGeom, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
-    let mut y = vec![0.0f32; g.planes * g.out_plane()];
+    let mut y = zeroed(g.planes * g.out_plane());
     let mut arg = vec![0u32; y.len()];
     if y.is_empty() {
         return (y, arg);
@@ -54,7 +55,7 @@ pub(crate) fn max_forward(g: &PoolGeom, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
 
 /// Backward of max pooling: each output gradient goes to its argmax.
 pub(crate) fn max_backward(g: &PoolGeom, dy: &[f32], arg: &[u32]) -> Vec<f32> {
-    let mut dx = vec![0.0f32; g.planes * g.in_plane()];
+    let mut dx = zeroed(g.planes * g.in_plane());
     if dy.is_empty() {
         return dx;
     }
@@ -71,7 +72,7 @@ pub(crate) fn max_backward(g: &PoolGeom, dy: &[f32], arg: &[u32]) -> Vec<f32> {
 
 /// Average pooling (each window divided by `kh·kw`).
 pub(crate) fn avg_forward(g: &PoolGeom, x: &[f32]) -> Vec<f32> {
-    let mut y = vec![0.0f32; g.planes * g.out_plane()];
+    let mut y = zeroed(g.planes * g.out_plane());
     if y.is_empty() {
         return y;
     }
@@ -87,7 +88,7 @@ pub(crate) fn avg_forward(g: &PoolGeom, x: &[f32]) -> Vec<f32> {
 
 /// Backward of average pooling: each output gradient spread evenly over its window.
 pub(crate) fn avg_backward(g: &PoolGeom, dy: &[f32]) -> Vec<f32> {
-    let mut dx = vec![0.0f32; g.planes * g.in_plane()];
+    let mut dx = zeroed(g.planes * g.in_plane());
     if dy.is_empty() {
         return dx;
     }
