@@ -5,6 +5,23 @@
 //! become `f32` only when a batch is made ([`make_batch`]), after augmentation and
 //! normalisation. Bad input never panics: it is reported as one [`Error::Parse`] naming the
 //! file, the 1-based line (CSV) and the field.
+//!
+//! ```
+//! use pupil::data::{self, Augment, NormKind, Normalization, Split};
+//! // FER2013: data::load(Path::new("train.csv"), Split::Training)?; here the embedded sample.
+//! let train = data::embedded_sample(Split::Training)?;
+//! let (tr, val) = data::split_validation(train.len(), 0.1, 42);
+//! let norm = Normalization::fit(NormKind::FeatureWise, &train.subset(&tr));
+//! let aug = Augment::parse("standard")?;
+//! let base = pupil::Rng::new(42);
+//! let order = data::shuffled(tr.len(), &mut base.fork(0));
+//! let idx: Vec<usize> = order[..64].iter().map(|&k| tr[k]).collect();
+//! let (x, y) = data::make_batch(&train, &idx, &norm, Some((&aug, &base, 0)))?;
+//! assert_eq!((x.shape(), y.len()), (&[64, 1, 28, 28][..], 64));
+//! let (xv, _) = data::make_batch(&train, &val, &norm, None)?;
+//! assert_eq!(xv.shape()[0], 300);
+//! # Ok::<(), pupil::Error>(())
+//! ```
 
 pub mod augment;
 pub mod batch;
