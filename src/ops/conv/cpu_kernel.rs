@@ -72,21 +72,7 @@ impl Geom {
 /// gives the same bits.
 #[allow(clippy::too_many_arguments)]
 #[inline]
-fn gemm(
-    par: bool,
-    m: usize,
-    k: usize,
-    n: usize,
-    a: &[f32],
-    rsa: usize,
-    csa: usize,
-    b: &[f32],
-    rsb: usize,
-    csb: usize,
-    beta: f32,
-    c: &mut [f32],
-    ldc: usize,
-) {
+fn gemm(par: bool, m: usize, k: usize, n: usize, a: &[f32], rsa: usize, csa: usize, b: &[f32], rsb: usize, csb: usize, beta: f32, c: &mut [f32], ldc: usize) {
     if par {
         pupil_kernels::sgemm_par(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, beta, c, ldc);
     } else {
@@ -117,11 +103,7 @@ fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
 #[inline]
 fn valid_range(out: usize, w: usize, k: usize, s: usize, p: usize) -> (usize, usize) {
     let lo = if p > k { (p - k).div_ceil(s) } else { 0 };
-    let hi = if w + p > k {
-        ((w + p - k - 1) / s + 1).min(out)
-    } else {
-        0
-    };
+    let hi = if w + p > k { ((w + p - k - 1) / s + 1).min(out) } else { 0 };
     (lo.min(hi), hi)
 }
 
@@ -235,49 +217,47 @@ pub(crate) fn forward(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32]>) -> 
     }
     let groups = g.n.div_ceil(gs);
     let par = groups == 1;
-    y.par_chunks_mut(gs * g.out_len())
-        .enumerate()
-        .for_each(|(gi, yg)| {
-            let n0 = gi * gs;
-            let gn = yg.len() / g.out_len();
-            let beta = if bias.is_some() { 1.0 } else { 0.0 };
-            if gn == 1 {
-                // one image: the GEMM writes straight into y, pre-filled with the bias
-                if let Some(b) = bias {
-                    for (row, &bo) in yg.chunks_exact_mut(p).zip(b) {
-                        row.fill(bo);
-                    }
+    y.par_chunks_mut(gs * g.out_len()).enumerate().for_each(|(gi, yg)| {
+        let n0 = gi * gs;
+        let gn = yg.len() / g.out_len();
+        let beta = if bias.is_some() { 1.0 } else { 0.0 };
+        if gn == 1 {
+            // one image: the GEMM writes straight into y, pre-filled with the bias
+            if let Some(b) = bias {
+                for (row, &bo) in yg.chunks_exact_mut(p).zip(b) {
+                    row.fill(bo);
                 }
-                let xi = &x[n0 * g.in_len()..(n0 + 1) * g.in_len()];
-                if g.pointwise() {
-                    gemm(par, g.o, k, p, wt, k, 1, xi, p, 1, beta, yg, p);
-                } else {
-                    with_scratch(k * p, |cols| {
-                        im2col(g, xi, cols, p, 0);
-                        gemm(par, g.o, k, p, wt, k, 1, cols, p, 1, beta, yg, p);
-                    });
-                }
-                return;
             }
-            let ld = gn * p;
-            with_scratch(k * ld + g.o * ld, |buf| {
-                let (cols, out) = buf.split_at_mut(k * ld);
-                for i in 0..gn {
-                    let xi = &x[(n0 + i) * g.in_len()..(n0 + i + 1) * g.in_len()];
-                    im2col(g, xi, cols, ld, i * p);
-                }
-                gemm(par, g.o, k, ld, wt, k, 1, cols, ld, 1, 0.0, out, ld);
-                for (i, yi) in yg.chunks_exact_mut(g.out_len()).enumerate() {
-                    for (o, row) in yi.chunks_exact_mut(p).enumerate() {
-                        let src = &out[o * ld + i * p..o * ld + (i + 1) * p];
-                        match bias {
-                            Some(b) => row.iter_mut().zip(src).for_each(|(d, s)| *d = s + b[o]),
-                            None => row.copy_from_slice(src),
-                        }
+            let xi = &x[n0 * g.in_len()..(n0 + 1) * g.in_len()];
+            if g.pointwise() {
+                gemm(par, g.o, k, p, wt, k, 1, xi, p, 1, beta, yg, p);
+            } else {
+                with_scratch(k * p, |cols| {
+                    im2col(g, xi, cols, p, 0);
+                    gemm(par, g.o, k, p, wt, k, 1, cols, p, 1, beta, yg, p);
+                });
+            }
+            return;
+        }
+        let ld = gn * p;
+        with_scratch(k * ld + g.o * ld, |buf| {
+            let (cols, out) = buf.split_at_mut(k * ld);
+            for i in 0..gn {
+                let xi = &x[(n0 + i) * g.in_len()..(n0 + i + 1) * g.in_len()];
+                im2col(g, xi, cols, ld, i * p);
+            }
+            gemm(par, g.o, k, ld, wt, k, 1, cols, ld, 1, 0.0, out, ld);
+            for (i, yi) in yg.chunks_exact_mut(g.out_len()).enumerate() {
+                for (o, row) in yi.chunks_exact_mut(p).enumerate() {
+                    let src = &out[o * ld + i * p..o * ld + (i + 1) * p];
+                    match bias {
+                        Some(b) => row.iter_mut().zip(src).for_each(|(d, s)| *d = s + b[o]),
+                        None => row.copy_from_slice(src),
                     }
                 }
-            });
+            }
         });
+    });
     y
 }
 
@@ -301,10 +281,7 @@ pub(crate) fn backward(g: &Geom, x: &[f32], wt: &[f32], dy: &[f32], need: [bool;
     let chunks = g.n.div_ceil(cs);
     let par = chunks == 1 && g.n <= gs;
     let run = |ci: usize, dx: Option<&mut [f32]>| -> Partial {
-        let mut part = Partial {
-            dw: vec![0.0; if need_dw { g.o * k } else { 0 }],
-            db: vec![0.0; if need_db { g.o } else { 0 }],
-        };
+        let mut part = Partial { dw: vec![0.0; if need_dw { g.o * k } else { 0 }], db: vec![0.0; if need_db { g.o } else { 0 }] };
         let (c0, c1) = (ci * cs, ((ci + 1) * cs).min(g.n));
         let mut dx = dx; // zeroed by the caller
         for n0 in (c0..c1).step_by(gs) {
@@ -344,27 +321,14 @@ pub(crate) fn backward(g: &Geom, x: &[f32], wt: &[f32], dy: &[f32], need: [bool;
                     let colm: &[f32] = if direct_x {
                         xg
                     } else {
-                        for (i, xi) in xg.chunks_exact(g.in_len()).enumerate() {
-                            im2col(g, xi, cols, ld, i * p);
+                        let il = g.in_len(); // may be 0 (an empty image with padding)
+                        for i in 0..gn {
+                            im2col(g, &xg[i * il..(i + 1) * il], cols, ld, i * p);
                         }
                         cols
                     };
                     // dW[o][k] += Σ_j dY[o][j] · cols[k][j]
-                    gemm(
-                        par,
-                        g.o,
-                        ld,
-                        k,
-                        dym,
-                        ld,
-                        1,
-                        colm,
-                        1,
-                        ld,
-                        1.0,
-                        &mut part.dw,
-                        k,
-                    );
+                    gemm(par, g.o, ld, k, dym, ld, 1, colm, 1, ld, 1.0, &mut part.dw, k);
                 }
                 if let Some(d) = dx.as_deref_mut() {
                     let dxg = &mut d[(n0 - c0) * g.in_len()..(n0 - c0 + gn) * g.in_len()];
@@ -373,8 +337,9 @@ pub(crate) fn backward(g: &Geom, x: &[f32], wt: &[f32], dy: &[f32], need: [bool;
                         gemm(par, k, g.o, ld, wt, 1, k, dym, ld, 1, 0.0, dxg, ld);
                     } else {
                         gemm(par, k, g.o, ld, wt, 1, k, dym, ld, 1, 0.0, dcols, ld);
-                        for (i, dxi) in dxg.chunks_exact_mut(g.in_len()).enumerate() {
-                            col2im(g, dcols, ld, i * p, dxi);
+                        let il = g.in_len();
+                        for i in 0..gn {
+                            col2im(g, dcols, ld, i * p, &mut dxg[i * il..(i + 1) * il]);
                         }
                     }
                 }
@@ -382,38 +347,20 @@ pub(crate) fn backward(g: &Geom, x: &[f32], wt: &[f32], dy: &[f32], need: [bool;
         }
         part
     };
-    let mut dx = if need_dx {
-        Some(zeroed(g.n * g.in_len()))
-    } else {
-        None
-    };
+    let mut dx = if need_dx { Some(zeroed(g.n * g.in_len())) } else { None };
     let parts: Vec<Partial> = match dx.as_deref_mut() {
-        Some(d) if !d.is_empty() => d
-            .par_chunks_mut(cs * g.in_len())
-            .enumerate()
-            .map(|(ci, d)| run(ci, Some(d)))
-            .collect(),
-        _ => (0..chunks)
-            .into_par_iter()
-            .map(|ci| run(ci, None))
-            .collect(),
+        Some(d) if !d.is_empty() => d.par_chunks_mut(cs * g.in_len()).enumerate().map(|(ci, d)| run(ci, Some(d))).collect(),
+        _ => (0..chunks).into_par_iter().map(|ci| run(ci, None)).collect(),
     };
     // fixed-order reduction over chunks
     let mut it = parts.into_iter();
     let (mut dw, mut db) = match it.next() {
         Some(first) => (first.dw, first.db),
-        None => (
-            vec![0.0; if need_dw { g.o * k } else { 0 }],
-            vec![0.0; if need_db { g.o } else { 0 }],
-        ),
+        None => (vec![0.0; if need_dw { g.o * k } else { 0 }], vec![0.0; if need_db { g.o } else { 0 }]),
     };
     for part in it {
         dw.iter_mut().zip(&part.dw).for_each(|(a, b)| *a += b);
         db.iter_mut().zip(&part.db).for_each(|(a, b)| *a += b);
     }
-    ConvGrads {
-        dx,
-        dw: need_dw.then_some(dw),
-        db: need_db.then_some(db),
-    }
+    ConvGrads { dx, dw: need_dw.then_some(dw), db: need_db.then_some(db) }
 }

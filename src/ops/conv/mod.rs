@@ -37,67 +37,26 @@ pub(crate) fn out_size(size: usize, k: usize, stride: usize, pad: usize) -> Opti
     (k >= 1 && stride >= 1 && padded >= k).then(|| (padded - k) / stride + 1)
 }
 
-fn geometry(
-    xs: &[usize],
-    ws: &[usize],
-    stride: (usize, usize),
-    padding: (usize, usize),
-) -> Result<Geom> {
-    let shape_err = |detail: String| Error::Shape {
-        op: "conv2d",
-        lhs: xs.to_vec(),
-        rhs: ws.to_vec(),
-        detail,
-    };
+fn geometry(xs: &[usize], ws: &[usize], stride: (usize, usize), padding: (usize, usize)) -> Result<Geom> {
+    let shape_err = |detail: String| Error::Shape { op: "conv2d", lhs: xs.to_vec(), rhs: ws.to_vec(), detail };
     if xs.len() != 4 || ws.len() != 4 {
-        return Err(shape_err(
-            "needs input [N, C, H, W] and weight [O, C, kh, kw]".into(),
-        ));
+        return Err(shape_err("needs input [N, C, H, W] and weight [O, C, kh, kw]".into()));
     }
     if stride.0 == 0 || stride.1 == 0 {
-        return Err(Error::invalid(
-            "conv2d",
-            format!("stride must be at least 1, got {stride:?}"),
-        ));
+        return Err(Error::invalid("conv2d", format!("stride must be at least 1, got {stride:?}")));
     }
     let (n, c, h, w) = (xs[0], xs[1], xs[2], xs[3]);
     let (o, kh, kw) = (ws[0], ws[2], ws[3]);
     if c != ws[1] {
-        return Err(shape_err(format!(
-            "input has {c} channels but the weight expects {}",
-            ws[1]
-        )));
+        return Err(shape_err(format!("input has {c} channels but the weight expects {}", ws[1])));
     }
     if c == 0 || o == 0 || kh == 0 || kw == 0 {
-        return Err(shape_err(
-            "channels, filters and kernel sizes must be at least 1".into(),
-        ));
+        return Err(shape_err("channels, filters and kernel sizes must be at least 1".into()));
     }
-    let (Some(oh), Some(ow)) = (
-        out_size(h, kh, stride.0, padding.0),
-        out_size(w, kw, stride.1, padding.1),
-    ) else {
-        return Err(shape_err(format!(
-            "kernel {kh}x{kw} is larger than the padded input {}x{} (padding {padding:?})",
-            h + 2 * padding.0,
-            w + 2 * padding.1
-        )));
+    let (Some(oh), Some(ow)) = (out_size(h, kh, stride.0, padding.0), out_size(w, kw, stride.1, padding.1)) else {
+        return Err(shape_err(format!("kernel {kh}x{kw} is larger than the padded input {}x{} (padding {padding:?})", h + 2 * padding.0, w + 2 * padding.1)));
     };
-    Ok(Geom {
-        n,
-        c,
-        h,
-        w,
-        o,
-        kh,
-        kw,
-        sh: stride.0,
-        sw: stride.1,
-        ph: padding.0,
-        pw: padding.1,
-        oh,
-        ow,
-    })
+    Ok(Geom { n, c, h, w, o, kh, kw, sh: stride.0, sw: stride.1, ph: padding.0, pw: padding.1, oh, ow })
 }
 
 /// 2-D convolution of `x: [N, C, H, W]` with `w: [O, C, kh, kw]` and optional bias `b: [O]`,
@@ -108,13 +67,7 @@ fn geometry(
 /// a kernel larger than the padded input; `Error::Invalid` on a zero stride.
 ///
 /// Backward computes `dX` only when `x` needs a gradient (not for the first layer's input).
-pub fn conv2d(
-    x: &Var,
-    w: &Var,
-    b: Option<&Var>,
-    stride: (usize, usize),
-    padding: (usize, usize),
-) -> Result<Var> {
+pub fn conv2d(x: &Var, w: &Var, b: Option<&Var>, stride: (usize, usize), padding: (usize, usize)) -> Result<Var> {
     let g = geometry(x.shape(), w.shape(), stride, padding)?;
     if let Some(b) = b {
         if b.shape() != [g.o] {
@@ -126,12 +79,7 @@ pub fn conv2d(
             });
         }
     }
-    let y = cpu_kernel::forward(
-        &g,
-        x.value().data(),
-        w.value().data(),
-        b.map(|b| b.value().data()),
-    );
+    let y = cpu_kernel::forward(&g, x.value().data(), w.value().data(), b.map(|b| b.value().data()));
     let y = Tensor::from_vec(y, &[g.n, g.o, g.oh, g.ow])?;
     let (xv, wv) = (x.value().clone(), w.value().clone());
     let (xshape, wshape) = (xv.shape().to_vec(), wv.shape().to_vec());
@@ -139,10 +87,7 @@ pub fn conv2d(
     let backward = move |gr: &Tensor, need: &[bool]| {
         let need = [need[0], need[1], need.get(2).copied().unwrap_or(false)];
         let gr = cpu_kernel::backward(&g, xv.data(), wv.data(), gr.data(), need);
-        let mut out = vec![
-            gr.dx.map(|d| Tensor::from_vec(d, &xshape)).transpose()?,
-            gr.dw.map(|d| Tensor::from_vec(d, &wshape)).transpose()?,
-        ];
+        let mut out = vec![gr.dx.map(|d| Tensor::from_vec(d, &xshape)).transpose()?, gr.dw.map(|d| Tensor::from_vec(d, &wshape)).transpose()?];
         if has_bias {
             out.push(gr.db.map(|d| Tensor::from_vec(d, &[g.o])).transpose()?);
         }
@@ -201,58 +146,33 @@ mod tests {
     fn errors_name_shapes() {
         let g = Graph::new();
         let x = var(&g, &[1, 3, 4, 4], 1);
-        let e = conv2d(&x, &var(&g, &[2, 2, 3, 3], 2), None, (1, 1), (0, 0))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("[1, 3, 4, 4]") && e.contains("[2, 2, 3, 3]") && e.contains("channels"),
-            "{e}"
-        );
-        let e = conv2d(&x, &var(&g, &[2, 3, 5, 3], 2), None, (1, 1), (0, 0))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("[1, 3, 4, 4]") && e.contains("[2, 3, 5, 3]") && e.contains("larger"),
-            "{e}"
-        );
+        let e = conv2d(&x, &var(&g, &[2, 2, 3, 3], 2), None, (1, 1), (0, 0)).unwrap_err().to_string();
+        assert!(e.contains("[1, 3, 4, 4]") && e.contains("[2, 2, 3, 3]") && e.contains("channels"), "{e}");
+        let e = conv2d(&x, &var(&g, &[2, 3, 5, 3], 2), None, (1, 1), (0, 0)).unwrap_err().to_string();
+        assert!(e.contains("[1, 3, 4, 4]") && e.contains("[2, 3, 5, 3]") && e.contains("larger"), "{e}");
         assert!(conv2d(&x, &var(&g, &[2, 3, 5, 3], 2), None, (1, 1), (1, 0)).is_ok());
-        let e = conv2d(&x, &var(&g, &[2, 3, 3, 3], 2), None, (0, 1), (0, 0))
-            .unwrap_err()
-            .to_string();
+        let e = conv2d(&x, &var(&g, &[2, 3, 3, 3], 2), None, (0, 1), (0, 0)).unwrap_err().to_string();
         assert!(e.contains("stride"), "{e}");
-        let e = conv2d(
-            &var(&g, &[3, 4, 4], 3),
-            &var(&g, &[2, 3, 3, 3], 2),
-            None,
-            (1, 1),
-            (0, 0),
-        )
-        .unwrap_err()
-        .to_string();
+        let e = conv2d(&var(&g, &[3, 4, 4], 3), &var(&g, &[2, 3, 3, 3], 2), None, (1, 1), (0, 0)).unwrap_err().to_string();
         assert!(e.contains("[3, 4, 4]") && e.contains("[2, 3, 3, 3]"), "{e}");
-        let e = conv2d(
-            &x,
-            &var(&g, &[2, 3, 3, 3], 2),
-            Some(&var(&g, &[3], 4)),
-            (1, 1),
-            (0, 0),
-        )
-        .unwrap_err()
-        .to_string();
+        let e = conv2d(&x, &var(&g, &[2, 3, 3, 3], 2), Some(&var(&g, &[3], 4)), (1, 1), (0, 0)).unwrap_err().to_string();
         assert!(e.contains("[3]") && e.contains("[2, 3, 3, 3]"), "{e}");
+    }
+
+    #[test]
+    fn padding_alone_can_hold_the_kernel() {
+        let g = Graph::new();
+        let x = var(&g, &[2, 1, 0, 3], 1);
+        let y = conv2d(&x, &var(&g, &[2, 1, 1, 1], 2), Some(&var(&g, &[2], 3)), (1, 1), (1, 0)).unwrap();
+        assert_eq!(y.shape(), &[2, 2, 2, 3]);
+        let gr = y.backward_with(Tensor::ones(y.shape())).unwrap();
+        assert_eq!(gr.wrt(&x).unwrap().shape(), &[2, 1, 0, 3]);
     }
 
     #[test]
     fn empty_batch_gives_empty_output() {
         let g = Graph::new();
-        let y = conv2d(
-            &var(&g, &[0, 2, 5, 5], 1),
-            &var(&g, &[3, 2, 3, 3], 2),
-            None,
-            (1, 1),
-            (0, 0),
-        )
-        .unwrap();
+        let y = conv2d(&var(&g, &[0, 2, 5, 5], 1), &var(&g, &[3, 2, 3, 3], 2), None, (1, 1), (0, 0)).unwrap();
         assert_eq!(y.shape(), &[0, 3, 3, 3]);
     }
 }
