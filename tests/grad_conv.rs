@@ -13,15 +13,7 @@ fn t(shape: &[usize], seed: u64) -> Tensor {
 /// finite-difference step of gradcheck (5e-3) crosses a tie when `len <= 256`.
 fn distinct(shape: &[usize], seed: u64) -> Tensor {
     let n: usize = shape.iter().product();
-    let mut v: Vec<f32> = (0..n)
-        .map(|i| {
-            if n == 1 {
-                0.0
-            } else {
-                -1.0 + 2.0 * i as f32 / (n - 1) as f32
-            }
-        })
-        .collect();
+    let mut v: Vec<f32> = (0..n).map(|i| if n == 1 { 0.0 } else { -1.0 + 2.0 * i as f32 / (n - 1) as f32 }).collect();
     Rng::new(seed).shuffle(&mut v);
     Tensor::from_vec(v, shape).unwrap()
 }
@@ -64,30 +56,16 @@ proptest! {
 
 #[test]
 fn seed_model_pools_gradcheck() {
-    for (k, s) in [
-        ((5, 5), (2, 2)),
-        ((3, 3), (2, 2)),
-        ((3, 3), (1, 1)),
-        ((2, 2), (2, 2)),
-    ] {
+    for (k, s) in [((5, 5), (2, 2)), ((3, 3), (2, 2)), ((3, 3), (1, 1)), ((2, 2), (2, 2))] {
         let x = distinct(&[1, 2, 9, 8], 7);
-        gradcheck(|_, v| ops::max_pool2d(&v[0], k, s), &[x.clone()], &opts()).unwrap();
+        gradcheck(|_, v| ops::max_pool2d(&v[0], k, s), std::slice::from_ref(&x), &opts()).unwrap();
         gradcheck(|_, v| ops::avg_pool2d(&v[0], k, s), &[x], &opts()).unwrap();
     }
 }
 
 /// Forward + backward of conv2d on batch 37 under a rayon pool of `threads` threads.
-fn conv_run(
-    threads: usize,
-    xs: &[usize],
-    ws: &[usize],
-    stride: (usize, usize),
-    pad: (usize, usize),
-) -> Vec<Vec<f32>> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap();
+fn conv_run(threads: usize, xs: &[usize], ws: &[usize], stride: (usize, usize), pad: (usize, usize)) -> Vec<Vec<f32>> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     pool.install(|| {
         let g = Graph::new();
         let x = g.leaf(t(xs, 1));
@@ -95,18 +73,14 @@ fn conv_run(
         let b = g.leaf(t(&[ws[0]], 3));
         let y = ops::conv2d(&x, &w, Some(&b), stride, pad).unwrap();
         let gr = y.backward_with(t(y.shape(), 4)).unwrap();
-        vec![
-            y.value().data().to_vec(),
-            gr.wrt(&x).unwrap().data().to_vec(),
-            gr.wrt(&w).unwrap().data().to_vec(),
-            gr.wrt(&b).unwrap().data().to_vec(),
-        ]
+        vec![y.value().data().to_vec(), gr.wrt(&x).unwrap().data().to_vec(), gr.wrt(&w).unwrap().data().to_vec(), gr.wrt(&b).unwrap().data().to_vec()]
     })
 }
 
 #[test]
 fn conv2d_is_bit_identical_on_1_and_2_threads() {
     // small maps (several images per GEMM), large maps (one per GEMM), strided
+    #[allow(clippy::type_complexity)]
     let cases: [(&[usize], &[usize], (usize, usize), (usize, usize)); 3] = [
         (&[37, 8, 10, 10], &[16, 8, 3, 3], (1, 1), (1, 1)),
         (&[37, 1, 30, 30], &[8, 1, 5, 5], (1, 1), (0, 0)),
@@ -116,13 +90,7 @@ fn conv2d_is_bit_identical_on_1_and_2_threads() {
         let one = conv_run(1, xs, ws, s, p);
         let two = conv_run(2, xs, ws, s, p);
         for (k, name) in ["y", "dx", "dw", "db"].iter().enumerate() {
-            assert!(
-                one[k]
-                    .iter()
-                    .zip(&two[k])
-                    .all(|(a, b)| a.to_bits() == b.to_bits()),
-                "{name} differs between 1 and 2 threads for {xs:?} * {ws:?}"
-            );
+            assert!(one[k].iter().zip(&two[k]).all(|(a, b)| a.to_bits() == b.to_bits()), "{name} differs between 1 and 2 threads for {xs:?} * {ws:?}");
         }
     }
 }
@@ -136,46 +104,16 @@ fn shape_errors_name_both_shapes() {
         assert!(e.contains(a) && e.contains(b), "{e}");
     };
     let w = g.leaf(Tensor::zeros(&[4, 2, 3, 3]));
-    has(
-        ops::conv2d(&x, &w, None, (1, 1), (0, 0)).unwrap_err(),
-        "[2, 3, 8, 8]",
-        "[4, 2, 3, 3]",
-    );
+    has(ops::conv2d(&x, &w, None, (1, 1), (0, 0)).unwrap_err(), "[2, 3, 8, 8]", "[4, 2, 3, 3]");
     let w = g.leaf(Tensor::zeros(&[4, 3, 9, 3]));
-    has(
-        ops::conv2d(&x, &w, None, (1, 1), (0, 0)).unwrap_err(),
-        "[2, 3, 8, 8]",
-        "[4, 3, 9, 3]",
-    );
+    has(ops::conv2d(&x, &w, None, (1, 1), (0, 0)).unwrap_err(), "[2, 3, 8, 8]", "[4, 3, 9, 3]");
     let w = g.leaf(Tensor::zeros(&[4, 3, 3]));
-    has(
-        ops::conv2d(&x, &w, None, (1, 1), (0, 0)).unwrap_err(),
-        "[2, 3, 8, 8]",
-        "[4, 3, 3]",
-    );
+    has(ops::conv2d(&x, &w, None, (1, 1), (0, 0)).unwrap_err(), "[2, 3, 8, 8]", "[4, 3, 3]");
     let w = g.leaf(Tensor::zeros(&[4, 3, 3, 3]));
     let b = g.leaf(Tensor::zeros(&[5]));
-    has(
-        ops::conv2d(&x, &w, Some(&b), (1, 1), (0, 0)).unwrap_err(),
-        "[5]",
-        "[4, 3, 3, 3]",
-    );
-    assert!(ops::conv2d(&x, &w, None, (1, 0), (0, 0))
-        .unwrap_err()
-        .to_string()
-        .contains("stride"));
-    has(
-        ops::max_pool2d(&x, (9, 2), (1, 1)).unwrap_err(),
-        "[2, 3, 8, 8]",
-        "[9, 2]",
-    );
-    has(
-        ops::avg_pool2d(&g.leaf(Tensor::zeros(&[8, 8])), (2, 2), (2, 2)).unwrap_err(),
-        "[8, 8]",
-        "[2, 2]",
-    );
-    assert!(ops::pad2d(&g.leaf(Tensor::zeros(&[8, 8])), 1, 1, 1, 1)
-        .unwrap_err()
-        .to_string()
-        .contains("[8, 8]"));
+    has(ops::conv2d(&x, &w, Some(&b), (1, 1), (0, 0)).unwrap_err(), "[5]", "[4, 3, 3, 3]");
+    assert!(ops::conv2d(&x, &w, None, (1, 0), (0, 0)).unwrap_err().to_string().contains("stride"));
+    has(ops::max_pool2d(&x, (9, 2), (1, 1)).unwrap_err(), "[2, 3, 8, 8]", "[9, 2]");
+    has(ops::avg_pool2d(&g.leaf(Tensor::zeros(&[8, 8])), (2, 2), (2, 2)).unwrap_err(), "[8, 8]", "[2, 2]");
+    assert!(ops::pad2d(&g.leaf(Tensor::zeros(&[8, 8])), 1, 1, 1, 1).unwrap_err().to_string().contains("[8, 8]"));
 }
