@@ -11,12 +11,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// Two shapes that an operation needs to agree do not.
     #[error("{op}: shape mismatch: {lhs:?} vs {rhs:?}{}", if .detail.is_empty() { String::new() } else { format!(" ({})", .detail) })]
-    Shape {
-        op: &'static str,
-        lhs: Vec<usize>,
-        rhs: Vec<usize>,
-        detail: String,
-    },
+    Shape { op: &'static str, lhs: Vec<usize>, rhs: Vec<usize>, detail: String },
     /// An argument that cannot be used (zero stride, kernel larger than the input, ...).
     #[error("{op}: {msg}")]
     Invalid { op: &'static str, msg: String },
@@ -29,12 +24,7 @@ pub enum Error {
     },
     /// A file was read but its content is wrong. `line` is 1-based; 0 means "the whole file".
     #[error("{}{}: {field}: {msg}", .path.display(), if *.line > 0 { format!(":{}", .line) } else { String::new() })]
-    Parse {
-        path: PathBuf,
-        line: usize,
-        field: String,
-        msg: String,
-    },
+    Parse { path: PathBuf, line: usize, field: String, msg: String },
     /// Training diverged or another run-time condition stopped the work.
     #[error("{0}")]
     Run(String),

@@ -23,30 +23,19 @@ struct Shape {
 impl Shape {
     fn out(&self) -> Option<(usize, usize)> {
         let (hp, wp) = (self.h + 2 * self.ph, self.w + 2 * self.pw);
-        (hp >= self.kh && wp >= self.kw)
-            .then(|| ((hp - self.kh) / self.sh + 1, (wp - self.kw) / self.sw + 1))
+        (hp >= self.kh && wp >= self.kw).then(|| ((hp - self.kh) / self.sh + 1, (wp - self.kw) / self.sw + 1))
     }
 }
 
 /// Input pixel `(iy, ix)` read by output `(i, j)` through tap `(u, v)`, None in the padding.
 fn src(s: &Shape, i: usize, j: usize, u: usize, v: usize) -> Option<(usize, usize)> {
-    let (iy, ix) = (
-        (i * s.sh + u) as isize - s.ph as isize,
-        (j * s.sw + v) as isize - s.pw as isize,
-    );
-    (iy >= 0 && ix >= 0 && (iy as usize) < s.h && (ix as usize) < s.w)
-        .then_some((iy as usize, ix as usize))
+    let (iy, ix) = ((i * s.sh + u) as isize - s.ph as isize, (j * s.sw + v) as isize - s.pw as isize);
+    (iy >= 0 && ix >= 0 && (iy as usize) < s.h && (ix as usize) < s.w).then_some((iy as usize, ix as usize))
 }
 
 /// Returns (y, dx, dw, db) of `y = conv(x, w) + b` and the vector-Jacobian product with `gy`.
 #[allow(clippy::type_complexity)]
-fn naive(
-    s: &Shape,
-    x: &[f32],
-    w: &[f32],
-    b: &[f32],
-    gy: &[f32],
-) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
+fn naive(s: &Shape, x: &[f32], w: &[f32], b: &[f32], gy: &[f32]) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
     let (oh, ow) = s.out().unwrap();
     let xi = |n: usize, c: usize, y: usize, x_: usize| ((n * s.c + c) * s.h + y) * s.w + x_;
     let wi = |o: usize, c: usize, u: usize, v: usize| ((o * s.c + c) * s.kh + u) * s.kw + v;
@@ -84,44 +73,25 @@ fn naive(
 fn close(what: &str, got: &[f32], want: &[f64]) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (i, (&a, &e)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (a as f64 - e).abs() <= 1e-4 * (e.abs() + 1.0),
-            "{what}[{i}]: got {a}, want {e}"
-        );
+        assert!((a as f64 - e).abs() <= 1e-4 * (e.abs() + 1.0), "{what}[{i}]: got {a}, want {e}");
     }
 }
 
 fn check(s: Shape, seed: u64) {
     let g = Graph::new();
     let x = g.leaf(Tensor::rand_normal(&[s.n, s.c, s.h, s.w], 0.0, 1.0, seed));
-    let w = g.leaf(Tensor::rand_normal(
-        &[s.o, s.c, s.kh, s.kw],
-        0.0,
-        1.0,
-        seed + 1,
-    ));
+    let w = g.leaf(Tensor::rand_normal(&[s.o, s.c, s.kh, s.kw], 0.0, 1.0, seed + 1));
     let b = g.leaf(Tensor::rand_normal(&[s.o], 0.0, 1.0, seed + 2));
     let res = ops::conv2d(&x, &w, Some(&b), (s.sh, s.sw), (s.ph, s.pw));
     let Some((oh, ow)) = s.out() else {
-        let e = res
-            .expect_err("kernel larger than the padded input must be an error")
-            .to_string();
-        assert!(
-            e.contains(&format!("{:?}", x.shape())) && e.contains(&format!("{:?}", w.shape())),
-            "{e}"
-        );
+        let e = res.expect_err("kernel larger than the padded input must be an error").to_string();
+        assert!(e.contains(&format!("{:?}", x.shape())) && e.contains(&format!("{:?}", w.shape())), "{e}");
         return;
     };
     let y = res.unwrap();
     assert_eq!(y.shape(), &[s.n, s.o, oh, ow]);
     let gy = Tensor::rand_normal(y.shape(), 0.0, 1.0, seed + 3);
-    let (ey, edx, edw, edb) = naive(
-        &s,
-        x.value().data(),
-        w.value().data(),
-        b.value().data(),
-        gy.data(),
-    );
+    let (ey, edx, edw, edb) = naive(&s, x.value().data(), w.value().data(), b.value().data(), gy.data());
     close("y", y.value().data(), &ey);
     let grads = y.backward_with(gy).unwrap();
     close("dx", grads.wrt(&x).unwrap().data(), &edx);
@@ -130,32 +100,8 @@ fn check(s: Shape, seed: u64) {
 }
 
 fn shapes() -> impl Strategy<Value = Shape> {
-    (
-        1usize..=3,
-        1usize..=5,
-        1usize..=6,
-        1usize..=12,
-        1usize..=12,
-        1usize..=5,
-        1usize..=5,
-        1usize..=3,
-        1usize..=3,
-        0usize..=2,
-        0usize..=2,
-    )
-        .prop_map(|(n, c, o, h, w, kh, kw, sh, sw, ph, pw)| Shape {
-            n,
-            c,
-            o,
-            h,
-            w,
-            kh,
-            kw,
-            sh,
-            sw,
-            ph,
-            pw,
-        })
+    (1usize..=3, 1usize..=5, 1usize..=6, 1usize..=12, 1usize..=12, 1usize..=5, 1usize..=5, 1usize..=3, 1usize..=3, 0usize..=2, 0usize..=2)
+        .prop_map(|(n, c, o, h, w, kh, kw, sh, sw, ph, pw)| Shape { n, c, o, h, w, kh, kw, sh, sw, ph, pw })
 }
 
 proptest! {
@@ -170,70 +116,12 @@ proptest! {
 #[test]
 fn conv2d_matches_naive_on_batched_and_pointwise_layers() {
     // several images per GEMM (small maps), one image per GEMM (large maps), and the 1x1 path
-    let base = Shape {
-        n: 11,
-        c: 3,
-        o: 5,
-        h: 6,
-        w: 7,
-        kh: 3,
-        kw: 3,
-        sh: 1,
-        sw: 1,
-        ph: 1,
-        pw: 1,
-    };
+    let base = Shape { n: 11, c: 3, o: 5, h: 6, w: 7, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 };
     check(base, 1);
-    check(
-        Shape {
-            n: 3,
-            h: 30,
-            w: 29,
-            kh: 5,
-            kw: 4,
-            ph: 0,
-            pw: 2,
-            ..base
-        },
-        2,
-    );
-    check(
-        Shape {
-            n: 10,
-            kh: 1,
-            kw: 1,
-            ph: 0,
-            pw: 0,
-            ..base
-        },
-        3,
-    );
-    check(
-        Shape {
-            n: 1,
-            h: 25,
-            w: 25,
-            kh: 1,
-            kw: 1,
-            ph: 0,
-            pw: 0,
-            ..base
-        },
-        4,
-    );
-    check(
-        Shape {
-            n: 9,
-            kh: 1,
-            kw: 1,
-            sh: 2,
-            sw: 3,
-            ph: 1,
-            pw: 0,
-            ..base
-        },
-        5,
-    );
+    check(Shape { n: 3, h: 30, w: 29, kh: 5, kw: 4, ph: 0, pw: 2, ..base }, 2);
+    check(Shape { n: 10, kh: 1, kw: 1, ph: 0, pw: 0, ..base }, 3);
+    check(Shape { n: 1, h: 25, w: 25, kh: 1, kw: 1, ph: 0, pw: 0, ..base }, 4);
+    check(Shape { n: 9, kh: 1, kw: 1, sh: 2, sw: 3, ph: 1, pw: 0, ..base }, 5);
 }
 
 #[test]

@@ -95,7 +95,14 @@ fn diverging_loss_stops_with_a_clear_error() {
     cfg.optimizer.lr = 1e30;
     let mut t = Trainer::new(&stress_spec(), &data, cfg).unwrap();
     let mut batches = 0;
-    let e = t.fit(&data, None, None, &mut |e| if let Event::Batch { .. } = e { batches += 1 }).unwrap_err().to_string();
+    let e = t
+        .fit(&data, None, None, &mut |e| {
+            if let Event::Batch { .. } = e {
+                batches += 1
+            }
+        })
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("loss became") && e.contains("epoch 1"), "{e}");
 }
 
@@ -126,7 +133,13 @@ fn cli_trains_predicts_and_evaluates_fer_csv() {
     fer_csv(&test, 25, false, 2);
     let exe = env!("CARGO_BIN_EXE_pupil");
     let run = dir.join("run");
-    let out = Command::new(exe).args(["train", "--quiet", "--model", "small", "--epochs", "3", "--batch", "32", "--data"]).arg(&train).arg("--out").arg(&run).output().unwrap();
+    let out = Command::new(exe)
+        .args(["train", "--quiet", "--model", "small", "--epochs", "3", "--batch", "32", "--data"])
+        .arg(&train)
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     for f in ["model.safetensors", "model.json", "checkpoint.safetensors", "history.csv", "curves.png", "confusion.png", "confusion.csv"] {
         assert!(run.join(f).is_file(), "missing {f}");

@@ -78,7 +78,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let t0 = std::time::Instant::now();
     let result = trainer.fit(&train_ds, val_ds.as_ref(), Some(&a.out), &mut |e| progress.on_event(e));
     // the curves are drawn even when training stopped on an error (e.g. a NaN loss)
-    pupil::viz::write_history_plot(&a.out.join("curves.png"), trainer.history())?;
+    pupil::viz::training_curves(a.out.join("curves.png"), trainer.history())?;
     result?;
     let secs = t0.elapsed().as_secs_f64();
     let test = match &a.test_data {
@@ -102,7 +102,12 @@ pub fn train(a: TrainArgs) -> Result<()> {
 fn write_confusion(dir: &Path, conf: &Confusion, what: &str) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     pupil::io::write_atomic(&dir.join("confusion.csv"), conf.to_csv().as_bytes())?;
-    pupil::viz::confusion_png(dir.join("confusion.png"), &conf.counts, &conf.class_names, &format!("Confusion matrix ({what}, accuracy {:.3})", conf.accuracy()))
+    pupil::viz::confusion_png(
+        dir.join("confusion.png"),
+        &conf.counts,
+        &conf.class_names,
+        &format!("Confusion matrix ({what}, accuracy {:.3})", conf.accuracy()),
+    )
 }
 
 fn parse_input(s: &str) -> Result<[usize; 3]> {
@@ -119,12 +124,26 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     if a.batch == 0 || a.reps == 0 {
         return Err(Error::invalid("bench", "--batch and --reps must be at least 1"));
     }
-    println!("batch {}, input {}, {} threads, median of {} steps; sgemm kernel: {}", a.batch, a.input, rayon::current_num_threads(), a.reps, pupil_kernels::sgemm_isa());
+    println!(
+        "batch {}, input {}, {} threads, median of {} steps; sgemm kernel: {}",
+        a.batch,
+        a.input,
+        rayon::current_num_threads(),
+        a.reps,
+        pupil_kernels::sgemm_isa()
+    );
     println!("{:<14} {:>12} {:>14} {:>20} {:>14}", "model", "params", "train img/s", "(min-max)", "infer img/s");
     for name in a.models.split(',') {
         let spec = resolve_model(name.trim(), a.classes)?;
         let r = train::bench_model(&spec, &input, a.classes, a.batch, a.reps, 2)?;
-        println!("{:<14} {:>12} {:>14.0} {:>20} {:>14.0}", name, pupil::nn::thousands(r.params), r.train_img_s, format!("({:.0}-{:.0})", r.train_img_s_min, r.train_img_s_max), r.infer_img_s);
+        println!(
+            "{:<14} {:>12} {:>14.0} {:>20} {:>14.0}",
+            name,
+            pupil::nn::thousands(r.params),
+            r.train_img_s,
+            format!("({:.0}-{:.0})", r.train_img_s_min, r.train_img_s_max),
+            r.infer_img_s
+        );
     }
     Ok(())
 }
@@ -161,7 +180,12 @@ pub fn eval(a: EvalArgs) -> Result<()> {
 fn check_shape(input: &[usize], ds: &Dataset) -> Result<()> {
     let got = [ds.channels, ds.height, ds.width];
     if input != got {
-        return Err(Error::Shape { op: "data", lhs: input.to_vec(), rhs: got.to_vec(), detail: "the model was trained on images of another size [C, H, W]".into() });
+        return Err(Error::Shape {
+            op: "data",
+            lhs: input.to_vec(),
+            rhs: got.to_vec(),
+            detail: "the model was trained on images of another size [C, H, W]".into(),
+        });
     }
     Ok(())
 }

@@ -146,29 +146,15 @@ pub fn load_idx(images: &Path, labels: Option<&Path>) -> Result<Dataset> {
     dataset_from(img, lab, images)
 }
 
-/// Writes `bytes` to `path` atomically (temporary file in the same directory + rename),
-/// gzipping them first if `gzip`.
+/// Writes `bytes` to `path` atomically, gzipping them first if `gzip`.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], gzip: bool) -> Result<()> {
-    let data = if gzip {
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        enc.write_all(bytes).map_err(|e| Error::io(path, e))?;
-        enc.finish().map_err(|e| Error::io(path, e))?
-    } else {
-        bytes.to_vec()
-    };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
-    let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&data)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
+    if !gzip {
+        return crate::io::write_atomic(path, bytes);
     }
-    Ok(())
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    let data = enc.finish().map_err(|e| Error::io(path, e))?;
+    crate::io::write_atomic(path, &data)
 }
 
 /// Writes `count = pixels.len() / (height*width)` images as an IDX images file.

@@ -24,7 +24,18 @@ pub struct Conv2d {
 impl Conv2d {
     /// A new layer for `in_ch` input channels, initialised from `rng`.
     #[allow(clippy::too_many_arguments)]
-    pub fn new(name: &str, in_ch: usize, filters: usize, kernel: (usize, usize), stride: (usize, usize), padding: Padding, activation: Option<Act>, init: Init, l2: f32, rng: &mut Rng) -> Self {
+    pub fn new(
+        name: &str,
+        in_ch: usize,
+        filters: usize,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: Padding,
+        activation: Option<Act>,
+        init: Init,
+        l2: f32,
+        rng: &mut Rng,
+    ) -> Self {
         let shape = [filters, in_ch, kernel.0, kernel.1];
         let rf = kernel.0 * kernel.1;
         let w = init.draw(&shape, in_ch * rf, filters * rf, rng);

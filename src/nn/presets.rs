@@ -100,16 +100,9 @@ pub fn preset(name: &str, classes: usize) -> Option<ModelSpec> {
             l.extend([LayerSpec::Flatten, dense(1024, Some(a)), dropout(0.5), dense(1024, Some(a)), dropout(0.5), dense(classes, None)]);
             l
         }
-        "dnn" => vec![
-            LayerSpec::Flatten,
-            dense(1024, relu),
-            dropout(0.5),
-            dense(1024, relu),
-            dropout(0.5),
-            dense(1024, relu),
-            dropout(0.5),
-            dense(classes, None),
-        ],
+        "dnn" => {
+            vec![LayerSpec::Flatten, dense(1024, relu), dropout(0.5), dense(1024, relu), dropout(0.5), dense(1024, relu), dropout(0.5), dense(classes, None)]
+        }
         "small" => vec![
             conv(16, 3, Padding::Same, relu),
             maxpool(2, 2),

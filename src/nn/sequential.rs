@@ -27,7 +27,12 @@ impl Sequential {
     pub fn build(spec: &ModelSpec, input: &[usize], seed: u64) -> Result<Self> {
         if let Some(want) = &spec.input {
             if want.as_slice() != input {
-                return Err(Error::Shape { op: "model", lhs: want.clone(), rhs: input.to_vec(), detail: "the spec's input shape [C, H, W] differs from the data's".into() });
+                return Err(Error::Shape {
+                    op: "model",
+                    lhs: want.clone(),
+                    rhs: input.to_vec(),
+                    detail: "the spec's input shape [C, H, W] differs from the data's".into(),
+                });
             }
         }
         let shapes = spec.shapes(input)?;
@@ -116,7 +121,12 @@ impl Sequential {
         if x.shape().len() != self.shapes[0].len() + 1 || x.shape()[1..] != self.shapes[0][..] {
             let mut want = vec![usize::MAX];
             want.extend_from_slice(&self.shapes[0]);
-            return Err(Error::Shape { op: "model input", lhs: x.shape().to_vec(), rhs: self.shapes[0].clone(), detail: "input must be [N, C, H, W] with the model's [C, H, W]".into() });
+            return Err(Error::Shape {
+                op: "model input",
+                lhs: x.shape().to_vec(),
+                rhs: self.shapes[0].clone(),
+                detail: "input must be [N, C, H, W] with the model's [C, H, W]".into(),
+            });
         }
         Ok(())
     }

@@ -56,15 +56,52 @@ pub enum Padding {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum LayerSpec {
-    Conv2d { filters: usize, kernel: (usize, usize), stride: (usize, usize), padding: Padding, activation: Option<Act>, #[serde(default)] init: Init, #[serde(default)] l2: f32 },
-    Dense { units: usize, activation: Option<Act>, #[serde(default)] init: Init, #[serde(default)] l2: f32 },
-    ZeroPad { top: usize, bottom: usize, left: usize, right: usize },
-    MaxPool { kernel: (usize, usize), stride: (usize, usize) },
-    AvgPool { kernel: (usize, usize), stride: (usize, usize) },
-    BatchNorm { momentum: f32, eps: f32 },
-    Activation { act: Act },
-    Prelu { per_channel: bool },
-    Dropout { rate: f32 },
+    Conv2d {
+        filters: usize,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: Padding,
+        activation: Option<Act>,
+        #[serde(default)]
+        init: Init,
+        #[serde(default)]
+        l2: f32,
+    },
+    Dense {
+        units: usize,
+        activation: Option<Act>,
+        #[serde(default)]
+        init: Init,
+        #[serde(default)]
+        l2: f32,
+    },
+    ZeroPad {
+        top: usize,
+        bottom: usize,
+        left: usize,
+        right: usize,
+    },
+    MaxPool {
+        kernel: (usize, usize),
+        stride: (usize, usize),
+    },
+    AvgPool {
+        kernel: (usize, usize),
+        stride: (usize, usize),
+    },
+    BatchNorm {
+        momentum: f32,
+        eps: f32,
+    },
+    Activation {
+        act: Act,
+    },
+    Prelu {
+        per_channel: bool,
+    },
+    Dropout {
+        rate: f32,
+    },
     Flatten,
 }
 
@@ -112,7 +149,13 @@ impl LayerSpec {
             LayerSpec::AvgPool { kernel, stride } => format!("AvgPool {}x{} s{}", kernel.0, kernel.1, stride.0),
             LayerSpec::BatchNorm { .. } => "BatchNorm".into(),
             LayerSpec::Activation { act } => act_name(act),
-            LayerSpec::Prelu { per_channel } => if *per_channel { "PReLU (per channel)".into() } else { "PReLU".into() },
+            LayerSpec::Prelu { per_channel } => {
+                if *per_channel {
+                    "PReLU (per channel)".into()
+                } else {
+                    "PReLU".into()
+                }
+            }
             LayerSpec::Dropout { rate } => format!("Dropout {rate}"),
             LayerSpec::Flatten => "Flatten".into(),
         }
@@ -174,7 +217,13 @@ impl LayerSpec {
             LayerSpec::Conv2d { filters, kernel, .. } => filters * input[0] * kernel.0 * kernel.1 + filters,
             LayerSpec::Dense { units, .. } => input.iter().product::<usize>() * units + units,
             LayerSpec::BatchNorm { .. } => 2 * input[0],
-            LayerSpec::Prelu { per_channel } => if *per_channel { input[0] } else { input.iter().product() },
+            LayerSpec::Prelu { per_channel } => {
+                if *per_channel {
+                    input[0]
+                } else {
+                    input.iter().product()
+                }
+            }
             _ => 0,
         }
     }
@@ -245,7 +294,9 @@ impl ModelSpec {
             let toks: Vec<&str> = line.split_whitespace().collect();
             if toks[0].eq_ignore_ascii_case("input") {
                 let s = toks.get(1).ok_or_else(|| err("input", "expected a size like 48x48x1".into()))?;
-                let dims = parse_dims(s).filter(|d| d.len() == 3 && d.iter().all(|&x| x > 0)).ok_or_else(|| err("input", format!("{s:?} is not HxWxC like 48x48x1")))?;
+                let dims = parse_dims(s)
+                    .filter(|d| d.len() == 3 && d.iter().all(|&x| x > 0))
+                    .ok_or_else(|| err("input", format!("{s:?} is not HxWxC like 48x48x1")))?;
                 spec.input = Some(vec![dims[2], dims[0], dims[1]]);
                 continue;
             }
@@ -386,7 +437,12 @@ fn parse_layer(toks: &[&str]) -> std::result::Result<LayerSpec, ParseErr> {
         "flatten" => LayerSpec::Flatten,
         other => match parse_act(other, pos.first().copied()) {
             Some(act) => LayerSpec::Activation { act },
-            None => return Err(e("layer", format!("unknown layer {other:?} (conv, dense, zeropad, maxpool, avgpool, batchnorm, dropout, flatten, prelu, or an activation)"))),
+            None => {
+                return Err(e(
+                    "layer",
+                    format!("unknown layer {other:?} (conv, dense, zeropad, maxpool, avgpool, batchnorm, dropout, flatten, prelu, or an activation)"),
+                ))
+            }
         },
     })
 }

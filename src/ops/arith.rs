@@ -31,10 +31,7 @@ pub fn mul(a: &Var, b: &Var) -> Result<Var> {
     let v = a.value().zip_map(b.value(), |x, y| x * y)?;
     let (av, bv) = (a.value().clone(), b.value().clone());
     Ok(Var::from_op(&[a, b], v, move |g, need| {
-        Ok(vec![
-            if need[0] { Some(g.zip_map(&bv, |g, b| g * b)?) } else { None },
-            if need[1] { Some(g.zip_map(&av, |g, a| g * a)?) } else { None },
-        ])
+        Ok(vec![if need[0] { Some(g.zip_map(&bv, |g, b| g * b)?) } else { None }, if need[1] { Some(g.zip_map(&av, |g, a| g * a)?) } else { None }])
     }))
 }
 

@@ -8,8 +8,8 @@
 
 mod activation;
 mod arith;
-mod conv;
 mod batchnorm;
+mod conv;
 mod dropout;
 mod matmul;
 mod pad;
@@ -19,8 +19,8 @@ mod softmax;
 
 pub use activation::{elu, leaky_relu, prelu, relu, selu, sigmoid, softplus, tanh, SELU_ALPHA, SELU_LAMBDA};
 pub use arith::{add, add_scalar, flatten, mean, mul, reshape, scale, sub, sum};
-pub use conv::conv2d;
 pub use batchnorm::{batch_norm, BatchNormState};
+pub use conv::conv2d;
 pub use dropout::dropout;
 pub use matmul::{linear, matmul};
 pub use pad::pad2d;

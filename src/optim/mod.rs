@@ -108,7 +108,12 @@ impl Optimizer {
         let wd = cfg.weight_decay;
         for ((p, g), st) in params.iter_mut().zip(grads).zip(self.state.iter_mut()) {
             if g.shape() != p.value.shape() {
-                return Err(Error::Shape { op: "Optimizer::step", lhs: p.value.shape().to_vec(), rhs: g.shape().to_vec(), detail: format!("gradient of {}", p.name) });
+                return Err(Error::Shape {
+                    op: "Optimizer::step",
+                    lhs: p.value.shape().to_vec(),
+                    rhs: g.shape().to_vec(),
+                    detail: format!("gradient of {}", p.name),
+                });
             }
             if st.iter().any(|s| s.len() != p.len()) {
                 return Err(Error::invalid("Optimizer::step", format!("state of {} has the wrong size", p.name)));
@@ -137,30 +142,34 @@ impl Optimizer {
                 Method::Adam { beta1, beta2, eps, decoupled } => {
                     let (c1, c2) = (1.0 - beta1.powi(t), 1.0 - beta2.powi(t));
                     let (m, v) = st.split_at_mut(1);
-                    w.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(m[0].par_chunks_mut(CHUNK)).zip(v[0].par_chunks_mut(CHUNK)).for_each(|(((w, g), m), v)| {
-                        for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                            let g = if decoupled { g } else { g + wd * *w };
-                            *m = beta1 * *m + (1.0 - beta1) * g;
-                            *v = beta2 * *v + (1.0 - beta2) * g * g;
-                            let upd = (*m / c1) / ((*v / c2).sqrt() + eps);
-                            if decoupled {
-                                *w -= lr * wd * *w;
+                    w.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(m[0].par_chunks_mut(CHUNK)).zip(v[0].par_chunks_mut(CHUNK)).for_each(
+                        |(((w, g), m), v)| {
+                            for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                                let g = if decoupled { g } else { g + wd * *w };
+                                *m = beta1 * *m + (1.0 - beta1) * g;
+                                *v = beta2 * *v + (1.0 - beta2) * g * g;
+                                let upd = (*m / c1) / ((*v / c2).sqrt() + eps);
+                                if decoupled {
+                                    *w -= lr * wd * *w;
+                                }
+                                *w -= lr * upd;
                             }
-                            *w -= lr * upd;
-                        }
-                    });
+                        },
+                    );
                 }
                 Method::Adadelta { rho, eps } => {
                     let (eg, ed) = st.split_at_mut(1);
-                    w.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(eg[0].par_chunks_mut(CHUNK)).zip(ed[0].par_chunks_mut(CHUNK)).for_each(|(((w, g), eg), ed)| {
-                        for (((w, &g), eg), ed) in w.iter_mut().zip(g).zip(eg.iter_mut()).zip(ed.iter_mut()) {
-                            let g = g + wd * *w;
-                            *eg = rho * *eg + (1.0 - rho) * g * g;
-                            let d = (*ed + eps).sqrt() / (*eg + eps).sqrt() * g;
-                            *ed = rho * *ed + (1.0 - rho) * d * d;
-                            *w -= lr * d;
-                        }
-                    });
+                    w.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(eg[0].par_chunks_mut(CHUNK)).zip(ed[0].par_chunks_mut(CHUNK)).for_each(
+                        |(((w, g), eg), ed)| {
+                            for (((w, &g), eg), ed) in w.iter_mut().zip(g).zip(eg.iter_mut()).zip(ed.iter_mut()) {
+                                let g = g + wd * *w;
+                                *eg = rho * *eg + (1.0 - rho) * g * g;
+                                let d = (*ed + eps).sqrt() / (*eg + eps).sqrt() * g;
+                                *ed = rho * *ed + (1.0 - rho) * d * d;
+                                *w -= lr * d;
+                            }
+                        },
+                    );
                 }
                 Method::Rmsprop { rho, eps } => {
                     let a = &mut st[0];

@@ -240,7 +240,7 @@ pub fn resolve_shape(from: &[usize], to: &[usize], op: &'static str) -> Result<V
         0 => {}
         1 => {
             let known: usize = to.iter().filter(|&&d| d != usize::MAX).product();
-            if known == 0 || n % known != 0 {
+            if known == 0 || !n.is_multiple_of(known) {
                 return Err(Error::shape(op, from, to));
             }
             shape[wild[0]] = n / known;

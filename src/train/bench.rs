@@ -33,7 +33,15 @@ pub fn bench_model(spec: &ModelSpec, input: &[usize], classes: usize, batch: usi
     let mut rng = Rng::new(1);
     let pixels: Vec<u8> = (0..batch * per).map(|_| rng.below(256) as u8).collect();
     let labels: Vec<u8> = (0..batch).map(|i| (i % classes) as u8).collect();
-    let ds = Dataset { channels: input[0], height: input[1], width: input[2], pixels, labels: Some(labels.clone()), ids: None, class_names: (0..classes).map(|c| c.to_string()).collect() };
+    let ds = Dataset {
+        channels: input[0],
+        height: input[1],
+        width: input[2],
+        pixels,
+        labels: Some(labels.clone()),
+        ids: None,
+        class_names: (0..classes).map(|c| c.to_string()).collect(),
+    };
     let cfg = TrainConfig { val_split: 0.0, ..TrainConfig::default() };
     let mut trainer = Trainer::new(spec, &ds, cfg)?;
     let x = Tensor::rand_normal(&[batch, input[0], input[1], input[2]], 0.0, 1.0, 2);

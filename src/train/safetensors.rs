@@ -4,9 +4,9 @@
 //! end of the header), then the raw little-endian data. Written atomically.
 
 use crate::error::{Error, Result};
+use crate::io::write_atomic;
 use crate::tensor::Tensor;
 use std::collections::{BTreeMap, HashMap};
-use crate::io::write_atomic;
 use std::path::Path;
 
 /// Serialises named f32 tensors (in the given order) with string metadata.
@@ -22,7 +22,7 @@ pub fn to_bytes(tensors: &[(String, Tensor)], metadata: &BTreeMap<String, String
         off = end;
     }
     let mut h = serde_json::to_vec(&header).expect("json");
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut out = Vec::with_capacity(8 + h.len() + off);
@@ -53,7 +53,8 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(HashMap<String, Tensor>,
     }
     let hlen = hlen as usize;
     let data = &bytes[8 + hlen..];
-    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes[8..8 + hlen]).map_err(|e| bad("header", format!("not valid JSON: {e}")))?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + hlen]).map_err(|e| bad("header", format!("not valid JSON: {e}")))?;
     let mut meta = BTreeMap::new();
     let mut out = HashMap::new();
     for (name, v) in header {
@@ -69,8 +70,22 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(HashMap<String, Tensor>,
         if dtype != "F32" {
             return Err(bad(&name, format!("dtype {dtype:?} is not supported (only F32)")));
         }
-        let shape: Vec<usize> = v.get("shape").and_then(|s| s.as_array()).ok_or_else(|| bad(&name, "missing shape".into()))?.iter().map(|d| d.as_u64().map(|d| d as usize)).collect::<Option<_>>().ok_or_else(|| bad(&name, "shape is not a list of sizes".into()))?;
-        let offs: Vec<usize> = v.get("data_offsets").and_then(|s| s.as_array()).ok_or_else(|| bad(&name, "missing data_offsets".into()))?.iter().map(|d| d.as_u64().map(|d| d as usize)).collect::<Option<_>>().ok_or_else(|| bad(&name, "bad data_offsets".into()))?;
+        let shape: Vec<usize> = v
+            .get("shape")
+            .and_then(|s| s.as_array())
+            .ok_or_else(|| bad(&name, "missing shape".into()))?
+            .iter()
+            .map(|d| d.as_u64().map(|d| d as usize))
+            .collect::<Option<_>>()
+            .ok_or_else(|| bad(&name, "shape is not a list of sizes".into()))?;
+        let offs: Vec<usize> = v
+            .get("data_offsets")
+            .and_then(|s| s.as_array())
+            .ok_or_else(|| bad(&name, "missing data_offsets".into()))?
+            .iter()
+            .map(|d| d.as_u64().map(|d| d as usize))
+            .collect::<Option<_>>()
+            .ok_or_else(|| bad(&name, "bad data_offsets".into()))?;
         let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| bad(&name, "shape too large".into()))?;
         let (b, e) = match offs.as_slice() {
             [b, e] if b <= e && *e <= data.len() && e - b == 4 * n => (*b, *e),

@@ -15,7 +15,7 @@ use crate::autograd::Graph;
 use crate::data::{make_batch, split_validation, Augment, Dataset, NormKind, Normalization};
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
-use crate::nn::{Ctx, Module, ModelSpec, Sequential};
+use crate::nn::{Ctx, ModelSpec, Module, Sequential};
 use crate::ops;
 use crate::optim::{OptimConfig, Optimizer};
 use crate::tensor::{Rng, Tensor};
@@ -130,12 +130,27 @@ impl Trainer {
         let model = Sequential::build(spec, &input, config.seed)?;
         let out = model.output_shape();
         if out != [train.num_classes()] {
-            return Err(Error::Shape { op: "train", lhs: out.to_vec(), rhs: vec![train.num_classes()], detail: "the model's output must have one value per class".into() });
+            return Err(Error::Shape {
+                op: "train",
+                lhs: out.to_vec(),
+                rhs: vec![train.num_classes()],
+                detail: "the model's output must have one value per class".into(),
+            });
         }
         let (tr, _) = split_validation(train.len(), config.val_split, config.seed);
         let normalization = Normalization::fit(config.normalization, &train.subset(&tr));
         let meta = ModelMeta { spec: model.spec().clone(), input, class_names: train.class_names.clone(), normalization };
-        let state = TrainState { optimizer: Optimizer::new(config.optimizer.clone()), config, meta, history: vec![], epoch: 0, best: None, wait: 0, stopped: false, n_data: train.len() };
+        let state = TrainState {
+            optimizer: Optimizer::new(config.optimizer.clone()),
+            config,
+            meta,
+            history: vec![],
+            epoch: 0,
+            best: None,
+            wait: 0,
+            stopped: false,
+            n_data: train.len(),
+        };
         Ok(Trainer { model, state, best_weights: None })
     }
 

@@ -12,10 +12,7 @@ pub fn nice_ticks(lo: f64, hi: f64, target: usize, integer: bool) -> Vec<f64> {
     let step = nice_step(lo, hi, target, integer);
     let first = (lo / step - 1e-9).ceil() as i64;
     let last = (hi / step + 1e-9).floor() as i64;
-    (first..=last)
-        .map(|k| k as f64 * step)
-        .map(|v| if v.abs() < step * 1e-9 { 0.0 } else { v })
-        .collect()
+    (first..=last).map(|k| k as f64 * step).map(|v| if v.abs() < step * 1e-9 { 0.0 } else { v }).collect()
 }
 
 fn nice_step(lo: f64, hi: f64, target: usize, integer: bool) -> f64 {
@@ -42,35 +39,17 @@ pub(crate) fn tick_labels(ticks: &[f64]) -> Vec<String> {
     if ticks.is_empty() {
         return Vec::new();
     }
-    let step = if ticks.len() > 1 {
-        (ticks[1] - ticks[0]).abs()
-    } else {
-        ticks[0].abs().max(1e-12)
-    };
+    let step = if ticks.len() > 1 { (ticks[1] - ticks[0]).abs() } else { ticks[0].abs().max(1e-12) };
     let biggest = ticks.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     if biggest >= 1e6 || step < 1e-4 {
-        return ticks
-            .iter()
-            .map(|v| {
-                if *v == 0.0 {
-                    "0".to_string()
-                } else {
-                    format!("{v:.1e}").replace('-', "\u{2212}")
-                }
-            })
-            .collect();
+        return ticks.iter().map(|v| if *v == 0.0 { "0".to_string() } else { format!("{v:.1e}").replace('-', "\u{2212}") }).collect();
     }
     let mut dec = 0usize;
-    while dec < 6
-        && ((step * 10f64.powi(dec as i32)).round() - step * 10f64.powi(dec as i32)).abs() > 1e-6
-    {
+    while dec < 6 && ((step * 10f64.powi(dec as i32)).round() - step * 10f64.powi(dec as i32)).abs() > 1e-6 {
         dec += 1;
     }
     // A typographic minus, as matplotlib does: "-1" looks like a dash next to the axis.
-    ticks
-        .iter()
-        .map(|v| format!("{v:.dec$}").replace('-', "\u{2212}"))
-        .collect()
+    ticks.iter().map(|v| format!("{v:.dec$}").replace('-', "\u{2212}")).collect()
 }
 
 /// Axis limits around the finite values in `vals`: 5% margins, a unit-ish window for a
@@ -98,22 +77,10 @@ mod tests {
 
     #[test]
     fn ticks_are_round() {
-        assert_eq!(
-            nice_ticks(0.0, 1.0, 5, false),
-            vec![0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]
-        );
-        assert_eq!(
-            tick_labels(&nice_ticks(0.0, 1.0, 5, false)),
-            ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]
-        );
-        assert_eq!(
-            tick_labels(&nice_ticks(0.55, 3.2, 6, false)),
-            ["1.0", "1.5", "2.0", "2.5", "3.0"]
-        );
-        assert_eq!(
-            tick_labels(&nice_ticks(0.0, 100.0, 4, false)),
-            ["0", "25", "50", "75", "100"]
-        );
+        assert_eq!(nice_ticks(0.0, 1.0, 5, false), vec![0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]);
+        assert_eq!(tick_labels(&nice_ticks(0.0, 1.0, 5, false)), ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]);
+        assert_eq!(tick_labels(&nice_ticks(0.55, 3.2, 6, false)), ["1.0", "1.5", "2.0", "2.5", "3.0"]);
+        assert_eq!(tick_labels(&nice_ticks(0.0, 100.0, 4, false)), ["0", "25", "50", "75", "100"]);
         assert_eq!(nice_ticks(0.5, 3.5, 8, true), vec![1.0, 2.0, 3.0]);
         assert_eq!(nice_ticks(1.0, 1.0, 5, false), vec![1.0]);
         assert!(nice_ticks(f64::NAN, 1.0, 5, false).is_empty());

@@ -9,7 +9,6 @@
 use crate::error::{Error, Result};
 use ab_glyph::{point, Font, FontRef, PxScale, ScaleFont};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 /// The font, embedded so pictures are identical on every machine (no fontconfig).
@@ -17,9 +16,7 @@ static FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
 fn font() -> &'static FontRef<'static> {
     static FONT: OnceLock<FontRef<'static>> = OnceLock::new();
-    FONT.get_or_init(|| {
-        FontRef::try_from_slice(FONT_BYTES).expect("embedded DejaVuSans.ttf is a valid font")
-    })
+    FONT.get_or_init(|| FontRef::try_from_slice(FONT_BYTES).expect("embedded DejaVuSans.ttf is a valid font"))
 }
 
 /// Horizontal anchor of a text: `x` is its left edge, centre or right edge.
@@ -64,9 +61,7 @@ fn render_text(s: &str, px: f32) -> TextMask {
         if let Some(p) = prev {
             caret += f.kern(p, id);
         }
-        glyphs.push(
-            id.with_scale_and_position(px, point(caret + PAD as f32, ascent.ceil() + PAD as f32)),
-        );
+        glyphs.push(id.with_scale_and_position(px, point(caret + PAD as f32, ascent.ceil() + PAD as f32)));
         caret += f.h_advance(id);
         prev = Some(id);
     }
@@ -86,14 +81,7 @@ fn render_text(s: &str, px: f32) -> TextMask {
             });
         }
     }
-    TextMask {
-        w,
-        h,
-        alpha,
-        advance: caret,
-        ascent: ascent.ceil(),
-        descent,
-    }
+    TextMask { w, h, alpha, advance: caret, ascent: ascent.ceil(), descent }
 }
 
 /// Width in pixels of `s` drawn at pixel size `px` (the advance, without side padding).
@@ -142,10 +130,7 @@ impl Canvas {
     /// Wraps existing RGB bytes; errors if `rgb.len() != w * h * 3`.
     pub fn from_rgb(w: usize, h: usize, rgb: Vec<u8>) -> Result<Self> {
         if rgb.len() != w * h * 3 {
-            return Err(Error::invalid(
-                "Canvas::from_rgb",
-                format!("{} bytes for {w}x{h} RGB (need {})", rgb.len(), w * h * 3),
-            ));
+            return Err(Error::invalid("Canvas::from_rgb", format!("{} bytes for {w}x{h} RGB (need {})", rgb.len(), w * h * 3)));
         }
         Ok(Canvas { w, h, rgb })
     }
@@ -220,13 +205,7 @@ impl Canvas {
 
     /// An anti-aliased polyline through `pts`. With `dash = Some((on, off))` it is dashed, the
     /// pattern continuing across vertices. Non-finite points break the line (a gap).
-    pub fn polyline(
-        &mut self,
-        pts: &[(f32, f32)],
-        width: f32,
-        c: [u8; 3],
-        dash: Option<(f32, f32)>,
-    ) {
+    pub fn polyline(&mut self, pts: &[(f32, f32)], width: f32, c: [u8; 3], dash: Option<(f32, f32)>) {
         let mut segs = Vec::new();
         let mut phase = 0.0f32; // distance travelled within the current dash period
         for win in pts.windows(2) {
@@ -245,19 +224,10 @@ impl Canvas {
                     let mut t = 0.0f32;
                     while t < len {
                         let period = on + off;
-                        let (drawing, left) = if phase < on {
-                            (true, on - phase)
-                        } else {
-                            (false, period - phase)
-                        };
+                        let (drawing, left) = if phase < on { (true, on - phase) } else { (false, period - phase) };
                         let step = left.min(len - t);
                         if drawing {
-                            segs.push([
-                                ax + ux * t,
-                                ay + uy * t,
-                                ax + ux * (t + step),
-                                ay + uy * (t + step),
-                            ]);
+                            segs.push([ax + ux * t, ay + uy * t, ax + ux * (t + step), ay + uy * (t + step)]);
                         }
                         t += step;
                         phase = (phase + step) % period;
@@ -303,11 +273,7 @@ impl Canvas {
             for py in sy0..sy1 {
                 for px in sx0..sx1 {
                     let (cx, cy) = (px as f32 + 0.5, py as f32 + 0.5);
-                    let t = if l2 > 0.0 {
-                        (((cx - s[0]) * dx + (cy - s[1]) * dy) / l2).clamp(0.0, 1.0)
-                    } else {
-                        0.0
-                    };
+                    let t = if l2 > 0.0 { (((cx - s[0]) * dx + (cy - s[1]) * dy) / l2).clamp(0.0, 1.0) } else { 0.0 };
                     let (qx, qy) = (s[0] + t * dx - cx, s[1] + t * dy - cy);
                     let d = (qx * qx + qy * qy).sqrt();
                     let a = (r + 0.5 - d).clamp(0.0, 1.0);
@@ -330,16 +296,7 @@ impl Canvas {
 
     /// Draws `s` at pixel size `px` (the line height) anchored at `(x, y)`. Returns the width.
     #[allow(clippy::too_many_arguments)]
-    pub fn text(
-        &mut self,
-        s: &str,
-        x: f32,
-        y: f32,
-        px: f32,
-        c: [u8; 3],
-        align: Align,
-        valign: VAlign,
-    ) -> f32 {
+    pub fn text(&mut self, s: &str, x: f32, y: f32, px: f32, c: [u8; 3], align: Align, valign: VAlign) -> f32 {
         let m = render_text(s, px);
         let left = match align {
             Align::Left => x,
@@ -412,51 +369,21 @@ impl Canvas {
 /// Encodes `w x h` 8-bit RGB bytes as PNG.
 pub fn encode_png(rgb: &[u8], w: usize, h: usize) -> Result<Vec<u8>> {
     if w == 0 || h == 0 || rgb.len() != w * h * 3 {
-        return Err(Error::invalid(
-            "encode_png",
-            format!("{} bytes cannot be a {w}x{h} RGB picture", rgb.len()),
-        ));
+        return Err(Error::invalid("encode_png", format!("{} bytes cannot be a {w}x{h} RGB picture", rgb.len())));
     }
     let mut out = Vec::new();
     {
         let mut enc = png::Encoder::new(&mut out, w as u32, h as u32);
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
-        let mut wr = enc
-            .write_header()
-            .map_err(|e| Error::invalid("encode_png", e.to_string()))?;
-        wr.write_image_data(rgb)
-            .map_err(|e| Error::invalid("encode_png", e.to_string()))?;
-        wr.finish()
-            .map_err(|e| Error::invalid("encode_png", e.to_string()))?;
+        let mut wr = enc.write_header().map_err(|e| Error::invalid("encode_png", e.to_string()))?;
+        wr.write_image_data(rgb).map_err(|e| Error::invalid("encode_png", e.to_string()))?;
+        wr.finish().map_err(|e| Error::invalid("encode_png", e.to_string()))?;
     }
     Ok(out)
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = path.file_name().ok_or_else(|| {
-        Error::io(
-            path,
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"),
-        )
-    })?;
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = path.with_file_name(format!(
-        ".{}.{}-{n}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, bytes).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
-}
+pub use crate::io::write_atomic;
 
 #[cfg(test)]
 mod tests {
@@ -480,47 +407,23 @@ mod tests {
         c.line(2.0, 10.5, 17.0, 10.5, 1.0, [0, 0, 0]);
         assert_eq!(c.pixel(10, 10), [0, 0, 0]);
         assert_eq!(c.pixel(10, 5), [255, 255, 255]);
-        c.polyline(
-            &[(0.0, 0.0), (f32::NAN, 3.0), (5.0, 5.0)],
-            2.0,
-            [0, 0, 0],
-            Some((3.0, 2.0)),
-        );
+        c.polyline(&[(0.0, 0.0), (f32::NAN, 3.0), (5.0, 5.0)], 2.0, [0, 0, 0], Some((3.0, 2.0)));
     }
 
     #[test]
     fn text_puts_ink_where_expected() {
         let mut c = Canvas::new(200, 40, [255, 255, 255]);
-        let w = c.text(
-            "Happy",
-            100.0,
-            20.0,
-            20.0,
-            [0, 0, 0],
-            Align::Center,
-            VAlign::Middle,
-        );
+        let w = c.text("Happy", 100.0, 20.0, 20.0, [0, 0, 0], Align::Center, VAlign::Middle);
         assert!(w > 30.0 && w < 80.0, "width {w}");
-        let dark = |c: &Canvas, x0: usize, x1: usize| {
-            (0..c.h)
-                .flat_map(|y| (x0..x1).map(move |x| (x, y)))
-                .filter(|&(x, y)| c.pixel(x, y)[0] < 128)
-                .count()
-        };
+        let dark = |c: &Canvas, x0: usize, x1: usize| (0..c.h).flat_map(|y| (x0..x1).map(move |x| (x, y))).filter(|&(x, y)| c.pixel(x, y)[0] < 128).count();
         assert!(dark(&c, 70, 130) > 50);
         assert_eq!(dark(&c, 0, 60), 0);
         assert_eq!(dark(&c, 140, 200), 0);
 
         let mut v = Canvas::new(40, 200, [255, 255, 255]);
         v.text_vertical("Accuracy", 20.0, 100.0, 18.0, [0, 0, 0], Align::Center);
-        let ink: Vec<(usize, usize)> = (0..v.h)
-            .flat_map(|y| (0..v.w).map(move |x| (x, y)))
-            .filter(|&(x, y)| v.pixel(x, y)[0] < 128)
-            .collect();
-        let (ymin, ymax) = (
-            ink.iter().map(|p| p.1).min().unwrap(),
-            ink.iter().map(|p| p.1).max().unwrap(),
-        );
+        let ink: Vec<(usize, usize)> = (0..v.h).flat_map(|y| (0..v.w).map(move |x| (x, y))).filter(|&(x, y)| v.pixel(x, y)[0] < 128).collect();
+        let (ymin, ymax) = (ink.iter().map(|p| p.1).min().unwrap(), ink.iter().map(|p| p.1).max().unwrap());
         assert!(ymax - ymin > 50, "rotated text is tall");
         assert!((ymin + ymax) as i64 / 2 - 100 < 6 && 100 - ((ymin + ymax) as i64 / 2) < 6);
     }

@@ -23,15 +23,7 @@ pub fn row_normalise(counts: &[Vec<u64>]) -> Vec<Vec<f32>> {
         .iter()
         .map(|row| {
             let total: u64 = row.iter().sum();
-            row.iter()
-                .map(|&c| {
-                    if total == 0 {
-                        0.0
-                    } else {
-                        (c as f64 / total as f64) as f32
-                    }
-                })
-                .collect()
+            row.iter().map(|&c| if total == 0 { 0.0 } else { (c as f64 / total as f64) as f32 }).collect()
         })
         .collect()
 }
@@ -61,23 +53,10 @@ impl Layout {
     fn new(class_names: &[String]) -> Self {
         let n = class_names.len();
         let cell = (520.0 / n as f32).clamp(30.0, 110.0).floor();
-        let name_w = class_names
-            .iter()
-            .map(|s| text_width(s, NAME_PX))
-            .fold(0.0f32, f32::max);
+        let name_w = class_names.iter().map(|s| text_width(s, NAME_PX)).fold(0.0f32, f32::max);
         let cols_vertical = name_w > cell - 6.0;
-        let col_names_h = if cols_vertical {
-            name_w
-        } else {
-            text_height(NAME_PX)
-        };
-        Layout {
-            n,
-            cell,
-            name_w,
-            cols_vertical,
-            col_names_h,
-        }
+        let col_names_h = if cols_vertical { name_w } else { text_height(NAME_PX) };
+        Layout { n, cell, name_w, cols_vertical, col_names_h }
     }
     fn side(&self) -> f32 {
         self.cell * self.n as f32
@@ -87,29 +66,11 @@ impl Layout {
 /// Draws one matrix with its top-left corner at `(x, y)`, the row names to its left and the
 /// column names below it, and `subtitle` above it.
 #[allow(clippy::too_many_arguments)]
-fn draw_matrix(
-    c: &mut Canvas,
-    l: &Layout,
-    x: f32,
-    y: f32,
-    fractions: &[Vec<f32>],
-    labels: &[Vec<String>],
-    class_names: &[String],
-    subtitle: &str,
-) {
+fn draw_matrix(c: &mut Canvas, l: &Layout, x: f32, y: f32, fractions: &[Vec<f32>], labels: &[Vec<String>], class_names: &[String], subtitle: &str) {
     let side = l.side();
-    c.text(
-        subtitle,
-        x + side / 2.0,
-        y - 10.0,
-        SUB_PX,
-        INK,
-        Align::Center,
-        VAlign::Bottom,
-    );
+    c.text(subtitle, x + side / 2.0, y - 10.0, SUB_PX, INK, Align::Center, VAlign::Bottom);
     let flat: Vec<String> = labels.iter().flatten().cloned().collect();
-    let cell_px =
-        fitting_px(&flat, l.cell - 5.0, (l.cell * 0.36).min(16.0)).filter(|_| l.cell >= 16.0);
+    let cell_px = fitting_px(&flat, l.cell - 5.0, (l.cell * 0.36).min(16.0)).filter(|_| l.cell >= 16.0);
     for i in 0..l.n {
         for j in 0..l.n {
             let bg = viridis(fractions[i][j]);
@@ -117,15 +78,7 @@ fn draw_matrix(
             c.fill_rect(cx as i64, cy as i64, l.cell as i64, l.cell as i64, bg);
             if let Some(px) = cell_px {
                 let mid = (cx + l.cell / 2.0, cy + l.cell / 2.0);
-                c.text(
-                    &labels[i][j],
-                    mid.0,
-                    mid.1,
-                    px,
-                    text_colour_on(bg),
-                    Align::Center,
-                    VAlign::Middle,
-                );
+                c.text(&labels[i][j], mid.0, mid.1, px, text_colour_on(bg), Align::Center, VAlign::Middle);
             }
         }
     }
@@ -137,60 +90,28 @@ fn draw_matrix(
     }
     for (k, name) in class_names.iter().enumerate() {
         let mid = k as f32 * l.cell + l.cell / 2.0;
-        c.text(
-            name,
-            x - 8.0,
-            y + mid,
-            NAME_PX,
-            INK,
-            Align::Right,
-            VAlign::Middle,
-        );
+        c.text(name, x - 8.0, y + mid, NAME_PX, INK, Align::Right, VAlign::Middle);
         if l.cols_vertical {
             c.text_vertical(name, x + mid, y + side + 8.0, NAME_PX, INK, Align::Right);
         } else {
-            c.text(
-                name,
-                x + mid,
-                y + side + 6.0,
-                NAME_PX,
-                INK,
-                Align::Center,
-                VAlign::Top,
-            );
+            c.text(name, x + mid, y + side + 6.0, NAME_PX, INK, Align::Center, VAlign::Top);
         }
     }
 }
 
 /// Renders the confusion figure; see [`confusion_png`].
-pub fn render_confusion(
-    counts: &[Vec<u64>],
-    class_names: &[String],
-    title: &str,
-) -> Result<Canvas> {
+pub fn render_confusion(counts: &[Vec<u64>], class_names: &[String], title: &str) -> Result<Canvas> {
     let n = class_names.len();
     if n == 0 {
         return Err(Error::invalid("confusion_png", "no classes"));
     }
     if counts.len() != n || counts.iter().any(|r| r.len() != n) {
         let shape: Vec<usize> = counts.iter().map(|r| r.len()).collect();
-        return Err(Error::invalid(
-            "confusion_png",
-            format!(
-                "counts must be {n}x{n} for {n} class names, got {} rows of lengths {shape:?}",
-                counts.len()
-            ),
-        ));
+        return Err(Error::invalid("confusion_png", format!("counts must be {n}x{n} for {n} class names, got {} rows of lengths {shape:?}", counts.len())));
     }
     let fr = row_normalise(counts);
-    let count_labels: Vec<Vec<String>> = counts
-        .iter()
-        .map(|r| r.iter().map(|v| v.to_string()).collect())
-        .collect();
-    let frac_labels: Vec<Vec<String>> = fr
-        .iter()
-        .map(|r| r.iter().map(|v| format!("{v:.2}")).collect())
-        .collect();
+    let count_labels: Vec<Vec<String>> = counts.iter().map(|r| r.iter().map(|v| v.to_string()).collect()).collect();
+    let frac_labels: Vec<Vec<String>> = fr.iter().map(|r| r.iter().map(|v| format!("{v:.2}")).collect()).collect();
     let total: u64 = counts.iter().flatten().sum();
     let correct: u64 = (0..n).map(|i| counts[i][i]).sum();
 
@@ -209,101 +130,32 @@ pub fn render_confusion(
     let mut c = Canvas::new(width.ceil() as usize, height.ceil() as usize, WHITE);
 
     let centre = width / 2.0;
-    c.text(
-        title,
-        centre,
-        14.0,
-        TITLE_PX,
-        INK,
-        Align::Center,
-        VAlign::Top,
-    );
-    let summary = if total == 0 {
-        "no samples".to_string()
-    } else {
-        format!(
-            "accuracy {:.1}%  ({correct} of {total} correct)",
-            100.0 * correct as f64 / total as f64
-        )
-    };
-    c.text(
-        &summary,
-        centre,
-        16.0 + TITLE_PX + 6.0,
-        SUB_PX,
-        [0x55, 0x55, 0x55],
-        Align::Center,
-        VAlign::Top,
-    );
+    c.text(title, centre, 14.0, TITLE_PX, INK, Align::Center, VAlign::Top);
+    let summary =
+        if total == 0 { "no samples".to_string() } else { format!("accuracy {:.1}%  ({correct} of {total} correct)", 100.0 * correct as f64 / total as f64) };
+    c.text(&summary, centre, 16.0 + TITLE_PX + 6.0, SUB_PX, [0x55, 0x55, 0x55], Align::Center, VAlign::Top);
 
-    draw_matrix(
-        &mut c,
-        &l,
-        m1x,
-        top,
-        &fr,
-        &count_labels,
-        class_names,
-        "Counts",
-    );
-    draw_matrix(
-        &mut c,
-        &l,
-        m2x,
-        top,
-        &fr,
-        &frac_labels,
-        class_names,
-        "Normalised by true class (recall)",
-    );
+    draw_matrix(&mut c, &l, m1x, top, &fr, &count_labels, class_names, "Counts");
+    draw_matrix(&mut c, &l, m2x, top, &fr, &frac_labels, class_names, "Normalised by true class (recall)");
 
     // Axis titles: "True" left of the first matrix, "Predicted" under both.
-    c.text_vertical(
-        "True",
-        12.0 + LABEL_PX / 2.0,
-        top + side / 2.0,
-        LABEL_PX,
-        INK,
-        Align::Center,
-    );
+    c.text_vertical("True", 12.0 + LABEL_PX / 2.0, top + side / 2.0, LABEL_PX, INK, Align::Center);
     let py = top + side + 8.0 + l.col_names_h + 10.0;
     for mx in [m1x, m2x] {
-        c.text(
-            "Predicted",
-            mx + side / 2.0,
-            py,
-            LABEL_PX,
-            INK,
-            Align::Center,
-            VAlign::Top,
-        );
+        c.text("Predicted", mx + side / 2.0, py, LABEL_PX, INK, Align::Center, VAlign::Top);
     }
 
     // Colour bar for the fractions.
     let steps = side as usize;
     for k in 0..steps {
         let t = 1.0 - k as f32 / (steps.max(2) - 1) as f32;
-        c.fill_rect(
-            bar_x as i64,
-            (top + k as f32) as i64,
-            bar_w as i64,
-            1,
-            viridis(t),
-        );
+        c.fill_rect(bar_x as i64, (top + k as f32) as i64, bar_w as i64, 1, viridis(t));
     }
     for k in 0..=5 {
         let t = k as f32 / 5.0;
         let yy = (top + (1.0 - t) * (side - 1.0)).round();
         c.fill_rect((bar_x + bar_w) as i64, yy as i64, 4, 1, INK);
-        c.text(
-            &format!("{t:.1}"),
-            bar_x + bar_w + 7.0,
-            yy + 0.5,
-            NAME_PX - 1.0,
-            INK,
-            Align::Left,
-            VAlign::Middle,
-        );
+        c.text(&format!("{t:.1}"), bar_x + bar_w + 7.0, yy + 0.5, NAME_PX - 1.0, INK, Align::Left, VAlign::Middle);
     }
     Ok(c)
 }
@@ -312,12 +164,7 @@ pub fn render_confusion(
 /// row-normalised fractions (0.00-1.00) side by side, coloured by the fraction (viridis), class
 /// names on both axes ("True" rows, "Predicted" columns), the overall accuracy under the title.
 /// Rows without samples show zeros. Errors if `counts` is not `n x n` for `n` class names.
-pub fn confusion_png(
-    path: impl AsRef<Path>,
-    counts: &[Vec<u64>],
-    class_names: &[String],
-    title: &str,
-) -> Result<()> {
+pub fn confusion_png(path: impl AsRef<Path>, counts: &[Vec<u64>], class_names: &[String], title: &str) -> Result<()> {
     render_confusion(counts, class_names, title)?.save_png(path)
 }
 
@@ -338,9 +185,7 @@ mod tests {
     #[test]
     fn sizes_2_to_20_render() {
         for n in [2, 3, 7, 12, 20] {
-            let counts: Vec<Vec<u64>> = (0..n)
-                .map(|i| (0..n).map(|j| ((i * 7 + j * 3) % 11) as u64 * 37).collect())
-                .collect();
+            let counts: Vec<Vec<u64>> = (0..n).map(|i| (0..n).map(|j| ((i * 7 + j * 3) % 11) as u64 * 37).collect()).collect();
             let c = render_confusion(&counts, &names(n), "t").unwrap();
             assert!(c.w > 200 && c.h > 100);
         }

@@ -20,11 +20,7 @@ const TITLE_PX: f32 = 19.0;
 const CAPTION_PX: f32 = 13.0;
 
 fn check_len(op: &str, len: usize, h: usize, w: usize, per_pixel: usize) {
-    assert!(
-        len == h * w * per_pixel,
-        "{op}: {len} values for a {h}x{w} image (need {})",
-        h * w * per_pixel
-    );
+    assert!(len == h * w * per_pixel, "{op}: {len} values for a {h}x{w} image (need {})", h * w * per_pixel);
 }
 
 /// `values` scaled to [0, 1] by their finite min and max; non-finite values become 0, and a
@@ -71,18 +67,11 @@ pub fn heatmap(values: &[f32], h: usize, w: usize, cmap: Colormap) -> Vec<u8> {
 /// `v` maps to `0.5 + 0.5 * v / max|v|`.
 pub fn heatmap_signed(values: &[f32], h: usize, w: usize) -> Vec<u8> {
     check_len("heatmap_signed", values.len(), h, w, 1);
-    let m = values
-        .iter()
-        .filter(|v| v.is_finite())
-        .fold(0.0f32, |m, v| m.max(v.abs()));
+    let m = values.iter().filter(|v| v.is_finite()).fold(0.0f32, |m, v| m.max(v.abs()));
     values
         .iter()
         .flat_map(|&v| {
-            let t = if m > 0.0 && v.is_finite() {
-                0.5 + 0.5 * v / m
-            } else {
-                0.5
-            };
+            let t = if m > 0.0 && v.is_finite() { 0.5 + 0.5 * v / m } else { 0.5 };
             blue_white_red(t)
         })
         .collect()
@@ -96,21 +85,10 @@ pub fn overlay(gray: &[f32], heat: &[f32], h: usize, w: usize, alpha: f32) -> Ve
 }
 
 /// [`overlay`] with another colour map.
-pub fn overlay_with(
-    gray: &[f32],
-    heat: &[f32],
-    h: usize,
-    w: usize,
-    alpha: f32,
-    cmap: Colormap,
-) -> Vec<u8> {
+pub fn overlay_with(gray: &[f32], heat: &[f32], h: usize, w: usize, alpha: f32, cmap: Colormap) -> Vec<u8> {
     check_len("overlay (gray)", gray.len(), h, w, 1);
     check_len("overlay (heat)", heat.len(), h, w, 1);
-    let alpha = if alpha.is_finite() {
-        alpha.clamp(0.0, 1.0)
-    } else {
-        0.5
-    };
+    let alpha = if alpha.is_finite() { alpha.clamp(0.0, 1.0) } else { 0.5 };
     let g = min_max_scale(gray);
     let hs = min_max_scale(heat);
     let mut out = Vec::with_capacity(h * w * 3);
@@ -177,12 +155,7 @@ pub struct Tile {
 impl Tile {
     /// A tile without caption.
     pub fn new(rgb: Vec<u8>, h: usize, w: usize) -> Self {
-        Tile {
-            rgb,
-            h,
-            w,
-            caption: None,
-        }
+        Tile { rgb, h, w, caption: None }
     }
     /// The same tile with a caption.
     pub fn with_caption(mut self, caption: impl Into<String>) -> Self {
@@ -200,12 +173,7 @@ pub fn channel_tiles(t: &Tensor, cmap: Option<Colormap>) -> Result<Vec<Tile>> {
         [h, w] => (1, h, w),
         [c, h, w] => (c, h, w),
         [1, c, h, w] => (c, h, w),
-        _ => {
-            return Err(Error::invalid(
-                "channel_tiles",
-                format!("expected [C,H,W] or [1,C,H,W], got {s:?}"),
-            ))
-        }
+        _ => return Err(Error::invalid("channel_tiles", format!("expected [C,H,W] or [1,C,H,W], got {s:?}"))),
     };
     let d = t.data();
     Ok((0..c)
@@ -236,48 +204,23 @@ fn fit_text(s: &str, px: f32, max_w: f32) -> String {
 }
 
 /// Renders the grid of [`image_grid`] as a canvas.
-pub fn render_grid(
-    tiles: &[Tile],
-    cols: usize,
-    tile_px: usize,
-    title: Option<&str>,
-) -> Result<Canvas> {
+pub fn render_grid(tiles: &[Tile], cols: usize, tile_px: usize, title: Option<&str>) -> Result<Canvas> {
     if tiles.is_empty() {
         return Err(Error::invalid("image_grid", "no tiles"));
     }
     if cols == 0 || tile_px == 0 {
-        return Err(Error::invalid(
-            "image_grid",
-            format!("cols ({cols}) and tile_px ({tile_px}) must be positive"),
-        ));
+        return Err(Error::invalid("image_grid", format!("cols ({cols}) and tile_px ({tile_px}) must be positive")));
     }
     for (i, t) in tiles.iter().enumerate() {
         if t.h == 0 || t.w == 0 || t.rgb.len() != t.h * t.w * 3 {
-            return Err(Error::invalid(
-                "image_grid",
-                format!(
-                    "tile {i}: {} bytes for a {}x{} RGB image (need {})",
-                    t.rgb.len(),
-                    t.h,
-                    t.w,
-                    t.h * t.w * 3
-                ),
-            ));
+            return Err(Error::invalid("image_grid", format!("tile {i}: {} bytes for a {}x{} RGB image (need {})", t.rgb.len(), t.h, t.w, t.h * t.w * 3)));
         }
     }
     let cols = cols.min(tiles.len());
     let rows = tiles.len().div_ceil(cols);
-    let lines = tiles
-        .iter()
-        .map(|t| t.caption.as_deref().map_or(0, |c| c.lines().count()))
-        .max()
-        .unwrap_or(0);
+    let lines = tiles.iter().map(|t| t.caption.as_deref().map_or(0, |c| c.lines().count())).max().unwrap_or(0);
     let line_h = text_height(CAPTION_PX).ceil() + 1.0;
-    let caption_h = if lines > 0 {
-        5.0 + line_h * lines as f32
-    } else {
-        0.0
-    };
+    let caption_h = if lines > 0 { 5.0 + line_h * lines as f32 } else { 0.0 };
     let tp = tile_px as f32;
     let gap = if lines > 0 { 14.0 } else { 8.0 };
     let margin = 14.0;
@@ -287,31 +230,18 @@ pub fn render_grid(
     };
     let cell_w = tp.max(if lines > 0 { 60.0 } else { 0.0 });
     let width = 2.0 * margin + cols as f32 * cell_w + (cols - 1) as f32 * gap;
-    let height =
-        margin + title_h + rows as f32 * (tp + caption_h) + (rows - 1) as f32 * gap + margin;
+    let height = margin + title_h + rows as f32 * (tp + caption_h) + (rows - 1) as f32 * gap + margin;
     let mut c = Canvas::new(width.ceil() as usize, height.ceil() as usize, WHITE);
     if let Some(t) = title.filter(|t| !t.is_empty()) {
         let t = fit_text(t, TITLE_PX, width - 2.0 * margin);
-        c.text(
-            &t,
-            width / 2.0,
-            margin,
-            TITLE_PX,
-            INK,
-            Align::Center,
-            VAlign::Top,
-        );
+        c.text(&t, width / 2.0, margin, TITLE_PX, INK, Align::Center, VAlign::Top);
     }
     for (i, t) in tiles.iter().enumerate() {
         let (r, k) = (i / cols, i % cols);
         let cx = margin + k as f32 * (cell_w + gap);
         let cy = margin + title_h + r as f32 * (tp + caption_h + gap);
         // Keep the aspect ratio: the longer side becomes tile_px, centred in the square.
-        let (nh, nw) = if t.h >= t.w {
-            (tile_px, (t.w * tile_px / t.h).max(1))
-        } else {
-            ((t.h * tile_px / t.w).max(1), tile_px)
-        };
+        let (nh, nw) = if t.h >= t.w { (tile_px, (t.w * tile_px / t.h).max(1)) } else { ((t.h * tile_px / t.w).max(1), tile_px) };
         let scaled = resize_nearest(&t.rgb, t.h, t.w, nh, nw);
         let x = (cx + (cell_w - nw as f32) / 2.0).round() as i64;
         let y = (cy + (tp - nh as f32) / 2.0).round() as i64;
@@ -321,15 +251,7 @@ pub fn render_grid(
             for (l, line) in cap.lines().enumerate() {
                 let s = fit_text(line, CAPTION_PX, cell_w + gap - 4.0);
                 let ly = cy + tp + 5.0 + l as f32 * line_h;
-                c.text(
-                    &s,
-                    cx + cell_w / 2.0,
-                    ly,
-                    CAPTION_PX,
-                    INK,
-                    Align::Center,
-                    VAlign::Top,
-                );
+                c.text(&s, cx + cell_w / 2.0, ly, CAPTION_PX, INK, Align::Center, VAlign::Top);
             }
         }
     }
@@ -339,13 +261,7 @@ pub fn render_grid(
 /// Writes a grid of tiles, `cols` per row, each scaled (nearest neighbour, aspect kept) so its
 /// longer side is `tile_px`, with its caption in small text underneath and an optional title
 /// on top, as PNG to `path`.
-pub fn image_grid(
-    path: impl AsRef<Path>,
-    tiles: &[Tile],
-    cols: usize,
-    tile_px: usize,
-    title: Option<&str>,
-) -> Result<()> {
+pub fn image_grid(path: impl AsRef<Path>, tiles: &[Tile], cols: usize, tile_px: usize, title: Option<&str>) -> Result<()> {
     render_grid(tiles, cols, tile_px, title)?.save_png(path)
 }
 
@@ -390,17 +306,13 @@ mod tests {
     fn upscale_and_resize() {
         let rgb = vec![1, 2, 3, 4, 5, 6];
         let up = upscale_nearest(&rgb, 1, 2, 2);
-        assert_eq!(
-            up,
-            vec![1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6, 1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6]
-        );
+        assert_eq!(up, vec![1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6, 1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6]);
         assert_eq!(resize_nearest(&up, 2, 4, 1, 2), rgb);
     }
 
     #[test]
     fn channel_tiles_from_tensor() {
-        let t =
-            Tensor::from_vec((0..2 * 3 * 4).map(|v| v as f32).collect(), &[1, 2, 3, 4]).unwrap();
+        let t = Tensor::from_vec((0..2 * 3 * 4).map(|v| v as f32).collect(), &[1, 2, 3, 4]).unwrap();
         let tiles = channel_tiles(&t, Some(viridis)).unwrap();
         assert_eq!(tiles.len(), 2);
         assert_eq!((tiles[1].h, tiles[1].w, tiles[1].rgb.len()), (3, 4, 36));
@@ -411,12 +323,7 @@ mod tests {
     fn grid_rejects_bad_tiles() {
         assert!(render_grid(&[], 3, 32, None).is_err());
         assert!(render_grid(&[Tile::new(vec![0; 5], 1, 2)], 3, 32, None).is_err());
-        let ok = render_grid(
-            &[Tile::new(vec![0; 6], 1, 2).with_caption("a\nb")],
-            0,
-            32,
-            None,
-        );
+        let ok = render_grid(&[Tile::new(vec![0; 6], 1, 2).with_caption("a\nb")], 0, 32, None);
         assert!(ok.is_err());
     }
 }

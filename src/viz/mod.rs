@@ -13,18 +13,11 @@ pub mod axis;
 pub mod canvas;
 pub mod colormap;
 pub mod confusion;
-mod history;
 pub mod image;
 pub mod plot;
 
 pub use canvas::{Align, Canvas, VAlign};
 pub use colormap::{blue_white_red, gray, inferno, viridis, Colormap};
 pub use confusion::{confusion_png, render_confusion};
-pub use history::write_history_plot;
-pub use image::{
-    channel_tiles, gray_to_rgb, heatmap, heatmap_signed, image_grid, overlay, overlay_with,
-    render_grid, save_rgb_png, upscale_nearest, Tile,
-};
-pub use plot::{
-    plot_curves, render_curves, render_training_curves, training_curves, EpochRecord, Series,
-};
+pub use image::{channel_tiles, gray_to_rgb, heatmap, heatmap_signed, image_grid, overlay, overlay_with, render_grid, save_rgb_png, upscale_nearest, Tile};
+pub use plot::{plot_curves, render_curves, render_training_curves, training_curves, EpochRecord, Series};

@@ -9,19 +9,9 @@
 use super::axis::{limits, nice_ticks, tick_labels};
 use super::canvas::{text_width, Align, Canvas, VAlign};
 use crate::error::{Error, Result};
-use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// One epoch of a training run, as logged by the training loop.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    /// Epoch number as shown on the x axis (usually 1-based).
-    pub epoch: usize,
-    pub train_loss: f32,
-    pub train_acc: f32,
-    pub val_loss: Option<f32>,
-    pub val_acc: Option<f32>,
-}
+pub use crate::train::EpochRecord;
 
 /// One curve of a line chart.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,13 +31,7 @@ pub struct Series {
 impl Series {
     /// A solid curve with an automatic colour and x = 1, 2, 3, ...
     pub fn new(name: impl Into<String>, values: Vec<f32>) -> Self {
-        Series {
-            name: name.into(),
-            values,
-            xs: None,
-            colour: None,
-            dashed: false,
-        }
+        Series { name: name.into(), values, xs: None, colour: None, dashed: false }
     }
     /// The same curve, dashed.
     pub fn dashed(mut self) -> Self {
@@ -108,17 +92,7 @@ fn points(s: &Series) -> Vec<(f64, f64)> {
 /// Draws one chart (title, axes, grid, ticks, curves, legend) into the rectangle
 /// `(x0, y0, w, h)` of `c`.
 #[allow(clippy::too_many_arguments)]
-fn draw_chart(
-    c: &mut Canvas,
-    x0: f32,
-    y0: f32,
-    w: f32,
-    h: f32,
-    title: &str,
-    series: &[Series],
-    x_label: &str,
-    y_label: &str,
-) {
+fn draw_chart(c: &mut Canvas, x0: f32, y0: f32, w: f32, h: f32, title: &str, series: &[Series], x_label: &str, y_label: &str) {
     let pts: Vec<Vec<(f64, f64)>> = series.iter().map(points).collect();
     let all_x_int = pts.iter().flatten().all(|p| p.0.fract() == 0.0);
     let (xmin, xmax) = {
@@ -133,44 +107,15 @@ fn draw_chart(
     };
     let (ymin, ymax) = limits(pts.iter().flatten().map(|p| p.1), (0.0, 1.0));
     let plot_h_guess = h - 100.0;
-    let yticks = nice_ticks(
-        ymin,
-        ymax,
-        ((plot_h_guess / 60.0) as usize).clamp(3, 8),
-        false,
-    );
+    let yticks = nice_ticks(ymin, ymax, ((plot_h_guess / 60.0) as usize).clamp(3, 8), false);
     let ylabels = tick_labels(&yticks);
-    let ytick_w = ylabels
-        .iter()
-        .map(|s| text_width(s, TICK_PX))
-        .fold(0.0f32, f32::max);
+    let ytick_w = ylabels.iter().map(|s| text_width(s, TICK_PX)).fold(0.0f32, f32::max);
 
     // Plot area.
-    let top = y0
-        + if title.is_empty() {
-            14.0
-        } else {
-            16.0 + TITLE_PX + 12.0
-        };
-    let left = x0
-        + 8.0
-        + if y_label.is_empty() {
-            0.0
-        } else {
-            LABEL_PX + 10.0
-        }
-        + ytick_w
-        + 10.0;
+    let top = y0 + if title.is_empty() { 14.0 } else { 16.0 + TITLE_PX + 12.0 };
+    let left = x0 + 8.0 + if y_label.is_empty() { 0.0 } else { LABEL_PX + 10.0 } + ytick_w + 10.0;
     let right = x0 + w - 22.0;
-    let bottom = y0 + h
-        - (10.0
-            + if x_label.is_empty() {
-                0.0
-            } else {
-                LABEL_PX + 8.0
-            }
-            + TICK_PX
-            + 12.0);
+    let bottom = y0 + h - (10.0 + if x_label.is_empty() { 0.0 } else { LABEL_PX + 8.0 } + TICK_PX + 12.0);
     let (pw, ph) = ((right - left).max(10.0), (bottom - top).max(10.0));
     let sx = |x: f64| left + ((x - xmin) / (xmax - xmin)) as f32 * pw;
     let sy = |y: f64| bottom - ((y - ymin) / (ymax - ymin)) as f32 * ph;
@@ -188,81 +133,31 @@ fn draw_chart(
         let x = sx(t).floor() as i64;
         c.fill_rect(x, top as i64, 1, ph as i64, GRID);
     }
-    c.stroke_rect(
-        left as i64 - 1,
-        top as i64 - 1,
-        pw as i64 + 2,
-        ph as i64 + 2,
-        1,
-        AXIS,
-    );
+    c.stroke_rect(left as i64 - 1, top as i64 - 1, pw as i64 + 2, ph as i64 + 2, 1, AXIS);
     for (t, s) in yticks.iter().zip(&ylabels) {
         let y = sy(*t).floor() as i64;
         c.fill_rect(left as i64 - 6, y, 5, 1, AXIS);
-        c.text(
-            s,
-            left - 9.0,
-            y as f32 + 0.5,
-            TICK_PX,
-            INK,
-            Align::Right,
-            VAlign::Middle,
-        );
+        c.text(s, left - 9.0, y as f32 + 0.5, TICK_PX, INK, Align::Right, VAlign::Middle);
     }
     for (t, s) in xticks.iter().zip(&xlabels) {
         let x = sx(*t).floor() as i64;
         c.fill_rect(x, bottom as i64 + 1, 1, 5, AXIS);
-        c.text(
-            s,
-            x as f32 + 0.5,
-            bottom + 8.0,
-            TICK_PX,
-            INK,
-            Align::Center,
-            VAlign::Top,
-        );
+        c.text(s, x as f32 + 0.5, bottom + 8.0, TICK_PX, INK, Align::Center, VAlign::Top);
     }
 
     // Labels and title.
     if !title.is_empty() {
-        c.text(
-            title,
-            left + pw / 2.0,
-            y0 + 14.0,
-            TITLE_PX,
-            INK,
-            Align::Center,
-            VAlign::Top,
-        );
+        c.text(title, left + pw / 2.0, y0 + 14.0, TITLE_PX, INK, Align::Center, VAlign::Top);
     }
     if !x_label.is_empty() {
-        c.text(
-            x_label,
-            left + pw / 2.0,
-            bottom + 12.0 + TICK_PX + 6.0,
-            LABEL_PX,
-            INK,
-            Align::Center,
-            VAlign::Top,
-        );
+        c.text(x_label, left + pw / 2.0, bottom + 12.0 + TICK_PX + 6.0, LABEL_PX, INK, Align::Center, VAlign::Top);
     }
     if !y_label.is_empty() {
-        c.text_vertical(
-            y_label,
-            x0 + 8.0 + LABEL_PX / 2.0,
-            top + ph / 2.0,
-            LABEL_PX,
-            INK,
-            Align::Center,
-        );
+        c.text_vertical(y_label, x0 + 8.0 + LABEL_PX / 2.0, top + ph / 2.0, LABEL_PX, INK, Align::Center);
     }
 
     // Curves.
-    let colours: Vec<[u8; 3]> = series
-        .iter()
-        .enumerate()
-        .map(|(i, s)| s.colour.unwrap_or(TAB10[i % 10]))
-        .collect();
+    let colours: Vec<[u8; 3]> = series.iter().enumerate().map(|(i, s)| s.colour.unwrap_or(TAB10[i % 10])).collect();
     for ((s, p), &col) in series.iter().zip(&pts).zip(&colours) {
         let screen: Vec<(f32, f32)> = p.iter().map(|&(x, y)| (sx(x), sy(y))).collect();
         let dash = if s.dashed { Some((9.0, 5.0)) } else { None };
@@ -276,35 +171,18 @@ fn draw_chart(
     }
 
     // Legend in the emptiest corner of the plot area.
-    let entries: Vec<(usize, &Series)> = series
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| !s.name.is_empty())
-        .collect();
+    let entries: Vec<(usize, &Series)> = series.iter().enumerate().filter(|(_, s)| !s.name.is_empty()).collect();
     if entries.is_empty() {
         return;
     }
     let row = LEGEND_PX + 7.0;
     let sample = 28.0;
-    let lw = entries
-        .iter()
-        .map(|(_, s)| text_width(&s.name, LEGEND_PX))
-        .fold(0.0f32, f32::max)
-        + sample
-        + 8.0
-        + 20.0;
+    let lw = entries.iter().map(|(_, s)| text_width(&s.name, LEGEND_PX)).fold(0.0f32, f32::max) + sample + 8.0 + 20.0;
     let lh = row * entries.len() as f32 + 12.0;
     let m = 10.0;
-    let corners = [
-        (right - m - lw, top + m),
-        (right - m - lw, bottom - m - lh),
-        (left + m, top + m),
-        (left + m, bottom - m - lh),
-    ];
+    let corners = [(right - m - lw, top + m), (right - m - lw, bottom - m - lh), (left + m, top + m), (left + m, bottom - m - lh)];
     let score = |&(lx, ly): &(f32, f32)| -> usize {
-        let inside = |px: f32, py: f32| {
-            px >= lx - 4.0 && px <= lx + lw + 4.0 && py >= ly - 4.0 && py <= ly + lh + 4.0
-        };
+        let inside = |px: f32, py: f32| px >= lx - 4.0 && px <= lx + lw + 4.0 && py >= ly - 4.0 && py <= ly + lh + 4.0;
         let mut n = 0;
         for p in &pts {
             for (k, &(x, y)) in p.iter().enumerate() {
@@ -320,48 +198,17 @@ fn draw_chart(
         }
         n
     };
-    let (lx, ly) = corners
-        .iter()
-        .copied()
-        .min_by_key(score)
-        .unwrap_or(corners[0]);
+    let (lx, ly) = corners.iter().copied().min_by_key(score).unwrap_or(corners[0]);
     c.fill_rect(lx as i64, ly as i64, lw as i64, lh as i64, WHITE);
-    c.stroke_rect(
-        lx as i64,
-        ly as i64,
-        lw as i64,
-        lh as i64,
-        1,
-        [0xcc, 0xcc, 0xcc],
-    );
+    c.stroke_rect(lx as i64, ly as i64, lw as i64, lh as i64, 1, [0xcc, 0xcc, 0xcc]);
     for (k, (i, s)) in entries.iter().enumerate() {
         let cy = ly + 6.0 + row * (k as f32 + 0.5);
         let dash = if s.dashed { Some((7.0, 4.0)) } else { None };
-        c.polyline(
-            &[(lx + 10.0, cy), (lx + 10.0 + sample, cy)],
-            2.2,
-            colours[*i],
-            dash,
-        );
+        c.polyline(&[(lx + 10.0, cy), (lx + 10.0 + sample, cy)], 2.2, colours[*i], dash);
         if pts[*i].len() <= 30 {
-            c.line(
-                lx + 10.0 + sample / 2.0,
-                cy,
-                lx + 10.0 + sample / 2.0,
-                cy,
-                6.0,
-                colours[*i],
-            );
+            c.line(lx + 10.0 + sample / 2.0, cy, lx + 10.0 + sample / 2.0, cy, 6.0, colours[*i]);
         }
-        c.text(
-            &s.name,
-            lx + 10.0 + sample + 8.0,
-            cy,
-            LEGEND_PX,
-            INK,
-            Align::Left,
-            VAlign::Middle,
-        );
+        c.text(&s.name, lx + 10.0 + sample + 8.0, cy, LEGEND_PX, INK, Align::Left, VAlign::Middle);
     }
 }
 
@@ -369,15 +216,7 @@ fn check_series(op: &'static str, series: &[Series]) -> Result<()> {
     for s in series {
         if let Some(xs) = &s.xs {
             if xs.len() != s.values.len() {
-                return Err(Error::invalid(
-                    op,
-                    format!(
-                        "series {:?}: {} x values for {} y values",
-                        s.name,
-                        xs.len(),
-                        s.values.len()
-                    ),
-                ));
+                return Err(Error::invalid(op, format!("series {:?}: {} x values for {} y values", s.name, xs.len(), s.values.len())));
             }
         }
     }
@@ -385,31 +224,16 @@ fn check_series(op: &'static str, series: &[Series]) -> Result<()> {
 }
 
 /// The chart of [`plot_curves`] as a canvas of `w x h` pixels.
-pub fn render_curves(
-    w: usize,
-    h: usize,
-    title: &str,
-    series: &[Series],
-    x_label: &str,
-    y_label: &str,
-) -> Result<Canvas> {
+pub fn render_curves(w: usize, h: usize, title: &str, series: &[Series], x_label: &str, y_label: &str) -> Result<Canvas> {
     check_series("render_curves", series)?;
     let mut c = Canvas::new(w, h, WHITE);
-    draw_chart(
-        &mut c, 0.0, 0.0, w as f32, h as f32, title, series, x_label, y_label,
-    );
+    draw_chart(&mut c, 0.0, 0.0, w as f32, h as f32, title, series, x_label, y_label);
     Ok(c)
 }
 
 /// A line chart (800 x 520 px) of `series` with title, axis labels, grid and legend, written
 /// as PNG to `path`.
-pub fn plot_curves(
-    path: impl AsRef<Path>,
-    title: &str,
-    series: &[Series],
-    x_label: &str,
-    y_label: &str,
-) -> Result<()> {
+pub fn plot_curves(path: impl AsRef<Path>, title: &str, series: &[Series], x_label: &str, y_label: &str) -> Result<()> {
     render_curves(800, 520, title, series, x_label, y_label)?.save_png(path)
 }
 
@@ -419,39 +243,19 @@ pub fn render_training_curves(history: &[EpochRecord]) -> Canvas {
     let opt = |v: Option<f32>| v.unwrap_or(f32::NAN);
     let has_val_loss = history.iter().any(|r| r.val_loss.is_some());
     let has_val_acc = history.iter().any(|r| r.val_acc.is_some());
-    let mut loss = vec![
-        Series::new("train", history.iter().map(|r| r.train_loss).collect()).with_x(xs.clone()),
-    ];
+    let mut loss = vec![Series::new("train", history.iter().map(|r| r.train_loss).collect()).with_x(xs.clone())];
     if has_val_loss {
-        loss.push(
-            Series::new(
-                "validation",
-                history.iter().map(|r| opt(r.val_loss)).collect(),
-            )
-            .with_x(xs.clone()),
-        );
+        loss.push(Series::new("validation", history.iter().map(|r| opt(r.val_loss)).collect()).with_x(xs.clone()));
     }
-    let mut acc = vec![
-        Series::new("train", history.iter().map(|r| r.train_acc).collect()).with_x(xs.clone()),
-    ];
+    let mut acc = vec![Series::new("train", history.iter().map(|r| r.train_acc).collect()).with_x(xs.clone())];
     if has_val_acc {
-        acc.push(
-            Series::new(
-                "validation",
-                history.iter().map(|r| opt(r.val_acc)).collect(),
-            )
-            .with_x(xs),
-        );
+        acc.push(Series::new("validation", history.iter().map(|r| opt(r.val_acc)).collect()).with_x(xs));
     }
     let (w, h) = (1200usize, 480usize);
     let mut c = Canvas::new(w, h, WHITE);
     let half = w as f32 / 2.0;
-    draw_chart(
-        &mut c, 0.0, 0.0, half, h as f32, "Loss", &loss, "epoch", "loss",
-    );
-    draw_chart(
-        &mut c, half, 0.0, half, h as f32, "Accuracy", &acc, "epoch", "accuracy",
-    );
+    draw_chart(&mut c, 0.0, 0.0, half, h as f32, "Loss", &loss, "epoch", "loss");
+    draw_chart(&mut c, half, 0.0, half, h as f32, "Accuracy", &acc, "epoch", "accuracy");
     c
 }
 
@@ -478,18 +282,5 @@ mod tests {
         }
         let bad = Series::new("bad", vec![1.0, 2.0]).with_x(vec![1.0]);
         assert!(render_curves(400, 300, "t", &[bad], "x", "y").is_err());
-    }
-
-    #[test]
-    fn epoch_record_round_trips_through_json() {
-        let r = EpochRecord {
-            epoch: 3,
-            train_loss: 1.25,
-            train_acc: 0.5,
-            val_loss: None,
-            val_acc: Some(0.25),
-        };
-        let s = serde_json::to_string(&r).unwrap();
-        assert_eq!(serde_json::from_str::<EpochRecord>(&s).unwrap(), r);
     }
 }

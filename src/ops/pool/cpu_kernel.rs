@@ -43,13 +43,10 @@ pub(crate) fn max_forward(g: &PoolGeom, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
         return (y, arg);
     }
     let t = g.planes_per_task();
-    x.par_chunks(t * g.in_plane())
-        .zip(y.par_chunks_mut(t * g.out_plane()))
-        .zip(arg.par_chunks_mut(t * g.out_plane()))
-        .for_each(|((x, y), a)| {
-            let planes = x.len() / g.in_plane();
-            max_pool2d(x, planes, g.h, g.w, g.kh, g.kw, g.sh, g.sw, y, a);
-        });
+    x.par_chunks(t * g.in_plane()).zip(y.par_chunks_mut(t * g.out_plane())).zip(arg.par_chunks_mut(t * g.out_plane())).for_each(|((x, y), a)| {
+        let planes = x.len() / g.in_plane();
+        max_pool2d(x, planes, g.h, g.w, g.kh, g.kw, g.sh, g.sw, y, a);
+    });
     (y, arg)
 }
 
@@ -60,13 +57,10 @@ pub(crate) fn max_backward(g: &PoolGeom, dy: &[f32], arg: &[u32]) -> Vec<f32> {
         return dx;
     }
     let t = g.planes_per_task();
-    dx.par_chunks_mut(t * g.in_plane())
-        .zip(dy.par_chunks(t * g.out_plane()))
-        .zip(arg.par_chunks(t * g.out_plane()))
-        .for_each(|((dx, dy), a)| {
-            let planes = dx.len() / g.in_plane();
-            max_pool2d_backward(dy, a, planes, g.h, g.w, g.oh, g.ow, dx);
-        });
+    dx.par_chunks_mut(t * g.in_plane()).zip(dy.par_chunks(t * g.out_plane())).zip(arg.par_chunks(t * g.out_plane())).for_each(|((dx, dy), a)| {
+        let planes = dx.len() / g.in_plane();
+        max_pool2d_backward(dy, a, planes, g.h, g.w, g.oh, g.ow, dx);
+    });
     dx
 }
 
@@ -77,12 +71,10 @@ pub(crate) fn avg_forward(g: &PoolGeom, x: &[f32]) -> Vec<f32> {
         return y;
     }
     let t = g.planes_per_task();
-    x.par_chunks(t * g.in_plane())
-        .zip(y.par_chunks_mut(t * g.out_plane()))
-        .for_each(|(x, y)| {
-            let planes = x.len() / g.in_plane();
-            avg_pool2d(x, planes, g.h, g.w, g.kh, g.kw, g.sh, g.sw, y);
-        });
+    x.par_chunks(t * g.in_plane()).zip(y.par_chunks_mut(t * g.out_plane())).for_each(|(x, y)| {
+        let planes = x.len() / g.in_plane();
+        avg_pool2d(x, planes, g.h, g.w, g.kh, g.kw, g.sh, g.sw, y);
+    });
     y
 }
 
@@ -93,11 +85,9 @@ pub(crate) fn avg_backward(g: &PoolGeom, dy: &[f32]) -> Vec<f32> {
         return dx;
     }
     let t = g.planes_per_task();
-    dx.par_chunks_mut(t * g.in_plane())
-        .zip(dy.par_chunks(t * g.out_plane()))
-        .for_each(|(dx, dy)| {
-            let planes = dx.len() / g.in_plane();
-            avg_pool2d_backward(dy, planes, g.h, g.w, g.kh, g.kw, g.sh, g.sw, dx);
-        });
+    dx.par_chunks_mut(t * g.in_plane()).zip(dy.par_chunks(t * g.out_plane())).for_each(|(dx, dy)| {
+        let planes = dx.len() / g.in_plane();
+        avg_pool2d_backward(dy, planes, g.h, g.w, g.kh, g.kw, g.sh, g.sw, dx);
+    });
     dx
 }

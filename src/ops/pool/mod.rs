@@ -20,25 +20,12 @@ use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 use cpu_kernel::PoolGeom;
 
-fn geometry(
-    op: &'static str,
-    xs: &[usize],
-    kernel: (usize, usize),
-    stride: (usize, usize),
-) -> Result<PoolGeom> {
+fn geometry(op: &'static str, xs: &[usize], kernel: (usize, usize), stride: (usize, usize)) -> Result<PoolGeom> {
     if xs.len() != 4 {
-        return Err(Error::Shape {
-            op,
-            lhs: xs.to_vec(),
-            rhs: vec![kernel.0, kernel.1],
-            detail: "needs an [N, C, H, W] input and a (kh, kw) kernel".into(),
-        });
+        return Err(Error::Shape { op, lhs: xs.to_vec(), rhs: vec![kernel.0, kernel.1], detail: "needs an [N, C, H, W] input and a (kh, kw) kernel".into() });
     }
     if kernel.0 == 0 || kernel.1 == 0 || stride.0 == 0 || stride.1 == 0 {
-        return Err(Error::invalid(
-            op,
-            format!("kernel {kernel:?} and stride {stride:?} must be at least 1"),
-        ));
+        return Err(Error::invalid(op, format!("kernel {kernel:?} and stride {stride:?} must be at least 1")));
     }
     let (h, w) = (xs[2], xs[3]);
     if kernel.0 > h || kernel.1 > w {
@@ -46,24 +33,11 @@ fn geometry(
             op,
             lhs: xs.to_vec(),
             rhs: vec![kernel.0, kernel.1],
-            detail: format!(
-                "kernel {}x{} is larger than the input {h}x{w}",
-                kernel.0, kernel.1
-            ),
+            detail: format!("kernel {}x{} is larger than the input {h}x{w}", kernel.0, kernel.1),
         });
     }
     let (oh, ow) = ((h - kernel.0) / stride.0 + 1, (w - kernel.1) / stride.1 + 1);
-    Ok(PoolGeom {
-        planes: xs[0] * xs[1],
-        h,
-        w,
-        kh: kernel.0,
-        kw: kernel.1,
-        sh: stride.0,
-        sw: stride.1,
-        oh,
-        ow,
-    })
+    Ok(PoolGeom { planes: xs[0] * xs[1], h, w, kh: kernel.0, kw: kernel.1, sh: stride.0, sw: stride.1, oh, ow })
 }
 
 /// Max pooling of `x: [N, C, H, W]` with window `kernel = (kh, kw)` and `stride = (sh, sw)`,
@@ -77,12 +51,7 @@ pub fn max_pool2d(x: &Var, kernel: (usize, usize), stride: (usize, usize)) -> Re
     let s = x.shape();
     let y = Tensor::from_vec(y, &[s[0], s[1], g.oh, g.ow])?;
     let xshape = s.to_vec();
-    Ok(Var::from_op(&[x], y, move |gr, _| {
-        Ok(vec![Some(Tensor::from_vec(
-            cpu_kernel::max_backward(&g, gr.data(), &arg),
-            &xshape,
-        )?)])
-    }))
+    Ok(Var::from_op(&[x], y, move |gr, _| Ok(vec![Some(Tensor::from_vec(cpu_kernel::max_backward(&g, gr.data(), &arg), &xshape)?)])))
 }
 
 /// Average pooling of `x: [N, C, H, W]` with window `kernel` and `stride`, no padding; every
@@ -93,12 +62,7 @@ pub fn avg_pool2d(x: &Var, kernel: (usize, usize), stride: (usize, usize)) -> Re
     let s = x.shape();
     let y = Tensor::from_vec(y, &[s[0], s[1], g.oh, g.ow])?;
     let xshape = s.to_vec();
-    Ok(Var::from_op(&[x], y, move |gr, _| {
-        Ok(vec![Some(Tensor::from_vec(
-            cpu_kernel::avg_backward(&g, gr.data()),
-            &xshape,
-        )?)])
-    }))
+    Ok(Var::from_op(&[x], y, move |gr, _| Ok(vec![Some(Tensor::from_vec(cpu_kernel::avg_backward(&g, gr.data()), &xshape)?)])))
 }
 
 #[cfg(test)]
@@ -107,13 +71,7 @@ mod tests {
     use crate::autograd::Graph;
 
     fn x(g: &Graph) -> Var {
-        g.leaf(
-            Tensor::from_vec(
-                (0..20).map(|v| ((v * 7) % 20) as f32).collect(),
-                &[1, 1, 4, 5],
-            )
-            .unwrap(),
-        )
+        g.leaf(Tensor::from_vec((0..20).map(|v| ((v * 7) % 20) as f32).collect(), &[1, 1, 4, 5]).unwrap())
     }
 
     #[test]
@@ -124,9 +82,7 @@ mod tests {
         let y = max_pool2d(&x, (2, 2), (2, 2)).unwrap();
         assert_eq!(y.shape(), &[1, 1, 2, 2]);
         assert_eq!(y.value().data(), &[15.0, 16.0, 17.0, 19.0]);
-        let gr = y
-            .backward_with(Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0], &[1, 1, 2, 2]).unwrap())
-            .unwrap();
+        let gr = y.backward_with(Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0], &[1, 1, 2, 2]).unwrap()).unwrap();
         let d = gr.wrt(&x).unwrap().data();
         assert_eq!((d[5], d[8], d[11], d[17]), (1.0, 2.0, 3.0, 4.0));
         assert_eq!(d.iter().sum::<f32>(), 10.0);
@@ -141,10 +97,7 @@ mod tests {
         let x = x(&g);
         let y = avg_pool2d(&x, (2, 3), (2, 2)).unwrap();
         assert_eq!(y.shape(), &[1, 1, 2, 2]);
-        assert_eq!(
-            y.value().data()[0],
-            (0.0 + 7.0 + 14.0 + 15.0 + 2.0 + 9.0) / 6.0
-        );
+        assert_eq!(y.value().data()[0], (0.0 + 7.0 + 14.0 + 15.0 + 2.0 + 9.0) / 6.0);
     }
 
     #[test]
@@ -153,9 +106,7 @@ mod tests {
         let e = max_pool2d(&x(&g), (5, 2), (1, 1)).unwrap_err().to_string();
         assert!(e.contains("[1, 1, 4, 5]") && e.contains("larger"), "{e}");
         assert!(avg_pool2d(&x(&g), (2, 2), (0, 1)).is_err());
-        let e = avg_pool2d(&g.leaf(Tensor::zeros(&[4, 5])), (2, 2), (1, 1))
-            .unwrap_err()
-            .to_string();
+        let e = avg_pool2d(&g.leaf(Tensor::zeros(&[4, 5])), (2, 2), (1, 1)).unwrap_err().to_string();
         assert!(e.contains("[4, 5]"), "{e}");
     }
 }
