@@ -127,7 +127,9 @@ pub(crate) fn im2col(g: &Geom, x: &[f32], cols: &mut [f32], ld: usize, col0: usi
                     let src = &plane[(iy - g.ph) * w..(iy - g.ph + 1) * w];
                     d[..lo].fill(0.0);
                     d[hi..].fill(0.0);
-                    if g.sw == 1 {
+                    if hi <= lo {
+                        // the whole row of windows lies in the padding (done above)
+                    } else if g.sw == 1 {
                         let s0 = lo + kj - g.pw;
                         d[lo..hi].copy_from_slice(&src[s0..s0 + hi - lo]);
                     } else {
@@ -157,6 +159,9 @@ pub(crate) fn col2im(g: &Geom, cols: &[f32], ld: usize, col0: usize, dx: &mut [f
                         continue;
                     }
                     let d = &mut plane[(iy - g.ph) * w..(iy - g.ph + 1) * w];
+                    if hi <= lo {
+                        continue;
+                    }
                     if g.sw == 1 {
                         let d0 = lo + kj - g.pw;
                         for (a, b) in d[d0..d0 + hi - lo].iter_mut().zip(&s[lo..hi]) {
