@@ -26,27 +26,44 @@ pub fn max_pool2d(input: &[f32], planes: usize, h: usize, w: usize, kh: usize, k
     if plane_out == 0 {
         return;
     }
+    // Separable: the max of a kh x kw window is the max over kh rows of the max over kw
+    // columns. First each input row's kw-wide maxima (with their flat index), then the
+    // maxima over kh of those rows: kw + kh comparisons per output instead of kw * kh, and the
+    // second pass is a branch-free elementwise select over whole rows. Strict `>` in both passes
+    // keeps the first maximum in row-major window order, as a single pass would.
+    let mut row_v = vec![0f32; h * ow];
+    let mut row_i = vec![0u32; h * ow];
     for p in 0..planes {
         let x = &input[p * h * w..(p + 1) * h * w];
         let o = &mut out[p * plane_out..(p + 1) * plane_out];
         let am = &mut argmax[p * plane_out..(p + 1) * plane_out];
-        for oy in 0..oh {
-            let y0 = oy * sh;
+        for y in 0..h {
+            let xr = &x[y * w..(y + 1) * w];
             for ox in 0..ow {
                 let x0 = ox * sw;
-                let mut best_idx = y0 * w + x0;
-                let mut best = x[best_idx];
-                for ky in 0..kh {
-                    let row = (y0 + ky) * w + x0;
-                    for (kx, &v) in x[row..row + kw].iter().enumerate() {
-                        if v > best {
-                            best = v;
-                            best_idx = row + kx;
-                        }
+                let (mut best, mut bi) = (xr[x0], x0);
+                for (kx, &v) in xr[x0 + 1..x0 + kw].iter().enumerate() {
+                    if v > best {
+                        best = v;
+                        bi = x0 + 1 + kx;
                     }
                 }
-                o[oy * ow + ox] = best;
-                am[oy * ow + ox] = best_idx as u32;
+                row_v[y * ow + ox] = best;
+                row_i[y * ow + ox] = (y * w + bi) as u32;
+            }
+        }
+        for oy in 0..oh {
+            let y0 = oy * sh;
+            let (orow, arow) = (&mut o[oy * ow..(oy + 1) * ow], &mut am[oy * ow..(oy + 1) * ow]);
+            orow.copy_from_slice(&row_v[y0 * ow..(y0 + 1) * ow]);
+            arow.copy_from_slice(&row_i[y0 * ow..(y0 + 1) * ow]);
+            for ky in 1..kh {
+                let r = (y0 + ky) * ow;
+                for (((ov, ai), &v), &i) in orow.iter_mut().zip(arow.iter_mut()).zip(&row_v[r..r + ow]).zip(&row_i[r..r + ow]) {
+                    let take = v > *ov;
+                    *ov = if take { v } else { *ov };
+                    *ai = if take { i } else { *ai };
+                }
             }
         }
     }
