@@ -18,3 +18,8 @@ pub mod ops;
 pub mod optim;
 pub mod train;
 pub mod viz;
+
+/// The README's Rust example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
