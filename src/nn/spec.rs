@@ -124,7 +124,25 @@ fn pool_out(size: usize, k: usize, s: usize) -> Option<usize> {
     (size >= k && s > 0).then(|| (size - k) / s + 1)
 }
 
+/// Largest size accepted for any count in a spec (filters, units, kernel, stride, padding).
+pub const MAX_SIZE: usize = 1 << 20;
+/// Largest per-image activation or parameter count a model may have.
+pub const MAX_VALUES: u128 = 1 << 31;
+
 impl LayerSpec {
+    fn sizes(&self) -> Vec<usize> {
+        match self {
+            LayerSpec::Conv2d { filters, kernel, stride, padding, .. } => {
+                let p = if let Padding::Explicit(p) = padding { *p } else { 0 };
+                vec![*filters, kernel.0, kernel.1, stride.0, stride.1, p]
+            }
+            LayerSpec::Dense { units, .. } => vec![*units],
+            LayerSpec::ZeroPad { top, bottom, left, right } => vec![*top, *bottom, *left, *right],
+            LayerSpec::MaxPool { kernel, stride } | LayerSpec::AvgPool { kernel, stride } => vec![kernel.0, kernel.1, stride.0, stride.1],
+            _ => vec![],
+        }
+    }
+
     /// A short human-readable name, e.g. `Conv2D 64 5x5 valid`.
     pub fn describe(&self) -> String {
         match self {
@@ -164,6 +182,9 @@ impl LayerSpec {
     /// Per-sample output shape for a per-sample input shape (`[C,H,W]` or `[F]`).
     pub fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>> {
         let bad = |msg: String| Err(Error::invalid("model", format!("{}: {msg}", self.describe())));
+        if let Some(big) = self.sizes().into_iter().find(|&v| v > MAX_SIZE) {
+            return bad(format!("{big} is larger than the limit of {MAX_SIZE}"));
+        }
         let chw = |input: &[usize]| -> Result<(usize, usize, usize)> {
             match input {
                 [c, h, w] => Ok((*c, *h, *w)),
@@ -214,8 +235,8 @@ impl LayerSpec {
     /// Number of trainable parameters for this per-sample input shape.
     pub fn param_count(&self, input: &[usize]) -> usize {
         match self {
-            LayerSpec::Conv2d { filters, kernel, .. } => filters * input[0] * kernel.0 * kernel.1 + filters,
-            LayerSpec::Dense { units, .. } => input.iter().product::<usize>() * units + units,
+            LayerSpec::Conv2d { filters, kernel, .. } => filters * (input[0] * kernel.0 * kernel.1 + 1),
+            LayerSpec::Dense { units, .. } => units * (input.iter().product::<usize>() + 1),
             LayerSpec::BatchNorm { .. } => 2 * input[0],
             LayerSpec::Prelu { per_channel } => {
                 if *per_channel {
@@ -260,7 +281,19 @@ impl ModelSpec {
     pub fn shapes(&self, input: &[usize]) -> Result<Vec<Vec<usize>>> {
         let mut shapes = vec![input.to_vec()];
         for (i, l) in self.layers.iter().enumerate() {
-            let s = l.output_shape(shapes.last().expect("non-empty")).map_err(|e| Error::invalid("model", format!("layer {}: {e}", i + 1)))?;
+            let err = |msg: String| Error::invalid("model", format!("layer {}: {msg}", i + 1));
+            let prev = shapes.last().expect("non-empty");
+            let s = l.output_shape(prev).map_err(|e| err(e.to_string()))?;
+            // counts in u128 so that no spec can overflow them; the limits keep memory sane
+            let values: u128 = s.iter().map(|&d| d as u128).product();
+            let params: u128 = match l {
+                LayerSpec::Conv2d { filters, kernel, .. } => *filters as u128 * (prev[0] as u128 * kernel.0 as u128 * kernel.1 as u128 + 1),
+                LayerSpec::Dense { units, .. } => *units as u128 * (prev.iter().map(|&d| d as u128).product::<u128>() + 1),
+                _ => values,
+            };
+            if values > MAX_VALUES || params > MAX_VALUES {
+                return Err(err(format!("{}: {} values per image and {params} parameters exceed the limit of {MAX_VALUES}", l.describe(), values)));
+            }
             shapes.push(s);
         }
         Ok(shapes)
@@ -466,6 +499,17 @@ mod tests {
         assert!(e.contains("m.txt:2") && e.contains("unknown layer"), "{e}");
         let e = ModelSpec::parse("dropout 1.5\n", p).unwrap_err().to_string();
         assert!(e.contains("rate"), "{e}");
+        // absurd sizes are errors, not overflows or failed allocations
+        for text in [
+            "conv 4000000 3x3\n",
+            "zeropad 18446744073709551615\n",
+            "conv 2 3x3 1000000\nflatten\ndense 1000000\n",
+            "flatten\ndense 1000\ndense 1048576\ndense 1048576\n",
+        ] {
+            let s = ModelSpec::parse(text, p).unwrap();
+            let e = s.shapes(&[1, 48, 48]).unwrap_err().to_string();
+            assert!(e.contains("limit"), "{text}: {e}");
+        }
     }
 
     #[test]
