@@ -134,6 +134,13 @@ mod tests {
             let small = preset(p, 10).unwrap().shapes(&[1, 28, 28]);
             assert_eq!(small.is_ok(), !p.starts_with("vgg"), "{p}");
         }
+        // the spec file of report 003's 4-block CNN reproduces its Keras parameter count
+        let r003 = ModelSpec::from_file(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/specs/report003.txt"))).unwrap();
+        let shapes = r003.shapes(&fer).unwrap();
+        let buffers: usize = r003.layers.iter().zip(&shapes).map(|(l, s)| l.buffer_count(s)).sum();
+        assert_eq!(r003.param_count(&fer).unwrap(), 106_524_935);
+        assert_eq!(buffers, 11_776);
+        assert!(shapes.contains(&vec![73_728]));
         let shapes = preset("keras-hw3", 7).unwrap().shapes(&fer).unwrap();
         assert_eq!(shapes[1], vec![64, 44, 44]);
         assert_eq!(shapes[3], vec![64, 22, 22]);

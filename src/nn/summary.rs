@@ -51,6 +51,7 @@ pub fn summary(spec: &ModelSpec, input: &[usize]) -> Result<String> {
     let _ = writeln!(s, "Non-trainable params: 0");
     if buffers > 0 {
         let _ = writeln!(s, "Batch-norm running statistics (saved, not parameters): {}", thousands(buffers));
+        let _ = writeln!(s, "Total with running statistics (Keras' count): {}", thousands(total + buffers));
     }
     let _ = writeln!(s, "{}", "_".repeat(width));
     Ok(s)
