@@ -199,15 +199,16 @@ impl Trainer {
         self.state.best.map(|b| b.0)
     }
 
-    /// Trains until `epochs` or early stopping. Validation uses `val` if given, else the
-    /// held-out `val_split` of `train`. With `out`, the checkpoint and best model are written
+    /// Trains until `epochs` or early stopping. Validation uses `val` if given (then all of
+    /// `train` is trained on), else the held-out `val_split` of `train`. With `out`, the checkpoint and best model are written
     /// there after every epoch. At the end the model holds the best weights (if validated).
     pub fn fit(&mut self, train: &Dataset, val: Option<&Dataset>, out: Option<&Path>, on_event: &mut dyn FnMut(Event)) -> Result<()> {
         if train.len() != self.state.n_data {
             return Err(Error::invalid("train", format!("resuming with {} images, but the run was started with {}", train.len(), self.state.n_data)));
         }
         let cfg = self.state.config.clone();
-        let (tr_idx, va_idx) = split_validation(train.len(), cfg.val_split, cfg.seed);
+        // with a separate validation set every training image is used for training
+        let (tr_idx, va_idx) = if val.is_some() { ((0..train.len()).collect(), vec![]) } else { split_validation(train.len(), cfg.val_split, cfg.seed) };
         let held_out;
         let val = match val {
             Some(v) => Some(v),
