@@ -54,6 +54,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
         println!("Resuming {} after epoch {}", a.out.display(), t.history().len());
         t
     } else {
+        if a.patience.is_some() && a.val_data.is_none() && a.val_split <= 0.0 {
+            return Err(Error::invalid("--patience", "early stopping needs validation data: give --val-split > 0 or --val-data"));
+        }
         let spec = resolve_model(&a.model, train_ds.num_classes())?;
         let cfg = TrainConfig {
             epochs: a.epochs,
