@@ -141,17 +141,17 @@ impl Optimizer {
                 }
                 Method::Adam { beta1, beta2, eps, decoupled } => {
                     let (c1, c2) = (1.0 - beta1.powi(t), 1.0 - beta2.powi(t));
+                    // coupled decay goes into g, decoupled (AdamW) onto w; no branch in the loop
+                    let (wd_g, wd_w) = if decoupled { (0.0, lr * wd) } else { (wd, 0.0) };
                     let (m, v) = st.split_at_mut(1);
                     w.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(m[0].par_chunks_mut(CHUNK)).zip(v[0].par_chunks_mut(CHUNK)).for_each(
                         |(((w, g), m), v)| {
                             for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                                let g = if decoupled { g } else { g + wd * *w };
+                                let g = g + wd_g * *w;
                                 *m = beta1 * *m + (1.0 - beta1) * g;
                                 *v = beta2 * *v + (1.0 - beta2) * g * g;
                                 let upd = (*m / c1) / ((*v / c2).sqrt() + eps);
-                                if decoupled {
-                                    *w -= lr * wd * *w;
-                                }
+                                *w -= wd_w * *w;
                                 *w -= lr * upd;
                             }
                         },
