@@ -14,8 +14,8 @@ fn check_pool(name: &str, in_len: usize, out_len: usize, planes: usize, h: usize
 }
 
 /// Max pooling. `argmax[o]` receives the flat index within the plane
-/// (`iy*w + ix`) of the maximum of window `o` (the first one in row-major
-/// window order on ties; a NaN in the window is never preferred over the first
+/// (`iy*w + ix`) of the maximum of window `o` (the first one in column-major
+/// window order on ties: left-most column, then top-most row; a NaN in the window is never preferred over the first
 /// element unless it is the first element).
 #[allow(clippy::too_many_arguments)]
 pub fn max_pool2d(input: &[f32], planes: usize, h: usize, w: usize, kh: usize, kw: usize, sh: usize, sw: usize, out: &mut [f32], argmax: &mut [u32]) {
@@ -26,44 +26,44 @@ pub fn max_pool2d(input: &[f32], planes: usize, h: usize, w: usize, kh: usize, k
     if plane_out == 0 {
         return;
     }
-    // Separable: the max of a kh x kw window is the max over kh rows of the max over kw
-    // columns. First each input row's kw-wide maxima (with their flat index), then the
-    // maxima over kh of those rows: kw + kh comparisons per output instead of kw * kh, and the
-    // second pass is a branch-free elementwise select over whole rows. Strict `>` in both passes
-    // keeps the first maximum in row-major window order, as a single pass would.
-    let mut row_v = vec![0f32; h * ow];
-    let mut row_i = vec![0u32; h * ow];
+    // Separable: the max of a kh x kw window is the max over its kw columns of each column's
+    // max over kh rows. The column pass runs first, over whole contiguous input rows (a
+    // branch-free select the compiler vectorises); the strided row pass then works on the
+    // smaller [oh][w] array: kh + kw comparisons per output instead of kh * kw. Strict `>` in
+    // both passes keeps, on ties, the first maximum in column-major window order.
+    let mut col_v = vec![0f32; oh * w];
+    let mut col_i = vec![0u32; oh * w];
     for p in 0..planes {
         let x = &input[p * h * w..(p + 1) * h * w];
         let o = &mut out[p * plane_out..(p + 1) * plane_out];
         let am = &mut argmax[p * plane_out..(p + 1) * plane_out];
-        for y in 0..h {
-            let xr = &x[y * w..(y + 1) * w];
-            for ox in 0..ow {
-                let x0 = ox * sw;
-                let (mut best, mut bi) = (xr[x0], x0);
-                for (kx, &v) in xr[x0 + 1..x0 + kw].iter().enumerate() {
-                    if v > best {
-                        best = v;
-                        bi = x0 + 1 + kx;
-                    }
-                }
-                row_v[y * ow + ox] = best;
-                row_i[y * ow + ox] = (y * w + bi) as u32;
-            }
-        }
         for oy in 0..oh {
             let y0 = oy * sh;
-            let (orow, arow) = (&mut o[oy * ow..(oy + 1) * ow], &mut am[oy * ow..(oy + 1) * ow]);
-            orow.copy_from_slice(&row_v[y0 * ow..(y0 + 1) * ow]);
-            arow.copy_from_slice(&row_i[y0 * ow..(y0 + 1) * ow]);
+            let (cv, ci) = (&mut col_v[oy * w..(oy + 1) * w], &mut col_i[oy * w..(oy + 1) * w]);
+            cv.copy_from_slice(&x[y0 * w..(y0 + 1) * w]);
+            for (i, c) in ci.iter_mut().enumerate() {
+                *c = (y0 * w + i) as u32;
+            }
             for ky in 1..kh {
-                let r = (y0 + ky) * ow;
-                for (((ov, ai), &v), &i) in orow.iter_mut().zip(arow.iter_mut()).zip(&row_v[r..r + ow]).zip(&row_i[r..r + ow]) {
-                    let take = v > *ov;
-                    *ov = if take { v } else { *ov };
-                    *ai = if take { i } else { *ai };
+                let r = (y0 + ky) * w;
+                for (i, ((v, c), &xv)) in cv.iter_mut().zip(ci.iter_mut()).zip(&x[r..r + w]).enumerate() {
+                    let take = xv > *v;
+                    *v = if take { xv } else { *v };
+                    *c = if take { (r + i) as u32 } else { *c };
                 }
+            }
+            let (orow, arow) = (&mut o[oy * ow..(oy + 1) * ow], &mut am[oy * ow..(oy + 1) * ow]);
+            for (ox, (ov, ai)) in orow.iter_mut().zip(arow.iter_mut()).enumerate() {
+                let x0 = ox * sw;
+                let (mut best, mut bi) = (cv[x0], ci[x0]);
+                for (&v, &i) in cv[x0 + 1..x0 + kw].iter().zip(&ci[x0 + 1..x0 + kw]) {
+                    if v > best {
+                        best = v;
+                        bi = i;
+                    }
+                }
+                *ov = best;
+                *ai = bi;
             }
         }
     }
@@ -183,8 +183,8 @@ mod tests {
                     for ox in 0..ow {
                         let mut best = f32::NEG_INFINITY;
                         let mut bi = usize::MAX;
-                        for ky in 0..kh {
-                            for kx in 0..kw {
+                        for kx in 0..kw {
+                            for ky in 0..kh {
                                 let i = (oy * sh + ky) * w + ox * sw + kx;
                                 if x[p * h * w + i] > best {
                                     best = x[p * h * w + i];
