@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Any kernel/stride pair works, overlapping (3x3 stride 2) or not. Backward: max pooling
-//! routes each output gradient to the input that won (the first one on ties, remembered as an
+//! routes each output gradient to the input that won (on ties the left-most column's top-most, remembered as an
 //! argmax in the forward pass); average pooling spreads `g / (kh·kw)` over the window.
 //! Windows may overlap, so an input gathers gradient from every window that contains it.
 
