@@ -86,3 +86,22 @@ fn shape_mismatch_is_an_error_naming_both_shapes() {
     let e = ops::add(&a, &b).unwrap_err().to_string();
     assert!(e.contains("[2, 3]") && e.contains("[4, 5]"), "{e}");
 }
+
+/// A 10 % error in one input's gradient is caught even when another input's gradient is 100x
+/// larger (the absolute tolerance is per input).
+#[test]
+fn gradcheck_judges_each_input_on_its_own_scale() {
+    let (a, b) = (t(&[6], 3), t(&[6], 4));
+    let f = |v: &[Var]| -> pupil::Result<Var> {
+        let a100 = ops::scale(&v[0], 100.0)?;
+        let bv = v[1].value().clone();
+        // y = 100 a + b, with d/db reported as 1.1 instead of 1
+        let b_bad = Var::from_op(&[&v[1]], bv, |g, _| Ok(vec![Some(g.map(|x| 1.1 * x))]));
+        ops::add(&a100, &b_bad)
+    };
+    for seed in 0..20 {
+        let o = GradcheckOptions { seed, ..opts() };
+        let e = gradcheck(|_, v| f(v), &[a.clone(), b.clone()], &o).unwrap_err();
+        assert!(e.to_string().contains("input 1"), "{e}");
+    }
+}

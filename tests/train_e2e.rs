@@ -68,24 +68,42 @@ fn resume_equals_uninterrupted() {
     let mut resumed = Trainer::resume(&dir, Some(3)).unwrap();
     assert_eq!(resumed.history().len(), 2);
     resumed.fit(&data, None, Some(&dir), &mut |_| {}).unwrap();
-    let strip = |h: &[pupil::train::EpochRecord]| h.iter().map(|r| pupil::train::EpochRecord { seconds: 0.0, ..r.clone() }).collect::<Vec<_>>();
-    assert_eq!(strip(resumed.history()), strip(full.history()));
-    assert_eq!(weights(&resumed), weights(&full), "resumed weights differ from the uninterrupted run");
+    assert_eq!(no_times(resumed.history()), no_times(full.history()));
+    assert_eq!(weights(&resumed), weights(&full), "resumed best weights differ from the uninterrupted run");
+    assert_eq!(checkpoint_tensors(&dir), checkpoint_tensors(&full_dir), "resumed last-epoch weights or optimiser state differ");
+}
+
+/// Everything the checkpoint holds: the weights of the LAST epoch (`current.*`), the best
+/// weights, the optimiser state, sorted by name. (The model itself holds the best epoch's
+/// weights after `fit`, which could hide a difference in later epochs.)
+fn checkpoint_tensors(dir: &Path) -> Vec<(String, Tensor)> {
+    let (t, _) = pupil::train::safetensors::load(&dir.join("checkpoint.safetensors")).unwrap();
+    let mut v: Vec<(String, Tensor)> = t.into_iter().collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+fn no_times(h: &[pupil::train::EpochRecord]) -> Vec<pupil::train::EpochRecord> {
+    h.iter().map(|r| pupil::train::EpochRecord { seconds: 0.0, ..r.clone() }).collect()
 }
 
 #[test]
 fn one_thread_equals_two_threads() {
     let data = small_data(300);
     let run = |threads: usize| {
+        let dir = tmp(&format!("threads{threads}"));
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
-            let mut t = Trainer::new(&stress_spec(), &data, stress_config(2)).unwrap();
-            t.fit(&data, None, None, &mut |_| {}).unwrap();
-            weights(&t)
+            let mut t = Trainer::new(&stress_spec(), &data, stress_config(3)).unwrap();
+            t.fit(&data, None, Some(&dir), &mut |_| {}).unwrap();
+            (checkpoint_tensors(&dir), no_times(t.history()), weights(&t))
         })
     };
     let (a, b) = (run(1), run(2));
-    assert_eq!(a, b, "weights differ between 1 and 2 threads");
+    assert!(a.0.iter().any(|(k, _)| k.starts_with("current.")) && a.0.iter().any(|(k, _)| k.starts_with("optim.")));
+    assert_eq!(a.0, b.0, "last-epoch weights or optimiser state differ between 1 and 2 threads");
+    assert_eq!(a.1, b.1, "histories differ between 1 and 2 threads");
+    assert_eq!(a.2, b.2, "best weights differ between 1 and 2 threads");
 }
 
 #[test]
@@ -182,4 +200,22 @@ fn cli_reports_bad_input_in_one_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("nonsense"));
     let out = Command::new(exe).args(["summary", "--input", "48x48"]).output().unwrap();
     assert!(!out.status.success());
+}
+
+#[test]
+fn cli_resume_continues_to_the_runs_own_epoch_count() {
+    let dir = tmp("cli-resume");
+    let exe = env!("CARGO_BIN_EXE_pupil");
+    let run = dir.join("run");
+    let train = |extra: &[&str]| {
+        let out = Command::new(exe).args(["train", "--quiet", "--model", "small", "--out"]).arg(&run).args(extra).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    let epochs = || std::fs::read_to_string(run.join("history.csv")).unwrap().lines().count() - 1;
+    train(&["--epochs", "2"]);
+    assert_eq!(epochs(), 2);
+    train(&["--resume"]); // the run asked for 2 epochs and has them: nothing more
+    assert_eq!(epochs(), 2);
+    train(&["--resume", "--epochs", "3"]);
+    assert_eq!(epochs(), 3);
 }

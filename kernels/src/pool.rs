@@ -15,8 +15,9 @@ fn check_pool(name: &str, in_len: usize, out_len: usize, planes: usize, h: usize
 
 /// Max pooling. `argmax[o]` receives the flat index within the plane
 /// (`iy*w + ix`) of the maximum of window `o` (the first one in column-major
-/// window order on ties: left-most column, then top-most row; a NaN in the window is never preferred over the first
-/// element unless it is the first element).
+/// window order on ties: left-most column, then top-most row). A NaN in the window
+/// propagates to the output, as in PyTorch (the first NaN in that order), so a diverging
+/// activation is not hidden by pooling.
 #[allow(clippy::too_many_arguments)]
 pub fn max_pool2d(input: &[f32], planes: usize, h: usize, w: usize, kh: usize, kw: usize, sh: usize, sw: usize, out: &mut [f32], argmax: &mut [u32]) {
     let (oh, ow) = check_pool("max_pool2d", input.len(), out.len(), planes, h, w, kh, kw, sh, sw);
@@ -47,7 +48,7 @@ pub fn max_pool2d(input: &[f32], planes: usize, h: usize, w: usize, kh: usize, k
             for ky in 1..kh {
                 let r = (y0 + ky) * w;
                 for (i, ((v, c), &xv)) in cv.iter_mut().zip(ci.iter_mut()).zip(&x[r..r + w]).enumerate() {
-                    let take = xv > *v;
+                    let take = (xv > *v) | (xv.is_nan() & !v.is_nan());
                     *v = if take { xv } else { *v };
                     *c = if take { (r + i) as u32 } else { *c };
                 }
@@ -57,10 +58,10 @@ pub fn max_pool2d(input: &[f32], planes: usize, h: usize, w: usize, kh: usize, k
                 let x0 = ox * sw;
                 let (mut best, mut bi) = (cv[x0], ci[x0]);
                 for (&v, &i) in cv[x0 + 1..x0 + kw].iter().zip(&ci[x0 + 1..x0 + kw]) {
-                    if v > best {
-                        best = v;
-                        bi = i;
-                    }
+                    // branch-free; a first NaN wins and then stays (NaN compares false)
+                    let take = (v > best) | (v.is_nan() & !best.is_nan());
+                    best = if take { v } else { best };
+                    bi = if take { i } else { bi };
                 }
                 *ov = best;
                 *ai = bi;
@@ -166,6 +167,16 @@ mod tests {
         (4, 4, 4, 4, 4, 4),
         (5, 5, 2, 2, 24, 24),
     ];
+
+    #[test]
+    fn max_pool_propagates_nan() {
+        // [[1, NaN], [2, 100]] and [[NaN, 5], [NaN, 7]]
+        let x = [1.0, f32::NAN, 2.0, 100.0, f32::NAN, 5.0, f32::NAN, 7.0];
+        let (mut out, mut am) = ([0.0f32; 2], [0u32; 2]);
+        max_pool2d(&x, 2, 2, 2, 2, 2, 2, 2, &mut out, &mut am);
+        assert!(out[0].is_nan() && am[0] == 1, "{out:?} {am:?}");
+        assert!(out[1].is_nan() && am[1] == 0, "{out:?} {am:?}");
+    }
 
     #[test]
     fn max_pool_matches_naive_and_backward_routes() {

@@ -105,6 +105,10 @@ impl Graph {
         if !p.trainable {
             return self.constant(p.value.clone());
         }
+        // the same parameter entered twice is the same node, so both uses add up in its gradient
+        if let Some(&id) = self.0.params.borrow().get(&p.id()) {
+            return Var { graph: self.clone(), id: Some(id), value: p.value.clone() };
+        }
         let v = self.leaf(p.value.clone());
         if let Some(id) = v.id {
             self.0.params.borrow_mut().insert(p.id(), id);
@@ -258,6 +262,14 @@ mod tests {
         let z = mul(&y, &x); // x^3 -> 3x^2 = 27
         let gr = z.backward().unwrap();
         assert_eq!(gr.wrt(&x).unwrap().data(), &[27.0]);
+    }
+
+    #[test]
+    fn a_parameter_used_twice_gets_both_gradients() {
+        let g = Graph::new();
+        let p = Param::new("w", Tensor::from_vec(vec![3.0], &[1]).unwrap());
+        let y = mul(&g.param(&p), &g.param(&p)); // w^2 -> 2w = 6
+        assert_eq!(y.backward().unwrap().param(&p).unwrap().data(), &[6.0]);
     }
 
     #[test]

@@ -50,7 +50,11 @@ pub fn train(a: TrainArgs) -> Result<()> {
         a.data.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "embedded Fashion-MNIST sample".into())
     );
     let mut trainer = if a.resume {
-        let t = Trainer::resume(&a.out, Some(a.epochs))?;
+        let t = Trainer::resume(&a.out, a.epochs)?;
+        let validated_on_file = t.config().val_split == 0.0 && t.history().iter().any(|r| r.val_acc.is_some());
+        if validated_on_file && a.val_data.is_none() {
+            return Err(Error::invalid("--resume", "this run was validated on a separate file: give the same --val-data again"));
+        }
         println!("Resuming {} after epoch {}", a.out.display(), t.history().len());
         t
     } else {
@@ -59,7 +63,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         }
         let spec = resolve_model(&a.model, train_ds.num_classes())?;
         let cfg = TrainConfig {
-            epochs: a.epochs,
+            epochs: a.epochs.unwrap_or(10),
             batch_size: a.batch,
             optimizer: optimizer(&a)?,
             val_split: if a.val_data.is_some() { 0.0 } else { a.val_split },

@@ -64,8 +64,9 @@ pub struct TrainArgs {
     /// or a spec file.
     #[arg(long, default_value = "keras-hw3")]
     pub model: String,
-    #[arg(long, default_value_t = 10)]
-    pub epochs: usize,
+    /// Epochs in total (default 10; with --resume, default: the run's own).
+    #[arg(long)]
+    pub epochs: Option<usize>,
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
     /// sgd, nesterov, adam, adamw, adadelta, rmsprop.
