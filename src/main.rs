@@ -30,7 +30,17 @@ use clap::Parser;
 
 fn main() {
     tune_allocator();
-    let args = cli::Cli::parse();
+    let args = match cli::Cli::try_parse() {
+        Ok(a) => a,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version: print and exit 0
+        Err(e) => {
+            // one line, as every other error: clap's first line without its "error: " prefix
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("bad arguments").trim_start_matches("error: ");
+            eprintln!("error: {first} (see pupil --help)");
+            std::process::exit(1);
+        }
+    };
     if let Err(e) = cli::run(args) {
         eprintln!("error: {e}");
         std::process::exit(1);

@@ -200,6 +200,20 @@ fn cli_reports_bad_input_in_one_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("nonsense"));
     let out = Command::new(exe).args(["summary", "--input", "48x48"]).output().unwrap();
     assert!(!out.status.success());
+    // bad flags: one line, exit status 1, naming the flag
+    for (args, what) in [
+        (&["train", "--lr", "-0.1"][..], "--lr"),
+        (&["train", "--bogus"][..], "--bogus"),
+        (&["bench", "--classes", "0"][..], "--classes"),
+        (&["--threads", "100000", "summary"][..], "--threads"),
+        (&["train", "--decay", "NaN"][..], "--decay"),
+    ] {
+        let out = Command::new(exe).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(what), "{args:?}: {err}");
+    }
 }
 
 #[test]
@@ -214,7 +228,10 @@ fn cli_resume_continues_to_the_runs_own_epoch_count() {
     let epochs = || std::fs::read_to_string(run.join("history.csv")).unwrap().lines().count() - 1;
     train(&["--epochs", "2"]);
     assert_eq!(epochs(), 2);
-    train(&["--resume"]); // the run asked for 2 epochs and has them: nothing more
+    // the run asked for 2 epochs and has them: resuming it as it is says so instead of doing nothing
+    let out = Command::new(exe).args(["train", "--quiet", "--resume", "--out"]).arg(&run).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("finished (2 of 2 epochs)"));
     assert_eq!(epochs(), 2);
     train(&["--resume", "--epochs", "3"]);
     assert_eq!(epochs(), 3);

@@ -24,14 +24,20 @@ fn optimizer(a: &TrainArgs) -> Result<OptimConfig> {
         }
         o.lr = lr;
     }
-    if a.decay < 0.0 {
-        return Err(Error::invalid("--decay", "must not be negative"));
+    if !(a.decay.is_finite() && a.decay >= 0.0) {
+        return Err(Error::invalid("--decay", format!("{} must be a number >= 0", a.decay)));
+    }
+    if a.weight_decay.is_some_and(|w| !(w.is_finite() && w >= 0.0)) {
+        return Err(Error::invalid("--weight-decay", "must be a number >= 0"));
     }
     o.decay = a.decay;
     if let Some(wd) = a.weight_decay {
         o.weight_decay = wd;
     }
     if let (Some(m), Method::Sgd { momentum, .. }) = (a.momentum, &mut o.method) {
+        if !(0.0..1.0).contains(&m) {
+            return Err(Error::invalid("--momentum", format!("{m} is outside [0, 1)")));
+        }
         *momentum = m;
     }
     Ok(o)
@@ -40,6 +46,7 @@ fn optimizer(a: &TrainArgs) -> Result<OptimConfig> {
 pub fn train(a: TrainArgs) -> Result<()> {
     let train_ds = load_data(a.data.as_deref(), Split::Training)?;
     let val_ds = a.val_data.as_deref().map(|p| data::load(p, Split::PublicTest).or_else(|_| data::load(p, Split::Test))).transpose()?;
+    let test_ds = a.test_data.as_deref().map(|p| data::load(p, Split::Test)).transpose()?;
     println!(
         "Data: {} images {}x{}x{}, {} classes ({})",
         train_ds.len(),
@@ -51,6 +58,18 @@ pub fn train(a: TrainArgs) -> Result<()> {
     );
     let mut trainer = if a.resume {
         let t = Trainer::resume(&a.out, a.epochs)?;
+        if t.history().len() >= t.config().epochs || t.stopped() {
+            return Err(Error::invalid(
+                "--resume",
+                format!(
+                    "the run in {} is finished ({} of {} epochs{}); give a larger --epochs to go on",
+                    a.out.display(),
+                    t.history().len(),
+                    t.config().epochs,
+                    if t.stopped() { ", stopped early" } else { "" }
+                ),
+            ));
+        }
         let validated_on_file = t.config().val_split == 0.0 && t.history().iter().any(|r| r.val_acc.is_some());
         if validated_on_file && a.val_data.is_none() {
             return Err(Error::invalid("--resume", "this run was validated on a separate file: give the same --val-data again"));
@@ -79,17 +98,31 @@ pub fn train(a: TrainArgs) -> Result<()> {
         };
         Trainer::new(&spec, &train_ds, cfg)?
     };
-    println!("Model {}: {} parameters; output in {}", a.model, pupil::nn::thousands(trainer.model.num_params()), a.out.display());
+    let classes = trainer.meta().class_names.len();
+    let input = trainer.meta().input.clone();
+    for (ds, what) in [(val_ds.as_ref(), "--val-data"), (test_ds.as_ref(), "--test-data")] {
+        if let Some(ds) = ds {
+            train::check_data(ds, &input, classes, what)?;
+            if ds.labels.is_none() {
+                return Err(Error::invalid("data", format!("{what}: the file has no labels")));
+            }
+        }
+    }
+    let name = if a.resume { "(resumed)" } else { a.model.as_str() };
+    println!("Model {name}: {} parameters; output in {}", pupil::nn::thousands(trainer.model.num_params()), a.out.display());
     std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
     let mut progress = Progress::new(a.quiet);
     let t0 = std::time::Instant::now();
     let result = trainer.fit(&train_ds, val_ds.as_ref(), Some(&a.out), &mut |e| progress.on_event(e));
-    // the curves are drawn even when training stopped on an error (e.g. a NaN loss)
-    pupil::viz::training_curves(a.out.join("curves.png"), trainer.history())?;
+    // the curves are drawn even when training stopped on an error (e.g. a NaN loss), but only
+    // if this run recorded an epoch: a run that failed at once leaves an older picture alone
+    if !trainer.history().is_empty() {
+        pupil::viz::training_curves(a.out.join("curves.png"), trainer.history())?;
+    }
     result?;
     let secs = t0.elapsed().as_secs_f64();
-    let test = match &a.test_data {
-        Some(p) => Some(data::load(p, Split::Test)?),
+    let test = match test_ds {
+        Some(t) => Some(t),
         None => val_ds.or_else(|| {
             let (_, va) = data::split_validation(train_ds.len(), trainer.config().val_split, trainer.config().seed);
             (!va.is_empty()).then(|| train_ds.subset(&va))
@@ -109,6 +142,10 @@ pub fn train(a: TrainArgs) -> Result<()> {
 fn write_confusion(dir: &Path, conf: &Confusion, what: &str) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     pupil::io::write_atomic(&dir.join("confusion.csv"), conf.to_csv().as_bytes())?;
+    if conf.class_names.len() > 50 {
+        println!("{} classes: confusion.png is not drawn (more than 50), see confusion.csv", conf.class_names.len());
+        return Ok(());
+    }
     pupil::viz::confusion_png(
         dir.join("confusion.png"),
         &conf.counts,
@@ -128,8 +165,11 @@ fn parse_input(s: &str) -> Result<[usize; 3]> {
 
 pub fn bench(a: BenchArgs) -> Result<()> {
     let input = parse_input(&a.input)?;
-    if a.batch == 0 || a.reps == 0 {
-        return Err(Error::invalid("bench", "--batch and --reps must be at least 1"));
+    if a.batch == 0 || a.batch > 65536 || a.reps == 0 {
+        return Err(Error::invalid("bench", "--batch must be from 1 to 65536 and --reps at least 1"));
+    }
+    if !(1..=256).contains(&a.classes) {
+        return Err(Error::invalid("--classes", format!("{} is not from 1 to 256", a.classes)));
     }
     println!(
         "batch {}, input {}, {} threads, median of {} steps; sgemm kernel: {}",
@@ -166,7 +206,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     let mut run = load_model(&a.run)?;
     let split: Split = a.split.parse()?;
     let ds = load_data(a.data.as_deref(), split)?;
-    check_shape(&run.meta.input, &ds)?;
+    check_shape(&run.meta.input, run.meta.class_names.len(), &ds, a.data.as_deref().unwrap_or(Path::new("embedded sample")))?;
     let ev = evaluate(&mut run.model, &ds, &run.meta.normalization, 256)?;
     let conf = Confusion::new(&run.meta.class_names, &ev.truth, &ev.predictions);
     println!("Accuracy: {:.4} on {} images (loss {:.4})", ev.accuracy, ds.len(), ev.loss);
@@ -184,23 +224,14 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-fn check_shape(input: &[usize], ds: &Dataset) -> Result<()> {
-    let got = [ds.channels, ds.height, ds.width];
-    if input != got {
-        return Err(Error::Shape {
-            op: "data",
-            lhs: input.to_vec(),
-            rhs: got.to_vec(),
-            detail: "the model was trained on images of another size [C, H, W]".into(),
-        });
-    }
-    Ok(())
+fn check_shape(input: &[usize], classes: usize, ds: &Dataset, what: &Path) -> Result<()> {
+    train::check_data(ds, input, classes, &what.display().to_string())
 }
 
 pub fn predict(a: PredictArgs) -> Result<()> {
     let mut run = load_model(&a.run)?;
     let ds = data::load(&a.data, a.split.parse()?)?;
-    check_shape(&run.meta.input, &ds)?;
+    check_shape(&run.meta.input, run.meta.class_names.len(), &ds, &a.data)?;
     let probs = train::predict(&mut run.model, &ds, &run.meta.normalization, 256)?;
     let labels = probs.argmax_rows()?;
     let ids: Vec<u64> = ds.ids.clone().unwrap_or_else(|| (0..ds.len() as u64).collect());

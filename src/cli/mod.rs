@@ -73,16 +73,16 @@ pub struct TrainArgs {
     #[arg(long, default_value = "adam")]
     pub optimizer: String,
     /// Learning rate (default: the optimiser's own).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub lr: Option<f32>,
     /// Keras-style learning-rate decay: lr / (1 + decay * step).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub decay: f32,
     /// Momentum for sgd / nesterov.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub momentum: Option<f32>,
     /// Weight decay (L2 on every parameter; decoupled for adamw).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub weight_decay: Option<f32>,
     /// Fraction of the training data held out for validation.
     #[arg(long, default_value_t = 0.1)]
@@ -158,8 +158,8 @@ pub struct PredictArgs {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     if let Some(t) = cli.threads {
-        if t == 0 {
-            return Err(pupil::Error::invalid("--threads", "must be at least 1"));
+        if t == 0 || t > 256 {
+            return Err(pupil::Error::invalid("--threads", format!("{t} is not from 1 to 256")));
         }
         rayon::ThreadPoolBuilder::new().num_threads(t).build_global().map_err(|e| pupil::Error::invalid("--threads", e.to_string()))?;
     }

@@ -115,7 +115,7 @@ pub struct ModelSpec {
 
 /// Keras' split of "same" padding: (before, after) for one dimension.
 pub fn same_padding(size: usize, k: usize, stride: usize) -> (usize, usize) {
-    let out = size.div_ceil(stride);
+    let out = size.div_ceil(stride.max(1));
     let total = ((out - 1) * stride + k).saturating_sub(size);
     (total / 2, total - total / 2)
 }
@@ -127,7 +127,7 @@ fn pool_out(size: usize, k: usize, s: usize) -> Option<usize> {
 /// Largest size accepted for any count in a spec (filters, units, kernel, stride, padding).
 pub const MAX_SIZE: usize = 1 << 20;
 /// Largest per-image activation or parameter count a model may have.
-pub const MAX_VALUES: u128 = 1 << 31;
+pub const MAX_VALUES: u128 = 1 << 30;
 
 impl LayerSpec {
     fn sizes(&self) -> Vec<usize> {
@@ -191,6 +191,16 @@ impl LayerSpec {
                 _ => Err(Error::invalid("model", format!("{}: needs an image input [C, H, W], got {:?} (add no flatten before it)", self.describe(), input))),
             }
         };
+        if let LayerSpec::Conv2d { l2, .. } | LayerSpec::Dense { l2, .. } = self {
+            if !(l2.is_finite() && *l2 >= 0.0) {
+                return bad(format!("l2 {l2} must be finite and >= 0"));
+            }
+        }
+        if let LayerSpec::Activation { act: Act::LeakyRelu { alpha } | Act::Elu { alpha } } = self {
+            if !alpha.is_finite() {
+                return bad(format!("alpha {alpha} must be finite"));
+            }
+        }
         match self {
             LayerSpec::Conv2d { filters, kernel, stride, padding, .. } => {
                 let (_, h, w) = chw(input)?;
@@ -227,6 +237,9 @@ impl LayerSpec {
                 }
             }
             LayerSpec::Dropout { rate } if !(0.0..1.0).contains(rate) => bad(format!("rate {rate} is outside [0, 1)")),
+            LayerSpec::BatchNorm { momentum, eps } if !((0.0..=1.0).contains(momentum) && eps.is_finite() && *eps >= 0.0) => {
+                bad(format!("momentum {momentum} must be in [0, 1] and eps {eps} finite and >= 0"))
+            }
             LayerSpec::Flatten => Ok(vec![input.iter().product()]),
             _ => Ok(input.to_vec()),
         }
@@ -279,11 +292,21 @@ fn act_suffix(a: &Option<Act>) -> String {
 impl ModelSpec {
     /// Per-sample shapes after each layer, starting from `input`.
     pub fn shapes(&self, input: &[usize]) -> Result<Vec<Vec<usize>>> {
+        if !(input.len() == 3 || input.len() == 1) || input.iter().any(|&d| d == 0 || d > MAX_SIZE) {
+            return Err(Error::invalid("model", format!("input shape {input:?} is not [C, H, W] (or [F]) with sizes from 1 to {MAX_SIZE}")));
+        }
+        if self.layers.is_empty() {
+            return Err(Error::invalid("model", "the model has no layers"));
+        }
         let mut shapes = vec![input.to_vec()];
+        let mut total: u128 = 0;
         for (i, l) in self.layers.iter().enumerate() {
             let err = |msg: String| Error::invalid("model", format!("layer {}: {msg}", i + 1));
             let prev = shapes.last().expect("non-empty");
-            let s = l.output_shape(prev).map_err(|e| err(e.to_string()))?;
+            let s = l.output_shape(prev).map_err(|e| match e {
+                Error::Invalid { msg, .. } => err(msg),
+                e => e,
+            })?;
             // counts in u128 so that no spec can overflow them; the limits keep memory sane
             let values: u128 = s.iter().map(|&d| d as u128).product();
             let params: u128 = match l {
@@ -293,6 +316,12 @@ impl ModelSpec {
             };
             if values > MAX_VALUES || params > MAX_VALUES {
                 return Err(err(format!("{}: {} values per image and {params} parameters exceed the limit of {MAX_VALUES}", l.describe(), values)));
+            }
+            if matches!(l, LayerSpec::Conv2d { .. } | LayerSpec::Dense { .. }) {
+                total += params;
+            }
+            if total > MAX_VALUES {
+                return Err(err(format!("the model reaches {total} parameters, over the limit of {MAX_VALUES} (~{} GB with Adam)", (MAX_VALUES * 16) >> 30)));
             }
             shapes.push(s);
         }
@@ -373,6 +402,19 @@ pub fn parse_act(name: &str, arg: Option<&str>) -> Option<Act> {
 
 type ParseErr = (String, String);
 
+/// The optional argument of an activation must be a finite number, and only LeakyReLU and
+/// ELU take one.
+fn check_act_arg(name: &str, arg: &str) -> std::result::Result<(), String> {
+    let n = name.to_ascii_lowercase();
+    if !matches!(n.as_str(), "leakyrelu" | "leaky_relu" | "elu") {
+        return Err(format!("{name} takes no argument, got {arg:?}"));
+    }
+    match arg.parse::<f32>() {
+        Ok(v) if v.is_finite() => Ok(()),
+        _ => Err(format!("{arg:?} is not a number for {name}")),
+    }
+}
+
 fn parse_layer(toks: &[&str]) -> std::result::Result<LayerSpec, ParseErr> {
     let kind = toks[0].to_ascii_lowercase();
     let e = |f: &str, m: String| (f.to_string(), m);
@@ -398,10 +440,34 @@ fn parse_layer(toks: &[&str]) -> std::result::Result<LayerSpec, ParseErr> {
         match words {
             [] => Ok(None),
             [a] => parse_act(a, None).map(Some).ok_or_else(|| e("activation", format!("unknown activation {a:?}"))),
-            [a, b] => parse_act(a, Some(b)).map(Some).ok_or_else(|| e("activation", format!("unknown activation {a:?}"))),
+            [a, b] => {
+                check_act_arg(a, b).map_err(|m| e("activation", m))?;
+                parse_act(a, Some(b)).map(Some).ok_or_else(|| e("activation", format!("unknown activation {a:?}")))
+            }
             _ => Err(e("layer", format!("unexpected words {words:?}"))),
         }
     };
+    // every option and word must mean something: a typo is an error, not silently ignored
+    let (allowed, max_words): (&[&str], usize) = match kind.as_str() {
+        "conv" | "conv2d" => (&["stride", "init", "l2"], 5),
+        "dense" | "linear" => (&["init", "l2"], 3),
+        "zeropad" | "pad" => (&[], 4),
+        "maxpool" | "avgpool" => (&["stride"], 1),
+        "batchnorm" | "bn" => (&["momentum", "eps"], 0),
+        "prelu" | "dropout" => (&[], 1),
+        "flatten" => (&[], 0),
+        _ => (&[], 1),
+    };
+    if let Some(k) = opts.keys().find(|k| !allowed.contains(&k.as_str())) {
+        let hint = if allowed.is_empty() { "it takes no options".to_string() } else { format!("it takes {}", allowed.join(", ")) };
+        return Err(e(k, format!("{kind} has no option {k:?}; {hint}")));
+    }
+    if pos.len() > max_words {
+        return Err(e("layer", format!("too many words for {kind}: {:?}", &pos[max_words..])));
+    }
+    if l2 < 0.0 {
+        return Err(e("l2", format!("{l2} must not be negative")));
+    }
     let stride_of = |k: (usize, usize)| -> std::result::Result<(usize, usize), ParseErr> {
         match opts.get("stride") {
             Some(v) => parse_kernel(v).ok_or_else(|| e("stride", format!("{v:?} is not a stride like 2 or 2x2"))),
@@ -459,7 +525,11 @@ fn parse_layer(toks: &[&str]) -> std::result::Result<LayerSpec, ParseErr> {
             let eps = opts.get("eps").map(|v| float("eps", v)).transpose()?.unwrap_or(1e-5);
             LayerSpec::BatchNorm { momentum, eps }
         }
-        "prelu" => LayerSpec::Prelu { per_channel: pos.first().is_some_and(|p| p.eq_ignore_ascii_case("channel")) },
+        "prelu" => match pos.first() {
+            None => LayerSpec::Prelu { per_channel: false },
+            Some(p) if p.eq_ignore_ascii_case("channel") => LayerSpec::Prelu { per_channel: true },
+            Some(p) => return Err(e("prelu", format!("{p:?}: expected nothing (per element) or `channel`"))),
+        },
         "dropout" => {
             let rate = float("rate", pos.first().ok_or_else(|| e("rate", "expected: dropout RATE".into()))?)?;
             if !(0.0..1.0).contains(&rate) {
@@ -468,15 +538,17 @@ fn parse_layer(toks: &[&str]) -> std::result::Result<LayerSpec, ParseErr> {
             LayerSpec::Dropout { rate }
         }
         "flatten" => LayerSpec::Flatten,
-        other => match parse_act(other, pos.first().copied()) {
-            Some(act) => LayerSpec::Activation { act },
-            None => {
-                return Err(e(
-                    "layer",
-                    format!("unknown layer {other:?} (conv, dense, zeropad, maxpool, avgpool, batchnorm, dropout, flatten, prelu, or an activation)"),
-                ))
+        other => {
+            match pos.first().map(|a| check_act_arg(other, a)).transpose().map_err(|m| e("activation", m)).and(Ok(parse_act(other, pos.first().copied())))? {
+                Some(act) => LayerSpec::Activation { act },
+                None => {
+                    return Err(e(
+                        "layer",
+                        format!("unknown layer {other:?} (conv, dense, zeropad, maxpool, avgpool, batchnorm, dropout, flatten, prelu, or an activation)"),
+                    ))
+                }
             }
-        },
+        }
     })
 }
 
@@ -499,6 +571,23 @@ mod tests {
         assert!(e.contains("m.txt:2") && e.contains("unknown layer"), "{e}");
         let e = ModelSpec::parse("dropout 1.5\n", p).unwrap_err().to_string();
         assert!(e.contains("rate"), "{e}");
+        // typos and meaningless words are errors, with the line
+        for (text, what) in [
+            ("conv 8 3x3 strde=2\n", "strde"),
+            ("maxpool 2 3\n", "too many words"),
+            ("flatten 5\n", "too many words"),
+            ("dense 10 leakyrelu abc\n", "not a number"),
+            ("leakyrelu nan\n", "not a number"),
+            ("relu 3\n", "takes no argument"),
+            ("batchnorm momentum=5\n", "momentum"),
+            ("prelu chanel\n", "channel"),
+        ] {
+            let e = match ModelSpec::parse(text, p) {
+                Err(e) => e.to_string(),
+                Ok(s) => s.shapes(&[1, 8, 8]).unwrap_err().to_string(),
+            };
+            assert!(e.contains(what), "{text}: {e}");
+        }
         // absurd sizes are errors, not overflows or failed allocations
         for text in [
             "conv 4000000 3x3\n",

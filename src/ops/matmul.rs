@@ -59,6 +59,9 @@ pub fn linear(x: &Var, w: &Var, b: Option<&Var>) -> Result<Var> {
         return Err(Error::Shape { op: "linear", lhs: sx.to_vec(), rhs: sw.to_vec(), detail: "needs input [N, in] and weight [in, out]".into() });
     }
     let (nb, din, dout) = (sx[0], sx[1], sw[1]);
+    if dout == 0 {
+        return Err(Error::Shape { op: "linear", lhs: sx.to_vec(), rhs: sw.to_vec(), detail: "the weight has no output column".into() });
+    }
     if let Some(b) = b {
         if b.shape() != [dout] {
             return Err(Error::Shape { op: "linear", lhs: b.shape().to_vec(), rhs: vec![dout], detail: "bias must be [out]".into() });

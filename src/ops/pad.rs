@@ -42,7 +42,12 @@ pub fn pad2d(x: &Var, top: usize, bottom: usize, left: usize, right: usize) -> R
         return Err(Error::Shape { op: "pad2d", lhs: s, rhs: vec![], detail: "needs an [N, C, H, W] input".into() });
     }
     let (h, w) = (s[2], s[3]);
-    let (h2, w2) = (top + h + bottom, left + w + right);
+    let (Some(h2), Some(w2)) = (top.checked_add(h).and_then(|v| v.checked_add(bottom)), left.checked_add(w).and_then(|v| v.checked_add(right))) else {
+        return Err(Error::invalid("pad2d", format!("padding ({top}, {bottom}, {left}, {right}) is too large")));
+    };
+    if s[0].checked_mul(s[1]).and_then(|v| v.checked_mul(h2)).and_then(|v| v.checked_mul(w2)).is_none_or(|n| n > 1 << 34) {
+        return Err(Error::invalid("pad2d", format!("padded shape [{}, {}, {h2}, {w2}] is too large", s[0], s[1])));
+    }
     let out_shape = [s[0], s[1], h2, w2];
     let mut y = zeroed(s[0] * s[1] * h2 * w2);
     copy_planes(x.value().data(), &mut y, (h, w), (h2, w2), (top, left), false);

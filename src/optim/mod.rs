@@ -85,6 +85,11 @@ impl Optimizer {
         Optimizer { config, step: 0, state: vec![] }
     }
 
+    /// Number of state vectors per parameter this method keeps.
+    pub fn config_slots(&self) -> usize {
+        self.config.slots()
+    }
+
     /// Learning rate used by the next step.
     pub fn current_lr(&self) -> f32 {
         self.config.lr / (1.0 + self.config.decay * self.step as f32)
@@ -100,6 +105,9 @@ impl Optimizer {
         }
         if self.state.len() != params.len() {
             return Err(Error::invalid("Optimizer::step", format!("state for {} parameters, given {}", self.state.len(), params.len())));
+        }
+        if let Some((p, _)) = params.iter().zip(&self.state).find(|(p, st)| st.len() != self.config.slots() || st.iter().any(|s| s.len() != p.len())) {
+            return Err(Error::invalid("Optimizer::step", format!("the optimiser state of {} does not fit the parameter", p.name)));
         }
         let lr = self.current_lr();
         self.step += 1;

@@ -45,7 +45,10 @@ pub fn load_model(dir_or_file: &Path) -> Result<RunModel> {
     let (tensors, md) = safetensors::load(&path)?;
     let json = md.get(META_KEY).ok_or_else(|| Error::parse(&path, 0, META_KEY, "no pupil model metadata in this file"))?;
     let meta: ModelMeta = serde_json::from_str(json).map_err(|e| Error::parse(&path, 0, META_KEY, e.to_string()))?;
-    let mut model = Sequential::build(&meta.spec, &meta.input, 0)?;
+    let mut model = Sequential::build(&meta.spec, &meta.input, 0).map_err(|e| Error::parse(&path, 0, META_KEY, e.to_string()))?;
+    if model.output_shape() != [meta.class_names.len()] {
+        return Err(Error::parse(&path, 0, META_KEY, format!("{} class names for a model with output {:?}", meta.class_names.len(), model.output_shape())));
+    }
     model.load_named(&tensors.into_iter().collect()).map_err(|e| Error::parse(&path, 0, "weights", e.to_string()))?;
     Ok(RunModel { model, meta })
 }

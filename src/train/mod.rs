@@ -12,4 +12,4 @@ pub use bench::{bench_model, BenchResult};
 pub use checkpoint::{load_model, save_model, ModelMeta, RunModel};
 pub use eval::{evaluate, predict, Evaluation};
 pub use metrics::{ClassScore, Confusion};
-pub use trainer::{history_csv, EpochRecord, Event, Monitor, TrainConfig, Trainer};
+pub use trainer::{check_data, history_csv, EpochRecord, Event, Monitor, TrainConfig, Trainer};

@@ -47,6 +47,43 @@ pub struct TrainConfig {
     pub seed: u64,
 }
 
+impl TrainConfig {
+    /// Checks the settings a run cannot work with (the CLI's flags and a checkpoint's state).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |msg: String| Err(Error::invalid("train", msg));
+        if self.batch_size == 0 || self.epochs == 0 {
+            return bad("batch size and epochs must be at least 1".into());
+        }
+        if !(0.0..1.0).contains(&self.val_split) {
+            return bad(format!("validation split {} is outside [0, 1)", self.val_split));
+        }
+        let o = &self.optimizer;
+        let ok = |v: f32, positive: bool| v.is_finite() && (v > 0.0 || (!positive && v == 0.0));
+        if !(ok(o.lr, true) && ok(o.decay, false) && ok(o.weight_decay, false)) {
+            return bad(format!("learning rate {} must be > 0, decay {} and weight decay {} finite and >= 0", o.lr, o.decay, o.weight_decay));
+        }
+        Ok(())
+    }
+}
+
+/// Checks that `ds` fits a model for `input` ([C, H, W]) and `classes`: same image size, at
+/// least one image, labels below the class count. `what` names the data in the error.
+pub fn check_data(ds: &Dataset, input: &[usize], classes: usize, what: &str) -> Result<()> {
+    if ds.is_empty() {
+        return Err(Error::invalid("data", format!("{what}: no images")));
+    }
+    let got = [ds.channels, ds.height, ds.width];
+    if got != input {
+        return Err(Error::Shape { op: "data", lhs: input.to_vec(), rhs: got.to_vec(), detail: format!("{what}: images [C, H, W] differ from the model's") });
+    }
+    if let Some(&max) = ds.labels.as_ref().and_then(|l| l.iter().max()) {
+        if max as usize >= classes {
+            return Err(Error::invalid("data", format!("{what}: label {max} is not one of the model's {classes} classes")));
+        }
+    }
+    Ok(())
+}
+
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
@@ -117,11 +154,9 @@ fn score(m: Monitor, loss: f32, acc: f32) -> f64 {
 impl Trainer {
     /// A fresh model for `spec` on the training data's shape and classes.
     pub fn new(spec: &ModelSpec, train: &Dataset, config: TrainConfig) -> Result<Self> {
-        if config.batch_size == 0 || config.epochs == 0 {
-            return Err(Error::invalid("train", "batch size and epochs must be at least 1"));
-        }
-        if !(0.0..1.0).contains(&config.val_split) {
-            return Err(Error::invalid("train", format!("validation split {} is outside [0, 1)", config.val_split)));
+        config.validate()?;
+        if train.is_empty() {
+            return Err(Error::invalid("train", "the training data has no images"));
         }
         if train.labels.is_none() {
             return Err(Error::invalid("train", "the training data has no labels"));
@@ -163,6 +198,7 @@ impl Trainer {
         if let Some(e) = epochs {
             state.config.epochs = e;
         }
+        state.config.validate().map_err(|e| Error::parse(&path, 0, STATE_KEY, e.to_string()))?;
         let mut model = Sequential::build(&state.meta.spec, &state.meta.input, state.config.seed)?;
         let current: HashMap<String, Tensor> = tensors.iter().filter_map(|(k, v)| k.strip_prefix("current.").map(|k| (k.to_string(), v.clone()))).collect();
         model.load_named(&current).map_err(|e| Error::parse(&path, 0, "weights", e.to_string()))?;
@@ -179,6 +215,11 @@ impl Trainer {
             })
             .collect();
         state.optimizer.state = if slots.iter().all(|s| s.is_empty()) { vec![] } else { slots };
+        let params = model.params();
+        let fits = |(p, s): (&&crate::autograd::Param, &Vec<Vec<f32>>)| s.len() == state.optimizer.config_slots() && s.iter().all(|v| v.len() == p.len());
+        if !state.optimizer.state.is_empty() && !params.iter().zip(&state.optimizer.state).all(fits) {
+            return Err(Error::parse(&path, 0, "optim", "the optimiser state does not fit the model's parameters"));
+        }
         Ok(Trainer { model, state, best_weights: (!best.is_empty()).then_some(best) })
     }
 
@@ -194,6 +235,10 @@ impl Trainer {
     pub fn config(&self) -> &TrainConfig {
         &self.state.config
     }
+    /// True if early stopping ended the run.
+    pub fn stopped(&self) -> bool {
+        self.state.stopped
+    }
     /// Epoch (1-based) with the best validation score, if validated.
     pub fn best_epoch(&self) -> Option<usize> {
         self.state.best.map(|b| b.0)
@@ -205,6 +250,14 @@ impl Trainer {
     pub fn fit(&mut self, train: &Dataset, val: Option<&Dataset>, out: Option<&Path>, on_event: &mut dyn FnMut(Event)) -> Result<()> {
         if train.len() != self.state.n_data {
             return Err(Error::invalid("train", format!("resuming with {} images, but the run was started with {}", train.len(), self.state.n_data)));
+        }
+        let classes = self.state.meta.class_names.len();
+        check_data(train, &self.state.meta.input, classes, "training data")?;
+        if let Some(v) = val {
+            check_data(v, &self.state.meta.input, classes, "validation data")?;
+            if v.labels.is_none() {
+                return Err(Error::invalid("train", "the validation data has no labels"));
+            }
         }
         let cfg = self.state.config.clone();
         // with a separate validation set every training image is used for training
@@ -224,21 +277,33 @@ impl Trainer {
         let base = Rng::new(cfg.seed);
         let norm = self.state.meta.normalization.clone();
         let bs = cfg.batch_size;
-        let batches = tr_idx.len().div_ceil(bs);
         while self.state.epoch < cfg.epochs && !self.state.stopped {
             let epoch = self.state.epoch + 1;
             let t0 = std::time::Instant::now();
-            on_event(Event::EpochStart { epoch, epochs: cfg.epochs, batches });
             let mut order = tr_idx.clone();
             base.fork(epoch as u64).shuffle(&mut order);
             let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-            for (b, chunk) in order.chunks(bs).enumerate() {
+            // a last batch of a single image is merged into the one before: batch norm cannot
+            // take statistics over one value, and the step would be noise anyway
+            let mut chunks: Vec<&[usize]> = order.chunks(bs).collect();
+            if chunks.len() > 1 && chunks.last().is_some_and(|c| c.len() == 1) {
+                chunks.pop();
+                let n = chunks.len();
+                let start = (n - 1) * bs;
+                chunks[n - 1] = &order[start..];
+            }
+            let batches = chunks.len();
+            on_event(Event::EpochStart { epoch, epochs: cfg.epochs, batches });
+            for (b, chunk) in chunks.into_iter().enumerate() {
                 let aug = (!cfg.augment.is_identity()).then_some((&cfg.augment, &base, epoch as u64));
                 let (x, y) = make_batch(train, chunk, &norm, aug)?;
                 let mut rng = base.fork(((epoch as u64) << 32) | (b as u64 + 1));
                 let (loss, acc) = self.step(x, &y, &mut rng)?;
                 if !loss.is_finite() {
-                    let kept = out.map(|d| format!("; the checkpoint of epoch {} in {} is intact", self.state.epoch, d.display())).unwrap_or_default();
+                    let kept = match out {
+                        Some(d) if self.state.epoch > 0 => format!("; the checkpoint of epoch {} in {} is intact", self.state.epoch, d.display()),
+                        _ => String::new(),
+                    };
                     return Err(Error::Run(format!("the loss became {loss} at epoch {epoch}, batch {}{kept}; try a lower --lr or normalised inputs", b + 1)));
                 }
                 loss_sum += loss as f64 * chunk.len() as f64;

@@ -33,7 +33,7 @@ use cpu_kernel::Geom;
 /// Output size of a strided, padded window along one axis, or None if the window does not
 /// fit in the padded input (`floor((size + 2·pad - k) / stride) + 1`, as in Keras/PyTorch).
 pub(crate) fn out_size(size: usize, k: usize, stride: usize, pad: usize) -> Option<usize> {
-    let padded = size + 2 * pad;
+    let padded = pad.checked_mul(2).and_then(|p| p.checked_add(size)).filter(|&p| p <= 1 << 24)?;
     (k >= 1 && stride >= 1 && padded >= k).then(|| (padded - k) / stride + 1)
 }
 
