@@ -41,6 +41,12 @@ pub fn make_batch(ds: &Dataset, idx: &[usize], norm: &Normalization, aug: Option
     }
     let (c, h, w) = (ds.channels, ds.height, ds.width);
     let per = ds.image_len();
+    if ds.pixels.len() != n * per || ds.labels.as_ref().is_some_and(|l| l.len() != n) {
+        return Err(Error::invalid(
+            "make_batch",
+            format!("the dataset holds {} pixel values and {:?} labels for {n} images of {c}x{h}x{w}", ds.pixels.len(), ds.labels.as_ref().map(|l| l.len())),
+        ));
+    }
     let mut data = vec![0f32; idx.len() * per];
     let aug = aug.filter(|(a, _, _)| !a.is_identity());
     let epoch_rng = aug.map(|(_, base, stream)| base.fork(stream));
