@@ -44,6 +44,26 @@ fn optimizer(a: &TrainArgs) -> Result<OptimConfig> {
 }
 
 pub fn train(a: TrainArgs) -> Result<()> {
+    // every flag is checked before any data is read
+    if a.patience.is_some() && a.val_data.is_none() && a.val_split <= 0.0 {
+        return Err(Error::invalid("--patience", "early stopping needs validation data: give --val-split > 0 or --val-data"));
+    }
+    let cfg = TrainConfig {
+        epochs: a.epochs.unwrap_or(10),
+        batch_size: a.batch,
+        optimizer: optimizer(&a)?,
+        val_split: if a.val_data.is_some() { 0.0 } else { a.val_split },
+        patience: a.patience,
+        monitor: match a.monitor.as_str() {
+            "val_acc" | "val_accuracy" => Monitor::ValAccuracy,
+            "val_loss" => Monitor::ValLoss,
+            m => return Err(Error::invalid("--monitor", format!("{m:?} is not val_acc or val_loss"))),
+        },
+        augment: Augment::parse(&a.augment)?,
+        normalization: a.normalize.parse::<NormKind>()?,
+        seed: a.seed,
+    };
+    cfg.validate()?;
     let train_ds = load_data(a.data.as_deref(), Split::Training)?;
     let val_ds = a.val_data.as_deref().map(|p| data::load(p, Split::PublicTest).or_else(|_| data::load(p, Split::Test))).transpose()?;
     let test_ds = a.test_data.as_deref().map(|p| data::load(p, Split::Test)).transpose()?;
@@ -77,25 +97,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         println!("Resuming {} after epoch {}", a.out.display(), t.history().len());
         t
     } else {
-        if a.patience.is_some() && a.val_data.is_none() && a.val_split <= 0.0 {
-            return Err(Error::invalid("--patience", "early stopping needs validation data: give --val-split > 0 or --val-data"));
-        }
         let spec = resolve_model(&a.model, train_ds.num_classes())?;
-        let cfg = TrainConfig {
-            epochs: a.epochs.unwrap_or(10),
-            batch_size: a.batch,
-            optimizer: optimizer(&a)?,
-            val_split: if a.val_data.is_some() { 0.0 } else { a.val_split },
-            patience: a.patience,
-            monitor: match a.monitor.as_str() {
-                "val_acc" | "val_accuracy" => Monitor::ValAccuracy,
-                "val_loss" => Monitor::ValLoss,
-                m => return Err(Error::invalid("--monitor", format!("{m:?} is not val_acc or val_loss"))),
-            },
-            augment: Augment::parse(&a.augment)?,
-            normalization: a.normalize.parse::<NormKind>()?,
-            seed: a.seed,
-        };
         Trainer::new(&spec, &train_ds, cfg)?
     };
     let classes = trainer.meta().class_names.len();
