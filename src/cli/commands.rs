@@ -216,6 +216,9 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     for s in conf.per_class() {
         println!("{:<14} {:>9.3} {:>9.3} {:>9.3} {:>8}", s.name, s.precision, s.recall, s.f1, s.support);
     }
+    if conf.class_names.len() <= 20 {
+        print!("Confusion matrix (counts):\n{}", conf.to_text());
+    }
     println!("Most confused (true -> predicted, fraction of the true class):");
     for (t, p, f, n) in conf.most_confused(5) {
         println!("  {} -> {}: {:.3} ({n})", conf.class_names[t], conf.class_names[p], f);

@@ -89,6 +89,27 @@ impl Confusion {
         v
     }
 
+    /// The matrix as aligned text: counts, each row followed by its recall; rows are true
+    /// classes, columns predicted ones (class names shortened to 8 characters).
+    pub fn to_text(&self) -> String {
+        let short: Vec<String> = self.class_names.iter().map(|n| n.chars().take(8).collect()).collect();
+        let w = self.counts.iter().flatten().map(|c| c.to_string().len()).max().unwrap_or(1).max(short.iter().map(|s| s.len()).max().unwrap_or(1)) + 1;
+        let mut s = format!("{:>9}", "true\\pred");
+        for n in &short {
+            s.push_str(&format!("{n:>w$}"));
+        }
+        s.push_str("   recall\n");
+        let rn = self.row_normalized();
+        for (i, row) in self.counts.iter().enumerate() {
+            s.push_str(&format!("{:>9}", short[i]));
+            for c in row {
+                s.push_str(&format!("{c:>w$}"));
+            }
+            s.push_str(&format!("   {:.3}\n", rn[i].get(i).copied().unwrap_or(0.0)));
+        }
+        s
+    }
+
     /// CSV: a header of predicted class names, then one row per true class with counts.
     pub fn to_csv(&self) -> String {
         let mut s = String::from("true\\predicted");
@@ -131,5 +152,8 @@ mod tests {
         assert!((pc[0].recall - 0.5).abs() < 1e-12);
         assert_eq!(c.most_confused(1)[0].0, 0);
         assert!(c.to_csv().starts_with("true\\predicted,a,b,c\n"));
+        let t = c.to_text();
+        assert_eq!(t.lines().count(), 4);
+        assert!(t.lines().nth(1).unwrap().trim_start().starts_with("a 1 1 0") && t.lines().nth(1).unwrap().ends_with("0.500"), "{t}");
     }
 }
