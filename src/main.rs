@@ -28,7 +28,25 @@ fn tune_allocator() {
 
 use clap::Parser;
 
+/// Restores the default SIGPIPE action, so `pupil eval ... | head` ends quietly like other Unix
+/// tools instead of panicking on a closed stdout.
+fn default_sigpipe() {
+    #[cfg(unix)]
+    {
+        extern "C" {
+            fn signal(sig: i32, handler: usize) -> usize;
+        }
+        const SIGPIPE: i32 = 13;
+        const SIG_DFL: usize = 0;
+        // SAFETY: setting a signal's disposition to the default at start-up, before any thread.
+        unsafe {
+            signal(SIGPIPE, SIG_DFL);
+        }
+    }
+}
+
 fn main() {
+    default_sigpipe();
     tune_allocator();
     let args = match cli::Cli::try_parse() {
         Ok(a) => a,
