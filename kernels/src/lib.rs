@@ -11,8 +11,10 @@
 
 pub mod gemm;
 pub mod im2col;
+pub mod peak;
 pub mod pool;
 
 pub use gemm::{available_isas, selected_isa, sgemm, sgemm_isa, sgemm_par, sgemm_par_with, sgemm_with, Isa};
 pub use im2col::{col2im, conv_out_size, im2col};
+pub use peak::fma_peak_gflops;
 pub use pool::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward};

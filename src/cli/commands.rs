@@ -173,14 +173,29 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     if !(1..=256).contains(&a.classes) {
         return Err(Error::invalid("--classes", format!("{} is not from 1 to 256", a.classes)));
     }
-    println!(
-        "batch {}, input {}, {} threads, median of {} steps; sgemm kernel: {}",
-        a.batch,
-        a.input,
-        rayon::current_num_threads(),
-        a.reps,
-        pupil_kernels::sgemm_isa()
-    );
+    let threads = rayon::current_num_threads();
+    if a.layers {
+        let peak = pupil_kernels::fma_peak_gflops(threads, std::time::Duration::from_millis(600));
+        println!(
+            "conv2d, batch {}, {threads} threads, median of {} runs; sgemm kernel: {}; measured FMA peak {peak:.0} GFLOP/s",
+            a.batch,
+            a.reps,
+            pupil_kernels::sgemm_isa()
+        );
+        println!("{:<20} {:>10} {:>8} {:>14} {:>8}", "layer", "fwd GF/s", "% peak", "fwd+bwd GF/s", "% peak");
+        for l in train::bench_conv_layers(a.batch, a.reps)? {
+            println!(
+                "{:<20} {:>10.1} {:>7.0}% {:>14.1} {:>7.0}%",
+                l.name,
+                l.fwd_gflops,
+                100.0 * l.fwd_gflops / peak,
+                l.fwd_bwd_gflops,
+                100.0 * l.fwd_bwd_gflops / peak
+            );
+        }
+        return Ok(());
+    }
+    println!("batch {}, input {}, {threads} threads, median of {} steps; sgemm kernel: {}", a.batch, a.input, a.reps, pupil_kernels::sgemm_isa());
     println!("{:<14} {:>12} {:>14} {:>20} {:>14}", "model", "params", "train img/s", "(min-max)", "infer img/s");
     for name in a.models.split(',') {
         let spec = resolve_model(name.trim(), a.classes)?;

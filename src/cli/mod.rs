@@ -46,6 +46,10 @@ pub struct BenchArgs {
     /// Timed repetitions (the median is reported).
     #[arg(long, default_value_t = 10)]
     pub reps: usize,
+    /// Time the seed models' conv layers (forward, forward+backward) against this machine's
+    /// measured FMA peak, instead of whole models.
+    #[arg(long)]
+    pub layers: bool,
 }
 
 #[derive(Args, Debug)]

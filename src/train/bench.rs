@@ -74,3 +74,56 @@ pub fn bench_model(spec: &ModelSpec, input: &[usize], classes: usize, batch: usi
         infer_img_s: batch as f64 / median(&mut itimes),
     })
 }
+
+/// The conv layers of the seed models timed by [`bench_conv_layers`]:
+/// (name, in channels, out channels, input size, kernel, padding, first layer).
+pub const SEED_CONV_LAYERS: [(&str, usize, usize, usize, usize, usize, bool); 4] = [
+    ("1->64 5x5 @48", 1, 64, 48, 5, 0, true),
+    ("64->64 3x3 p1 @22", 64, 64, 22, 3, 1, false),
+    ("64->128 3x3 p1 @10", 64, 128, 10, 3, 1, false),
+    ("32->64 5x5 @22", 32, 64, 22, 5, 0, false),
+];
+
+/// GFLOP/s of one conv layer (medians).
+#[derive(Clone, Debug)]
+pub struct LayerBench {
+    pub name: &'static str,
+    /// Forward: `2·N·O·oh·ow·C·kh·kw` FLOPs.
+    pub fwd_gflops: f64,
+    /// Forward + backward: 3x the forward FLOPs (dX and dW), 2x for the first layer, whose
+    /// input needs no gradient.
+    pub fwd_bwd_gflops: f64,
+}
+
+/// Times conv2d forward and forward+backward on [`SEED_CONV_LAYERS`] at `batch` images, median
+/// of `reps` runs after one warm-up.
+pub fn bench_conv_layers(batch: usize, reps: usize) -> Result<Vec<LayerBench>> {
+    let mut out = vec![];
+    for (name, ci, co, hw, k, pad, first) in SEED_CONV_LAYERS {
+        let oh = hw + 2 * pad - k + 1;
+        let flops = 2.0 * (batch * co * oh * oh * ci * k * k) as f64;
+        let x = Tensor::rand_normal(&[batch, ci, hw, hw], 0.0, 1.0, 1);
+        let w = Tensor::rand_normal(&[co, ci, k, k], 0.0, 0.1, 2);
+        let b = Tensor::rand_normal(&[co], 0.0, 0.1, 3);
+        let g_out = Tensor::rand_normal(&[batch, co, oh, oh], 0.0, 1.0, 4);
+        let time = |train: bool| -> Result<f64> {
+            let mut ts = vec![];
+            for i in 0..=reps {
+                let t0 = Instant::now();
+                let g = if train { Graph::new() } else { Graph::no_grad() };
+                let xv = if first { g.constant(x.clone()) } else { g.leaf(x.clone()) };
+                let y = crate::ops::conv2d(&xv, &g.leaf(w.clone()), Some(&g.leaf(b.clone())), (1, 1), (pad, pad))?;
+                if train {
+                    y.backward_with(g_out.clone())?;
+                }
+                if i > 0 {
+                    ts.push(t0.elapsed().as_secs_f64());
+                }
+            }
+            Ok(median(&mut ts))
+        };
+        let mult = if first { 2.0 } else { 3.0 };
+        out.push(LayerBench { name, fwd_gflops: flops / time(false)? / 1e9, fwd_bwd_gflops: mult * flops / time(true)? / 1e9 });
+    }
+    Ok(out)
+}

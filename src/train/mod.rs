@@ -8,7 +8,7 @@ mod metrics;
 pub mod safetensors;
 mod trainer;
 
-pub use bench::{bench_model, BenchResult};
+pub use bench::{bench_conv_layers, bench_model, BenchResult, LayerBench, SEED_CONV_LAYERS};
 pub use checkpoint::{load_model, save_model, ModelMeta, RunModel};
 pub use eval::{evaluate, predict, Evaluation};
 pub use metrics::{ClassScore, Confusion};
