@@ -19,6 +19,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once; boxing would only add noise
 pub enum Command {
     /// Train a model (with no arguments: the default CNN on the embedded Fashion-MNIST sample).
     Train(TrainArgs),
