@@ -54,7 +54,7 @@ pub enum Padding {
 
 /// One layer of a sequential model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "type")]
+#[serde(rename_all = "snake_case", tag = "type", deny_unknown_fields)]
 pub enum LayerSpec {
     Conv2d {
         filters: usize,
@@ -108,6 +108,7 @@ pub enum LayerSpec {
 /// A whole sequential model: per-sample input shape `[C, H, W]` (None = take it from the data)
 /// and the layers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ModelSpec {
     pub input: Option<Vec<usize>>,
     pub layers: Vec<LayerSpec>,
@@ -606,6 +607,19 @@ mod tests {
         assert_eq!(same_padding(48, 4, 1), (1, 2));
         assert_eq!(same_padding(48, 3, 1), (1, 1));
         assert_eq!(same_padding(5, 3, 2), (1, 1));
+    }
+
+    #[test]
+    fn json_unknown_fields_are_errors() {
+        let good = r#"{"input": null, "layers": [{"type": "flatten"}, {"type": "dense", "units": 7, "activation": null}]}"#;
+        ModelSpec::parse(good, Path::new("m.json")).unwrap();
+        let typo = r#"{"input": null, "layers": [{"type": "flatten"}, {"type": "dense", "unit": 7, "activation": null}]}"#;
+        let e = ModelSpec::parse(typo, Path::new("m.json")).unwrap_err().to_string();
+        assert!(e.contains("m.json") && e.contains("unit"), "{e}");
+        let extra = r#"{"input": null, "layers": [{"type": "batch_norm", "momentum": 0.1, "eps": 0.001, "momentom": 0.2}]}"#;
+        assert!(ModelSpec::parse(extra, Path::new("m.json")).is_err());
+        let top = r#"{"input": null, "layer": []}"#;
+        assert!(ModelSpec::parse(top, Path::new("m.json")).is_err());
     }
 
     #[test]
