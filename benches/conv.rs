@@ -10,13 +10,8 @@ use pupil::autograd::Graph;
 use pupil::{ops, Tensor};
 use std::time::Duration;
 
-/// (name, in channels, out channels, input size, kernel, padding, first layer)
-const LAYERS: [(&str, usize, usize, usize, usize, usize, bool); 4] = [
-    ("c1_1to64_k5_48", 1, 64, 48, 5, 0, true),
-    ("c2_64to64_k3p1_22", 64, 64, 22, 3, 1, false),
-    ("c3_64to128_k3p1_10", 64, 128, 10, 3, 1, false),
-    ("c4_32to64_k5_22", 32, 64, 22, 5, 0, false),
-];
+/// The seed models' conv layers, the same table `pupil bench --layers` times.
+const LAYERS: [(&str, usize, usize, usize, usize, usize, bool); 4] = pupil::train::SEED_CONV_LAYERS;
 const N: usize = 128;
 
 fn bench(c: &mut Criterion) {

@@ -17,13 +17,8 @@ use pupil::{ops, Tensor};
 use rayon::prelude::*;
 use std::time::Instant;
 
-/// (name, in channels, out channels, input size, kernel, padding, first layer)
-const LAYERS: [(&str, usize, usize, usize, usize, usize, bool); 4] = [
-    ("1->64 5x5 @48", 1, 64, 48, 5, 0, true),
-    ("64->64 3x3 p1 @22", 64, 64, 22, 3, 1, false),
-    ("64->128 3x3 p1 @10", 64, 128, 10, 3, 1, false),
-    ("32->64 5x5 @22", 32, 64, 22, 5, 0, false),
-];
+/// The seed models' conv layers, the same table `pupil bench --layers` times.
+const LAYERS: [(&str, usize, usize, usize, usize, usize, bool); 4] = pupil::train::SEED_CONV_LAYERS;
 const N: usize = 128;
 const RUNS: usize = 7;
 

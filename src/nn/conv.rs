@@ -3,7 +3,7 @@
 //! bottom/right, as Keras does.
 
 use super::activation::apply_act;
-use super::module::{Ctx, Module};
+use super::module::{weight_l2, Ctx, Module};
 use super::spec::{same_padding, Act, Padding};
 use super::Init;
 use crate::autograd::{Param, Var};
@@ -81,10 +81,6 @@ impl Module for Conv2d {
         vec![&mut self.weight, &mut self.bias]
     }
     fn l2(&self) -> Vec<(&Param, f32)> {
-        if self.l2 > 0.0 {
-            vec![(&self.weight, self.l2)]
-        } else {
-            vec![]
-        }
+        weight_l2(&self.weight, self.l2)
     }
 }

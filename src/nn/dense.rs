@@ -1,7 +1,7 @@
 //! Fully connected layer (Keras `Dense`): `y = act(x · W + b)`, weight `[in, units]`.
 
 use super::activation::apply_act;
-use super::module::{Ctx, Module};
+use super::module::{weight_l2, Ctx, Module};
 use super::spec::Act;
 use super::Init;
 use crate::autograd::{Param, Var};
@@ -42,10 +42,6 @@ impl Module for Dense {
         vec![&mut self.weight, &mut self.bias]
     }
     fn l2(&self) -> Vec<(&Param, f32)> {
-        if self.l2 > 0.0 {
-            vec![(&self.weight, self.l2)]
-        } else {
-            vec![]
-        }
+        weight_l2(&self.weight, self.l2)
     }
 }

@@ -40,3 +40,12 @@ pub trait Module: Send {
         Ok(false)
     }
 }
+
+/// The `l2()` of a layer whose weight carries a Keras-style L2 factor (none when it is 0).
+pub(crate) fn weight_l2(weight: &Param, l2: f32) -> Vec<(&Param, f32)> {
+    if l2 > 0.0 {
+        vec![(weight, l2)]
+    } else {
+        vec![]
+    }
+}
