@@ -25,6 +25,9 @@ pub enum Error {
     /// A file was read but its content is wrong. `line` is 1-based; 0 means "the whole file".
     #[error("{}{}: {field}: {msg}", .path.display(), if *.line > 0 { format!(":{}", .line) } else { String::new() })]
     Parse { path: PathBuf, line: usize, field: String, msg: String },
+    /// The backward pass of a recorded op failed; `op` is the name the op gave the tape.
+    #[error("backward of {op}: {source}")]
+    Backward { op: &'static str, source: Box<Error> },
     /// Training diverged or another run-time condition stopped the work.
     #[error("{0}")]
     Run(String),

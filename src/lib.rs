@@ -5,6 +5,8 @@
 //! Layers, from the bottom: `pupil-kernels` (hot loops on slices) ← [`tensor`] ← [`autograd`]
 //! ← [`ops`] ← [`nn`] / [`optim`] ← [`data`] / [`train`] ← [`viz`] ← the `pupil` CLI.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 pub mod error;
 pub mod io;
 pub mod tensor;

@@ -11,18 +11,19 @@ mod cli;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-extern "C" {
-    // from libmimalloc-sys (mimalloc v2's option API)
-    fn mi_option_set(option: i32, value: std::ffi::c_long);
-}
-const MI_OPTION_ALLOW_LARGE_OS_PAGES: i32 = 6;
-const MI_OPTION_PURGE_DELAY: i32 = 15;
+/// mimalloc's `mi_option_purge_delay` (milliseconds before freed memory is returned to the OS;
+/// -1 = never). libmimalloc-sys 0.1.49 exports the option enum only up to a few entries; in
+/// mimalloc's `mimalloc.h` (v2 and v3 alike) purge_delay is the entry just before
+/// `mi_option_use_numa_nodes`, which the crate does export.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = libmimalloc_sys::mi_option_use_numa_nodes - 1;
 
 fn tune_allocator() {
-    // SAFETY: plain option setters of the linked mimalloc; valid at any time.
+    // SAFETY: `mi_option_set` only stores an option value in the linked mimalloc (the one the
+    // global allocator above uses); it is called at start-up, before any other thread exists
+    // (mimalloc's option setters are not thread-safe), with options and values it accepts.
     unsafe {
-        mi_option_set(MI_OPTION_PURGE_DELAY, -1);
-        mi_option_set(MI_OPTION_ALLOW_LARGE_OS_PAGES, 1);
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1);
+        libmimalloc_sys::mi_option_set(libmimalloc_sys::mi_option_large_os_pages, 1);
     }
 }
 
@@ -32,16 +33,10 @@ use clap::Parser;
 /// tools instead of panicking on a closed stdout.
 fn default_sigpipe() {
     #[cfg(unix)]
-    {
-        extern "C" {
-            fn signal(sig: i32, handler: usize) -> usize;
-        }
-        const SIGPIPE: i32 = 13;
-        const SIG_DFL: usize = 0;
-        // SAFETY: setting a signal's disposition to the default at start-up, before any thread.
-        unsafe {
-            signal(SIGPIPE, SIG_DFL);
-        }
+    // SAFETY: restores SIGPIPE's default disposition (no Rust handler is installed or
+    // replaced) at start-up, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -45,7 +45,7 @@ fn bad_matmul(a: &Var, b: &Var, bug: u8) -> pupil::Result<Var> {
     let y = ops::matmul(&a.detach(), &b.detach())?;
     let (av, bv) = (a.value().clone(), b.value().clone());
     let (m, k, n) = (av.shape()[0], av.shape()[1], bv.shape()[1]);
-    Ok(Var::from_op(&[a, b], y.value().clone(), move |g, _| {
+    Ok(Var::from_op("bad_matmul", &[a, b], y.value().clone(), move |g, _| {
         let mut da = vec![0.0; m * k];
         let mut db = vec![0.0; k * n];
         for i in 0..m {
@@ -96,12 +96,61 @@ fn gradcheck_judges_each_input_on_its_own_scale() {
         let a100 = ops::scale(&v[0], 100.0)?;
         let bv = v[1].value().clone();
         // y = 100 a + b, with d/db reported as 1.1 instead of 1
-        let b_bad = Var::from_op(&[&v[1]], bv, |g, _| Ok(vec![Some(g.map(|x| 1.1 * x))]));
+        let b_bad = Var::from_op("b_bad", &[&v[1]], bv, |g, _| Ok(vec![Some(g.map(|x| 1.1 * x))]));
         ops::add(&a100, &b_bad)
     };
     for seed in 0..20 {
         let o = GradcheckOptions { seed, ..opts() };
         let e = gradcheck(|_, v| f(v), &[a.clone(), b.clone()], &o).unwrap_err();
         assert!(e.to_string().contains("input 1"), "{e}");
+    }
+}
+
+/// Every op names itself on the tape (micrograd's `_op`), so an error in its backward says
+/// which op failed.
+#[test]
+fn every_op_records_its_name() {
+    let g = Graph::new();
+    let x = g.leaf(t(&[2, 3, 6, 6], 1));
+    let m = g.leaf(t(&[4, 5], 2));
+    let w = g.leaf(t(&[2, 3, 3, 3], 3));
+    let bias = g.leaf(t(&[2], 4));
+    let alpha = g.leaf(Tensor::full(&[3], 0.25));
+    let (gamma, beta) = (g.leaf(Tensor::ones(&[3])), g.leaf(t(&[3], 5)));
+    let mut bn = ops::BatchNormState::new(3, 0.99, 1e-3);
+    let mut rng = pupil::Rng::new(7);
+    let named: Vec<(&str, Var)> = vec![
+        ("add", ops::add(&m, &m).unwrap()),
+        ("sub", ops::sub(&m, &m).unwrap()),
+        ("mul", ops::mul(&m, &m).unwrap()),
+        ("scale", ops::scale(&m, 2.0).unwrap()),
+        ("add_scalar", ops::add_scalar(&m, 1.0).unwrap()),
+        ("sum", ops::sum(&m).unwrap()),
+        ("mean", ops::mean(&m).unwrap()),
+        ("reshape", ops::reshape(&m, &[5, 4]).unwrap()),
+        ("matmul", ops::matmul(&m, &ops::reshape(&m, &[5, 4]).unwrap()).unwrap()),
+        ("linear", ops::linear(&m, &ops::reshape(&m, &[5, 4]).unwrap(), None).unwrap()),
+        ("relu", ops::relu(&x).unwrap()),
+        ("leaky_relu", ops::leaky_relu(&x, 0.1).unwrap()),
+        ("elu", ops::elu(&x, 1.0).unwrap()),
+        ("selu", ops::selu(&x).unwrap()),
+        ("softplus", ops::softplus(&x).unwrap()),
+        ("sigmoid", ops::sigmoid(&x).unwrap()),
+        ("tanh", ops::tanh(&x).unwrap()),
+        ("prelu", ops::prelu(&x, &alpha).unwrap()),
+        ("conv2d", ops::conv2d(&x, &w, Some(&bias), (1, 1), (1, 1)).unwrap()),
+        ("max_pool2d", ops::max_pool2d(&x, (2, 2), (2, 2)).unwrap()),
+        ("avg_pool2d", ops::avg_pool2d(&x, (2, 2), (2, 2)).unwrap()),
+        ("pad2d", ops::pad2d(&x, 1, 1, 1, 1).unwrap()),
+        ("batch_norm", ops::batch_norm(&x, &gamma, &beta, &mut bn, true).unwrap()),
+        ("dropout", ops::dropout(&x, 0.5, true, &mut rng).unwrap()),
+        ("l2_penalty", ops::l2_penalty(&m, 0.1).unwrap()),
+        ("softmax", ops::softmax(&m).unwrap()),
+        ("log_softmax", ops::log_softmax(&m).unwrap()),
+        ("cross_entropy", ops::cross_entropy(&m, &[0, 1, 2, 3]).unwrap()),
+        ("nll_loss", ops::nll_loss(&m, &[0, 1, 2, 3]).unwrap()),
+    ];
+    for (name, v) in named {
+        assert_eq!(v.op(), Some(name));
     }
 }

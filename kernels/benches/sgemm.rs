@@ -42,6 +42,7 @@ fn bench(c: &mut Criterion) {
         let flops = 2 * (m * n * k) as u64;
         group.throughput(Throughput::Elements(flops));
         let mut ours = |cm: &mut [f32]| sgemm(m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, cm, n);
+        // SAFETY: a, b and cm hold the m x k, k x n and m x n row-major matrices.
         let mm = |cm: &mut [f32]| unsafe {
             matrixmultiply::sgemm(m, k, n, 1.0, a.as_ptr(), k as isize, 1, b.as_ptr(), n as isize, 1, 0.0, cm.as_mut_ptr(), n as isize, 1)
         };

@@ -25,19 +25,11 @@ static CPU: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(f
 
 #[cfg(target_os = "linux")]
 fn thread_cpu_secs() -> f64 {
-    #[repr(C)]
-    struct Timespec {
-        sec: i64,
-        nsec: i64,
-    }
-    extern "C" {
-        fn clock_gettime(clk: i32, ts: *mut Timespec) -> i32;
-    }
-    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
-    let mut ts = Timespec { sec: 0, nsec: 0 };
-    // SAFETY: valid out-pointer; Linux clock id.
-    unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.sec as f64 + ts.nsec as f64 * 1e-9
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID exists on Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -131,6 +123,7 @@ fn main() {
         let (rsb, csb) = if trans_b { (1, k) } else { (n, 1) };
         let flops = 2.0 * (m * n * k) as f64;
         let gf = |s: f64| flops / s / 1e9;
+        // SAFETY: a, b and c hold the m x k, k x n and m x n matrices for these strides.
         let t_mm = median_secs(|| unsafe {
             matrixmultiply::sgemm(
                 m,

@@ -3,18 +3,29 @@
 //!
 //! * [`sgemm`] / [`sgemm_par`]: blocked single-precision GEMM with AVX-512,
 //!   AVX2+FMA and portable micro-kernels selected at run time ([`sgemm_isa`]).
-//! * [`im2col()`] / [`col2im`]: convolution lowering and its adjoint.
+//! * [`im2col()`] / [`col2im`]: convolution lowering and its adjoint ([`Patches`]).
 //! * [`max_pool2d`], [`avg_pool2d`] and their backward passes.
+//! * [`out_size`]: the one output-size formula of sliding windows (convolution, pooling).
+//! * [`zeroed`]: zeroed output buffers (huge-page backed when large).
+//! * [`par_map`] / [`par_zip3`]: elementwise loops in parallel over [`CHUNK`]-sized chunks.
 //!
 //! Functions panic (with a clear message) when a slice is too short for the
 //! shapes given; callers are expected to have validated shapes.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod alloc;
 pub mod gemm;
 pub mod im2col;
+pub mod par;
 pub mod peak;
 pub mod pool;
+pub mod window;
 
+pub use alloc::zeroed;
 pub use gemm::{available_isas, selected_isa, sgemm, sgemm_isa, sgemm_par, sgemm_par_with, sgemm_with, Isa};
-pub use im2col::{col2im, conv_out_size, im2col};
+pub use im2col::{col2im, im2col, Patches};
+pub use par::{par_map, par_zip3, CHUNK};
 pub use peak::fma_peak_gflops;
 pub use pool::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward};
+pub use window::out_size;

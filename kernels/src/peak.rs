@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 const ITERS: usize = 4096;
 
 #[cfg(target_arch = "x86_64")]
+/// # Safety
+/// The CPU supports AVX-512F.
 #[target_feature(enable = "avx512f")]
 unsafe fn fma_block_avx512(seed: f32) -> f32 {
     use std::arch::x86_64::*;
@@ -27,6 +29,8 @@ unsafe fn fma_block_avx512(seed: f32) -> f32 {
 }
 
 #[cfg(target_arch = "x86_64")]
+/// # Safety
+/// The CPU supports AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn fma_block_avx2(seed: f32) -> f32 {
     use std::arch::x86_64::*;
@@ -43,7 +47,8 @@ unsafe fn fma_block_avx2(seed: f32) -> f32 {
     for acc in a {
         s = _mm256_add_ps(s, acc);
     }
-    _mm256_storeu_ps(out.as_mut_ptr(), s);
+    // SAFETY: `out` holds exactly the 8 floats the store writes.
+    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), s) };
     out.iter().sum()
 }
 

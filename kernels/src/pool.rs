@@ -1,23 +1,24 @@
 //! 2-D max and average pooling over planes (`[planes][h][w]`, planes = N*C),
 //! no padding, any kernel/stride pair. Output `[planes][oh][ow]` with
-//! `oh = (h - kh)/sh + 1`, `ow = (w - kw)/sw + 1`.
+//! `oh = (h - kh)/sh + 1`, `ow = (w - kw)/sw + 1` ([`out_size`]).
 
-use crate::im2col::conv_out_size;
+use crate::window::out_size;
 
 #[allow(clippy::too_many_arguments)]
 fn check_pool(name: &str, in_len: usize, out_len: usize, planes: usize, h: usize, w: usize, kh: usize, kw: usize, sh: usize, sw: usize) -> (usize, usize) {
-    let oh = conv_out_size(h, kh, sh, 0);
-    let ow = conv_out_size(w, kw, sw, 0);
+    let (Some(oh), Some(ow)) = (out_size(h, kh, sh, 0), out_size(w, kw, sw, 0)) else {
+        panic!("{name}: window {kh}x{kw} with stride {sh}x{sw} does not fit a {h}x{w} plane");
+    };
     assert!(in_len >= planes * h * w, "{name}: input slice too short: {in_len} < planes*h*w = {}", planes * h * w);
     assert!(out_len >= planes * oh * ow, "{name}: output slice too short: {out_len} < planes*oh*ow = {}", planes * oh * ow);
     (oh, ow)
 }
 
-/// Max pooling. `argmax[o]` receives the flat index within the plane
-/// (`iy*w + ix`) of the maximum of window `o` (the first one in column-major
-/// window order on ties: left-most column, then top-most row). A NaN in the window
-/// propagates to the output, as in PyTorch (the first NaN in that order), so a diverging
-/// activation is not hidden by pooling.
+/// Max pooling. `argmax[o]` receives the flat index within the plane (`iy*w + ix`) of the
+/// maximum of window `o`. On ties it is the FIRST maximum in row-major window order (top-most
+/// row, then left-most column), as in PyTorch, so the backward pass sends a tie's gradient
+/// where PyTorch does. A NaN in the window propagates to the output, as in PyTorch (the first
+/// NaN in row-major order), so a diverging activation is not hidden by pooling.
 #[allow(clippy::too_many_arguments)]
 pub fn max_pool2d(input: &[f32], planes: usize, h: usize, w: usize, kh: usize, kw: usize, sh: usize, sw: usize, out: &mut [f32], argmax: &mut [u32]) {
     let (oh, ow) = check_pool("max_pool2d", input.len(), out.len(), planes, h, w, kh, kw, sh, sw);
@@ -30,8 +31,13 @@ pub fn max_pool2d(input: &[f32], planes: usize, h: usize, w: usize, kh: usize, k
     // Separable: the max of a kh x kw window is the max over its kw columns of each column's
     // max over kh rows. The column pass runs first, over whole contiguous input rows (a
     // branch-free select the compiler vectorises); the strided row pass then works on the
-    // smaller [oh][w] array: kh + kw comparisons per output instead of kh * kw. Strict `>` in
-    // both passes keeps, on ties, the first maximum in column-major window order.
+    // smaller [oh][w] array: kh + kw comparisons per output instead of kh * kw.
+    //
+    // Ties, row-major: the column pass takes a later row only if strictly greater, so each
+    // column keeps its top-most maximum. The row pass then takes a column's candidate if it is
+    // greater, or equal with a smaller flat index `iy*w + ix`. Flat indices order positions
+    // row-major (smaller row first, then smaller column), so the winner is the first maximum
+    // of the whole window in row-major order. NaN counts as the largest value (two NaNs tie).
     let mut col_v = vec![0f32; oh * w];
     let mut col_i = vec![0u32; oh * w];
     for p in 0..planes {
@@ -58,8 +64,11 @@ pub fn max_pool2d(input: &[f32], planes: usize, h: usize, w: usize, kh: usize, k
                 let x0 = ox * sw;
                 let (mut best, mut bi) = (cv[x0], ci[x0]);
                 for (&v, &i) in cv[x0 + 1..x0 + kw].iter().zip(&ci[x0 + 1..x0 + kw]) {
-                    // branch-free; a first NaN wins and then stays (NaN compares false)
-                    let take = (v > best) | (v.is_nan() & !best.is_nan());
+                    // branch-free: greater, or NaN over a number, or a tie (equal, or both NaN)
+                    // at an earlier row-major position
+                    let (v_nan, best_nan) = (v.is_nan(), best.is_nan());
+                    let tie = (v == best) | (v_nan & best_nan);
+                    let take = (v > best) | (v_nan & !best_nan) | (tie & (i < bi));
                     best = if take { v } else { best };
                     bi = if take { i } else { bi };
                 }
@@ -178,6 +187,44 @@ mod tests {
         assert!(out[1].is_nan() && am[1] == 0, "{out:?} {am:?}");
     }
 
+    /// The tie rule on a hand-worked example: a 3x4 plane full of 5s, 2x2 windows, stride 1.
+    /// ```text
+    /// 1 5 5 0      windows (top-left corner) and their first 5 in row-major order:
+    /// 5 2 5 5      (0,0): 1 5 / 5 2 -> (0,1) = 1     (0,1): 5 5 / 2 5 -> (0,1) = 1
+    /// 0 5 1 5      (0,2): 5 0 / 5 5 -> (0,2) = 2     (1,0): 5 2 / 0 5 -> (1,0) = 4
+    ///              (1,1): 2 5 / 5 1 -> (1,2) = 6     (1,2): 5 5 / 1 5 -> (1,2) = 6
+    /// ```
+    /// Column-major order would pick (1,0) = 4 in window (0,0) and (2,1) = 9 in window (1,1).
+    /// With output gradients 1..6, the input gradient is 1+2 at index 1, 3 at 2, 4 at 4 and
+    /// 5+6 at 6.
+    #[test]
+    fn max_pool_ties_go_to_the_first_maximum_in_row_major_order() {
+        let x = [1.0, 5.0, 5.0, 0.0, 5.0, 2.0, 5.0, 5.0, 0.0, 5.0, 1.0, 5.0];
+        let (mut out, mut am) = ([0.0f32; 6], [0u32; 6]);
+        max_pool2d(&x, 1, 3, 4, 2, 2, 1, 1, &mut out, &mut am);
+        assert_eq!(out, [5.0; 6]);
+        assert_eq!(am, [1, 1, 2, 4, 6, 6]);
+        let mut dx = [0.0f32; 12];
+        max_pool2d_backward(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &am, 1, 3, 4, 2, 3, &mut dx);
+        assert_eq!(dx, [0.0, 3.0, 3.0, 0.0, 4.0, 0.0, 11.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+
+        // 2x2 stride 2 (the CNN case): [[0 7 | 7 3], [7 0 | 3 7]] -> (0,1) = 1 and (0,2) = 2
+        let x = [0.0, 7.0, 7.0, 3.0, 7.0, 0.0, 3.0, 7.0];
+        let (mut out, mut am) = ([0.0f32; 2], [0u32; 2]);
+        max_pool2d(&x, 1, 2, 4, 2, 2, 2, 2, &mut out, &mut am);
+        assert_eq!((out, am), ([7.0, 7.0], [1, 2]));
+
+        // 0.0 and -0.0 are equal: a tie, the first in row-major order wins
+        let x = [-0.0, 0.0, 0.0, -0.0];
+        max_pool2d(&x, 1, 2, 2, 2, 2, 2, 2, &mut out[..1], &mut am[..1]);
+        assert_eq!(am[0], 0);
+
+        // two NaNs: the first in row-major order, (0,1), not the first in column-major, (1,0)
+        let x = [5.0, f32::NAN, f32::NAN, 1.0];
+        max_pool2d(&x, 1, 2, 2, 2, 2, 2, 2, &mut out[..1], &mut am[..1]);
+        assert!(out[0].is_nan() && am[0] == 1, "{out:?} {am:?}");
+    }
+
     #[test]
     fn max_pool_matches_naive_and_backward_routes() {
         let mut seed = 3u64;
@@ -194,8 +241,8 @@ mod tests {
                     for ox in 0..ow {
                         let mut best = f32::NEG_INFINITY;
                         let mut bi = usize::MAX;
-                        for kx in 0..kw {
-                            for ky in 0..kh {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
                                 let i = (oy * sh + ky) * w + ox * sw + kx;
                                 if x[p * h * w + i] > best {
                                     best = x[p * h * w + i];

@@ -75,17 +75,54 @@ proptest! {
         ph in 0usize..3, pw in 0usize..3, seed in any::<u64>(),
     ) {
         prop_assume!(h + 2 * ph >= kh && w + 2 * pw >= kw);
-        let oh = conv_out_size(h, kh, sh, ph);
-        let ow = conv_out_size(w, kw, sw, pw);
+        let g = Patches::new(c, h, w, (kh, kw), (sh, sw), (ph, pw)).unwrap();
+        let p = g.pixels();
         let x = vals(c * h * w, seed);
-        let y = vals(c * kh * kw * oh * ow, seed ^ 9);
+        let y = vals(c * kh * kw * p, seed ^ 9);
         let mut cols = vec![f32::NAN; y.len()];
-        im2col(&x, c, h, w, kh, kw, sh, sw, ph, pw, &mut cols);
+        im2col(&g, &x, &mut cols, p, 0);
         let mut dx = vec![0.0f32; x.len()];
-        col2im(&y, c, h, w, kh, kw, sh, sw, ph, pw, &mut dx);
+        col2im(&g, &y, p, 0, &mut dx);
         let lhs: f64 = cols.iter().zip(&y).map(|(a, b)| *a as f64 * *b as f64).sum();
         let rhs: f64 = x.iter().zip(&dx).map(|(a, b)| *a as f64 * *b as f64).sum();
         let mag: f64 = cols.iter().zip(&y).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum();
         prop_assert!((lhs - rhs).abs() <= 1e-5 * (mag + 1.0), "{} vs {}", lhs, rhs);
+    }
+
+    /// Max pooling against a naive row-major scan on inputs full of ties (values 0..=6) and
+    /// some NaNs: the same maxima, and every argmax the FIRST maximum in row-major window
+    /// order (PyTorch's rule), NaN counting as the largest value.
+    #[test]
+    fn max_pool_ties_match_row_major_reference(
+        planes in 1usize..4, h in 1usize..10, w in 1usize..10,
+        kh in 1usize..5, kw in 1usize..5, sh in 1usize..4, sw in 1usize..4,
+        raw in proptest::collection::vec(0u8..8, 1..400),
+    ) {
+        prop_assume!(kh <= h && kw <= w);
+        let (oh, ow) = (out_size(h, kh, sh, 0).unwrap(), out_size(w, kw, sw, 0).unwrap());
+        let x: Vec<f32> = (0..planes * h * w).map(|i| match raw[i % raw.len()] { 7 => f32::NAN, v => v as f32 }).collect();
+        let mut out = vec![0.0f32; planes * oh * ow];
+        let mut am = vec![u32::MAX; planes * oh * ow];
+        max_pool2d(&x, planes, h, w, kh, kw, sh, sw, &mut out, &mut am);
+        for p in 0..planes {
+            let xp = &x[p * h * w..(p + 1) * h * w];
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut bi = usize::MAX;
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            let i = (oy * sh + ky) * w + ox * sw + kx;
+                            let better = bi == usize::MAX || (xp[i].is_nan() && !xp[bi].is_nan()) || xp[i] > xp[bi];
+                            if better {
+                                bi = i;
+                            }
+                        }
+                    }
+                    let o = p * oh * ow + oy * ow + ox;
+                    prop_assert_eq!(am[o] as usize, bi, "plane {} window ({}, {})", p, oy, ox);
+                    prop_assert_eq!(out[o].to_bits(), xp[bi].to_bits());
+                }
+            }
+        }
     }
 }

@@ -3,7 +3,8 @@
 //! The whole idea in a page (after micrograd):
 //! - A [`Graph`] is a tape: a list of nodes in the order the forward pass created them.
 //! - A [`Var`] is a handle to one node plus the node's value (a cheap [`Tensor`] clone).
-//! - An op computes its output value and records one node holding the ids of its inputs and a
+//! - An op computes its output value and records one node holding its name (micrograd's `_op`,
+//!   so an error raised in backward names the op it came from), the ids of its inputs and a
 //!   closure that maps the gradient of the output to the gradients of its inputs (the
 //!   vector-Jacobian product). Inputs that need no gradient are skipped.
 //! - [`Var::backward`] walks the tape from the output back to the start. Since a node is always
@@ -31,6 +32,8 @@ use std::rc::Rc;
 pub type BackwardFn = Box<dyn Fn(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>>>;
 
 struct Node {
+    /// The op that recorded the node (`"leaf"` for leaves).
+    op: &'static str,
     parents: Vec<usize>,
     backward: Option<BackwardFn>,
     requires_grad: bool,
@@ -79,12 +82,12 @@ impl Graph {
         self.len() == 0
     }
 
-    fn push(&self, parents: Vec<usize>, backward: Option<BackwardFn>, requires_grad: bool) -> Option<usize> {
+    fn push(&self, op: &'static str, parents: Vec<usize>, backward: Option<BackwardFn>, requires_grad: bool) -> Option<usize> {
         if !self.0.record {
             return None;
         }
         let mut nodes = self.0.nodes.borrow_mut();
-        nodes.push(Node { parents, backward, requires_grad, retain: Cell::new(false) });
+        nodes.push(Node { op, parents, backward, requires_grad, retain: Cell::new(false) });
         Some(nodes.len() - 1)
     }
 
@@ -95,7 +98,7 @@ impl Graph {
 
     /// A leaf whose gradient is wanted (e.g. the input image for saliency).
     pub fn leaf(&self, value: Tensor) -> Var {
-        let id = self.push(vec![], None, true);
+        let id = self.push("leaf", vec![], None, true);
         Var { graph: self.clone(), id, value }
     }
 
@@ -132,17 +135,19 @@ impl std::fmt::Debug for Var {
 }
 
 impl Var {
-    /// Records an op: `value` computed from `inputs`, with its vector-Jacobian product.
-    /// If no input needs a gradient (or the graph is not recording) nothing is recorded and the
-    /// closure is dropped.
-    pub fn from_op(inputs: &[&Var], value: Tensor, backward: impl Fn(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + 'static) -> Var {
+    /// Records an op named `op` (e.g. `"conv2d"`): `value` computed from `inputs`, with its
+    /// vector-Jacobian product. An error the backward closure returns, or a gradient it returns
+    /// that does not add up with the others, comes out of [`Var::backward`] as
+    /// [`Error::Backward`] naming `op`. If no input needs a gradient (or the graph is not
+    /// recording) nothing is recorded and the closure is dropped.
+    pub fn from_op(op: &'static str, inputs: &[&Var], value: Tensor, backward: impl Fn(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + 'static) -> Var {
         let graph = inputs[0].graph.clone();
         let needs = inputs.iter().any(|v| v.requires_grad());
         if !needs || !graph.is_recording() {
             return Var { graph, id: None, value };
         }
         let parents = inputs.iter().map(|v| v.id.unwrap_or(usize::MAX)).collect();
-        let id = graph.push(parents, Some(Box::new(backward)), true);
+        let id = graph.push(op, parents, Some(Box::new(backward)), true);
         Var { graph, id, value }
     }
 
@@ -153,6 +158,11 @@ impl Var {
     /// The value's shape.
     pub fn shape(&self) -> &[usize] {
         self.value.shape()
+    }
+    /// The name of the op that recorded this value (`"leaf"` for a leaf); None for a value
+    /// that is not recorded (a constant, or any value in a [`Graph::no_grad`] graph).
+    pub fn op(&self) -> Option<&'static str> {
+        self.id.map(|id| self.graph.0.nodes.borrow()[id].op)
     }
     /// The graph this value lives in.
     pub fn graph(&self) -> &Graph {
@@ -208,11 +218,15 @@ impl Var {
             let node = &nodes[i];
             if let Some(bw) = &node.backward {
                 let needs: Vec<bool> = node.parents.iter().map(|&p| p != usize::MAX && nodes[p].requires_grad).collect();
-                let pg = bw(&g, &needs)?;
+                let in_op = |e: Error| Error::Backward { op: node.op, source: Box::new(e) };
+                let pg = bw(&g, &needs).map_err(in_op)?;
+                if pg.len() != node.parents.len() {
+                    return Err(in_op(Error::invalid("backward", format!("returned {} gradients for {} inputs", pg.len(), node.parents.len()))));
+                }
                 for ((&p, gp), &need) in node.parents.iter().zip(pg).zip(&needs) {
                     let (Some(gp), true) = (gp, need) else { continue };
                     match &mut grads[p] {
-                        Some(acc) => acc.add_assign(&gp)?,
+                        Some(acc) => acc.add_assign(&gp).map_err(in_op)?,
                         slot @ None => *slot = Some(gp),
                     }
                 }
@@ -251,7 +265,7 @@ mod tests {
     fn mul(a: &Var, b: &Var) -> Var {
         let v = a.value().zip_map(b.value(), |x, y| x * y).unwrap();
         let (av, bv) = (a.value().clone(), b.value().clone());
-        Var::from_op(&[a, b], v, move |g, _| Ok(vec![Some(g.zip_map(&bv, |g, b| g * b)?), Some(g.zip_map(&av, |g, a| g * a)?)]))
+        Var::from_op("mul", &[a, b], v, move |g, _| Ok(vec![Some(g.zip_map(&bv, |g, b| g * b)?), Some(g.zip_map(&av, |g, a| g * a)?)]))
     }
 
     #[test]
@@ -283,6 +297,40 @@ mod tests {
         let x = g.leaf(Tensor::from_vec(vec![2.0], &[1]).unwrap());
         let y = mul(&x.detach(), &x); // d/dx = detached value = 2
         assert_eq!(y.backward().unwrap().wrt(&x).unwrap().data(), &[2.0]);
+    }
+
+    #[test]
+    fn nodes_carry_their_op_name() {
+        let g = Graph::new();
+        let x = g.leaf(Tensor::ones(&[2]));
+        assert_eq!(x.op(), Some("leaf"));
+        assert_eq!(mul(&x, &x).op(), Some("mul"));
+        assert_eq!(g.constant(Tensor::ones(&[2])).op(), None);
+        assert_eq!(Graph::no_grad().leaf(Tensor::ones(&[2])).op(), None);
+    }
+
+    #[test]
+    fn an_error_in_a_backward_names_its_op() {
+        let g = Graph::new();
+        let x = g.leaf(Tensor::ones(&[2]));
+        let y = mul(&x, &x);
+        let bad = Var::from_op("failing_op", &[&y], Tensor::ones(&[1]), |_, _| Err(Error::invalid("inner", "boom")));
+        let e = bad.backward().err().unwrap();
+        assert!(matches!(e, Error::Backward { op: "failing_op", .. }), "{e:?}");
+        assert_eq!(e.to_string(), "backward of failing_op: inner: boom");
+
+        // a gradient of the wrong shape is caught where it is added up, and blamed on its op
+        let y = mul(&x, &x);
+        let wrong = Var::from_op("wrong_shape_op", &[&y], Tensor::ones(&[1]), |_, _| Ok(vec![Some(Tensor::ones(&[3]))]));
+        let z = mul(&y, &x); // y also gets a [2] gradient from z
+        let total = Var::from_op("join", &[&wrong, &z], Tensor::ones(&[1]), |_, _| Ok(vec![Some(Tensor::ones(&[1])), Some(Tensor::ones(&[2]))]));
+        let e = total.backward().err().unwrap().to_string();
+        assert!(e.starts_with("backward of wrong_shape_op:") && e.contains("[3]"), "{e}");
+
+        // too few gradients for the inputs
+        let short = Var::from_op("short_op", &[&x, &y], Tensor::ones(&[1]), |_, _| Ok(vec![None]));
+        let e = short.backward().err().unwrap().to_string();
+        assert!(e.starts_with("backward of short_op:") && e.contains("1 gradients for 2 inputs"), "{e}");
     }
 
     #[test]

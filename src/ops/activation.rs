@@ -2,7 +2,7 @@
 //! learned slopes.
 //!
 //! Every activation maps each element on its own, so the loops run in parallel over fixed-size
-//! chunks of `CHUNK` (16384) elements (rayon `par_chunks`); each element's result is computed by the
+//! chunks of `pupil_kernels::CHUNK` (16384) elements (`pupil_kernels::par_map`); each element's result is computed by the
 //! same scalar code whatever the number of threads, so results are bit-identical under any pool.
 //! The inner loops are plain slice zips the compiler can vectorise.
 //!
@@ -12,49 +12,14 @@
 use crate::autograd::Var;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
+use pupil_kernels::{par_map, par_zip3, CHUNK};
 use rayon::prelude::*;
 
-/// Elements per parallel task of the elementwise loops (64 KiB of f32).
-pub(crate) const CHUNK: usize = 1 << 14;
-
-/// `out[i] = f(x[i])`, in parallel over chunks of `CHUNK` (16384) elements.
-pub(crate) fn par_map(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
-    let mut out = vec![0.0f32; x.len()];
-    let kernel = |o: &mut [f32], x: &[f32]| {
-        for (o, &v) in o.iter_mut().zip(x) {
-            *o = f(v);
-        }
-    };
-    if x.len() <= CHUNK {
-        kernel(&mut out, x);
-    } else {
-        out.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(o, x)| kernel(o, x));
-    }
-    out
-}
-
-/// `out[i] = f(a[i], b[i], c[i])` for equal-length slices, in parallel over chunks.
-pub(crate) fn par_zip3(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32 + Sync) -> Vec<f32> {
-    debug_assert!(a.len() == b.len() && b.len() == c.len());
-    let mut out = vec![0.0f32; a.len()];
-    let kernel = |o: &mut [f32], a: &[f32], b: &[f32], c: &[f32]| {
-        for (((o, &a), &b), &c) in o.iter_mut().zip(a).zip(b).zip(c) {
-            *o = f(a, b, c);
-        }
-    };
-    if a.len() <= CHUNK {
-        kernel(&mut out, a, b, c);
-    } else {
-        out.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK)).zip(b.par_chunks(CHUNK).zip(c.par_chunks(CHUNK))).for_each(|((o, a), (b, c))| kernel(o, a, b, c));
-    }
-    out
-}
-
 /// Records an elementwise op `y = f(x)` whose derivative is `dx = grad(g, x, y)`.
-fn unary(x: &Var, y: Vec<f32>, grad: impl Fn(f32, f32, f32) -> f32 + Sync + 'static) -> Result<Var> {
+fn unary(op: &'static str, x: &Var, y: Vec<f32>, grad: impl Fn(f32, f32, f32) -> f32 + Sync + 'static) -> Result<Var> {
     let y = Tensor::from_vec(y, x.shape())?;
     let (xv, yv) = (x.value().clone(), y.clone());
-    Ok(Var::from_op(&[x], y, move |g, _| {
+    Ok(Var::from_op(op, &[x], y, move |g, _| {
         let d = par_zip3(g.data(), xv.data(), yv.data(), &grad);
         Ok(vec![Some(Tensor::from_vec(d, xv.shape())?)])
     }))
@@ -73,7 +38,7 @@ fn finite(op: &'static str, name: &str, v: f32) -> Result<()> {
 /// PyTorch and Keras). NaN inputs stay NaN so divergence is visible.
 pub fn relu(x: &Var) -> Result<Var> {
     let y = par_map(x.value().data(), |v| if v <= 0.0 { 0.0 } else { v });
-    unary(x, y, |g, x, _| if x > 0.0 { g } else { 0.0 })
+    unary("relu", x, y, |g, x, _| if x > 0.0 { g } else { 0.0 })
 }
 
 /// Leaky ReLU: `y = x` for `x > 0`, `y = α x` otherwise.
@@ -82,7 +47,7 @@ pub fn relu(x: &Var) -> Result<Var> {
 pub fn leaky_relu(x: &Var, alpha: f32) -> Result<Var> {
     finite("leaky_relu", "alpha", alpha)?;
     let y = par_map(x.value().data(), |v| if v > 0.0 { v } else { alpha * v });
-    unary(x, y, move |g, x, _| if x > 0.0 { g } else { alpha * g })
+    unary("leaky_relu", x, y, move |g, x, _| if x > 0.0 { g } else { alpha * g })
 }
 
 /// Exponential linear unit: `y = x` for `x > 0`, `y = α (eˣ - 1)` otherwise (computed with
@@ -92,7 +57,7 @@ pub fn leaky_relu(x: &Var, alpha: f32) -> Result<Var> {
 pub fn elu(x: &Var, alpha: f32) -> Result<Var> {
     finite("elu", "alpha", alpha)?;
     let y = par_map(x.value().data(), |v| if v > 0.0 { v } else { alpha * v.exp_m1() });
-    unary(x, y, move |g, x, y| if x > 0.0 { g } else { g * (y + alpha) })
+    unary("elu", x, y, move |g, x, y| if x > 0.0 { g } else { g * (y + alpha) })
 }
 
 /// SELU's `α` (Klambauer et al. 2017).
@@ -107,7 +72,7 @@ pub const SELU_LAMBDA: f32 = 1.050_701;
 pub fn selu(x: &Var) -> Result<Var> {
     const LA: f32 = SELU_LAMBDA * SELU_ALPHA;
     let y = par_map(x.value().data(), |v| if v > 0.0 { SELU_LAMBDA * v } else { LA * v.exp_m1() });
-    unary(x, y, |g, x, y| if x > 0.0 { SELU_LAMBDA * g } else { g * (y + LA) })
+    unary("selu", x, y, |g, x, y| if x > 0.0 { SELU_LAMBDA * g } else { g * (y + LA) })
 }
 
 /// Logistic function `σ(x) = 1 / (1 + e⁻ˣ)`, evaluated as `eˣ / (1 + eˣ)` for `x < 0` so that
@@ -128,7 +93,7 @@ fn sigmoid_scalar(x: f32) -> f32 {
 /// Backward: `dx = g · σ(x)`.
 pub fn softplus(x: &Var) -> Result<Var> {
     let y = par_map(x.value().data(), |v| v.max(0.0) + (-v.abs()).exp().ln_1p());
-    unary(x, y, |g, x, _| g * sigmoid_scalar(x))
+    unary("softplus", x, y, |g, x, _| g * sigmoid_scalar(x))
 }
 
 /// Sigmoid: `y = σ(x) = 1 / (1 + e⁻ˣ)` (stable for large `|x|`).
@@ -136,7 +101,7 @@ pub fn softplus(x: &Var) -> Result<Var> {
 /// Backward: `dx = g · y (1 - y)`.
 pub fn sigmoid(x: &Var) -> Result<Var> {
     let y = par_map(x.value().data(), sigmoid_scalar);
-    unary(x, y, |g, _, y| g * y * (1.0 - y))
+    unary("sigmoid", x, y, |g, _, y| g * y * (1.0 - y))
 }
 
 /// Hyperbolic tangent: `y = tanh x`.
@@ -144,7 +109,7 @@ pub fn sigmoid(x: &Var) -> Result<Var> {
 /// Backward: `dx = g · (1 - y²)`.
 pub fn tanh(x: &Var) -> Result<Var> {
     let y = par_map(x.value().data(), f32::tanh);
-    unary(x, y, |g, _, y| g * (1.0 - y * y))
+    unary("tanh", x, y, |g, _, y| g * (1.0 - y * y))
 }
 
 /// Parametric ReLU with learned slopes: `y = x` for `x > 0`, `y = a · x` otherwise, where the
@@ -184,7 +149,7 @@ pub fn prelu(x: &Var, alpha: &Var) -> Result<Var> {
         per_sample(&mut y, xv.data(), xv.data(), per, |o, xs, _| for_slopes(o, xs, xs, av.data(), inner, |v, _, s| if v > 0.0 { v } else { s * v }));
     }
     let y = Tensor::from_vec(y, sx)?;
-    Ok(Var::from_op(&[x, alpha], y, move |g, need| {
+    Ok(Var::from_op("prelu", &[x, alpha], y, move |g, need| {
         let (xd, ad, gd) = (xv.data(), av.data(), g.data());
         let dx = if need[0] {
             let mut d = vec![0.0f32; xd.len()];

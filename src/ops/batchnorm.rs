@@ -6,10 +6,10 @@
 //! the feature map) and run in parallel over channels; the elementwise passes run in parallel
 //! over `(n, c)` rows. No result depends on the number of threads.
 
-use super::activation::CHUNK;
 use crate::autograd::Var;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
+use pupil_kernels::CHUNK;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -127,7 +127,7 @@ pub fn batch_norm(x: &Var, gamma: &Var, beta: &Var, state: &mut BatchNormState, 
         }
     });
     let y = Tensor::from_vec(y, s)?;
-    Ok(Var::from_op(&[x, gamma, beta], y, move |g, need| {
+    Ok(Var::from_op("batch_norm", &[x, gamma, beta], y, move |g, need| {
         let (xd, gd) = (xv.data(), g.data());
         // dβ_c = Σ g and dγ_c = Σ g·x̂ per channel, in f64, fixed order.
         let sums = per_channel(c, |ch| {

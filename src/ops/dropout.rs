@@ -1,9 +1,9 @@
 //! Inverted dropout (Srivastava et al. 2014) with a reproducible, thread-count independent mask.
 
-use super::activation::CHUNK;
 use crate::autograd::Var;
 use crate::error::{Error, Result};
 use crate::tensor::{Rng, Tensor};
+use pupil_kernels::CHUNK;
 use rayon::prelude::*;
 
 /// Inverted dropout: in training mode each element is kept with probability `1 - p` and then
@@ -34,7 +34,7 @@ pub fn dropout(x: &Var, p: f32, train: bool, rng: &mut Rng) -> Result<Var> {
     let y = apply_mask(x.value().data(), seed, p);
     let y = Tensor::from_vec(y, x.shape())?;
     let shape = x.shape().to_vec();
-    Ok(Var::from_op(&[x], y, move |g, _| Ok(vec![Some(Tensor::from_vec(apply_mask(g.data(), seed, p), &shape)?)])))
+    Ok(Var::from_op("dropout", &[x], y, move |g, _| Ok(vec![Some(Tensor::from_vec(apply_mask(g.data(), seed, p), &shape)?)])))
 }
 
 /// `out = src ⊙ m / (1 - p)` with the mask of `seed` (see [`dropout`]).

@@ -30,7 +30,7 @@ pub fn matmul(a: &Var, b: &Var) -> Result<Var> {
     let mut y = vec![0.0; m * n];
     gemm(m, k, n, a.value().data(), k, 1, b.value().data(), n, 1, &mut y);
     let (av, bv) = (a.value().clone(), b.value().clone());
-    Ok(Var::from_op(&[a, b], Tensor::from_vec(y, &[m, n])?, move |g, need| {
+    Ok(Var::from_op("matmul", &[a, b], Tensor::from_vec(y, &[m, n])?, move |g, need| {
         let da = if need[0] {
             let mut d = vec![0.0; m * k];
             gemm(m, n, k, g.data(), n, 1, bv.data(), 1, n, &mut d);
@@ -106,7 +106,7 @@ pub fn linear(x: &Var, w: &Var, b: Option<&Var>) -> Result<Var> {
         Ok(out)
     };
     Ok(match b {
-        Some(b) => Var::from_op(&[x, w, b], y, backward),
-        None => Var::from_op(&[x, w], y, backward),
+        Some(b) => Var::from_op("linear", &[x, w, b], y, backward),
+        None => Var::from_op("linear", &[x, w], y, backward),
     })
 }

@@ -1,9 +1,9 @@
 //! Zero padding of NCHW images (Keras `ZeroPadding2D`).
 
-use super::conv::zeroed;
 use crate::autograd::Var;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
+use pupil_kernels::zeroed;
 use rayon::prelude::*;
 
 /// Planes per parallel task: padding is a copy, so tasks must be large to pay.
@@ -52,7 +52,7 @@ pub fn pad2d(x: &Var, top: usize, bottom: usize, left: usize, right: usize) -> R
     let mut y = zeroed(s[0] * s[1] * h2 * w2);
     copy_planes(x.value().data(), &mut y, (h, w), (h2, w2), (top, left), false);
     let y = Tensor::from_vec(y, &out_shape)?;
-    Ok(Var::from_op(&[x], y, move |g, _| {
+    Ok(Var::from_op("pad2d", &[x], y, move |g, _| {
         let mut dx = zeroed(s.iter().product());
         copy_planes(g.data(), &mut dx, (h, w), (h2, w2), (top, left), true);
         Ok(vec![Some(Tensor::from_vec(dx, &s)?)])

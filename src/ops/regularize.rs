@@ -1,9 +1,9 @@
 //! Weight penalties added to the loss.
 
-use super::activation::CHUNK;
 use crate::autograd::Var;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
+use pupil_kernels::CHUNK;
 use rayon::prelude::*;
 
 /// L2 penalty (Keras' `kernel_regularizer=l2(lambda)`): `P = λ Σ_i w_i²`, a scalar `[]`.
@@ -22,8 +22,8 @@ pub fn l2_penalty(w: &Var, lambda: f32) -> Result<Var> {
     let blocks: Vec<f64> = w.value().data().par_chunks(CHUNK).map(|c| c.iter().map(|&v| v as f64 * v as f64).sum::<f64>()).collect();
     let ss: f64 = blocks.iter().sum();
     let wv = w.value().clone();
-    Ok(Var::from_op(&[w], Tensor::scalar((lambda as f64 * ss) as f32), move |g, _| {
+    Ok(Var::from_op("l2_penalty", &[w], Tensor::scalar((lambda as f64 * ss) as f32), move |g, _| {
         let k = 2.0 * lambda * g.data()[0];
-        Ok(vec![Some(Tensor::from_vec(super::activation::par_map(wv.data(), |v| k * v), wv.shape())?)])
+        Ok(vec![Some(Tensor::from_vec(pupil_kernels::par_map(wv.data(), |v| k * v), wv.shape())?)])
     }))
 }

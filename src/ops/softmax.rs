@@ -7,10 +7,10 @@
 //! computed by the same sequential code and the batch loss is summed over rows in row order (in
 //! f64), so results do not depend on the number of threads.
 
-use super::activation::CHUNK;
 use crate::autograd::Var;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
+use pupil_kernels::CHUNK;
 use rayon::prelude::*;
 
 /// `(N, K)` of a non-empty `[N, K]` tensor.
@@ -78,7 +78,7 @@ pub fn softmax(x: &Var) -> Result<Var> {
     });
     let y = Tensor::from_vec(y, x.shape())?;
     let yv = y.clone();
-    Ok(Var::from_op(&[x], y, move |g, _| {
+    Ok(Var::from_op("softmax", &[x], y, move |g, _| {
         let mut d = vec![0.0f32; yv.len()];
         d.par_chunks_mut(k).zip(yv.data().par_chunks(k).zip(g.data().par_chunks(k))).with_min_len(min_rows(k)).for_each(|(d, (y, g))| {
             let dot: f64 = y.iter().zip(g).map(|(&y, &g)| y as f64 * g as f64).sum();
@@ -106,7 +106,7 @@ pub fn log_softmax(x: &Var) -> Result<Var> {
     });
     let y = Tensor::from_vec(y, x.shape())?;
     let yv = y.clone();
-    Ok(Var::from_op(&[x], y, move |g, _| {
+    Ok(Var::from_op("log_softmax", &[x], y, move |g, _| {
         let mut d = vec![0.0f32; yv.len()];
         d.par_chunks_mut(k).zip(yv.data().par_chunks(k).zip(g.data().par_chunks(k))).with_min_len(min_rows(k)).for_each(|(d, (y, g))| {
             let s: f64 = g.iter().map(|&g| g as f64).sum();
@@ -140,7 +140,7 @@ pub fn cross_entropy(logits: &Var, labels: &[usize]) -> Result<Var> {
     let loss = row_loss.iter().map(|&l| l as f64).sum::<f64>() / n as f64;
     let labels = labels.to_vec();
     let shape = logits.shape().to_vec();
-    Ok(Var::from_op(&[logits], Tensor::scalar(loss as f32), move |g, _| {
+    Ok(Var::from_op("cross_entropy", &[logits], Tensor::scalar(loss as f32), move |g, _| {
         let s = g.data()[0] / n as f32;
         let mut d: Vec<f32> = p.iter().map(|&p| p * s).collect();
         for (row, &lab) in d.chunks_mut(k).zip(&labels) {
@@ -163,7 +163,7 @@ pub fn nll_loss(log_probs: &Var, labels: &[usize]) -> Result<Var> {
     let loss = -labels.iter().enumerate().map(|(i, &l)| x[i * k + l] as f64).sum::<f64>() / n as f64;
     let labels = labels.to_vec();
     let shape = log_probs.shape().to_vec();
-    Ok(Var::from_op(&[log_probs], Tensor::scalar(loss as f32), move |g, _| {
+    Ok(Var::from_op("nll_loss", &[log_probs], Tensor::scalar(loss as f32), move |g, _| {
         let s = g.data()[0] / n as f32;
         let mut d = vec![0.0f32; n * k];
         for (i, &l) in labels.iter().enumerate() {

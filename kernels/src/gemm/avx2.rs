@@ -18,25 +18,33 @@ impl MicroKernel for Avx2 {
     const NR: usize = NR;
     #[inline(always)]
     unsafe fn pack_a(mc: usize, kc: usize, a: *const f32, rsa: usize, csa: usize, out: *mut f32) {
-        pack_x86::pack_a::<MR>(mc, kc, a, rsa, csa, out)
+        // SAFETY: the caller upholds `MicroKernel::pack_a`'s contract, which is
+        // `pack_x86::pack_a`'s; AVX2 is part of this kernel's ISA.
+        unsafe { pack_x86::pack_a::<MR>(mc, kc, a, rsa, csa, out) }
     }
 
     #[inline(always)]
     unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, rsb: usize, csb: usize, out: *mut f32) {
-        pack_x86::pack_b::<NR>(kc, nc, b, rsb, csb, out)
+        // SAFETY: the caller upholds `MicroKernel::pack_b`'s contract, which is
+        // `pack_x86::pack_b`'s; AVX2 is part of this kernel's ISA.
+        unsafe { pack_x86::pack_b::<NR>(kc, nc, b, rsb, csb, out) }
     }
 
     const BLOCKING: blocking::Blocking = blocking::AVX2;
 
     #[inline(always)]
     unsafe fn kernel(rows: usize, k: usize, alpha: f32, a: *const f32, b: *const f32, beta: f32, c: *mut f32, ldc: usize) {
-        match rows {
-            6 => tile::<6>(k, alpha, a, b, beta, c, ldc),
-            5 => tile::<5>(k, alpha, a, b, beta, c, ldc),
-            4 => tile::<4>(k, alpha, a, b, beta, c, ldc),
-            3 => tile::<3>(k, alpha, a, b, beta, c, ldc),
-            2 => tile::<2>(k, alpha, a, b, beta, c, ldc),
-            _ => tile::<1>(k, alpha, a, b, beta, c, ldc),
+        // SAFETY: `rows <= MR` picks a tile no taller than the packed panel; `a`, `b`, `c` and the
+        // ISA are vouched for by the caller (`MicroKernel::kernel`).
+        unsafe {
+            match rows {
+                6 => tile::<6>(k, alpha, a, b, beta, c, ldc),
+                5 => tile::<5>(k, alpha, a, b, beta, c, ldc),
+                4 => tile::<4>(k, alpha, a, b, beta, c, ldc),
+                3 => tile::<3>(k, alpha, a, b, beta, c, ldc),
+                2 => tile::<2>(k, alpha, a, b, beta, c, ldc),
+                _ => tile::<1>(k, alpha, a, b, beta, c, ldc),
+            }
         }
     }
 }
@@ -47,56 +55,62 @@ impl MicroKernel for Avx2 {
 /// Operands valid; CPU supports AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn gemm(g: &GemmArgs) {
-    gemm_blocked::<Avx2, MR, NR>(g)
+    // SAFETY: the caller guarantees valid operands and AVX2 + FMA (see `# Safety`), which
+    // `gemm_blocked` needs.
+    unsafe { gemm_blocked::<Avx2, MR, NR>(g) }
 }
 
 /// Computes the first `R` rows of a 6 x 16 tile.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn tile<const R: usize>(k: usize, alpha: f32, a: *const f32, b: *const f32, beta: f32, c: *mut f32, ldc: usize) {
-    // Start fetching the C tile (64 bytes per row, at most 2 lines) now so
-    // the misses overlap with the FMAs.
-    for r in 0..R {
-        let cr = c.add(r * ldc) as *const i8;
-        _mm_prefetch::<_MM_HINT_ET0>(cr);
-        _mm_prefetch::<_MM_HINT_ET0>(cr.add(63));
-    }
-    let mut acc = [[_mm256_setzero_ps(); 2]; R];
-    let mut ap = a;
-    let mut bp = b;
-    for _ in 0..k {
-        let b0 = _mm256_loadu_ps(bp);
-        let b1 = _mm256_loadu_ps(bp.add(8));
-        for (r, row) in acc.iter_mut().enumerate() {
-            let av = _mm256_broadcast_ss(&*ap.add(r));
-            row[0] = _mm256_fmadd_ps(av, b0, row[0]);
-            row[1] = _mm256_fmadd_ps(av, b1, row[1]);
+    // SAFETY: reads `k` steps of the packed panels (`MR` and `NR` floats each) and `R <= MR` rows
+    // of 16 floats of C, all inside what the caller vouches for (see `# Safety`).
+    unsafe {
+        // Start fetching the C tile (64 bytes per row, at most 2 lines) now so
+        // the misses overlap with the FMAs.
+        for r in 0..R {
+            let cr = c.add(r * ldc) as *const i8;
+            _mm_prefetch::<_MM_HINT_ET0>(cr);
+            _mm_prefetch::<_MM_HINT_ET0>(cr.add(63));
         }
-        ap = ap.add(MR);
-        bp = bp.add(NR);
-    }
-    let va = _mm256_set1_ps(alpha);
-    if beta == 0.0 {
-        for (r, row) in acc.iter().enumerate() {
-            let cr = c.add(r * ldc);
-            _mm256_storeu_ps(cr, _mm256_mul_ps(row[0], va));
-            _mm256_storeu_ps(cr.add(8), _mm256_mul_ps(row[1], va));
+        let mut acc = [[_mm256_setzero_ps(); 2]; R];
+        let mut ap = a;
+        let mut bp = b;
+        for _ in 0..k {
+            let b0 = _mm256_loadu_ps(bp);
+            let b1 = _mm256_loadu_ps(bp.add(8));
+            for (r, row) in acc.iter_mut().enumerate() {
+                let av = _mm256_broadcast_ss(&*ap.add(r));
+                row[0] = _mm256_fmadd_ps(av, b0, row[0]);
+                row[1] = _mm256_fmadd_ps(av, b1, row[1]);
+            }
+            ap = ap.add(MR);
+            bp = bp.add(NR);
         }
-    } else if beta == 1.0 {
-        for (r, row) in acc.iter().enumerate() {
-            let cr = c.add(r * ldc);
-            _mm256_storeu_ps(cr, _mm256_fmadd_ps(row[0], va, _mm256_loadu_ps(cr)));
-            let c1 = _mm256_loadu_ps(cr.add(8));
-            _mm256_storeu_ps(cr.add(8), _mm256_fmadd_ps(row[1], va, c1));
-        }
-    } else {
-        let vb = _mm256_set1_ps(beta);
-        for (r, row) in acc.iter().enumerate() {
-            let cr = c.add(r * ldc);
-            let c0 = _mm256_mul_ps(_mm256_loadu_ps(cr), vb);
-            let c1 = _mm256_mul_ps(_mm256_loadu_ps(cr.add(8)), vb);
-            _mm256_storeu_ps(cr, _mm256_fmadd_ps(row[0], va, c0));
-            _mm256_storeu_ps(cr.add(8), _mm256_fmadd_ps(row[1], va, c1));
+        let va = _mm256_set1_ps(alpha);
+        if beta == 0.0 {
+            for (r, row) in acc.iter().enumerate() {
+                let cr = c.add(r * ldc);
+                _mm256_storeu_ps(cr, _mm256_mul_ps(row[0], va));
+                _mm256_storeu_ps(cr.add(8), _mm256_mul_ps(row[1], va));
+            }
+        } else if beta == 1.0 {
+            for (r, row) in acc.iter().enumerate() {
+                let cr = c.add(r * ldc);
+                _mm256_storeu_ps(cr, _mm256_fmadd_ps(row[0], va, _mm256_loadu_ps(cr)));
+                let c1 = _mm256_loadu_ps(cr.add(8));
+                _mm256_storeu_ps(cr.add(8), _mm256_fmadd_ps(row[1], va, c1));
+            }
+        } else {
+            let vb = _mm256_set1_ps(beta);
+            for (r, row) in acc.iter().enumerate() {
+                let cr = c.add(r * ldc);
+                let c0 = _mm256_mul_ps(_mm256_loadu_ps(cr), vb);
+                let c1 = _mm256_mul_ps(_mm256_loadu_ps(cr.add(8)), vb);
+                _mm256_storeu_ps(cr, _mm256_fmadd_ps(row[0], va, c0));
+                _mm256_storeu_ps(cr.add(8), _mm256_fmadd_ps(row[1], va, c1));
+            }
         }
     }
 }

@@ -38,19 +38,25 @@ impl MicroKernel for Avx512 {
     const NR: usize = NR;
     #[inline(always)]
     unsafe fn pack_a(mc: usize, kc: usize, a: *const f32, rsa: usize, csa: usize, out: *mut f32) {
-        pack_x86::pack_a::<MR>(mc, kc, a, rsa, csa, out)
+        // SAFETY: the caller upholds `MicroKernel::pack_a`'s contract, which is
+        // `pack_x86::pack_a`'s; AVX2 is part of this kernel's ISA.
+        unsafe { pack_x86::pack_a::<MR>(mc, kc, a, rsa, csa, out) }
     }
 
     #[inline(always)]
     unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, rsb: usize, csb: usize, out: *mut f32) {
-        pack_x86::pack_b::<NR>(kc, nc, b, rsb, csb, out)
+        // SAFETY: the caller upholds `MicroKernel::pack_b`'s contract, which is
+        // `pack_x86::pack_b`'s; AVX2 is part of this kernel's ISA.
+        unsafe { pack_x86::pack_b::<NR>(kc, nc, b, rsb, csb, out) }
     }
 
     const BLOCKING: blocking::Blocking = blocking::AVX512;
 
     #[inline(always)]
     unsafe fn kernel(rows: usize, k: usize, alpha: f32, a: *const f32, b: *const f32, beta: f32, c: *mut f32, ldc: usize) {
-        by_rows!(rows, 2, false, (k, alpha, a, b, beta, c, ldc, 0))
+        // SAFETY: `rows <= MR` picks a tile no taller than the packed panel; `a`, `b`, `c` and the
+        // ISA are vouched for by the caller (`MicroKernel::kernel`).
+        unsafe { by_rows!(rows, 2, false, (k, alpha, a, b, beta, c, ldc, 0)) }
     }
 
     /// Right-edge tiles: masked loads/stores of C, and only one zmm column
@@ -58,10 +64,14 @@ impl MicroKernel for Avx512 {
     /// tile has at most 16 valid columns.
     #[inline(always)]
     unsafe fn kernel_edge(rows: usize, cols: usize, k: usize, alpha: f32, a: *const f32, b: *const f32, beta: f32, c: *mut f32, ldc: usize) {
-        if cols <= 16 {
-            by_rows!(rows, 1, true, (k, alpha, a, b, beta, c, ldc, cols))
-        } else {
-            by_rows!(rows, 2, true, (k, alpha, a, b, beta, c, ldc, cols))
+        // SAFETY: as `kernel`, and the masked tiles touch only the first `cols` columns of C, which
+        // the caller vouches for (`MicroKernel::kernel_edge`).
+        unsafe {
+            if cols <= 16 {
+                by_rows!(rows, 1, true, (k, alpha, a, b, beta, c, ldc, cols))
+            } else {
+                by_rows!(rows, 2, true, (k, alpha, a, b, beta, c, ldc, cols))
+            }
         }
     }
 }
@@ -72,7 +82,9 @@ impl MicroKernel for Avx512 {
 /// Operands valid; CPU supports AVX-512F.
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub(crate) unsafe fn gemm(g: &GemmArgs) {
-    gemm_blocked::<Avx512, MR, NR>(g)
+    // SAFETY: the caller guarantees valid operands and AVX-512F (see `# Safety`), which
+    // `gemm_blocked` needs.
+    unsafe { gemm_blocked::<Avx512, MR, NR>(g) }
 }
 
 /// Computes the first `R` rows and `16*W` columns of an 8 x 32 tile. With
@@ -90,68 +102,73 @@ unsafe fn tile<const R: usize, const W: usize, const MASKED: bool>(
     ldc: usize,
     cols: usize,
 ) {
-    // Start fetching the C tile now so the misses overlap with the FMAs.
-    for r in 0..R {
-        let cr = c.add(r * ldc) as *const i8;
-        // The row's 64*W bytes span at most W+1 cache lines.
-        for l in 0..W {
-            _mm_prefetch::<_MM_HINT_ET0>(cr.add(64 * l));
+    // SAFETY: reads `k` steps of the packed panels and `R <= MR` rows of C (`16*W` floats, or the
+    // first `cols` with `MASKED`), all inside what the caller vouches for (see `# Safety`); the
+    // prefetches never fault.
+    unsafe {
+        // Start fetching the C tile now so the misses overlap with the FMAs.
+        for r in 0..R {
+            let cr = c.add(r * ldc) as *const i8;
+            // The row's 64*W bytes span at most W+1 cache lines.
+            for l in 0..W {
+                _mm_prefetch::<_MM_HINT_ET0>(cr.add(64 * l));
+            }
+            _mm_prefetch::<_MM_HINT_ET0>(cr.add(64 * W - 1));
         }
-        _mm_prefetch::<_MM_HINT_ET0>(cr.add(64 * W - 1));
-    }
-    let mut acc = [[_mm512_setzero_ps(); W]; R];
-    let mut ap = a;
-    let mut bp = b;
-    for _ in 0..k {
-        let mut bv = [_mm512_setzero_ps(); W];
-        for (h, v) in bv.iter_mut().enumerate() {
-            *v = _mm512_loadu_ps(bp.add(16 * h));
+        let mut acc = [[_mm512_setzero_ps(); W]; R];
+        let mut ap = a;
+        let mut bp = b;
+        for _ in 0..k {
+            let mut bv = [_mm512_setzero_ps(); W];
+            for (h, v) in bv.iter_mut().enumerate() {
+                *v = _mm512_loadu_ps(bp.add(16 * h));
+            }
+            for (r, row) in acc.iter_mut().enumerate() {
+                let av = _mm512_set1_ps(*ap.add(r));
+                for h in 0..W {
+                    row[h] = _mm512_fmadd_ps(av, bv[h], row[h]);
+                }
+            }
+            ap = ap.add(MR);
+            bp = bp.add(NR);
         }
-        for (r, row) in acc.iter_mut().enumerate() {
-            let av = _mm512_set1_ps(*ap.add(r));
-            for h in 0..W {
-                row[h] = _mm512_fmadd_ps(av, bv[h], row[h]);
+        // Column masks of the (up to) two vectors of a row.
+        let mut masks = [0xFFFFu16; W];
+        if MASKED {
+            for (h, m) in masks.iter_mut().enumerate() {
+                let valid = cols.saturating_sub(16 * h).min(16);
+                *m = ((1u32 << valid) - 1) as u16;
             }
         }
-        ap = ap.add(MR);
-        bp = bp.add(NR);
-    }
-    // Column masks of the (up to) two vectors of a row.
-    let mut masks = [0xFFFFu16; W];
-    if MASKED {
-        for (h, m) in masks.iter_mut().enumerate() {
-            let valid = cols.saturating_sub(16 * h).min(16);
-            *m = ((1u32 << valid) - 1) as u16;
-        }
-    }
-    let load = |p: *const f32, m: __mmask16| {
-        if MASKED {
-            _mm512_maskz_loadu_ps(m, p)
-        } else {
-            _mm512_loadu_ps(p)
-        }
-    };
-    let store = |p: *mut f32, m: __mmask16, v: __m512| {
-        if MASKED {
-            _mm512_mask_storeu_ps(p, m, v)
-        } else {
-            _mm512_storeu_ps(p, v)
-        }
-    };
-    let va = _mm512_set1_ps(alpha);
-    let vb = _mm512_set1_ps(beta);
-    for (r, row) in acc.iter().enumerate() {
-        let cr = c.add(r * ldc);
-        for h in 0..W {
-            let p = cr.add(16 * h);
-            let out = if beta == 0.0 {
-                _mm512_mul_ps(row[h], va)
-            } else if beta == 1.0 {
-                _mm512_fmadd_ps(row[h], va, load(p, masks[h]))
+        let load = |p: *const f32, m: __mmask16| {
+            if MASKED {
+                _mm512_maskz_loadu_ps(m, p)
             } else {
-                _mm512_fmadd_ps(row[h], va, _mm512_mul_ps(load(p, masks[h]), vb))
-            };
-            store(p, masks[h], out);
+                _mm512_loadu_ps(p)
+            }
+        };
+        let store = |p: *mut f32, m: __mmask16, v: __m512| {
+            if MASKED {
+                _mm512_mask_storeu_ps(p, m, v)
+            } else {
+                _mm512_storeu_ps(p, v)
+            }
+        };
+        let va = _mm512_set1_ps(alpha);
+        let vb = _mm512_set1_ps(beta);
+        for (r, row) in acc.iter().enumerate() {
+            let cr = c.add(r * ldc);
+            for h in 0..W {
+                let p = cr.add(16 * h);
+                let out = if beta == 0.0 {
+                    _mm512_mul_ps(row[h], va)
+                } else if beta == 1.0 {
+                    _mm512_fmadd_ps(row[h], va, load(p, masks[h]))
+                } else {
+                    _mm512_fmadd_ps(row[h], va, _mm512_mul_ps(load(p, masks[h]), vb))
+                };
+                store(p, masks[h], out);
+            }
         }
     }
 }

@@ -164,22 +164,26 @@ pub(crate) trait MicroKernel {
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     unsafe fn kernel_edge(rows: usize, cols: usize, k: usize, alpha: f32, a: *const f32, b: *const f32, beta: f32, c: *mut f32, ldc: usize) {
-        debug_assert!(Self::MR * Self::NR <= MAX_TILE);
-        let nr = Self::NR;
-        let mut tmp = [0.0f32; MAX_TILE];
-        Self::kernel(rows, k, alpha, a, b, 0.0, tmp.as_mut_ptr(), nr);
-        for i in 0..rows {
-            let crow = c.add(i * ldc);
-            for j in 0..cols {
-                let t = tmp[i * nr + j];
-                let dst = crow.add(j);
-                *dst = if beta == 0.0 {
-                    t
-                } else if beta == 1.0 {
-                    *dst + t
-                } else {
-                    beta * *dst + t
-                };
+        // SAFETY: `tmp` holds `MR*NR <= MAX_TILE` floats for the full tile; C is touched only in
+        // its first `rows` rows and `cols` columns, which the caller vouches for (see `# Safety`).
+        unsafe {
+            debug_assert!(Self::MR * Self::NR <= MAX_TILE);
+            let nr = Self::NR;
+            let mut tmp = [0.0f32; MAX_TILE];
+            Self::kernel(rows, k, alpha, a, b, 0.0, tmp.as_mut_ptr(), nr);
+            for i in 0..rows {
+                let crow = c.add(i * ldc);
+                for j in 0..cols {
+                    let t = tmp[i * nr + j];
+                    let dst = crow.add(j);
+                    *dst = if beta == 0.0 {
+                        t
+                    } else if beta == 1.0 {
+                        *dst + t
+                    } else {
+                        beta * *dst + t
+                    };
+                }
             }
         }
     }
@@ -207,27 +211,46 @@ pub(crate) struct GemmArgs {
     pub ldc: usize,
 }
 
-// SAFETY: only used to hand disjoint C blocks (and shared, read-only A/B) to
-// rayon tasks; the borrow of the original slices outlives the tasks.
+// SAFETY: a `GemmArgs` is plain data (sizes and addresses); the pointers are only
+// dereferenced inside `unsafe` GEMM functions, whose callers guarantee that the operands are
+// valid for the whole call and that C blocks handed to different threads do not overlap
+// (`sgemm_par_with` checks the slices, borrows them for the whole parallel call, and splits C
+// into disjoint blocks; A and B are only read). Sharing or sending the addresses is then as
+// safe as sharing `&[f32]` for A, B and sending disjoint `&mut [f32]` blocks of C.
 unsafe impl Send for GemmArgs {}
+// SAFETY: see `Send` above: through a shared `GemmArgs`, A and B are only read and each
+// thread writes only its own block of C.
 unsafe impl Sync for GemmArgs {}
 
 impl GemmArgs {
-    /// The sub-problem for rows `i0..i0+m` and columns `j0..j0+n` of C.
+    /// The sub-problem for rows `i0..i0+m` and columns `j0..j0+n` of C (and the matching rows
+    /// of A and columns of B). Panics unless the block lies inside this problem's `m x n`.
+    ///
+    /// Safe: the addresses are computed with `wrapping_add`, which is defined for any offset;
+    /// they stay inside the original operands because the block is checked to lie inside this
+    /// one, and they are only dereferenced by the `unsafe` GEMM functions, under their contract.
     fn sub(&self, i0: usize, m: usize, j0: usize, n: usize) -> GemmArgs {
-        // SAFETY (of the pointer arithmetic): in bounds of the checked slices.
-        unsafe { GemmArgs { m, n, a: self.a.add(i0 * self.rsa), b: self.b.add(j0 * self.csb), c: self.c.add(i0 * self.ldc + j0), ..*self } }
+        assert!(i0 + m <= self.m && j0 + n <= self.n, "GemmArgs::sub: block {i0}+{m} x {j0}+{n} outside {} x {}", self.m, self.n);
+        GemmArgs { m, n, a: self.a.wrapping_add(i0 * self.rsa), b: self.b.wrapping_add(j0 * self.csb), c: self.c.wrapping_add(i0 * self.ldc + j0), ..*self }
     }
 }
 
 /// `C = beta * C` (`beta == 0` overwrites with zeros, even NaN).
+///
+/// # Safety
+/// `g.c` is valid for reads and writes of `g.m` rows of `g.n` floats with stride `g.ldc`,
+/// and no other reference to that block is live.
 unsafe fn scale_c(g: &GemmArgs) {
-    for i in 0..g.m {
-        let row = std::slice::from_raw_parts_mut(g.c.add(i * g.ldc), g.n);
-        if g.beta == 0.0 {
-            row.fill(0.0);
-        } else if g.beta != 1.0 {
-            row.iter_mut().for_each(|x| *x *= g.beta);
+    // SAFETY: the caller vouches that `g.c` is valid for `g.m` rows of `g.n` floats with stride
+    // `g.ldc` and that no one else accesses them (see `# Safety`).
+    unsafe {
+        for i in 0..g.m {
+            let row = std::slice::from_raw_parts_mut(g.c.add(i * g.ldc), g.n);
+            if g.beta == 0.0 {
+                row.fill(0.0);
+            } else if g.beta != 1.0 {
+                row.iter_mut().for_each(|x| *x *= g.beta);
+            }
         }
     }
 }
@@ -239,46 +262,55 @@ unsafe fn scale_c(g: &GemmArgs) {
 /// Operands valid (see [`check_args`]); CPU supports `K`'s ISA.
 #[inline(always)]
 pub(crate) unsafe fn gemm_blocked<K: MicroKernel, const MR: usize, const NR: usize>(g: &GemmArgs) {
-    const {
-        assert!(MR == K::MR && NR == K::NR && MR * NR <= MAX_TILE);
-        assert!(K::BLOCKING.mc % MR == 0 && K::BLOCKING.nc % NR == 0);
-    }
-    let GemmArgs { m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc } = *g;
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 || alpha == 0.0 {
-        scale_c(g);
-        return;
-    }
-    let Blocking { mc, kc, nc } = K::BLOCKING;
-    let kc = kc.min(k);
-    let mc = mc.min(m.div_ceil(MR) * MR);
-    let nc = nc.min(n.div_ceil(NR) * NR);
-    pack::with_pack_buffers(mc * kc, kc * nc, |ap, bp| {
-        let mut jc = 0;
-        while jc < n {
-            let ncb = nc.min(n - jc);
-            let mut pc = 0;
-            while pc < k {
-                let kcb = kc.min(k - pc);
-                K::pack_b(kcb, ncb, b.add(pc * rsb + jc * csb), rsb, csb, bp);
-                let beta_eff = if pc == 0 { beta } else { 1.0 };
-                let mut ic = 0;
-                while ic < m {
-                    let mcb = mc.min(m - ic);
-                    K::pack_a(mcb, kcb, a.add(ic * rsa + pc * csa), rsa, csa, ap);
-                    macro_kernel::<K, MR, NR>(mcb, kcb, ncb, alpha, ap, bp, beta_eff, c.add(ic * ldc + jc), ldc);
-                    ic += mc;
-                }
-                pc += kc;
-            }
-            jc += nc;
+    // SAFETY: the operands are valid (checked by `check_args`) and the ISA available, as the caller
+    // guarantees (see `# Safety`); every block offset stays inside `m x k` of A, `k x n` of B and
+    // `m x n` of C, and the pack buffers hold `mc*kc` and `kc*nc` floats.
+    unsafe {
+        const {
+            assert!(MR == K::MR && NR == K::NR && MR * NR <= MAX_TILE);
+            assert!(K::BLOCKING.mc % MR == 0 && K::BLOCKING.nc % NR == 0);
         }
-    });
+        let GemmArgs { m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc } = *g;
+        if m == 0 || n == 0 {
+            return;
+        }
+        if k == 0 || alpha == 0.0 {
+            scale_c(g);
+            return;
+        }
+        let Blocking { mc, kc, nc } = K::BLOCKING;
+        let kc = kc.min(k);
+        let mc = mc.min(m.div_ceil(MR) * MR);
+        let nc = nc.min(n.div_ceil(NR) * NR);
+        pack::with_pack_buffers(mc * kc, kc * nc, |ap, bp| {
+            let mut jc = 0;
+            while jc < n {
+                let ncb = nc.min(n - jc);
+                let mut pc = 0;
+                while pc < k {
+                    let kcb = kc.min(k - pc);
+                    K::pack_b(kcb, ncb, b.add(pc * rsb + jc * csb), rsb, csb, bp);
+                    let beta_eff = if pc == 0 { beta } else { 1.0 };
+                    let mut ic = 0;
+                    while ic < m {
+                        let mcb = mc.min(m - ic);
+                        K::pack_a(mcb, kcb, a.add(ic * rsa + pc * csa), rsa, csa, ap);
+                        macro_kernel::<K, MR, NR>(mcb, kcb, ncb, alpha, ap, bp, beta_eff, c.add(ic * ldc + jc), ldc);
+                        ic += mc;
+                    }
+                    pc += kc;
+                }
+                jc += nc;
+            }
+        });
+    }
 }
 
 /// Runs the micro-kernel over all tiles of one packed `mcb x ncb` block.
+///
+/// # Safety
+/// `ap` holds the packed `mcb x kcb` block of A, `bp` the packed `kcb x ncb` block of B,
+/// `c` is valid for `mcb` rows of `ncb` floats with stride `ldc`; the CPU supports `K`'s ISA.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn macro_kernel<K: MicroKernel, const MR: usize, const NR: usize>(
@@ -292,23 +324,27 @@ unsafe fn macro_kernel<K: MicroKernel, const MR: usize, const NR: usize>(
     c: *mut f32,
     ldc: usize,
 ) {
-    let mut jr = 0;
-    while jr < ncb {
-        let cols = NR.min(ncb - jr);
-        let bpanel = bp.add(jr * kcb);
-        let mut ir = 0;
-        while ir < mcb {
-            let rows = MR.min(mcb - ir);
-            let apanel = ap.add(ir * kcb);
-            let ct = c.add(ir * ldc + jr);
-            if cols == NR {
-                K::kernel(rows, kcb, alpha, apanel, bpanel, beta, ct, ldc);
-            } else {
-                K::kernel_edge(rows, cols, kcb, alpha, apanel, bpanel, beta, ct, ldc);
+    // SAFETY: `ap`/`bp` hold the packed `mcb x kcb` and `kcb x ncb` blocks and `c` the `mcb x ncb`
+    // block of C (see `# Safety`); each tile passes at most `MR` rows and `NR` columns of them on.
+    unsafe {
+        let mut jr = 0;
+        while jr < ncb {
+            let cols = NR.min(ncb - jr);
+            let bpanel = bp.add(jr * kcb);
+            let mut ir = 0;
+            while ir < mcb {
+                let rows = MR.min(mcb - ir);
+                let apanel = ap.add(ir * kcb);
+                let ct = c.add(ir * ldc + jr);
+                if cols == NR {
+                    K::kernel(rows, kcb, alpha, apanel, bpanel, beta, ct, ldc);
+                } else {
+                    K::kernel_edge(rows, cols, kcb, alpha, apanel, bpanel, beta, ct, ldc);
+                }
+                ir += MR;
             }
-            ir += MR;
+            jr += NR;
         }
-        jr += NR;
     }
 }
 
@@ -317,12 +353,16 @@ unsafe fn macro_kernel<K: MicroKernel, const MR: usize, const NR: usize>(
 /// # Safety
 /// Operands valid; `isa.is_available()`.
 pub(crate) unsafe fn gemm_raw(isa: Isa, g: &GemmArgs) {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => avx512::gemm(g),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => avx2::gemm(g),
-        _ => portable::gemm(g),
+    // SAFETY: the caller guarantees valid operands and that `isa` is available (see `# Safety`),
+    // which each ISA's `gemm` needs.
+    unsafe {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => avx512::gemm(g),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => avx2::gemm(g),
+            _ => portable::gemm(g),
+        }
     }
 }
 

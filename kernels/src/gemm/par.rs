@@ -90,6 +90,10 @@ pub(crate) fn split_grid(m: usize, n: usize, mr: usize, nr: usize, threads: usiz
 
 /// Splits C into a grid of blocks aligned to the ISA's tile and runs them on
 /// rayon's pool.
+///
+/// # Safety
+/// As [`gemm_raw`]: the operands of `g` are valid for the whole call (no other access to C
+/// meanwhile) and `isa` is available.
 pub(crate) unsafe fn gemm_par_raw(isa: Isa, g: &GemmArgs, threads: usize) {
     use rayon::prelude::*;
     let (mr, nr) = isa.tile();
@@ -98,7 +102,8 @@ pub(crate) unsafe fn gemm_par_raw(isa: Isa, g: &GemmArgs, threads: usize) {
         let (bi, bj) = (t / col_blocks, t % col_blocks);
         let (i0, j0) = (bi * h, bj * w);
         let sub = g.sub(i0, h.min(g.m - i0), j0, w.min(g.n - j0));
-        // SAFETY: disjoint C blocks, operands valid (checked by the caller).
+        // SAFETY: `sub` blocks of a grid are disjoint and inside C, so each task writes only its
+        // own part of C; the operands are valid and the ISA available (this fn's contract).
         unsafe { gemm_raw(isa, &sub) }
     });
 }

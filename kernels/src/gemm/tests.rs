@@ -218,9 +218,11 @@ fn forced_par_split_is_bit_identical_on_small_odd_shapes() {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn simd_packing_equals_generic_packing() {
-    if !Isa::Avx2.is_available() {
-        return;
-    }
+    // Fails, rather than passing without checking anything, on an x86-64 CPU without AVX2.
+    assert!(
+        Isa::Avx2.is_available(),
+        "this test needs a CPU with AVX2 + FMA to run pack_x86; on other CPUs skip it with --skip simd_packing_equals_generic_packing"
+    );
     let mut seed = 33u64;
     for &(rows, cols) in &[(8, 8), (13, 37), (64, 9), (6, 300), (33, 16), (7, 7)] {
         for trans in [false, true] {
@@ -230,6 +232,8 @@ fn simd_packing_equals_generic_packing() {
             fn check_a<const MR: usize>(r: usize, c: usize, s: &[f32], rs: usize, cs: usize) {
                 let len = r.div_ceil(MR) * MR * c;
                 let (mut x, mut y) = (vec![f32::NAN; len], vec![f32::NAN; len]);
+                // SAFETY: `s` holds the strided r x c block (`needed_len`), `x`/`y` the padded
+                // panels (`ceil(r/MR)*MR*c` floats); AVX2 was asserted above.
                 unsafe {
                     pack::pack_a::<MR>(r, c, s.as_ptr(), rs, cs, x.as_mut_ptr());
                     pack_x86::pack_a::<MR>(r, c, s.as_ptr(), rs, cs, y.as_mut_ptr());
@@ -240,6 +244,8 @@ fn simd_packing_equals_generic_packing() {
             fn check_b<const NR: usize>(r: usize, c: usize, s: &[f32], rs: usize, cs: usize) {
                 let len = c.div_ceil(NR) * NR * r;
                 let (mut x, mut y) = (vec![f32::NAN; len], vec![f32::NAN; len]);
+                // SAFETY: `s` holds the strided r x c block (`needed_len`), `x`/`y` the padded
+                // panels (`ceil(c/NR)*NR*r` floats); AVX2 was asserted above.
                 unsafe {
                     pack::pack_b::<NR>(r, c, s.as_ptr(), rs, cs, x.as_mut_ptr());
                     pack_x86::pack_b::<NR>(r, c, s.as_ptr(), rs, cs, y.as_mut_ptr());

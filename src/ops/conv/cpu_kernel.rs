@@ -1,6 +1,6 @@
 //! The loops behind [`super::conv2d`] on plain slices.
 //!
-//! Forward, per group of `G` images: `im2col` writes each image's columns side by side into one
+//! Forward, per group of `G` images: `pupil_kernels::im2col` writes each image's columns side by side into one
 //! `[C·kh·kw] x [G·oh·ow]` matrix, one GEMM `W · cols` gives `[O] x [G·oh·ow]`, and the
 //! epilogue scatters it into NCHW and adds the bias. `G` grows until a GEMM has about
 //! [`TARGET_COLS`] columns, so small feature maps (10x10) still give the GEMM enough columns to
@@ -10,6 +10,7 @@
 //! `db_chunk = Σ dY`, `dX = col2im(Wᵀ · dY_g)`. Chunks run in parallel; their partial `dW` and
 //! `db` are then added in chunk order, so the result is bit-identical on any number of threads.
 
+use pupil_kernels::{col2im, im2col, zeroed, Patches};
 use rayon::prelude::*;
 use std::cell::RefCell;
 
@@ -61,6 +62,10 @@ impl Geom {
     fn group(&self) -> usize {
         TARGET_COLS.div_ceil(self.p().max(1)).clamp(1, MAX_GROUP)
     }
+    /// The patch geometry of one image, for `pupil_kernels::im2col` / `col2im`.
+    fn patches(&self) -> Patches {
+        Patches { c: self.c, h: self.h, w: self.w, kh: self.kh, kw: self.kw, sh: self.sh, sw: self.sw, ph: self.ph, pw: self.pw, oh: self.oh, ow: self.ow }
+    }
     /// Images per backward chunk: a multiple of the group size.
     fn chunk(&self) -> usize {
         let g = self.group();
@@ -97,108 +102,6 @@ fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
         // re-entered (a rayon task stolen while this thread's buffer is lent out)
         Err(_) => f(&mut vec![0.0; len]),
     })
-}
-
-/// Range of output columns `ox` whose input column `ox·s + k - p` lies inside `0..w`.
-#[inline]
-fn valid_range(out: usize, w: usize, k: usize, s: usize, p: usize) -> (usize, usize) {
-    let lo = if p > k { (p - k).div_ceil(s) } else { 0 };
-    let hi = if w + p > k { ((w + p - k - 1) / s + 1).min(out) } else { 0 };
-    (lo.min(hi), hi)
-}
-
-/// Writes the columns of one image `x: [c][h][w]` into `cols` at column offset `col0`, rows
-/// `c·kh·kw` of stride `ld` (zeros where the window reaches into the padding).
-pub(crate) fn im2col(g: &Geom, x: &[f32], cols: &mut [f32], ld: usize, col0: usize) {
-    let (h, w, ow, p) = (g.h, g.w, g.ow, g.p());
-    for c in 0..g.c {
-        let plane = &x[c * h * w..(c + 1) * h * w];
-        for ki in 0..g.kh {
-            for kj in 0..g.kw {
-                let row = (c * g.kh + ki) * g.kw + kj;
-                let dst = &mut cols[row * ld + col0..row * ld + col0 + p];
-                let (lo, hi) = valid_range(ow, w, kj, g.sw, g.pw);
-                for (oy, d) in dst.chunks_exact_mut(ow).enumerate() {
-                    let iy = oy * g.sh + ki;
-                    if iy < g.ph || iy - g.ph >= h {
-                        d.fill(0.0);
-                        continue;
-                    }
-                    let src = &plane[(iy - g.ph) * w..(iy - g.ph + 1) * w];
-                    d[..lo].fill(0.0);
-                    d[hi..].fill(0.0);
-                    if hi <= lo {
-                        // the whole row of windows lies in the padding (done above)
-                    } else if g.sw == 1 {
-                        let s0 = lo + kj - g.pw;
-                        d[lo..hi].copy_from_slice(&src[s0..s0 + hi - lo]);
-                    } else {
-                        for (ox, v) in d[lo..hi].iter_mut().enumerate() {
-                            *v = src[(lo + ox) * g.sw + kj - g.pw];
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Adds the columns at offset `col0` (rows of stride `ld`) back onto one image `dx: [c][h][w]`.
-pub(crate) fn col2im(g: &Geom, cols: &[f32], ld: usize, col0: usize, dx: &mut [f32]) {
-    let (h, w, ow, p) = (g.h, g.w, g.ow, g.p());
-    for c in 0..g.c {
-        let plane = &mut dx[c * h * w..(c + 1) * h * w];
-        for ki in 0..g.kh {
-            for kj in 0..g.kw {
-                let row = (c * g.kh + ki) * g.kw + kj;
-                let src = &cols[row * ld + col0..row * ld + col0 + p];
-                let (lo, hi) = valid_range(ow, w, kj, g.sw, g.pw);
-                for (oy, s) in src.chunks_exact(ow).enumerate() {
-                    let iy = oy * g.sh + ki;
-                    if iy < g.ph || iy - g.ph >= h {
-                        continue;
-                    }
-                    let d = &mut plane[(iy - g.ph) * w..(iy - g.ph + 1) * w];
-                    if hi <= lo {
-                        continue;
-                    }
-                    if g.sw == 1 {
-                        let d0 = lo + kj - g.pw;
-                        for (a, b) in d[d0..d0 + hi - lo].iter_mut().zip(&s[lo..hi]) {
-                            *a += b;
-                        }
-                    } else {
-                        for ox in lo..hi {
-                            d[ox * g.sw + kj - g.pw] += s[ox];
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// A zeroed buffer for a large output. On Linux, buffers of several MB are advised to use
-/// transparent huge pages: glibc maps them fresh on every call, and faulting in 4 KB pages
-/// one by one costs more than the first layer's GEMM (a 128 x 64 x 44 x 44 output is 63 MB).
-pub(crate) fn zeroed(len: usize) -> Vec<f32> {
-    let v = vec![0.0f32; len];
-    #[cfg(target_os = "linux")]
-    if len >= 1 << 20 {
-        extern "C" {
-            fn madvise(addr: *mut std::ffi::c_void, len: usize, advice: i32) -> i32;
-        }
-        const MADV_HUGEPAGE: i32 = 14;
-        const HUGE: usize = 2 << 20;
-        let (lo, hi) = (v.as_ptr() as usize, v.as_ptr() as usize + 4 * len);
-        let (start, end) = (lo.next_multiple_of(HUGE), hi / HUGE * HUGE);
-        if end > start {
-            // SAFETY: the range lies inside `v`'s allocation; the advice changes how the pages
-            // are backed, never their contents. A failure (no THP support) is harmless.
-            unsafe { madvise(start as *mut std::ffi::c_void, end - start, MADV_HUGEPAGE) };
-        }
-    }
-    v
 }
 
 /// Sum in a fixed order that vectorises: 16 interleaved partial sums, then the tail.
@@ -238,7 +141,7 @@ pub(crate) fn forward(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32]>) -> 
                 gemm(par, g.o, k, p, wt, k, 1, xi, p, 1, beta, yg, p);
             } else {
                 with_scratch(k * p, |cols| {
-                    im2col(g, xi, cols, p, 0);
+                    im2col(&g.patches(), xi, cols, p, 0);
                     gemm(par, g.o, k, p, wt, k, 1, cols, p, 1, beta, yg, p);
                 });
             }
@@ -249,7 +152,7 @@ pub(crate) fn forward(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32]>) -> 
             let (cols, out) = buf.split_at_mut(k * ld);
             for i in 0..gn {
                 let xi = &x[(n0 + i) * g.in_len()..(n0 + i + 1) * g.in_len()];
-                im2col(g, xi, cols, ld, i * p);
+                im2col(&g.patches(), xi, cols, ld, i * p);
             }
             gemm(par, g.o, k, ld, wt, k, 1, cols, ld, 1, 0.0, out, ld);
             for (i, yi) in yg.chunks_exact_mut(g.out_len()).enumerate() {
@@ -328,7 +231,7 @@ pub(crate) fn backward(g: &Geom, x: &[f32], wt: &[f32], dy: &[f32], need: [bool;
                     } else {
                         let il = g.in_len(); // may be 0 (an empty image with padding)
                         for i in 0..gn {
-                            im2col(g, &xg[i * il..(i + 1) * il], cols, ld, i * p);
+                            im2col(&g.patches(), &xg[i * il..(i + 1) * il], cols, ld, i * p);
                         }
                         cols
                     };
@@ -344,7 +247,7 @@ pub(crate) fn backward(g: &Geom, x: &[f32], wt: &[f32], dy: &[f32], need: [bool;
                         gemm(par, k, g.o, ld, wt, 1, k, dym, ld, 1, 0.0, dcols, ld);
                         let il = g.in_len();
                         for i in 0..gn {
-                            col2im(g, dcols, ld, i * p, &mut dxg[i * il..(i + 1) * il]);
+                            col2im(&g.patches(), dcols, ld, i * p, &mut dxg[i * il..(i + 1) * il]);
                         }
                     }
                 }

@@ -26,15 +26,17 @@ mod cpu_kernel;
 use crate::autograd::Var;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
-/// Zeroed output buffers (huge-page backed when large), shared with pooling and padding.
-pub(super) use cpu_kernel::zeroed;
 use cpu_kernel::Geom;
+use pupil_kernels::out_size;
 
-/// Output size of a strided, padded window along one axis, or None if the window does not
-/// fit in the padded input (`floor((size + 2·pad - k) / stride) + 1`, as in Keras/PyTorch).
-pub(crate) fn out_size(size: usize, k: usize, stride: usize, pad: usize) -> Option<usize> {
-    let padded = pad.checked_mul(2).and_then(|p| p.checked_add(size)).filter(|&p| p <= 1 << 24)?;
-    (k >= 1 && stride >= 1 && padded >= k).then(|| (padded - k) / stride + 1)
+/// Largest padded side accepted (`H + 2·ph`, `W + 2·pw`): beyond it a shape is a mistake, and
+/// the output buffers it implies would not fit in memory.
+const MAX_PADDED_SIDE: usize = 1 << 24;
+
+/// `out_size` for one axis, None also when the padded side exceeds [`MAX_PADDED_SIDE`].
+fn axis_out(size: usize, k: usize, stride: usize, pad: usize) -> Option<usize> {
+    pad.checked_mul(2).and_then(|p| p.checked_add(size)).filter(|&p| p <= MAX_PADDED_SIDE)?;
+    out_size(size, k, stride, pad)
 }
 
 fn geometry(xs: &[usize], ws: &[usize], stride: (usize, usize), padding: (usize, usize)) -> Result<Geom> {
@@ -53,8 +55,13 @@ fn geometry(xs: &[usize], ws: &[usize], stride: (usize, usize), padding: (usize,
     if c == 0 || o == 0 || kh == 0 || kw == 0 {
         return Err(shape_err("channels, filters and kernel sizes must be at least 1".into()));
     }
-    let (Some(oh), Some(ow)) = (out_size(h, kh, stride.0, padding.0), out_size(w, kw, stride.1, padding.1)) else {
-        return Err(shape_err(format!("kernel {kh}x{kw} is larger than the padded input {}x{} (padding {padding:?})", h + 2 * padding.0, w + 2 * padding.1)));
+    let (Some(oh), Some(ow)) = (axis_out(h, kh, stride.0, padding.0), axis_out(w, kw, stride.1, padding.1)) else {
+        let padded = |s: usize, p: usize| p.saturating_mul(2).saturating_add(s);
+        return Err(shape_err(format!(
+            "kernel {kh}x{kw} does not fit the padded input {}x{} (padding {padding:?}; at most {MAX_PADDED_SIDE} per side)",
+            padded(h, padding.0),
+            padded(w, padding.1)
+        )));
     };
     Ok(Geom { n, c, h, w, o, kh, kw, sh: stride.0, sw: stride.1, ph: padding.0, pw: padding.1, oh, ow })
 }
@@ -94,8 +101,8 @@ pub fn conv2d(x: &Var, w: &Var, b: Option<&Var>, stride: (usize, usize), padding
         Ok(out)
     };
     Ok(match b {
-        Some(b) => Var::from_op(&[x, w, b], y, backward),
-        None => Var::from_op(&[x, w], y, backward),
+        Some(b) => Var::from_op("conv2d", &[x, w, b], y, backward),
+        None => Var::from_op("conv2d", &[x, w], y, backward),
     })
 }
 
@@ -110,11 +117,14 @@ mod tests {
 
     #[test]
     fn out_size_floors_like_keras() {
-        assert_eq!(out_size(48, 5, 1, 0), Some(44));
-        assert_eq!(out_size(44, 5, 2, 0), Some(20));
-        assert_eq!(out_size(22, 3, 1, 1), Some(22));
-        assert_eq!(out_size(2, 3, 1, 0), None);
-        assert_eq!(out_size(2, 3, 1, 1), Some(2));
+        assert_eq!(axis_out(48, 5, 1, 0), Some(44));
+        assert_eq!(axis_out(44, 5, 2, 0), Some(20));
+        assert_eq!(axis_out(22, 3, 1, 1), Some(22));
+        assert_eq!(axis_out(2, 3, 1, 0), None);
+        assert_eq!(axis_out(2, 3, 1, 1), Some(2));
+        // the one formula is pupil_kernels::out_size; conv adds a cap on the padded side
+        assert_eq!(axis_out(MAX_PADDED_SIDE - 2, 3, 1, 1), out_size(MAX_PADDED_SIDE - 2, 3, 1, 1));
+        assert_eq!(axis_out(MAX_PADDED_SIDE - 1, 3, 1, 1), None);
     }
 
     #[test]

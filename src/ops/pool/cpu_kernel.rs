@@ -2,8 +2,7 @@
 //! parallel over blocks of planes. Every plane is independent, so the result does not depend
 //! on the split.
 
-use super::super::conv::zeroed;
-use pupil_kernels::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward};
+use pupil_kernels::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, zeroed};
 use rayon::prelude::*;
 
 /// Window geometry of one pooling call over `planes` planes of `h x w`.

@@ -9,8 +9,8 @@
 //! ```
 //!
 //! Any kernel/stride pair works, overlapping (3x3 stride 2) or not. Backward: max pooling
-//! routes each output gradient to the input that won (on ties the left-most column's top-most, remembered as an
-//! argmax in the forward pass); average pooling spreads `g / (kh·kw)` over the window.
+//! routes each output gradient to the input that won (on ties the first maximum in row-major
+//! window order, as PyTorch does, remembered as an argmax in the forward pass); average pooling spreads `g / (kh·kw)` over the window.
 //! Windows may overlap, so an input gathers gradient from every window that contains it.
 
 mod cpu_kernel;
@@ -19,6 +19,7 @@ use crate::autograd::Var;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 use cpu_kernel::PoolGeom;
+use pupil_kernels::out_size;
 
 fn geometry(op: &'static str, xs: &[usize], kernel: (usize, usize), stride: (usize, usize)) -> Result<PoolGeom> {
     if xs.len() != 4 {
@@ -28,15 +29,14 @@ fn geometry(op: &'static str, xs: &[usize], kernel: (usize, usize), stride: (usi
         return Err(Error::invalid(op, format!("kernel {kernel:?} and stride {stride:?} must be at least 1")));
     }
     let (h, w) = (xs[2], xs[3]);
-    if kernel.0 > h || kernel.1 > w {
+    let (Some(oh), Some(ow)) = (out_size(h, kernel.0, stride.0, 0), out_size(w, kernel.1, stride.1, 0)) else {
         return Err(Error::Shape {
             op,
             lhs: xs.to_vec(),
             rhs: vec![kernel.0, kernel.1],
             detail: format!("kernel {}x{} is larger than the input {h}x{w}", kernel.0, kernel.1),
         });
-    }
-    let (oh, ow) = ((h - kernel.0) / stride.0 + 1, (w - kernel.1) / stride.1 + 1);
+    };
     Ok(PoolGeom { planes: xs[0] * xs[1], h, w, kh: kernel.0, kw: kernel.1, sh: stride.0, sw: stride.1, oh, ow })
 }
 
@@ -51,7 +51,7 @@ pub fn max_pool2d(x: &Var, kernel: (usize, usize), stride: (usize, usize)) -> Re
     let s = x.shape();
     let y = Tensor::from_vec(y, &[s[0], s[1], g.oh, g.ow])?;
     let xshape = s.to_vec();
-    Ok(Var::from_op(&[x], y, move |gr, _| Ok(vec![Some(Tensor::from_vec(cpu_kernel::max_backward(&g, gr.data(), &arg), &xshape)?)])))
+    Ok(Var::from_op("max_pool2d", &[x], y, move |gr, _| Ok(vec![Some(Tensor::from_vec(cpu_kernel::max_backward(&g, gr.data(), &arg), &xshape)?)])))
 }
 
 /// Average pooling of `x: [N, C, H, W]` with window `kernel` and `stride`, no padding; every
@@ -62,7 +62,7 @@ pub fn avg_pool2d(x: &Var, kernel: (usize, usize), stride: (usize, usize)) -> Re
     let s = x.shape();
     let y = Tensor::from_vec(y, &[s[0], s[1], g.oh, g.ow])?;
     let xshape = s.to_vec();
-    Ok(Var::from_op(&[x], y, move |gr, _| Ok(vec![Some(Tensor::from_vec(cpu_kernel::avg_backward(&g, gr.data()), &xshape)?)])))
+    Ok(Var::from_op("avg_pool2d", &[x], y, move |gr, _| Ok(vec![Some(Tensor::from_vec(cpu_kernel::avg_backward(&g, gr.data()), &xshape)?)])))
 }
 
 #[cfg(test)]
