@@ -66,7 +66,7 @@ fn sequential_gradient_wrt_input_image() {
             let y = m.forward(&v[0], &mut Ctx { train: false, rng: &mut rng })?;
             ops::cross_entropy(&y, &[0, 2])
         },
-        &[x.clone()],
+        std::slice::from_ref(&x),
         &GradcheckOptions { max_coords: 128, ..GradcheckOptions::default() },
     )
     .unwrap();
