@@ -57,11 +57,11 @@ fn geometry(xs: &[usize], ws: &[usize], stride: (usize, usize), padding: (usize,
     }
     let (Some(oh), Some(ow)) = (axis_out(h, kh, stride.0, padding.0), axis_out(w, kw, stride.1, padding.1)) else {
         let padded = |s: usize, p: usize| p.saturating_mul(2).saturating_add(s);
-        return Err(shape_err(format!(
-            "kernel {kh}x{kw} does not fit the padded input {}x{} (padding {padding:?}; at most {MAX_PADDED_SIDE} per side)",
-            padded(h, padding.0),
-            padded(w, padding.1)
-        )));
+        let (hp, wp) = (padded(h, padding.0), padded(w, padding.1));
+        if hp.max(wp) > MAX_PADDED_SIDE {
+            return Err(shape_err(format!("the padded input {hp}x{wp} (padding {padding:?}) is larger than {MAX_PADDED_SIDE} per side")));
+        }
+        return Err(shape_err(format!("kernel {kh}x{kw} is larger than the padded input {hp}x{wp} (padding {padding:?})")));
     };
     Ok(Geom { n, c, h, w, o, kh, kw, sh: stride.0, sw: stride.1, ph: padding.0, pw: padding.1, oh, ow })
 }
