@@ -122,6 +122,10 @@ fn diverging_loss_stops_with_a_clear_error() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("loss became") && e.contains("epoch 1"), "{e}");
+    // the run stops at the batch whose loss is not finite: every batch before it was reported,
+    // that one and none after it (160 training images = 5 batches of 32)
+    assert!(e.contains(&format!("batch {};", batches + 1)), "{batches} batches reported before: {e}");
+    assert!(batches < 5, "{batches} batches reported: the run did not stop in the first epoch");
 }
 
 fn fer_csv(path: &Path, n: usize, labelled: bool, seed: u64) {
