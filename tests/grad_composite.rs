@@ -63,7 +63,7 @@ fn sequential_gradient_wrt_input_image() {
             let y = model.forward(&v[0])?;
             ops::cross_entropy(&y, &[0, 2])
         },
-        &[x.clone()],
+        std::slice::from_ref(&x),
         &GradcheckOptions { max_coords: 128, ..GradcheckOptions::default() },
     )
     .unwrap();

@@ -47,7 +47,7 @@ fn small_cnn_learns_the_embedded_sample() {
     let mut t = Trainer::new(&preset("small", 10).unwrap(), &train, cfg).unwrap();
     t.fit(&train, None, None, &mut |_| {}).unwrap();
     let norm = t.meta().normalization.clone();
-    let ev = evaluate(&mut t.model, &test, &norm, 256).unwrap();
+    let ev = evaluate(&t.model, &test, &norm, 256).unwrap();
     // 4 epochs on 2,700 images: a 10-class guess is 0.10; this net reaches ~0.78
     assert!(ev.accuracy >= 0.72, "test accuracy {}", ev.accuracy);
     let h = t.history();
