@@ -47,7 +47,7 @@ fn small_cnn_learns_the_embedded_sample() {
     let mut t = Trainer::new(&preset("small", 10).unwrap(), &train, cfg).unwrap();
     t.fit(&train, None, None, &mut |_| {}).unwrap();
     let norm = t.meta().normalization.clone();
-    let ev = evaluate(&mut t.model, &test, &norm, 256).unwrap();
+    let ev = evaluate(&t.model, &test, &norm, 256).unwrap();
     // 4 epochs on 2,700 images: a 10-class guess is 0.10; this net reaches ~0.78
     assert!(ev.accuracy >= 0.72, "test accuracy {}", ev.accuracy);
     let h = t.history();
@@ -122,6 +122,10 @@ fn diverging_loss_stops_with_a_clear_error() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("loss became") && e.contains("epoch 1"), "{e}");
+    // the run stops at the batch whose loss is not finite: every batch before it was reported,
+    // that one and none after it (160 training images = 5 batches of 32)
+    assert!(e.contains(&format!("batch {};", batches + 1)), "{batches} batches reported before: {e}");
+    assert!(batches < 5, "{batches} batches reported: the run did not stop in the first epoch");
 }
 
 fn fer_csv(path: &Path, n: usize, labelled: bool, seed: u64) {

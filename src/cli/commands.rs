@@ -132,7 +132,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
     };
     if let Some(test) = test {
         let norm = trainer.meta().normalization.clone();
-        let ev = evaluate(&mut trainer.model, &test, &norm, 256)?;
+        let ev = evaluate(&trainer.model, &test, &norm, 256)?;
         let conf = Confusion::new(&trainer.meta().class_names, &ev.truth, &ev.predictions);
         write_confusion(&a.out, &conf, "validation")?;
         println!("Accuracy on {} held-out images: {:.4} (loss {:.4})", test.len(), ev.accuracy, ev.loss);
@@ -220,11 +220,11 @@ pub fn summary(a: SummaryArgs) -> Result<()> {
 }
 
 pub fn eval(a: EvalArgs) -> Result<()> {
-    let mut run = load_model(&a.run)?;
+    let run = load_model(&a.run)?;
     let split: Split = a.split.parse()?;
     let ds = load_data(a.data.as_deref(), split)?;
     check_shape(&run.meta.input, run.meta.class_names.len(), &ds, a.data.as_deref().unwrap_or(Path::new("embedded sample")))?;
-    let ev = evaluate(&mut run.model, &ds, &run.meta.normalization, 256)?;
+    let ev = evaluate(&run.model, &ds, &run.meta.normalization, 256)?;
     let conf = Confusion::new(&run.meta.class_names, &ev.truth, &ev.predictions);
     println!("Accuracy: {:.4} on {} images (loss {:.4})", ev.accuracy, ds.len(), ev.loss);
     println!("{:<14} {:>9} {:>9} {:>9} {:>8}", "class", "precision", "recall", "f1", "support");
@@ -249,10 +249,10 @@ fn check_shape(input: &[usize], classes: usize, ds: &Dataset, what: &Path) -> Re
 }
 
 pub fn predict(a: PredictArgs) -> Result<()> {
-    let mut run = load_model(&a.run)?;
+    let run = load_model(&a.run)?;
     let ds = data::load(&a.data, a.split.parse()?)?;
     check_shape(&run.meta.input, run.meta.class_names.len(), &ds, &a.data)?;
-    let probs = train::predict(&mut run.model, &ds, &run.meta.normalization, 256)?;
+    let probs = train::predict(&run.model, &ds, &run.meta.normalization, 256)?;
     let labels = probs.argmax_rows()?;
     let ids: Vec<u64> = ds.ids.clone().unwrap_or_else(|| (0..ds.len() as u64).collect());
     data::write_submission(&a.out, &ids, &labels)?;

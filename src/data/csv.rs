@@ -5,8 +5,9 @@
 //! block in parallel (rayon) straight into the pixel buffer, and drops the text before reading
 //! the next block. Bad input gives one error naming the file, the 1-based line and the field.
 
+use super::input::open_input;
 use super::text::{count_tokens, parse_pixels, parse_uint, show, unquote};
-use super::{fer_class_names, open_input, Dataset, Split, FER_CLASSES};
+use super::{fer_class_names, Dataset, Split, FER_CLASSES};
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 use std::io::Read;
@@ -342,7 +343,7 @@ pub fn write_submission(path: &Path, ids: &[u64], labels: &[usize]) -> Result<()
     for (id, l) in ids.iter().zip(labels) {
         text.push_str(&format!("{id},{l}\n"));
     }
-    super::idx::write_atomic(path, text.as_bytes(), false)
+    crate::io::write_atomic(path, text.as_bytes())
 }
 
 #[cfg(test)]

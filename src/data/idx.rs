@@ -3,7 +3,8 @@
 //! raw bytes. Plain or gzipped (detected from the content). Writers are provided for tests
 //! and for recreating the embedded sample.
 
-use super::{numbered_or_fashion, open_input, Dataset};
+use super::input::{find_beside, open_input};
+use super::{numbered_or_fashion, Dataset, Split};
 use crate::error::{Error, Result};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -146,12 +147,69 @@ pub fn load_idx(images: &Path, labels: Option<&Path>) -> Result<Dataset> {
     dataset_from(img, lab, images)
 }
 
-/// Writes `bytes` to `path` atomically, gzipping them first if `gzip`.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8], gzip: bool) -> Result<()> {
+/// The IDX magic number in a file's first four (decompressed) bytes, if it is one of the two
+/// kinds read here ([`IMAGES_MAGIC`], [`LABELS_MAGIC`]).
+pub(crate) fn magic_of(prefix: &[u8]) -> Option<u32> {
+    let m = u32::from_be_bytes(prefix.get(..4)?.try_into().ok()?);
+    [IMAGES_MAGIC, LABELS_MAGIC].contains(&m).then_some(m)
+}
+
+/// Loads a file that [`crate::data::load`] recognised by its magic number: an images file,
+/// with its labels beside it; a labels file is an error that says to pass the images file.
+/// One IDX file is one split already, so [`Split::PublicTest`] / [`Split::PrivateTest`] are
+/// errors.
+pub(crate) fn load_file(path: &Path, magic: u32, split: Split) -> Result<Dataset> {
+    if magic == LABELS_MAGIC {
+        return Err(Error::parse(
+            path,
+            0,
+            "magic",
+            "this is an IDX labels file (magic 0x00000801); pass the images file \
+             (*-images-idx3-ubyte) and the labels are found beside it",
+        ));
+    }
+    if let Split::PublicTest | Split::PrivateTest = split {
+        return Err(Error::parse(path, 0, "split", format!("split {split:?} needs fer2013.csv with a Usage column; this file is one split already")));
+    }
+    load_idx(path, None)
+}
+
+/// The images file of one MNIST split in `dir`: `{prefix}-images-idx3-ubyte` or
+/// `{prefix}-images.idx3-ubyte`, plain or gzipped.
+fn images_in(dir: &Path, prefix: &str) -> Option<PathBuf> {
+    find_beside(dir, &[format!("{prefix}-images-idx3-ubyte"), format!("{prefix}-images.idx3-ubyte")])
+}
+
+/// Loads the MNIST-style IDX files of a directory: `train-*` for [`Split::Training`],
+/// `t10k-*` for [`Split::Test`], both (train first) for [`Split::All`]. `Ok(None)` if the
+/// directory holds neither.
+pub fn load_dir(dir: &Path, split: Split) -> Result<Option<Dataset>> {
+    let (train, test) = (images_in(dir, "train"), images_in(dir, "t10k"));
+    if train.is_none() && test.is_none() {
+        return Ok(None);
+    }
+    let need =
+        |p: Option<PathBuf>, what: &str| p.ok_or_else(|| Error::invalid("data::load", format!("{} has no {what}-images-idx3-ubyte[.gz]", dir.display())));
+    let ds = match split {
+        Split::Training => load_idx(&need(train, "train")?, None)?,
+        Split::Test => load_idx(&need(test, "t10k")?, None)?,
+        Split::All => load_idx(&need(train, "train")?, None)?.concat(load_idx(&need(test, "t10k")?, None)?)?,
+        _ => {
+            return Err(Error::invalid(
+                "data::load",
+                format!("split {split:?} is only for fer2013.csv; {} holds IDX files (use Training or Test)", dir.display()),
+            ))
+        }
+    };
+    Ok(Some(ds))
+}
+
+/// Writes `bytes` to `path` atomically ([`crate::io::write_atomic`]), gzipped if `gzip`.
+fn write_file(path: &Path, bytes: &[u8], gzip: bool) -> Result<()> {
     if !gzip {
         return crate::io::write_atomic(path, bytes);
     }
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 2), flate2::Compression::best());
     enc.write_all(bytes).map_err(|e| Error::io(path, e))?;
     let data = enc.finish().map_err(|e| Error::io(path, e))?;
     crate::io::write_atomic(path, &data)
@@ -169,7 +227,7 @@ pub fn write_images(path: &Path, height: usize, width: usize, pixels: &[u8], gzi
         bytes.extend_from_slice(&v.to_be_bytes());
     }
     bytes.extend_from_slice(pixels);
-    write_atomic(path, &bytes, gzip)
+    write_file(path, &bytes, gzip)
 }
 
 /// Writes an IDX labels file.
@@ -179,7 +237,7 @@ pub fn write_labels(path: &Path, labels: &[u8], gzip: bool) -> Result<()> {
     bytes.extend_from_slice(&LABELS_MAGIC.to_be_bytes());
     bytes.extend_from_slice(&count.to_be_bytes());
     bytes.extend_from_slice(labels);
-    write_atomic(path, &bytes, gzip)
+    write_file(path, &bytes, gzip)
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ pub mod augment;
 pub mod batch;
 pub mod csv;
 pub mod idx;
+mod input;
 pub mod normalize;
 mod text;
 
@@ -36,7 +37,7 @@ pub use csv::write_submission;
 pub use normalize::{NormKind, Normalization};
 
 use crate::error::{Error, Result};
-use std::io::{BufReader, Read};
+use input::{find_beside, open_peek};
 use std::path::{Path, PathBuf};
 
 /// The seven FER2013 emotion classes, in label order.
@@ -202,66 +203,18 @@ pub fn load(path: &Path, split: Split) -> Result<Dataset> {
         return load_dir(path, split);
     }
     let (prefix, reader) = open_peek(path, 4)?;
-    if prefix.len() == 4 && prefix[..3] == [0, 0, 8] {
-        match prefix[3] {
-            3 => {
-                check_whole_file_split(path, split)?;
-                return idx::load_idx(path, None);
-            }
-            1 => {
-                return Err(Error::parse(
-                    path,
-                    0,
-                    "magic",
-                    "this is an IDX labels file (magic 0x00000801); pass the images file \
-                     (*-images-idx3-ubyte) and the labels are found beside it",
-                ))
-            }
-            _ => {}
-        }
+    if let Some(magic) = idx::magic_of(&prefix) {
+        drop(reader);
+        return idx::load_file(path, magic, split);
     }
     csv::read_csv_from(reader, path, split)
 }
 
-fn check_whole_file_split(path: &Path, split: Split) -> Result<()> {
-    match split {
-        Split::PublicTest | Split::PrivateTest => {
-            Err(Error::parse(path, 0, "split", format!("split {split:?} needs fer2013.csv with a Usage column; this file is one split already")))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Finds `name` or `name.gz` in `dir`.
-fn find_beside(dir: &Path, names: &[String]) -> Option<PathBuf> {
-    for n in names {
-        for cand in [dir.join(n), dir.join(format!("{n}.gz"))] {
-            if cand.is_file() {
-                return Some(cand);
-            }
-        }
-    }
-    None
-}
-
-fn idx_images_in(dir: &Path, prefix: &str) -> Option<PathBuf> {
-    find_beside(dir, &[format!("{prefix}-images-idx3-ubyte"), format!("{prefix}-images.idx3-ubyte")])
-}
-
+/// A directory: IDX files ([`idx::load_dir`]), else fer2013.csv, else Kaggle train.csv /
+/// test.csv.
 fn load_dir(dir: &Path, split: Split) -> Result<Dataset> {
-    let train = idx_images_in(dir, "train");
-    let test = idx_images_in(dir, "t10k");
-    if train.is_some() || test.is_some() {
-        let need =
-            |p: Option<PathBuf>, what: &str| p.ok_or_else(|| Error::invalid("data::load", format!("{} has no {what}-images-idx3-ubyte[.gz]", dir.display())));
-        return match split {
-            Split::Training => idx::load_idx(&need(train, "train")?, None),
-            Split::Test => idx::load_idx(&need(test, "t10k")?, None),
-            Split::All => idx::load_idx(&need(train, "train")?, None)?.concat(idx::load_idx(&need(test, "t10k")?, None)?),
-            _ => {
-                Err(Error::invalid("data::load", format!("split {split:?} is only for fer2013.csv; {} holds IDX files (use Training or Test)", dir.display())))
-            }
-        };
+    if let Some(ds) = idx::load_dir(dir, split)? {
+        return Ok(ds);
     }
     if let Some(p) = find_beside(dir, &["fer2013.csv".to_string()]) {
         return load(&p, split);
@@ -282,34 +235,6 @@ fn load_dir(dir: &Path, split: Split) -> Result<Dataset> {
             ),
         )),
     }
-}
-
-/// A boxed reader that is `Send`.
-pub(crate) type Input = Box<dyn Read + Send>;
-
-/// Opens `path`, transparently gunzipping it when it starts with the gzip magic bytes.
-pub(crate) fn open_input(path: &Path) -> Result<Input> {
-    let (_, r) = open_peek(path, 0)?;
-    Ok(r)
-}
-
-/// Opens `path` (gunzipping if needed) and returns its first `n` (decompressed) bytes, or fewer
-/// if the file is shorter, along with a reader that still yields them.
-pub(crate) fn open_peek(path: &Path, n: usize) -> Result<(Vec<u8>, Input)> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut raw = BufReader::with_capacity(1 << 16, file);
-    let head = read_prefix(&mut raw, 2).map_err(|e| Error::io(path, e))?;
-    let raw = std::io::Cursor::new(head.clone()).chain(raw);
-    let mut reader: Input =
-        if head == [0x1f, 0x8b] { Box::new(BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(raw))) } else { Box::new(raw) };
-    let prefix = read_prefix(&mut reader, n).map_err(|e| Error::io(path, e))?;
-    Ok((prefix.clone(), Box::new(std::io::Cursor::new(prefix).chain(reader))))
-}
-
-fn read_prefix(r: &mut impl Read, n: usize) -> std::io::Result<Vec<u8>> {
-    let mut v = Vec::with_capacity(n);
-    r.take(n as u64).read_to_end(&mut v)?;
-    Ok(v)
 }
 
 /// Class names for non-FER data with labels up to `max_label`: the Fashion-MNIST names when

@@ -1,6 +1,6 @@
 //! Activation layers, and PReLU with its learned slopes.
 
-use super::module::{Ctx, Module};
+use super::module::Module;
 use super::spec::Act;
 use crate::autograd::{Param, Var};
 use crate::error::Result;
@@ -27,7 +27,7 @@ pub fn apply_act(x: &Var, act: Option<Act>) -> Result<Var> {
 pub struct Activation(pub Act);
 
 impl Module for Activation {
-    fn forward(&mut self, x: &Var, _ctx: &mut Ctx) -> Result<Var> {
+    fn forward(&self, x: &Var) -> Result<Var> {
         apply_act(x, Some(self.0))
     }
 }
@@ -46,7 +46,7 @@ impl Prelu {
 }
 
 impl Module for Prelu {
-    fn forward(&mut self, x: &Var, _ctx: &mut Ctx) -> Result<Var> {
+    fn forward(&self, x: &Var) -> Result<Var> {
         let a = x.graph().param(&self.alpha);
         ops::prelu(x, &a)
     }

@@ -28,10 +28,21 @@ impl BatchNorm {
 }
 
 impl Module for BatchNorm {
-    fn forward(&mut self, x: &Var, ctx: &mut Ctx) -> Result<Var> {
+    /// `y = γ (x - running_mean) / sqrt(running_var + eps) + β` per channel.
+    fn forward(&self, x: &Var) -> Result<Var> {
         let g = x.graph().clone();
         let (gm, bt) = (g.param(&self.gamma), g.param(&self.beta));
-        ops::batch_norm(x, &gm, &bt, &mut self.state, ctx.train)
+        // evaluation mode reads the statistics and leaves them as they are; the op takes them
+        // mutably for training, so it gets a copy (2·C floats)
+        let mut state = self.state.clone();
+        ops::batch_norm(x, &gm, &bt, &mut state, false)
+    }
+    /// Normalises with the batch's mean and variance and moves the running statistics
+    /// towards them (see [`ops::batch_norm`]).
+    fn forward_mut(&mut self, x: &Var, _ctx: &mut Ctx) -> Result<Var> {
+        let g = x.graph().clone();
+        let (gm, bt) = (g.param(&self.gamma), g.param(&self.beta));
+        ops::batch_norm(x, &gm, &bt, &mut self.state, true)
     }
     fn params(&self) -> Vec<&Param> {
         vec![&self.gamma, &self.beta]

@@ -3,7 +3,7 @@
 //! bottom/right, as Keras does.
 
 use super::activation::apply_act;
-use super::module::{weight_l2, Ctx, Module};
+use super::module::{weight_l2, Module};
 use super::spec::{same_padding, Act, Padding};
 use super::Init;
 use crate::autograd::{Param, Var};
@@ -51,7 +51,7 @@ impl Conv2d {
 }
 
 impl Module for Conv2d {
-    fn forward(&mut self, x: &Var, _ctx: &mut Ctx) -> Result<Var> {
+    fn forward(&self, x: &Var) -> Result<Var> {
         let g = x.graph().clone();
         let (w, b) = (g.param(&self.weight), g.param(&self.bias));
         let ks = self.weight.value.shape();

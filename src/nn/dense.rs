@@ -1,7 +1,7 @@
 //! Fully connected layer (Keras `Dense`): `y = act(x · W + b)`, weight `[in, units]`.
 
 use super::activation::apply_act;
-use super::module::{weight_l2, Ctx, Module};
+use super::module::{weight_l2, Module};
 use super::spec::Act;
 use super::Init;
 use crate::autograd::{Param, Var};
@@ -30,7 +30,7 @@ impl Dense {
 }
 
 impl Module for Dense {
-    fn forward(&mut self, x: &Var, _ctx: &mut Ctx) -> Result<Var> {
+    fn forward(&self, x: &Var) -> Result<Var> {
         let g = x.graph().clone();
         let y = ops::linear(x, &g.param(&self.weight), Some(&g.param(&self.bias)))?;
         apply_act(&y, self.activation)

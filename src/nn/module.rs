@@ -1,23 +1,45 @@
-//! The [`Module`] trait: a layer is something with a forward pass and parameters.
+//! The [`Module`] trait: a layer is something with two forward passes and parameters.
+//!
+//! - [`Module::forward`] (`&self`) is inference: evaluation mode, batch norm on its running
+//!   statistics, dropout the identity. It changes nothing, so a trained model can be shared
+//!   (`Module: Sync`) and explained without a training loop. It records on whatever graph its
+//!   input belongs to: on a recording [`Graph`](crate::autograd::Graph) it gives d output /
+//!   d input (saliency, Grad-CAM), on [`Graph::no_grad`](crate::autograd::Graph::no_grad) it
+//!   is plain inference.
+//! - [`Module::forward_mut`] (`&mut self`) is training: dropout draws its mask from
+//!   [`Ctx::rng`], batch norm normalises with the batch statistics and updates its running
+//!   averages.
+//!
+//! A layer without state or randomness has the same value in both, which is
+//! `forward_mut`'s default.
 
 use crate::autograd::{Param, Var};
 use crate::error::Result;
 use crate::tensor::{Rng, Tensor};
 
-/// What a forward pass needs besides the input: train or eval mode, and the random stream
-/// for dropout.
+/// What a training forward pass needs besides the input: the random stream for dropout.
 pub struct Ctx<'a> {
-    /// Training mode (dropout active, batch norm on batch statistics and updating its running
-    /// averages) or evaluation mode.
-    pub train: bool,
-    /// Random numbers for dropout.
+    /// Random numbers for dropout (each dropout layer draws one `u64`, in layer order).
     pub rng: &'a mut Rng,
 }
 
-/// A layer: forward on the tape, and its parameters.
-pub trait Module: Send {
-    /// Applies the layer to a batch.
-    fn forward(&mut self, x: &Var, ctx: &mut Ctx) -> Result<Var>;
+impl<'a> Ctx<'a> {
+    /// A training context drawing from `rng`.
+    pub fn new(rng: &'a mut Rng) -> Self {
+        Ctx { rng }
+    }
+}
+
+/// A layer: inference and training forwards on the tape, and its parameters.
+pub trait Module: Send + Sync {
+    /// Inference on a batch (evaluation mode; see the module documentation).
+    fn forward(&self, x: &Var) -> Result<Var>;
+    /// Training on a batch: dropout from `ctx.rng`, batch norm on batch statistics updating
+    /// its running averages. The default is [`Module::forward`], right for every layer
+    /// without state or randomness; a layer with either must override it.
+    fn forward_mut(&mut self, x: &Var, _ctx: &mut Ctx) -> Result<Var> {
+        self.forward(x)
+    }
     /// Trainable parameters, in a fixed order.
     fn params(&self) -> Vec<&Param> {
         vec![]

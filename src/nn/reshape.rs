@@ -9,7 +9,7 @@ use crate::ops;
 pub struct ZeroPad(pub usize, pub usize, pub usize, pub usize);
 
 impl Module for ZeroPad {
-    fn forward(&mut self, x: &Var, _ctx: &mut Ctx) -> Result<Var> {
+    fn forward(&self, x: &Var) -> Result<Var> {
         ops::pad2d(x, self.0, self.1, self.2, self.3)
     }
 }
@@ -21,7 +21,7 @@ pub struct MaxPool {
 }
 
 impl Module for MaxPool {
-    fn forward(&mut self, x: &Var, _ctx: &mut Ctx) -> Result<Var> {
+    fn forward(&self, x: &Var) -> Result<Var> {
         ops::max_pool2d(x, self.kernel, self.stride)
     }
 }
@@ -33,7 +33,7 @@ pub struct AvgPool {
 }
 
 impl Module for AvgPool {
-    fn forward(&mut self, x: &Var, _ctx: &mut Ctx) -> Result<Var> {
+    fn forward(&self, x: &Var) -> Result<Var> {
         ops::avg_pool2d(x, self.kernel, self.stride)
     }
 }
@@ -42,16 +42,23 @@ impl Module for AvgPool {
 pub struct Flatten;
 
 impl Module for Flatten {
-    fn forward(&mut self, x: &Var, _ctx: &mut Ctx) -> Result<Var> {
+    fn forward(&self, x: &Var) -> Result<Var> {
         ops::flatten(x)
     }
 }
 
-/// Inverted dropout, active only in training mode.
+/// Inverted dropout with drop probability `p` (the field): in training each value is kept
+/// with probability `1 - p` and scaled by `1 / (1 - p)`, so `E[y] = x` and inference is the
+/// identity (see [`ops::dropout`]).
 pub struct Dropout(pub f32);
 
 impl Module for Dropout {
-    fn forward(&mut self, x: &Var, ctx: &mut Ctx) -> Result<Var> {
-        ops::dropout(x, self.0, ctx.train, ctx.rng)
+    /// The identity: inverted dropout needs no rescaling at inference.
+    fn forward(&self, x: &Var) -> Result<Var> {
+        Ok(x.clone())
+    }
+    /// Drops with the mask of one draw from `ctx.rng`.
+    fn forward_mut(&mut self, x: &Var, ctx: &mut Ctx) -> Result<Var> {
+        ops::dropout(x, self.0, true, ctx.rng)
     }
 }

@@ -107,8 +107,9 @@ impl Sequential {
         self.shapes.last().expect("shapes has input")
     }
     /// The final Softmax or LogSoftmax of the spec, if any. [`Sequential::forward_logits`]
-    /// stops before it (training applies cross-entropy to the logits, which equals NLL of the
-    /// log-softmax); [`Module::forward`] applies it.
+    /// and [`Sequential::forward_logits_mut`] stop before it (training applies cross-entropy to
+    /// the logits, which equals NLL of the log-softmax); [`Module::forward`] and
+    /// [`Module::forward_mut`] apply it.
     pub fn output_kind(&self) -> Option<Act> {
         self.head
     }
@@ -119,8 +120,6 @@ impl Sequential {
 
     fn check_input(&self, x: &Var) -> Result<()> {
         if x.shape().len() != self.shapes[0].len() + 1 || x.shape()[1..] != self.shapes[0][..] {
-            let mut want = vec![usize::MAX];
-            want.extend_from_slice(&self.shapes[0]);
             return Err(Error::Shape {
                 op: "model input",
                 lhs: x.shape().to_vec(),
@@ -131,23 +130,46 @@ impl Sequential {
         Ok(())
     }
 
-    /// The output before a final Softmax / LogSoftmax (the logits).
-    pub fn forward_logits(&mut self, x: &Var, ctx: &mut Ctx) -> Result<Var> {
+    /// Inference: the output before a final Softmax / LogSoftmax (the logits), in evaluation
+    /// mode (see [`Module::forward`]).
+    pub fn forward_logits(&self, x: &Var) -> Result<Var> {
         self.check_input(x)?;
         let mut y = x.clone();
-        for l in self.layers.iter_mut() {
-            y = l.forward(&y, ctx)?;
+        for l in &self.layers {
+            y = l.forward(&y)?;
         }
         Ok(y)
     }
 
-    /// Runs every layer and returns the output of each (index i = after layer i; a final
-    /// Softmax / LogSoftmax is not included); used for feature maps and Grad-CAM.
-    pub fn forward_all(&mut self, x: &Var, ctx: &mut Ctx) -> Result<Vec<Var>> {
+    /// Inference through every layer, returning the output of each (index i = after layer i;
+    /// a final Softmax / LogSoftmax is not included): feature maps, and on a recording graph
+    /// the gradients Grad-CAM needs.
+    pub fn forward_all(&self, x: &Var) -> Result<Vec<Var>> {
+        self.check_input(x)?;
+        let mut outs: Vec<Var> = Vec::with_capacity(self.layers.len());
+        for l in &self.layers {
+            let y = l.forward(outs.last().unwrap_or(x))?;
+            outs.push(y);
+        }
+        Ok(outs)
+    }
+
+    /// Training: the logits, in training mode (see [`Module::forward_mut`]).
+    pub fn forward_logits_mut(&mut self, x: &Var, ctx: &mut Ctx) -> Result<Var> {
+        self.check_input(x)?;
+        let mut y = x.clone();
+        for l in self.layers.iter_mut() {
+            y = l.forward_mut(&y, ctx)?;
+        }
+        Ok(y)
+    }
+
+    /// Training through every layer, returning the output of each, as [`Sequential::forward_all`].
+    pub fn forward_all_mut(&mut self, x: &Var, ctx: &mut Ctx) -> Result<Vec<Var>> {
         self.check_input(x)?;
         let mut outs: Vec<Var> = Vec::with_capacity(self.layers.len());
         for l in self.layers.iter_mut() {
-            let y = l.forward(outs.last().unwrap_or(x), ctx)?;
+            let y = l.forward_mut(outs.last().unwrap_or(x), ctx)?;
             outs.push(y);
         }
         Ok(outs)
@@ -179,8 +201,14 @@ impl Sequential {
 }
 
 impl Module for Sequential {
-    fn forward(&mut self, x: &Var, ctx: &mut Ctx) -> Result<Var> {
-        let y = self.forward_logits(x, ctx)?;
+    /// Inference, ending in the spec's final Softmax / LogSoftmax if it has one.
+    fn forward(&self, x: &Var) -> Result<Var> {
+        let y = self.forward_logits(x)?;
+        super::activation::apply_act(&y, self.head)
+    }
+    /// Training, ending in the spec's final Softmax / LogSoftmax if it has one.
+    fn forward_mut(&mut self, x: &Var, ctx: &mut Ctx) -> Result<Var> {
+        let y = self.forward_logits_mut(x, ctx)?;
         super::activation::apply_act(&y, self.head)
     }
     fn params(&self) -> Vec<&Param> {

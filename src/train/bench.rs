@@ -5,7 +5,7 @@ use super::trainer::{TrainConfig, Trainer};
 use crate::autograd::Graph;
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::nn::{Ctx, ModelSpec, Sequential};
+use crate::nn::{ModelSpec, Sequential};
 use crate::tensor::{Rng, Tensor};
 use std::time::Instant;
 
@@ -56,12 +56,12 @@ pub fn bench_model(spec: &ModelSpec, input: &[usize], classes: usize, batch: usi
     }
     let (lo, hi) = (times.iter().cloned().fold(f64::MAX, f64::min), times.iter().cloned().fold(0.0, f64::max));
     let train_t = median(&mut times);
-    let model: &mut Sequential = &mut trainer.model;
+    let model: &Sequential = &trainer.model;
     let mut itimes = vec![];
     for i in 0..warmup + reps {
         let t0 = Instant::now();
         let g = Graph::no_grad();
-        model.forward_logits(&g.constant(x.clone()), &mut Ctx { train: false, rng: &mut rng })?;
+        model.forward_logits(&g.constant(x.clone()))?;
         if i >= warmup {
             itimes.push(t0.elapsed().as_secs_f64());
         }

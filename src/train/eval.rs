@@ -4,9 +4,9 @@
 use crate::autograd::Graph;
 use crate::data::{make_batch, Dataset, Normalization};
 use crate::error::{Error, Result};
-use crate::nn::{Ctx, Sequential};
+use crate::nn::Sequential;
 use crate::ops;
-use crate::tensor::{Rng, Tensor};
+use crate::tensor::Tensor;
 
 /// What [`evaluate`] measures on a labelled set.
 #[derive(Clone, Debug)]
@@ -22,14 +22,14 @@ pub struct Evaluation {
 }
 
 /// Class probabilities `[N, K]` for every image of `ds` (softmax of the logits), in batches.
-pub fn predict(model: &mut Sequential, ds: &Dataset, norm: &Normalization, batch: usize) -> Result<Tensor> {
+pub fn predict(model: &Sequential, ds: &Dataset, norm: &Normalization, batch: usize) -> Result<Tensor> {
     let idx: Vec<usize> = (0..ds.len()).collect();
     let mut probs = Vec::new();
     let mut k = 0;
     for chunk in idx.chunks(batch.max(1)) {
         let (x, _) = make_batch(ds, chunk, norm, None)?;
         let g = Graph::no_grad();
-        let logits = model.forward_logits(&g.constant(x), &mut Ctx { train: false, rng: &mut Rng::new(0) })?;
+        let logits = model.forward_logits(&g.constant(x))?;
         let p = ops::softmax(&logits)?;
         k = p.shape()[1];
         probs.extend_from_slice(p.value().data());
@@ -38,7 +38,7 @@ pub fn predict(model: &mut Sequential, ds: &Dataset, norm: &Normalization, batch
 }
 
 /// Loss, accuracy and predictions on a labelled dataset.
-pub fn evaluate(model: &mut Sequential, ds: &Dataset, norm: &Normalization, batch: usize) -> Result<Evaluation> {
+pub fn evaluate(model: &Sequential, ds: &Dataset, norm: &Normalization, batch: usize) -> Result<Evaluation> {
     let labels = ds.labels.as_ref().ok_or_else(|| Error::invalid("evaluate", "the data has no labels"))?;
     let idx: Vec<usize> = (0..ds.len()).collect();
     let (mut loss_sum, mut correct) = (0.0f64, 0usize);
@@ -46,7 +46,7 @@ pub fn evaluate(model: &mut Sequential, ds: &Dataset, norm: &Normalization, batc
     for chunk in idx.chunks(batch.max(1)) {
         let (x, y) = make_batch(ds, chunk, norm, None)?;
         let g = Graph::no_grad();
-        let logits = model.forward_logits(&g.constant(x), &mut Ctx { train: false, rng: &mut Rng::new(0) })?;
+        let logits = model.forward_logits(&g.constant(x))?;
         let loss = ops::cross_entropy(&logits, &y)?;
         loss_sum += loss.value().item()? as f64 * chunk.len() as f64;
         let pred = logits.value().argmax_rows()?;

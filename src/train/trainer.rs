@@ -313,7 +313,7 @@ impl Trainer {
             }
             let (val_loss, val_acc) = match val {
                 Some(v) => {
-                    let e = evaluate(&mut self.model, v, &norm, 256)?;
+                    let e = evaluate(&self.model, v, &norm, 256)?;
                     (Some(e.loss as f32), Some(e.accuracy as f32))
                 }
                 None => (None, None),
@@ -355,7 +355,7 @@ impl Trainer {
     /// One optimisation step on a batch; returns (loss, accuracy) of the batch.
     pub fn step(&mut self, x: Tensor, y: &[usize], rng: &mut Rng) -> Result<(f32, f32)> {
         let g = Graph::new();
-        let logits = self.model.forward_logits(&g.constant(x), &mut Ctx { train: true, rng })?;
+        let logits = self.model.forward_logits_mut(&g.constant(x), &mut Ctx::new(rng))?;
         let loss = ops::cross_entropy(&logits, y)?;
         let grads = loss.backward()?;
         let mut loss_v = loss.value().item()?;

@@ -1,6 +1,6 @@
-//! Parse timing of a synthetic full-size FER2013 Kaggle train.csv (28,709 rows of 48x48).
-//! Ignored by default (it writes ~265 MB to the temp dir):
-//! `cargo test --release --test data_bench -- --ignored --nocapture`
+//! Parse timing of a synthetic full-size FER2013 Kaggle train.csv (28,709 rows of 48x48), on
+//! one thread and on all of them. It writes ~265 MB to the temp dir (removed afterwards):
+//! `cargo bench --bench data_parse`
 
 use pupil::data::{self, Split};
 use pupil::Rng;
@@ -9,9 +9,7 @@ use std::time::Instant;
 
 const ROWS: usize = 28_709;
 
-#[test]
-#[ignore = "writes a ~265 MB CSV; run explicitly to measure parse speed"]
-fn parse_full_size_fer_train_csv() {
+fn main() {
     let path = std::env::temp_dir().join(format!("pupil-bench-{}-train.csv", std::process::id()));
     let t = Instant::now();
     {
