@@ -4,16 +4,13 @@
 
 use super::layer::{Act, LayerSpec, ModelSpec, Padding};
 use crate::error::{Error, Result};
+use pupil_kernels::out_size;
 
 /// Keras' split of "same" padding: (before, after) for one dimension.
 pub fn same_padding(size: usize, k: usize, stride: usize) -> (usize, usize) {
     let out = size.div_ceil(stride.max(1));
     let total = ((out - 1) * stride + k).saturating_sub(size);
     (total / 2, total - total / 2)
-}
-
-fn pool_out(size: usize, k: usize, s: usize) -> Option<usize> {
-    (size >= k && s > 0).then(|| (size - k) / s + 1)
 }
 
 /// Largest size accepted for any count in a spec (filters, units, kernel, stride, padding).
@@ -65,11 +62,11 @@ impl LayerSpec {
                 }
                 let (oh, ow) = match padding {
                     Padding::Same => (h.div_ceil(stride.0), w.div_ceil(stride.1)),
-                    Padding::Valid => match (pool_out(h, kernel.0, stride.0), pool_out(w, kernel.1, stride.1)) {
+                    Padding::Valid => match (out_size(h, kernel.0, stride.0, 0), out_size(w, kernel.1, stride.1, 0)) {
                         (Some(a), Some(b)) => (a, b),
                         _ => return bad(format!("kernel {}x{} is larger than the input {h}x{w}", kernel.0, kernel.1)),
                     },
-                    Padding::Explicit(p) => match (pool_out(h + 2 * p, kernel.0, stride.0), pool_out(w + 2 * p, kernel.1, stride.1)) {
+                    Padding::Explicit(p) => match (out_size(h, kernel.0, stride.0, *p), out_size(w, kernel.1, stride.1, *p)) {
                         (Some(a), Some(b)) => (a, b),
                         _ => return bad(format!("kernel {}x{} is larger than the padded input {}x{}", kernel.0, kernel.1, h + 2 * p, w + 2 * p)),
                     },
@@ -87,7 +84,7 @@ impl LayerSpec {
             }
             LayerSpec::MaxPool { kernel, stride } | LayerSpec::AvgPool { kernel, stride } => {
                 let (c, h, w) = chw(input)?;
-                match (pool_out(h, kernel.0, stride.0), pool_out(w, kernel.1, stride.1)) {
+                match (out_size(h, kernel.0, stride.0, 0), out_size(w, kernel.1, stride.1, 0)) {
                     (Some(a), Some(b)) if kernel.0 > 0 && kernel.1 > 0 => Ok(vec![c, a, b]),
                     _ => bad(format!("pool {}x{} stride {} does not fit the input {h}x{w}", kernel.0, kernel.1, stride.0)),
                 }
