@@ -68,6 +68,9 @@ fn a_model_loads_for_inference_without_the_trainer() {
     assert_eq!((a.loss, a.predictions), (b.loss, b.predictions));
 }
 
+/// A change to a checkpoint's tensors and metadata.
+type Edit = dyn FnOnce(&mut Vec<(String, Tensor)>, &mut BTreeMap<String, String>);
+
 /// Rewrites the checkpoint with `edit` applied to its tensors and metadata.
 fn edit_checkpoint(dir: &Path, edit: impl FnOnce(&mut Vec<(String, Tensor)>, &mut BTreeMap<String, String>)) {
     let path = dir.join(run::CHECKPOINT);
@@ -84,7 +87,7 @@ fn checkpoint_faults_are_named_with_the_file() {
     trained_with_val(&dir, 1);
     let clean = std::fs::read(dir.join(run::CHECKPOINT)).unwrap();
     let run = RunDir::new(&dir);
-    let cases: Vec<(Box<dyn FnOnce(&mut Vec<(String, Tensor)>, &mut BTreeMap<String, String>)>, &str)> = vec![
+    let cases: Vec<(Box<Edit>, &str)> = vec![
         (Box::new(|_, md| drop(md.insert("pupil.train_state".into(), "{".into()))), "pupil.train_state"),
         (Box::new(|_, md| drop(md.remove("pupil.optimizer"))), "pupil.optimizer"),
         (Box::new(|t, _| t.retain(|(k, _)| !k.ends_with(".m"))), ".m is missing"),
@@ -211,7 +214,19 @@ fn a_session_records_its_data_for_later_commands() {
     let e = TrainSession::start(&bad).err().unwrap().to_string();
     assert!(e.contains("--patience") && !e.contains("missing.csv"), "{e}");
     // with a finished run in `out`, --resume says so
-    let again = TrainPlan { resume: true, ..plan };
+    let again = TrainPlan { resume: true, ..plan.clone() };
     let e = TrainSession::start(&again).err().unwrap().to_string();
     assert!(e.contains("finished (1 of 1 epochs)"), "{e}");
+    // resuming on other data is refused by name; on the same data it goes on
+    let other = dir.join("other.csv");
+    std::fs::copy(&csv, &other).unwrap();
+    let moved = TrainPlan { resume: true, epochs: Some(2), data: Some(other), ..plan.clone() };
+    let e = TrainSession::start(&moved).err().unwrap().to_string();
+    assert!(e.contains("trained on") && e.contains("train.csv") && e.contains("other.csv"), "{e}");
+    let embedded = TrainPlan { data: None, ..moved };
+    assert!(TrainSession::start(&embedded).err().unwrap().to_string().contains("embedded"));
+    let mut go_on = TrainSession::start(&TrainPlan { resume: true, epochs: Some(2), ..plan }).unwrap();
+    assert_eq!(go_on.resumed_after(), Some(1));
+    go_on.fit(&mut |_| {}).unwrap();
+    assert_eq!(go_on.trainer.history().len(), 2);
 }

@@ -28,7 +28,7 @@ impl ParamState {
     pub fn zeros(method: &Method, n: usize) -> ParamState {
         let z = || vec![0.0; n];
         match *method {
-            Method::Sgd { momentum, .. } if momentum == 0.0 => ParamState::Plain,
+            Method::Sgd { momentum: 0.0, .. } => ParamState::Plain,
             Method::Sgd { .. } => ParamState::Momentum { velocity: z() },
             Method::Adam { .. } => ParamState::Adam { m: z(), v: z() },
             Method::Adadelta { .. } => ParamState::Adadelta { avg_sq_grad: z(), avg_sq_delta: z() },

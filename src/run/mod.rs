@@ -24,7 +24,7 @@ mod session;
 pub use checkpoint::history_csv;
 pub use data_ref::{DataRef, DataSource, HeldOut, RunRecord};
 pub use model_file::{load_model, save_model, RunModel, META_KEY};
-pub use session::{evaluate_run, predict_run, resume, EvalReport, FinalEvaluation, TrainPlan, TrainReport, TrainSession};
+pub use session::{check_same_data, evaluate_run, predict_run, resume, EvalReport, FinalEvaluation, TrainPlan, TrainReport, TrainSession};
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};

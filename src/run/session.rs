@@ -55,6 +55,24 @@ pub fn resume(run: &RunDir, epochs: Option<usize>, separate_validation: bool) ->
     Ok(t)
 }
 
+/// Refuses to continue the run in `run` on other data than its `run.json` records: the
+/// training data (`train`) and a separate validation set (`val`) must be the same files (or
+/// the embedded sample) and splits. Runs without a record are not checked.
+pub fn check_same_data(run: &RunDir, train: &DataRef, val: Option<&DataRef>) -> Result<()> {
+    let Some(rec) = run.record()? else {
+        return Ok(());
+    };
+    if rec.train != train.absolute() {
+        return Err(Error::invalid("--resume", format!("the run was trained on {}, not {}: give the same --data", rec.train.describe(), train.describe())));
+    }
+    if let (Some(was), Some(given)) = (rec.validation.as_ref().filter(|v| v.held_out.is_none()), val) {
+        if *was != given.absolute() {
+            return Err(Error::invalid("--resume", format!("the run was validated on {}, not {}: give the same --val-data", was.describe(), given.describe())));
+        }
+    }
+    Ok(())
+}
+
 /// A training run being carried out: its data, trainer and directory.
 pub struct TrainSession {
     pub trainer: Trainer,
@@ -104,6 +122,7 @@ impl TrainSession {
         let run = RunDir::new(&plan.out);
         let (trainer, resumed_after) = if plan.resume {
             let t = resume(&run, plan.epochs, val.is_some())?;
+            check_same_data(&run, &train_ref, val.as_ref().map(|v| &v.0))?;
             let done = t.history().len();
             (t, Some(done))
         } else {
