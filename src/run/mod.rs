@@ -127,7 +127,7 @@ impl RunDir {
         let abs = |d: &Option<DataRef>| d.as_ref().map(DataRef::absolute);
         let r = RunRecord { train: r.train.absolute(), validation: abs(&r.validation), evaluated: abs(&r.evaluated) };
         let json = serde_json::to_string_pretty(&r).map_err(|e| Error::Run(format!("serialising the run record: {e}")))?;
-        write_atomic(&self.file(RECORD), json.as_bytes())
+        write_atomic(&self.file(RECORD), format!("{json}\n").as_bytes())
     }
 
     /// The data the run was last evaluated on (its confusion matrix), else the data it was
