@@ -3,7 +3,7 @@
 //! explanations.
 //!
 //! Layers, from the bottom: `pupil-kernels` (hot loops on slices) ← [`tensor`] ← [`autograd`]
-//! ← [`ops`] ← [`nn`] / [`optim`] ← [`data`] / [`train`] ← [`viz`] ← the `pupil` CLI.
+//! ← [`ops`] ← [`nn`] / [`optim`] ← [`data`] / [`train`] ← [`viz`] ← [`run`] ← the `pupil` CLI.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -18,6 +18,7 @@ pub mod data;
 pub mod nn;
 pub mod ops;
 pub mod optim;
+pub mod run;
 pub mod train;
 pub mod viz;
 

@@ -4,6 +4,7 @@
 
 use pupil::data::{embedded_sample, Augment, Dataset, Split};
 use pupil::nn::{preset, ModelSpec};
+use pupil::run::RunDir;
 use pupil::tensor::Tensor;
 use pupil::train::{evaluate, Event, TrainConfig, Trainer};
 use std::path::{Path, PathBuf};
@@ -45,7 +46,7 @@ fn small_cnn_learns_the_embedded_sample() {
     let test = embedded_sample(Split::Test).unwrap();
     let cfg = TrainConfig { epochs: 4, val_split: 0.1, ..TrainConfig::default() };
     let mut t = Trainer::new(&preset("small", 10).unwrap(), &train, cfg).unwrap();
-    t.fit(&train, None, None, &mut |_| {}).unwrap();
+    t.fit(&train, None, &mut (), &mut |_| {}).unwrap();
     let norm = t.meta().normalization.clone();
     let ev = evaluate(&t.model, &test, &norm, 256).unwrap();
     // 4 epochs on 2,700 images: a 10-class guess is 0.10; this net reaches ~0.78
@@ -59,15 +60,15 @@ fn resume_equals_uninterrupted() {
     let data = small_data(400);
     let full_dir = tmp("full");
     let mut full = Trainer::new(&stress_spec(), &data, stress_config(3)).unwrap();
-    full.fit(&data, None, Some(&full_dir), &mut |_| {}).unwrap();
+    full.fit(&data, None, &mut RunDir::new(&full_dir), &mut |_| {}).unwrap();
 
     let dir = tmp("resume");
     let mut first = Trainer::new(&stress_spec(), &data, stress_config(2)).unwrap();
-    first.fit(&data, None, Some(&dir), &mut |_| {}).unwrap();
+    first.fit(&data, None, &mut RunDir::new(&dir), &mut |_| {}).unwrap();
     drop(first);
-    let mut resumed = Trainer::resume(&dir, Some(3)).unwrap();
+    let mut resumed = RunDir::new(&dir).load_trainer(Some(3)).unwrap();
     assert_eq!(resumed.history().len(), 2);
-    resumed.fit(&data, None, Some(&dir), &mut |_| {}).unwrap();
+    resumed.fit(&data, None, &mut RunDir::new(&dir), &mut |_| {}).unwrap();
     assert_eq!(no_times(resumed.history()), no_times(full.history()));
     assert_eq!(weights(&resumed), weights(&full), "resumed best weights differ from the uninterrupted run");
     assert_eq!(checkpoint_tensors(&dir), checkpoint_tensors(&full_dir), "resumed last-epoch weights or optimiser state differ");
@@ -95,7 +96,7 @@ fn one_thread_equals_two_threads() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
             let mut t = Trainer::new(&stress_spec(), &data, stress_config(3)).unwrap();
-            t.fit(&data, None, Some(&dir), &mut |_| {}).unwrap();
+            t.fit(&data, None, &mut RunDir::new(&dir), &mut |_| {}).unwrap();
             (checkpoint_tensors(&dir), no_times(t.history()), weights(&t))
         })
     };
@@ -114,7 +115,7 @@ fn diverging_loss_stops_with_a_clear_error() {
     let mut t = Trainer::new(&stress_spec(), &data, cfg).unwrap();
     let mut batches = 0;
     let e = t
-        .fit(&data, None, None, &mut |e| {
+        .fit(&data, None, &mut (), &mut |e| {
             if let Event::Batch { .. } = e {
                 batches += 1
             }

@@ -163,10 +163,7 @@ pub struct PredictArgs {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     if let Some(t) = cli.threads {
-        if t == 0 || t > 256 {
-            return Err(pupil::Error::invalid("--threads", format!("{t} is not from 1 to 256")));
-        }
-        rayon::ThreadPoolBuilder::new().num_threads(t).build_global().map_err(|e| pupil::Error::invalid("--threads", e.to_string()))?;
+        pupil::train::set_threads(t)?;
     }
     match cli.command {
         None => {

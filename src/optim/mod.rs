@@ -1,14 +1,22 @@
 //! Optimisers: SGD (momentum, Nesterov), Adam / AdamW (Keras-style learning-rate decay),
-//! Adadelta and RMSprop, with weight decay. Their state is plain data (serde), saved in
-//! checkpoints so `--resume` continues exactly.
+//! Adadelta and RMSprop, with weight decay.
+//!
+//! Each optimiser owns its state: a typed [`ParamState`] per parameter (the named moment
+//! vectors of its method), saved and restored by the optimiser itself through
+//! [`Optimizer::state_dict`] / [`Optimizer::load_state_dict`], so `--resume` continues exactly.
+//! The settings ([`OptimConfig`]) are not part of that record: a checkpoint keeps one copy of
+//! them, in the training configuration, and the optimiser is rebuilt from it.
 //!
 //! Every update is elementwise, so it is parallel over chunks of each parameter without any
 //! effect on the result.
 
-use crate::autograd::Param;
+mod optimizer;
+mod state;
+
+pub use optimizer::Optimizer;
+pub use state::{OptimRecord, ParamState};
+
 use crate::error::{Error, Result};
-use crate::tensor::Tensor;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Which update rule, with its hyper-parameters.
@@ -40,6 +48,19 @@ pub struct OptimConfig {
     pub weight_decay: f32,
 }
 
+/// Settings a user may override on top of an optimiser's defaults (the `train` flags).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OptimFlags {
+    /// Learning rate (default: the optimiser's own).
+    pub lr: Option<f32>,
+    /// Keras-style learning-rate decay.
+    pub decay: f32,
+    /// Momentum, for `sgd` / `nesterov` (other methods have none).
+    pub momentum: Option<f32>,
+    /// Weight decay (default: the optimiser's own).
+    pub weight_decay: Option<f32>,
+}
+
 impl OptimConfig {
     /// Defaults per name: `sgd` (lr 0.01, momentum 0.9), `nesterov`, `adam` (lr 0.001),
     /// `adamw` (lr 0.001, wd 0.01), `adadelta` (lr 1.0, ρ 0.95, ε 1e-7), `rmsprop` (lr 0.001).
@@ -56,139 +77,39 @@ impl OptimConfig {
         Ok(OptimConfig { method, lr, decay: 0.0, weight_decay: wd })
     }
 
-    fn slots(&self) -> usize {
-        match self.method {
-            Method::Sgd { momentum, .. } => usize::from(momentum != 0.0),
-            Method::Adam { .. } | Method::Adadelta { .. } => 2,
-            Method::Rmsprop { .. } => 1,
+    /// The optimiser `name` with the user's overrides applied, checked by [`Self::validate`].
+    pub fn from_flags(name: &str, flags: &OptimFlags) -> Result<OptimConfig> {
+        let mut o = OptimConfig::named(name)?;
+        if let Some(lr) = flags.lr {
+            o.lr = lr;
         }
-    }
-}
-
-/// An optimiser: settings plus per-parameter state.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Optimizer {
-    pub config: OptimConfig,
-    /// Number of updates done.
-    pub step: u64,
-    /// Per parameter, per slot, the state values (created on the first step). Not in the
-    /// serde form: checkpoints store it as tensors beside the weights.
-    #[serde(skip)]
-    pub state: Vec<Vec<Vec<f32>>>,
-}
-
-const CHUNK: usize = 1 << 14;
-
-impl Optimizer {
-    /// A fresh optimiser.
-    pub fn new(config: OptimConfig) -> Self {
-        Optimizer { config, step: 0, state: vec![] }
+        o.decay = flags.decay;
+        if let Some(wd) = flags.weight_decay {
+            o.weight_decay = wd;
+        }
+        if let (Some(m), Method::Sgd { momentum, .. }) = (flags.momentum, &mut o.method) {
+            *momentum = m;
+        }
+        o.validate()?;
+        Ok(o)
     }
 
-    /// Number of state vectors per parameter this method keeps.
-    pub fn config_slots(&self) -> usize {
-        self.config.slots()
-    }
-
-    /// Learning rate used by the next step.
-    pub fn current_lr(&self) -> f32 {
-        self.config.lr / (1.0 + self.config.decay * self.step as f32)
-    }
-
-    /// One update of every parameter with its gradient (same order as `params`).
-    pub fn step(&mut self, params: &mut [&mut Param], grads: &[Tensor]) -> Result<()> {
-        if params.len() != grads.len() {
-            return Err(Error::shape("Optimizer::step", &[params.len()], &[grads.len()]));
+    /// The settings an update cannot work with: a learning rate that is not a positive number,
+    /// a negative or non-finite decay or weight decay, a momentum outside `[0, 1)`. The errors
+    /// name the `train` flag that sets each value.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(Error::invalid("optimizer", format!("learning rate (--lr) {} must be a positive number", self.lr)));
         }
-        if self.state.is_empty() {
-            self.state = params.iter().map(|p| vec![vec![0.0; p.len()]; self.config.slots()]).collect();
+        if !(self.decay.is_finite() && self.decay >= 0.0) {
+            return Err(Error::invalid("optimizer", format!("learning-rate decay (--decay) {} must be a number >= 0", self.decay)));
         }
-        if self.state.len() != params.len() {
-            return Err(Error::invalid("Optimizer::step", format!("state for {} parameters, given {}", self.state.len(), params.len())));
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(Error::invalid("optimizer", format!("weight decay (--weight-decay) {} must be a number >= 0", self.weight_decay)));
         }
-        if let Some((p, _)) = params.iter().zip(&self.state).find(|(p, st)| st.len() != self.config.slots() || st.iter().any(|s| s.len() != p.len())) {
-            return Err(Error::invalid("Optimizer::step", format!("the optimiser state of {} does not fit the parameter", p.name)));
-        }
-        let lr = self.current_lr();
-        self.step += 1;
-        let t = self.step as i32;
-        let cfg = &self.config;
-        let wd = cfg.weight_decay;
-        for ((p, g), st) in params.iter_mut().zip(grads).zip(self.state.iter_mut()) {
-            if g.shape() != p.value.shape() {
-                return Err(Error::Shape {
-                    op: "Optimizer::step",
-                    lhs: p.value.shape().to_vec(),
-                    rhs: g.shape().to_vec(),
-                    detail: format!("gradient of {}", p.name),
-                });
-            }
-            if st.iter().any(|s| s.len() != p.len()) {
-                return Err(Error::invalid("Optimizer::step", format!("state of {} has the wrong size", p.name)));
-            }
-            let w = p.value.data_mut();
-            let g = g.data();
-            match cfg.method {
-                Method::Sgd { momentum, nesterov } => {
-                    if momentum == 0.0 {
-                        w.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).for_each(|(w, g)| {
-                            for (w, &g) in w.iter_mut().zip(g) {
-                                *w -= lr * (g + wd * *w);
-                            }
-                        });
-                    } else {
-                        let v = &mut st[0];
-                        w.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(v.par_chunks_mut(CHUNK)).for_each(|((w, g), v)| {
-                            for ((w, &g), v) in w.iter_mut().zip(g).zip(v.iter_mut()) {
-                                let g = g + wd * *w;
-                                *v = momentum * *v + g;
-                                *w -= lr * if nesterov { g + momentum * *v } else { *v };
-                            }
-                        });
-                    }
-                }
-                Method::Adam { beta1, beta2, eps, decoupled } => {
-                    let (c1, c2) = (1.0 - beta1.powi(t), 1.0 - beta2.powi(t));
-                    // coupled decay goes into g, decoupled (AdamW) onto w; no branch in the loop
-                    let (wd_g, wd_w) = if decoupled { (0.0, lr * wd) } else { (wd, 0.0) };
-                    let (m, v) = st.split_at_mut(1);
-                    w.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(m[0].par_chunks_mut(CHUNK)).zip(v[0].par_chunks_mut(CHUNK)).for_each(
-                        |(((w, g), m), v)| {
-                            for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                                let g = g + wd_g * *w;
-                                *m = beta1 * *m + (1.0 - beta1) * g;
-                                *v = beta2 * *v + (1.0 - beta2) * g * g;
-                                let upd = (*m / c1) / ((*v / c2).sqrt() + eps);
-                                *w -= wd_w * *w;
-                                *w -= lr * upd;
-                            }
-                        },
-                    );
-                }
-                Method::Adadelta { rho, eps } => {
-                    let (eg, ed) = st.split_at_mut(1);
-                    w.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(eg[0].par_chunks_mut(CHUNK)).zip(ed[0].par_chunks_mut(CHUNK)).for_each(
-                        |(((w, g), eg), ed)| {
-                            for (((w, &g), eg), ed) in w.iter_mut().zip(g).zip(eg.iter_mut()).zip(ed.iter_mut()) {
-                                let g = g + wd * *w;
-                                *eg = rho * *eg + (1.0 - rho) * g * g;
-                                let d = (*ed + eps).sqrt() / (*eg + eps).sqrt() * g;
-                                *ed = rho * *ed + (1.0 - rho) * d * d;
-                                *w -= lr * d;
-                            }
-                        },
-                    );
-                }
-                Method::Rmsprop { rho, eps } => {
-                    let a = &mut st[0];
-                    w.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(a.par_chunks_mut(CHUNK)).for_each(|((w, g), a)| {
-                        for ((w, &g), a) in w.iter_mut().zip(g).zip(a.iter_mut()) {
-                            let g = g + wd * *w;
-                            *a = rho * *a + (1.0 - rho) * g * g;
-                            *w -= lr * g / (a.sqrt() + eps);
-                        }
-                    });
-                }
+        if let Method::Sgd { momentum, .. } = self.method {
+            if !(0.0..1.0).contains(&momentum) {
+                return Err(Error::invalid("optimizer", format!("momentum (--momentum) {momentum} is outside [0, 1)")));
             }
         }
         Ok(())
@@ -199,39 +120,32 @@ impl Optimizer {
 mod tests {
     use super::*;
 
-    /// Minimises f(w) = Σ (w - 3)² with every optimiser.
     #[test]
-    fn every_optimizer_descends_a_quadratic() {
-        for name in ["sgd", "nesterov", "adam", "adamw", "adadelta", "rmsprop"] {
-            let mut cfg = OptimConfig::named(name).unwrap();
-            cfg.weight_decay = 0.0;
-            match name {
-                "adadelta" => cfg.lr = 50.0, // Adadelta's steps start tiny (√ε)
-                "adam" | "adamw" | "rmsprop" => cfg.lr = 0.05,
-                _ => {}
-            }
-            let mut opt = Optimizer::new(cfg);
-            let mut p = Param::new("w", Tensor::from_vec(vec![0.0, 1.0, -2.0], &[3]).unwrap());
-            for _ in 0..3000 {
-                let g = p.value.map(|w| 2.0 * (w - 3.0));
-                opt.step(&mut [&mut p], &[g]).unwrap();
-            }
-            for &w in p.value.data() {
-                assert!((w - 3.0).abs() < 0.1, "{name}: {w}");
-            }
-        }
+    fn flags_override_the_defaults() {
+        let f = OptimFlags { lr: Some(0.5), decay: 0.1, momentum: Some(0.5), weight_decay: Some(0.2) };
+        let o = OptimConfig::from_flags("nesterov", &f).unwrap();
+        assert_eq!((o.lr, o.decay, o.weight_decay), (0.5, 0.1, 0.2));
+        assert_eq!(o.method, Method::Sgd { momentum: 0.5, nesterov: true });
+        // adam has no momentum: the flag leaves it as it is
+        let o = OptimConfig::from_flags("adam", &f).unwrap();
+        assert!(matches!(o.method, Method::Adam { beta1, .. } if beta1 == 0.9));
+        assert_eq!(OptimConfig::from_flags("adamw", &OptimFlags::default()).unwrap().weight_decay, 0.01);
     }
 
     #[test]
-    fn adam_first_step_is_lr_sized_and_decay_shrinks_lr() {
-        let mut cfg = OptimConfig::named("adam").unwrap();
-        cfg.decay = 1.0;
-        let mut opt = Optimizer::new(cfg);
-        let mut p = Param::new("w", Tensor::zeros(&[2]));
-        opt.step(&mut [&mut p], &[Tensor::from_vec(vec![5.0, -0.1], &[2]).unwrap()]).unwrap();
-        assert!((p.value.data()[0] + 1e-3).abs() < 1e-6 && (p.value.data()[1] - 1e-3).abs() < 1e-6);
-        assert!((opt.current_lr() - 5e-4).abs() < 1e-9);
-        let e = opt.step(&mut [&mut p], &[Tensor::zeros(&[3])]).unwrap_err().to_string();
-        assert!(e.contains("[2]") && e.contains("[3]"), "{e}");
+    fn bad_settings_name_their_flag() {
+        let bad = [
+            (OptimFlags { lr: Some(-0.1), ..Default::default() }, "--lr"),
+            (OptimFlags { lr: Some(f32::INFINITY), ..Default::default() }, "--lr"),
+            (OptimFlags { decay: f32::NAN, ..Default::default() }, "--decay"),
+            (OptimFlags { decay: -1.0, ..Default::default() }, "--decay"),
+            (OptimFlags { weight_decay: Some(-0.5), ..Default::default() }, "--weight-decay"),
+            (OptimFlags { momentum: Some(1.0), ..Default::default() }, "--momentum"),
+        ];
+        for (f, flag) in bad {
+            let e = OptimConfig::from_flags("sgd", &f).unwrap_err().to_string();
+            assert!(e.contains(flag), "{f:?}: {e}");
+        }
+        assert!(OptimConfig::named("adagrad").unwrap_err().to_string().contains("adagrad"));
     }
 }

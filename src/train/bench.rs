@@ -1,7 +1,7 @@
 //! Throughput measurement of a model (what `pupil bench` prints): training steps and
 //! inference on random images, timed over several repetitions, reported as medians.
 
-use super::trainer::{TrainConfig, Trainer};
+use super::{TrainConfig, Trainer};
 use crate::autograd::Graph;
 use crate::data::Dataset;
 use crate::error::Result;

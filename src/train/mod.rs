@@ -1,15 +1,20 @@
-//! Training: the loop ([`Trainer`]), evaluation and prediction, metrics, checkpoints in
-//! safetensors, and the per-epoch history.
+//! Training: the loop ([`Trainer`]: fit / step, saving through an [`EpochSink`]), its
+//! settings, evaluation and prediction, metrics, checks of user input, safetensors.
+//! No file names: the run directory ([`crate::run`]) decides what is written where.
 
 mod bench;
-mod checkpoint;
+mod check;
+mod config;
 mod eval;
+mod meta;
 mod metrics;
 pub mod safetensors;
 mod trainer;
 
 pub use bench::{bench_conv_layers, bench_model, BenchResult, LayerBench, SEED_CONV_LAYERS};
-pub use checkpoint::{load_model, save_model, ModelMeta, RunModel};
+pub use check::{check_bench, check_data, check_labelled, parse_input, set_threads};
+pub use config::{holdout, Monitor, TrainConfig};
 pub use eval::{evaluate, predict, Evaluation};
+pub use meta::ModelMeta;
 pub use metrics::{ClassScore, Confusion};
-pub use trainer::{check_data, history_csv, EpochRecord, Event, Monitor, TrainConfig, Trainer};
+pub use trainer::{EpochRecord, EpochSink, Event, TrainState, Trainer};

@@ -1,0 +1,96 @@
+//! `checkpoint.safetensors`: everything needed to continue a run, written after every epoch
+//! in one file (one atomic rename): the current weights (`current.*`), the best weights
+//! (`best.*`), the optimiser's own record (`optim.*`, [`Optimizer::state_dict`]) and, as JSON
+//! metadata, the training state (`pupil.train_state`: settings, history, early-stopping
+//! counters) and the optimiser's update count (`pupil.optimizer`).
+//!
+//! [`Optimizer::state_dict`]: crate::optim::Optimizer::state_dict
+
+use super::{model_file, RunDir, CHECKPOINT, HISTORY};
+use crate::error::{Error, Result};
+use crate::io::write_atomic;
+use crate::optim::OptimRecord;
+use crate::tensor::Tensor;
+use crate::train::{safetensors, EpochRecord, EpochSink, TrainState, Trainer};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+const STATE_KEY: &str = "pupil.train_state";
+const OPTIM_KEY: &str = "pupil.optimizer";
+
+#[derive(Serialize, Deserialize)]
+struct OptimHeader {
+    step: u64,
+}
+
+impl RunDir {
+    /// Writes `checkpoint.safetensors`, the model (best weights so far, or the current ones
+    /// without validation) and `history.csv`.
+    pub fn save_trainer(&self, t: &Trainer) -> Result<()> {
+        std::fs::create_dir_all(self.path()).map_err(|e| Error::io(self.path(), e))?;
+        let mut tensors: Vec<(String, Tensor)> = t.model.named_tensors().into_iter().map(|(k, v)| (format!("current.{k}"), v)).collect();
+        let optim = t.optimizer().state_dict()?;
+        tensors.extend(optim.tensors.into_iter().map(|(k, v)| (format!("optim.{k}"), v)));
+        if let Some(b) = t.best_weights() {
+            tensors.extend(b.iter().map(|(k, v)| (format!("best.{k}"), v.clone())));
+        }
+        let mut md = BTreeMap::new();
+        md.insert(STATE_KEY.to_string(), to_json(t.state())?);
+        md.insert(OPTIM_KEY.to_string(), to_json(&OptimHeader { step: optim.step })?);
+        safetensors::save(&self.file(CHECKPOINT), &tensors, &md)?;
+        match t.best_weights() {
+            Some(b) => model_file::save_model(self.path(), b, t.meta())?,
+            None => model_file::save_model(self.path(), &t.model.named_tensors(), t.meta())?,
+        }
+        write_atomic(&self.file(HISTORY), history_csv(t.history()).as_bytes())
+    }
+
+    /// The trainer saved in `checkpoint.safetensors`, as it was after its last epoch; `epochs`
+    /// replaces the run's total. Any fault of the file is an error naming it.
+    pub fn load_trainer(&self, epochs: Option<usize>) -> Result<Trainer> {
+        let path = self.file(CHECKPOINT);
+        let (tensors, md) = safetensors::load(&path)?;
+        let get = |key: &str| md.get(key).ok_or_else(|| Error::parse(&path, 0, key, "no training state in this checkpoint"));
+        let mut state: TrainState = serde_json::from_str(get(STATE_KEY)?).map_err(|e| Error::parse(&path, 0, STATE_KEY, e.to_string()))?;
+        let header: OptimHeader = serde_json::from_str(get(OPTIM_KEY)?).map_err(|e| Error::parse(&path, 0, OPTIM_KEY, e.to_string()))?;
+        if let Some(e) = epochs {
+            state.config.epochs = e;
+        }
+        state.config.validate().map_err(|e| Error::parse(&path, 0, STATE_KEY, e.to_string()))?;
+        let part = |prefix: &str| -> Vec<(String, Tensor)> {
+            let mut v: Vec<(String, Tensor)> = tensors.iter().filter_map(|(k, t)| k.strip_prefix(prefix).map(|k| (k.to_string(), t.clone()))).collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        let current: HashMap<String, Tensor> = part("current.").into_iter().collect();
+        let best = part("best.");
+        let optim = OptimRecord { step: header.step, tensors: part("optim.") };
+        if let Some((k, _)) = tensors.iter().find(|(k, _)| !["current.", "best.", "optim."].iter().any(|p| k.starts_with(p))) {
+            return Err(Error::parse(&path, 0, k.as_str(), "not a tensor of a pupil checkpoint"));
+        }
+        Trainer::from_parts(state, &current, optim, (!best.is_empty()).then_some(best)).map_err(|e| Error::parse(&path, 0, "checkpoint", e.to_string()))
+    }
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::Run(format!("serialising the training state: {e}")))
+}
+
+impl EpochSink for RunDir {
+    fn epoch_end(&mut self, trainer: &Trainer) -> Result<()> {
+        self.save_trainer(trainer)
+    }
+    fn saved_in(&self) -> Option<String> {
+        Some(self.path().display().to_string())
+    }
+}
+
+/// The history as CSV: `epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds`.
+pub fn history_csv(h: &[EpochRecord]) -> String {
+    let opt = |v: Option<f32>| v.map(|v| format!("{v:.6}")).unwrap_or_default();
+    let mut s = String::from("epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds\n");
+    for r in h {
+        s.push_str(&format!("{},{:.6},{:.6},{},{},{},{:.2}\n", r.epoch, r.train_loss, r.train_acc, opt(r.val_loss), opt(r.val_acc), r.lr, r.seconds));
+    }
+    s
+}

@@ -1,0 +1,247 @@
+//! The commands' work on run directories: training into one ([`TrainSession`], with the
+//! policies of a new run and of `--resume`), evaluating and predicting with its model.
+
+use super::{
+    check_output, write_confusion, ConfusionFiles, DataRef, RunDir, RunRecord, CHECKPOINT, CONFUSION_CSV, CONFUSION_PNG, CURVES, HISTORY, MODEL, MODEL_JSON,
+    RECORD,
+};
+use crate::data::{self, Dataset, Split};
+use crate::error::{Error, Result};
+use crate::nn::resolve_model;
+use crate::train::{check_data, check_labelled, evaluate, predict, Confusion, Evaluation, Event, TrainConfig, Trainer};
+use std::path::{Path, PathBuf};
+
+/// What `pupil train` is asked to do.
+#[derive(Clone, Debug)]
+pub struct TrainPlan {
+    /// The run directory.
+    pub out: PathBuf,
+    /// Continue the run in `out` instead of starting one.
+    pub resume: bool,
+    /// A preset or spec file (for a new run).
+    pub model: String,
+    /// Total epochs: for a new run, replaces `config.epochs`; with `resume`, replaces the run's.
+    pub epochs: Option<usize>,
+    /// Settings of a new run (a resumed run keeps its own). `val_split` is ignored when
+    /// `val_data` is given.
+    pub config: TrainConfig,
+    /// Training data (default: the embedded sample's training split).
+    pub data: Option<PathBuf>,
+    /// A separate validation set.
+    pub val_data: Option<PathBuf>,
+    /// Data evaluated at the end (default: the validation data).
+    pub test_data: Option<PathBuf>,
+}
+
+/// Continues the run in `run`: refused when it is finished (all its epochs, or stopped early)
+/// and when it was validated on a separate set that is not given again.
+pub fn resume(run: &RunDir, epochs: Option<usize>, separate_validation: bool) -> Result<Trainer> {
+    let t = run.load_trainer(epochs)?;
+    if t.finished() {
+        return Err(Error::invalid(
+            "--resume",
+            format!(
+                "the run in {} is finished ({} of {} epochs{}); give a larger --epochs to go on",
+                run.path().display(),
+                t.history().len(),
+                t.config().epochs,
+                if t.stopped() { ", stopped early" } else { "" }
+            ),
+        ));
+    }
+    if t.validated_on_separate_data() && !separate_validation {
+        return Err(Error::invalid("--resume", "this run was validated on a separate file: give the same --val-data again"));
+    }
+    Ok(t)
+}
+
+/// Refuses to continue the run in `run` on other data than its `run.json` records: the
+/// training data (`train`) and a separate validation set (`val`) must be the same files (or
+/// the embedded sample) and splits. Runs without a record are not checked.
+pub fn check_same_data(run: &RunDir, train: &DataRef, val: Option<&DataRef>) -> Result<()> {
+    let Some(rec) = run.record()? else {
+        return Ok(());
+    };
+    if rec.train != train.absolute() {
+        return Err(Error::invalid("--resume", format!("the run was trained on {}, not {}: give the same --data", rec.train.describe(), train.describe())));
+    }
+    if let (Some(was), Some(given)) = (rec.validation.as_ref().filter(|v| v.held_out.is_none()), val) {
+        if *was != given.absolute() {
+            return Err(Error::invalid("--resume", format!("the run was validated on {}, not {}: give the same --val-data", was.describe(), given.describe())));
+        }
+    }
+    Ok(())
+}
+
+/// A training run being carried out: its data, trainer and directory.
+pub struct TrainSession {
+    pub trainer: Trainer,
+    run: RunDir,
+    train: (DataRef, Dataset),
+    val: Option<(DataRef, Dataset)>,
+    test: Option<(DataRef, Dataset)>,
+    resumed_after: Option<usize>,
+}
+
+/// The final evaluation of a training run.
+#[derive(Clone, Debug)]
+pub struct FinalEvaluation {
+    pub data: DataRef,
+    pub images: usize,
+    pub accuracy: f64,
+    pub loss: f64,
+    pub confusion: ConfusionFiles,
+}
+
+/// What [`TrainSession::fit`] did.
+#[derive(Clone, Debug)]
+pub struct TrainReport {
+    pub seconds: f64,
+    /// On the test data, else the validation data (None without either).
+    pub evaluation: Option<FinalEvaluation>,
+    /// The files of the run directory written.
+    pub written: Vec<&'static str>,
+}
+
+impl TrainSession {
+    /// Checks the plan, loads the data, and makes the trainer: a new one, or the run in
+    /// `out` continued (see [`resume`]). Every setting is checked before any data is read.
+    pub fn start(plan: &TrainPlan) -> Result<TrainSession> {
+        let mut cfg = plan.config.clone();
+        if plan.val_data.is_some() {
+            cfg.val_split = 0.0;
+        }
+        if let Some(e) = plan.epochs {
+            cfg.epochs = e;
+        }
+        cfg.validate_with(plan.val_data.is_some())?;
+        let train_ref = DataRef::given(plan.data.as_deref(), Split::Training);
+        let train = train_ref.load()?;
+        let val = plan.val_data.as_deref().map(DataRef::load_validation_file).transpose()?;
+        let test = plan.test_data.as_deref().map(|p| DataRef::given(Some(p), Split::Test)).map(|r| r.load().map(|d| (r, d))).transpose()?;
+        let run = RunDir::new(&plan.out);
+        let (trainer, resumed_after) = if plan.resume {
+            let t = resume(&run, plan.epochs, val.is_some())?;
+            check_same_data(&run, &train_ref, val.as_ref().map(|v| &v.0))?;
+            let done = t.history().len();
+            (t, Some(done))
+        } else {
+            let spec = resolve_model(&plan.model, train.num_classes())?;
+            (Trainer::new(&spec, &train, cfg)?, None)
+        };
+        let (input, classes) = (trainer.meta().input.clone(), trainer.meta().class_names.len());
+        for (d, what) in [(&val, "--val-data"), (&test, "--test-data")] {
+            if let Some((_, ds)) = d {
+                check_labelled(ds, &input, classes, what)?;
+            }
+        }
+        Ok(TrainSession { trainer, run, train: (train_ref, train), val, test, resumed_after })
+    }
+
+    /// The training data and where it comes from.
+    pub fn train_data(&self) -> (&DataRef, &Dataset) {
+        (&self.train.0, &self.train.1)
+    }
+    /// With `--resume`: the epochs the run had done.
+    pub fn resumed_after(&self) -> Option<usize> {
+        self.resumed_after
+    }
+    /// The run directory.
+    pub fn run_dir(&self) -> &RunDir {
+        &self.run
+    }
+
+    fn validation_ref(&self) -> Option<DataRef> {
+        match &self.val {
+            Some((r, _)) => Some(r.clone()),
+            None => {
+                let c = self.trainer.config();
+                (c.val_split > 0.0).then(|| self.train.0.held_out(c.val_split, c.seed))
+            }
+        }
+    }
+
+    /// Trains (saving after every epoch), draws the curves (also when training stopped on an
+    /// error, if an epoch was done), then evaluates on the test data, else the validation
+    /// data, writes the confusion matrix and records the data in `run.json`.
+    pub fn fit(&mut self, on_event: &mut dyn FnMut(Event)) -> Result<TrainReport> {
+        self.run = RunDir::create(self.run.path())?;
+        let mut record = RunRecord { train: self.train.0.clone(), validation: self.validation_ref(), evaluated: None };
+        self.run.write_record(&record)?;
+        let t0 = std::time::Instant::now();
+        let result = self.trainer.fit(&self.train.1, self.val.as_ref().map(|v| &v.1), &mut self.run, on_event);
+        // a run that failed at once leaves an older picture alone
+        if !self.trainer.history().is_empty() {
+            self.run.write_curves(self.trainer.history())?;
+        }
+        result?;
+        let seconds = t0.elapsed().as_secs_f64();
+        let mut written = vec![MODEL, MODEL_JSON, CHECKPOINT, HISTORY, CURVES, RECORD];
+        let held_out = || {
+            let (_, va) = self.trainer.config().holdout(self.train.1.len());
+            (!va.is_empty()).then(|| (record.validation.clone().expect("a split run records its validation"), self.train.1.subset(&va)))
+        };
+        let test = self.test.take().or_else(|| self.val.take()).or_else(held_out);
+        let evaluation = match test {
+            Some((r, ds)) => {
+                let meta = self.trainer.meta().clone();
+                let ev = evaluate(&self.trainer.model, &ds, &meta.normalization, 256)?;
+                let conf = Confusion::new(&meta.class_names, &ev.truth, &ev.predictions);
+                let files = write_confusion(self.run.path(), &conf, "validation")?;
+                written.push(CONFUSION_CSV);
+                if files.png.is_some() {
+                    written.push(CONFUSION_PNG);
+                }
+                record.evaluated = Some(r.clone());
+                self.run.write_record(&record)?;
+                Some(FinalEvaluation { data: r, images: ds.len(), accuracy: ev.accuracy, loss: ev.loss, confusion: files })
+            }
+            None => None,
+        };
+        Ok(TrainReport { seconds, evaluation, written })
+    }
+}
+
+/// What [`evaluate_run`] measured and wrote.
+pub struct EvalReport {
+    pub data: DataRef,
+    pub images: usize,
+    pub evaluation: Evaluation,
+    pub confusion: Confusion,
+    pub files: ConfusionFiles,
+}
+
+/// Evaluates the model of the run in `run` on `data`, writes the confusion matrix into `out`
+/// (default: the run directory, whose `run.json` then records `data` as evaluated).
+pub fn evaluate_run(run: &Path, data: &DataRef, out: Option<&Path>) -> Result<EvalReport> {
+    let dir = RunDir::open(run)?;
+    let mut m = dir.load_model()?;
+    let ds = data.load()?;
+    check_data(&ds, &m.meta.input, m.meta.class_names.len(), &data.describe())?;
+    let ev = evaluate(&m.model, &ds, &m.meta.normalization, 256)?;
+    let conf = Confusion::new(&m.meta.class_names, &ev.truth, &ev.predictions);
+    let files = write_confusion(out.unwrap_or(dir.path()), &conf, "eval")?;
+    if out.is_none_or(|o| o == dir.path()) {
+        if let Some(mut r) = dir.record()? {
+            r.evaluated = Some(data.clone());
+            dir.write_record(&r)?;
+        }
+    }
+    Ok(EvalReport { data: data.clone(), images: ds.len(), evaluation: ev, confusion: conf, files })
+}
+
+/// Predicts the classes of `data` with the run's model and writes a Kaggle submission
+/// (`id,label`; ids from the data, else 0, 1, ...) to `out`, which may be neither the data
+/// file nor a file of a run. Returns the number of predictions.
+pub fn predict_run(run: &Path, data: &Path, split: Split, out: &Path) -> Result<usize> {
+    check_output(out, &[data])?;
+    let dir = RunDir::open(run)?;
+    let mut m = dir.load_model()?;
+    let ds = data::load(data, split)?;
+    check_data(&ds, &m.meta.input, m.meta.class_names.len(), &data.display().to_string())?;
+    let probs = predict(&m.model, &ds, &m.meta.normalization, 256)?;
+    let labels = probs.argmax_rows()?;
+    let ids: Vec<u64> = ds.ids.clone().unwrap_or_else(|| (0..ds.len() as u64).collect());
+    data::write_submission(out, &ids, &labels)?;
+    Ok(labels.len())
+}
