@@ -56,15 +56,15 @@ fn resume_refuses_finished_runs_and_missing_validation_data() {
 #[test]
 fn a_model_loads_for_inference_without_the_trainer() {
     let dir = tmp("load");
-    let mut t = trained_with_val(&dir, 2);
+    let t = trained_with_val(&dir, 2);
     let m = RunDir::open(&dir).unwrap().load_model().unwrap();
     assert_eq!(m.model.named_tensors(), t.model.named_tensors(), "model.safetensors holds the best weights");
     assert_eq!(m.meta.class_names, t.meta().class_names);
     let test = sample(50, 400);
-    let mut model = m.model;
+    let model = m.model;
     let a = evaluate(&model, &test, &m.meta.normalization, 16).unwrap();
     let norm = t.meta().normalization.clone();
-    let b = evaluate(&mut t.model, &test, &norm, 16).unwrap();
+    let b = evaluate(&t.model, &test, &norm, 16).unwrap();
     assert_eq!((a.loss, a.predictions), (b.loss, b.predictions));
 }
 

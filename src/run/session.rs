@@ -215,7 +215,7 @@ pub struct EvalReport {
 /// (default: the run directory, whose `run.json` then records `data` as evaluated).
 pub fn evaluate_run(run: &Path, data: &DataRef, out: Option<&Path>) -> Result<EvalReport> {
     let dir = RunDir::open(run)?;
-    let mut m = dir.load_model()?;
+    let m = dir.load_model()?;
     let ds = data.load()?;
     check_data(&ds, &m.meta.input, m.meta.class_names.len(), &data.describe())?;
     let ev = evaluate(&m.model, &ds, &m.meta.normalization, 256)?;
@@ -236,7 +236,7 @@ pub fn evaluate_run(run: &Path, data: &DataRef, out: Option<&Path>) -> Result<Ev
 pub fn predict_run(run: &Path, data: &Path, split: Split, out: &Path) -> Result<usize> {
     check_output(out, &[data])?;
     let dir = RunDir::open(run)?;
-    let mut m = dir.load_model()?;
+    let m = dir.load_model()?;
     let ds = data::load(data, split)?;
     check_data(&ds, &m.meta.input, m.meta.class_names.len(), &data.display().to_string())?;
     let probs = predict(&m.model, &ds, &m.meta.normalization, 256)?;
