@@ -13,9 +13,11 @@ pub use error::{Error, Result};
 pub use tensor::{Rng, Tensor};
 pub mod autograd;
 pub mod data;
+pub mod explain;
 pub mod nn;
 pub mod ops;
 pub mod optim;
+pub mod report;
 pub mod train;
 pub mod viz;
 
