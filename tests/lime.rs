@@ -164,11 +164,12 @@ fn reference_ridge(z: &[f64], n: usize, m: usize, y: &[f64], w: &[f64], alpha: f
     for col in 0..d {
         let p = (col..d).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs())).unwrap();
         a.swap(col, p);
-        for r in 0..d {
+        let pivot = a[col].clone();
+        for (r, row) in a.iter_mut().enumerate() {
             if r != col {
-                let f = a[r][col] / a[col][col];
-                for c in col..=d {
-                    a[r][c] -= f * a[col][c];
+                let f = row[col] / pivot[col];
+                for (v, p) in row[col..].iter_mut().zip(&pivot[col..]) {
+                    *v -= f * p;
                 }
             }
         }
@@ -187,15 +188,15 @@ fn ridge_matches_the_normal_equations_and_recovers_a_noiseless_model() {
     let clean: Vec<f64> = (0..n).map(|i| 0.3 + (0..m).map(|j| z[i * m + j] * beta[j]).sum::<f64>()).collect();
     let noisy: Vec<f64> = clean.iter().map(|v| v + rng.normal() as f64 * 0.1).collect();
     let fits = weighted_ridge(&z, n, m, &[clean.clone(), noisy.clone()], &w, 1e-10).unwrap();
-    for j in 0..m {
-        assert!((fits[0].coef[j] - beta[j]).abs() < 1e-6, "β{j}: {} vs {}", fits[0].coef[j], beta[j]);
+    for (j, (got, want)) in fits[0].coef.iter().zip(&beta).enumerate() {
+        assert!((got - want).abs() < 1e-6, "β{j}: {got} vs {want}");
     }
     assert!((fits[0].intercept - 0.3).abs() < 1e-6);
     for alpha in [0.5, 1.0, 10.0] {
         let fit = &weighted_ridge(&z, n, m, std::slice::from_ref(&noisy), &w, alpha).unwrap()[0];
         let (rb, rb0) = reference_ridge(&z, n, m, &noisy, &w, alpha);
-        for j in 0..m {
-            assert!((fit.coef[j] - rb[j]).abs() < 1e-9, "α {alpha}, β{j}: {} vs {}", fit.coef[j], rb[j]);
+        for (j, (got, want)) in fit.coef.iter().zip(&rb).enumerate() {
+            assert!((got - want).abs() < 1e-9, "α {alpha}, β{j}: {got} vs {want}");
         }
         assert!((fit.intercept - rb0).abs() < 1e-9);
         // a larger penalty shrinks the coefficients

@@ -139,7 +139,22 @@ fn cli_report_and_lime_write_their_files_and_reject_bad_input() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(dir.join("report.html").is_file());
     let lime_dir = dir.join("lime-out");
-    let out = run(&["lime", "--run", d, "--ids", "0,3", "--samples", "100", "--classes", "predicted,true", "--fill", "blur", "--out", lime_dir.to_str().unwrap(), "--quiet"]);
+    let out = run(&[
+        "lime",
+        "--run",
+        d,
+        "--ids",
+        "0,3",
+        "--samples",
+        "100",
+        "--classes",
+        "predicted,true",
+        "--fill",
+        "blur",
+        "--out",
+        lime_dir.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     for f in ["lime_0.png", "lime_0.csv", "lime_3.png", "lime_3.csv", "lime_summary.csv"] {
         assert!(lime_dir.join(f).is_file(), "{f} missing");

@@ -104,11 +104,23 @@ fn train_settings(run_dir: &Path) -> Vec<(String, String)> {
         state.get("config").cloned()
     };
     let Some(serde_json::Value::Object(cfg)) = read() else { return vec![] };
-    let show = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => "none".into(),
-        other => other.to_string(),
-    };
+    fn show(v: &serde_json::Value) -> String {
+        match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => "none".into(),
+            // {"kind":"adam","beta1":0.9,...} -> "adam (beta1 0.9, ...)"
+            serde_json::Value::Object(o) => {
+                let kind = o.get("kind").map(show);
+                let rest: Vec<String> = o.iter().filter(|(k, _)| k.as_str() != "kind").map(|(k, v)| format!("{k} {}", show(v))).collect();
+                match (kind, rest.is_empty()) {
+                    (Some(k), true) => k,
+                    (Some(k), false) => format!("{k} ({})", rest.join(", ")),
+                    (None, _) => rest.join(", "),
+                }
+            }
+            other => other.to_string(),
+        }
+    }
     let mut out = Vec::new();
     for (k, v) in &cfg {
         match (k.as_str(), v) {

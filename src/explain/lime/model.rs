@@ -29,7 +29,7 @@ pub fn load_run(dir: &Path) -> Result<RunModel> {
 /// (no tape, no dropout, batch norm on running statistics) in one batch.
 pub fn probabilities(model: &mut Sequential, norm: &Normalization, raw: &[f32], chw: [usize; 3]) -> Result<Vec<f32>> {
     let per = chw.iter().product::<usize>();
-    if per == 0 || raw.len() % per != 0 {
+    if per == 0 || !raw.len().is_multiple_of(per) {
         return Err(Error::shape("probabilities", &[raw.len()], &chw));
     }
     let n = raw.len() / per;

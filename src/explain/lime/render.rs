@@ -137,7 +137,8 @@ pub fn render_explanation(
             },
             &gray,
         );
-        tiles.push(heat.with_caption(format!("weights, max |w| {m:.3}\nlocal R\u{b2} {:.2}", ce.r2)));
+        let mtxt = if m >= 0.01 || m == 0.0 { format!("{m:.3}") } else { format!("{m:.1e}") };
+        tiles.push(heat.with_caption(format!("weights, max |w| {mtxt}\nlocal R\u{b2} {:.2}", ce.r2)));
     }
     render_grid(&tiles, tiles.len(), h.max(w) * f, Some(title))
 }

@@ -138,11 +138,11 @@ fn cluster(gray: &[f32], h: usize, w: usize, s: f64, m: f64, mut centres: Vec<Ce
                 }
             }
         }
-        for p in 0..h * w {
-            if labels[p] == u32::MAX {
+        for (p, l) in labels.iter_mut().enumerate() {
+            if *l == u32::MAX {
                 let (y, x) = (p / w, p % w);
                 let k = (0..centres.len()).min_by(|&a, &b| dist(&centres[a], y, x).total_cmp(&dist(&centres[b], y, x))).unwrap_or(0);
-                labels[p] = k as u32;
+                *l = k as u32;
             }
         }
         let mut acc = vec![(0.0f64, 0.0f64, 0.0f64, 0usize); centres.len()];
