@@ -92,8 +92,9 @@ fn grid_centres(gray: &[f32], h: usize, w: usize, s: f64) -> Vec<Centre> {
     let mut out = Vec::with_capacity(ny * nx);
     for gy in 0..ny {
         for gx in 0..nx {
-            let cy = (((gy as f64 + 0.5) * h as f64 / ny as f64) as usize).min(h - 1);
-            let cx = (((gx as f64 + 0.5) * w as f64 / nx as f64) as usize).min(w - 1);
+            // the cell's exact centre (pixel centres at integer coordinates)
+            let (fy, fx) = ((gy as f64 + 0.5) * h as f64 / ny as f64 - 0.5, (gx as f64 + 0.5) * w as f64 / nx as f64 - 0.5);
+            let (cy, cx) = ((fy.round() as usize).min(h - 1), (fx.round() as usize).min(w - 1));
             let (mut by, mut bx, mut bg) = (cy, cx, grad(cy, cx));
             for y in cy.saturating_sub(1)..=(cy + 1).min(h - 1) {
                 for x in cx.saturating_sub(1)..=(cx + 1).min(w - 1) {
@@ -103,7 +104,9 @@ fn grid_centres(gray: &[f32], h: usize, w: usize, s: f64) -> Vec<Centre> {
                     }
                 }
             }
-            out.push(Centre { i: at(by, bx), y: by as f64, x: bx as f64 });
+            // stay at the exact centre unless a pixel nearby has a strictly lower gradient
+            let (y, x) = if (by, bx) == (cy, cx) { (fy, fx) } else { (by as f64, bx as f64) };
+            out.push(Centre { i: at(by, bx), y, x });
         }
     }
     out
