@@ -3,7 +3,7 @@
 //! explanations.
 //!
 //! Layers, from the bottom: `pupil-kernels` (hot loops on slices) ← [`tensor`] ← [`autograd`]
-//! ← [`ops`] ← [`nn`] / [`optim`] ← [`data`] / [`train`] ← [`viz`] ← [`run`] ← the `pupil` CLI.
+//! ← [`ops`] ← [`nn`] / [`optim`] ← [`data`] / [`train`] ← [`explain`] ← [`viz`] ← [`run`] ← [`report`] ← the `pupil` CLI.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -15,9 +15,11 @@ pub use error::{Error, Result};
 pub use tensor::{Rng, Tensor};
 pub mod autograd;
 pub mod data;
+pub mod explain;
 pub mod nn;
 pub mod ops;
 pub mod optim;
+pub mod report;
 pub mod run;
 pub mod train;
 pub mod viz;

@@ -1,7 +1,9 @@
 //! Command definitions and dispatch.
 
 mod commands;
+mod lime;
 mod progress;
+mod report;
 
 use clap::{Args, Parser, Subcommand};
 use pupil::Result;
@@ -31,6 +33,10 @@ pub enum Command {
     Predict(PredictArgs),
     /// Measure training and inference throughput (images/s) of models on random input.
     Bench(BenchArgs),
+    /// Explain predictions with LIME: superpixels that raise / lower a class (PNG + CSV per image).
+    Lime(lime::LimeArgs),
+    /// Write one self-contained HTML report of a run (model, training, confusion matrix, LIME).
+    Report(report::ReportArgs),
 }
 
 #[derive(Args, Debug)]
@@ -175,5 +181,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Eval(a)) => commands::eval(a),
         Some(Command::Predict(a)) => commands::predict(a),
         Some(Command::Bench(a)) => commands::bench(a),
+        Some(Command::Lime(a)) => lime::run(a),
+        Some(Command::Report(a)) => report::run(a),
     }
 }

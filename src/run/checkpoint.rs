@@ -72,6 +72,20 @@ impl RunDir {
     }
 }
 
+impl RunDir {
+    /// The training state saved in `checkpoint.safetensors` (settings, history, early-stopping
+    /// counters) without building the model; `None` when the run has no checkpoint.
+    pub fn train_state(&self) -> Result<Option<TrainState>> {
+        let path = self.file(CHECKPOINT);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let (_, md) = safetensors::load(&path)?;
+        let json = md.get(STATE_KEY).ok_or_else(|| Error::parse(&path, 0, STATE_KEY, "no training state in this checkpoint"))?;
+        serde_json::from_str(json).map(Some).map_err(|e| Error::parse(&path, 0, STATE_KEY, e.to_string()))
+    }
+}
+
 fn to_json<T: Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| Error::Run(format!("serialising the training state: {e}")))
 }

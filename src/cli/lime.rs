@@ -1,0 +1,266 @@
+//! `pupil lime`: LIME explanations of chosen images of a run's model, as PNG + CSV.
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use pupil::data::{self, embedded_sample, Dataset, Split};
+use pupil::error::{Error, Result};
+use pupil::explain::lime::{self, Fill, LimeConfig};
+use pupil::train::check_data;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Args, Debug)]
+pub struct LimeArgs {
+    /// Run directory written by `pupil train`.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Data holding the images (default: the embedded sample's test split).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Which split of fer2013.csv / an IDX directory: train, test, public, private, all.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Images to explain: 0-based indices into the data, comma-separated, ranges allowed (0,5,10-12).
+    #[arg(long, default_value = "0")]
+    pub ids: String,
+    /// Perturbed samples per image (the image itself included).
+    #[arg(long, default_value_t = 1000)]
+    pub samples: usize,
+    /// Superpixels SLIC aims at.
+    #[arg(long, default_value_t = 50)]
+    pub superpixels: usize,
+    /// SLIC compactness (larger: squarer superpixels).
+    #[arg(long, default_value_t = 20.0)]
+    pub compactness: f32,
+    /// Classes to explain, comma-separated: predicted, true, all, class indices or class names.
+    #[arg(long, default_value = "predicted")]
+    pub classes: String,
+    /// What a switched-off superpixel shows: mean (the image mean), blur, or segment (its own mean, lime's default).
+    #[arg(long, default_value = "mean")]
+    pub fill: String,
+    /// Superpixels outlined per sign (positive green, negative red) and class.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    /// Width of the exponential kernel on the cosine distance.
+    #[arg(long, default_value_t = 0.25)]
+    pub kernel_width: f64,
+    /// Ridge penalty.
+    #[arg(long, default_value_t = 1.0)]
+    pub alpha: f64,
+    /// Images per model call.
+    #[arg(long, default_value_t = 200)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output directory (default: RUN_DIR/lime).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `0,5,10-12` -> [0, 5, 10, 11, 12], each checked against `n` images.
+pub fn parse_ids(s: &str, n: usize) -> Result<Vec<usize>> {
+    let bad = |p: &str| Error::invalid("--ids", format!("{p:?} is not an index or a range like 10-12"));
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (a.trim().parse::<usize>().map_err(|_| bad(part))?, b.trim().parse::<usize>().map_err(|_| bad(part))?),
+            None => {
+                let v = part.parse::<usize>().map_err(|_| bad(part))?;
+                (v, v)
+            }
+        };
+        if a > b || b - a >= 100_000 {
+            return Err(bad(part));
+        }
+        for id in a..=b {
+            if id >= n {
+                return Err(Error::invalid("--ids", format!("image {id} is beyond the data ({n} images, ids 0 to {})", n.saturating_sub(1))));
+            }
+            if !out.contains(&id) {
+                out.push(id);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::invalid("--ids", "no image given"));
+    }
+    Ok(out)
+}
+
+/// Which classes to explain for one image.
+#[derive(Clone, Debug, PartialEq)]
+enum Pick {
+    Predicted,
+    True,
+    All,
+    Class(usize),
+}
+
+fn parse_classes(s: &str, names: &[String]) -> Result<Vec<Pick>> {
+    let mut out = Vec::new();
+    for p in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let pick = match p.to_ascii_lowercase().as_str() {
+            "predicted" | "pred" => Pick::Predicted,
+            "true" | "label" => Pick::True,
+            "all" => Pick::All,
+            _ => match p.parse::<usize>() {
+                Ok(k) if k < names.len() => Pick::Class(k),
+                Ok(k) => return Err(Error::invalid("--classes", format!("class {k} is not below the model's {} classes", names.len()))),
+                Err(_) => match names.iter().position(|n| n.eq_ignore_ascii_case(p)) {
+                    Some(k) => Pick::Class(k),
+                    None => {
+                        return Err(Error::invalid("--classes", format!("{p:?} is not predicted, true, all, a class index or one of: {}", names.join(", "))))
+                    }
+                },
+            },
+        };
+        out.push(pick);
+    }
+    if out.is_empty() {
+        return Err(Error::invalid("--classes", "no class given"));
+    }
+    Ok(out)
+}
+
+fn load_data(path: Option<&Path>, split: &str) -> Result<(Dataset, String)> {
+    let split: Split = split.parse()?;
+    match path {
+        Some(p) => Ok((data::load(p, split)?, p.display().to_string())),
+        None => Ok((embedded_sample(split)?, format!("embedded Fashion-MNIST sample ({split:?} split)"))),
+    }
+}
+
+pub fn run(a: LimeArgs) -> Result<()> {
+    let cfg = LimeConfig {
+        samples: a.samples,
+        superpixels: a.superpixels,
+        compactness: a.compactness,
+        fill: a.fill.parse::<Fill>()?,
+        kernel_width: a.kernel_width,
+        alpha: a.alpha,
+        batch: a.batch,
+        seed: a.seed,
+    };
+    cfg.validate()?;
+    let run = pupil::run::RunDir::open(&a.run)?.load_model()?;
+    let names = run.meta.class_names.clone();
+    let picks = parse_classes(&a.classes, &names)?;
+    let (ds, data_name) = load_data(a.data.as_deref(), &a.split)?;
+    check_data(&ds, &run.meta.input, names.len(), &data_name)?;
+    let ids = parse_ids(&a.ids, ds.len())?;
+    if picks.contains(&Pick::True) && ds.labels.is_none() {
+        return Err(Error::invalid("--classes", format!("\"true\" needs labelled data; {data_name} has no labels")));
+    }
+    let out = a.out.clone().unwrap_or_else(|| a.run.join("lime"));
+    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    let chw = [run.meta.input[0], run.meta.input[1], run.meta.input[2]];
+    let bar = if a.quiet {
+        ProgressBar::hidden()
+    } else {
+        let b = ProgressBar::new((ids.len() * cfg.samples) as u64);
+        b.set_style(
+            ProgressStyle::with_template("LIME [{bar:30}] {pos}/{len} samples {msg} ETA {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        b
+    };
+    println!(
+        "LIME on {} image(s) of {data_name}: {} samples, ~{} SLIC superpixels, fill {}, kernel width {}",
+        ids.len(),
+        cfg.samples,
+        cfg.superpixels,
+        cfg.fill,
+        cfg.kernel_width
+    );
+    let mut summary = String::from("image,true_class,predicted,class,class_name,probability,intercept,local_prediction,r2,superpixels,samples,seconds\n");
+    let t_all = Instant::now();
+    for &id in &ids {
+        bar.set_message(format!("image {id}"));
+        let t0 = Instant::now();
+        let raw: Vec<f32> = ds.image(id).iter().map(|&v| v as f32).collect();
+        let label = ds.label(id).map(|l| l as usize);
+        let mut classes = Vec::new();
+        for p in &picks {
+            match p {
+                Pick::Predicted => classes.push(lime::PREDICTED),
+                Pick::True => classes.extend(label),
+                Pick::All => classes.extend(0..names.len()),
+                Pick::Class(k) => classes.push(*k),
+            }
+        }
+        let mut lc = cfg.clone();
+        lc.seed = lime::image_seed(cfg.seed, id);
+        let (model, norm) = (&run.model, &run.meta.normalization);
+        let mut predict = |batch: &[f32]| {
+            let p = lime::probabilities(model, norm, batch, chw);
+            bar.inc((batch.len() / chw.iter().product::<usize>()) as u64);
+            p
+        };
+        let exp = lime::explain(&raw, chw, &classes, &lc, &mut predict)?;
+        let secs = t0.elapsed().as_secs_f64();
+        let title = match label {
+            Some(t) => format!("LIME, image {id} ({})", names[t]),
+            None => format!("LIME, image {id}"),
+        };
+        let png = out.join(format!("lime_{id}.png"));
+        lime::render_explanation(&raw, chw, &exp, &names, label, a.top, &title)?.save_png(&png)?;
+        pupil::io::write_atomic(&out.join(format!("lime_{id}.csv")), lime::weights_csv(id, &exp, &names).as_bytes())?;
+        let pred = exp.predicted();
+        for ce in &exp.classes {
+            summary.push_str(&format!(
+                "{id},{},{pred},{},{},{:.6},{:.6},{:.6},{:.4},{},{},{secs:.3}\n",
+                label.map(|t| t.to_string()).unwrap_or_default(),
+                ce.class,
+                lime::render::csv_field(&names[ce.class]),
+                ce.probability,
+                ce.intercept,
+                ce.local_prediction,
+                ce.r2,
+                exp.segments.count,
+                exp.samples
+            ));
+        }
+        let fits: Vec<String> = exp.classes.iter().map(|c| format!("{} R\u{b2} {:.2}", names[c.class], c.r2)).collect();
+        bar.suspend(|| {
+            println!(
+                "image {id}{}: predicted {} ({:.3}); {} superpixels; {}; {secs:.2}s -> {}",
+                label.map(|t| format!(" (true {})", names[t])).unwrap_or_default(),
+                names[pred],
+                exp.probabilities[pred],
+                exp.segments.count,
+                fits.join(", "),
+                png.display()
+            )
+        });
+    }
+    bar.finish_and_clear();
+    pupil::io::write_atomic(&out.join("lime_summary.csv"), summary.as_bytes())?;
+    let total = t_all.elapsed().as_secs_f64();
+    println!(
+        "{} image(s) in {total:.1}s ({:.2}s per image); wrote lime_<id>.png, lime_<id>.csv and lime_summary.csv to {}",
+        ids.len(),
+        total / ids.len() as f64,
+        out.display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_classes_parse_with_clear_errors() {
+        assert_eq!(parse_ids("0, 5,2-4,5", 10).unwrap(), vec![0, 5, 2, 3, 4]);
+        assert!(parse_ids("12", 10).unwrap_err().to_string().contains("beyond the data (10 images"));
+        assert!(parse_ids("a", 10).is_err() && parse_ids("4-2", 10).is_err() && parse_ids("", 10).is_err());
+        let names: Vec<String> = ["Angry", "Happy"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(parse_classes("predicted,happy,0", &names).unwrap(), vec![Pick::Predicted, Pick::Class(1), Pick::Class(0)]);
+        assert!(parse_classes("7", &names).unwrap_err().to_string().contains("2 classes"));
+        assert!(parse_classes("sad", &names).unwrap_err().to_string().contains("Angry, Happy"));
+    }
+}
