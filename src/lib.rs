@@ -18,6 +18,7 @@ pub mod ops;
 pub mod optim;
 pub mod train;
 pub mod viz;
+pub mod explain;
 
 /// The README's Rust example is compiled and run as a doctest.
 #[cfg(doctest)]
