@@ -148,12 +148,13 @@ fn climb(x0: Tensor, opts: &AscentOptions, range: f32, objective: &mut Objective
 }
 
 impl Explainer {
-    /// `b` start images: raw pixels `128 + 20·(u − ½)`, `u` uniform (a grey image with a
-    /// little noise), normalised.
+    /// `b` start images: raw pixels uniform in `[64, 192]` (grey noise), normalised. The noise
+    /// is strong enough that a ReLU filter whose weights sum to less than zero still fires
+    /// somewhere (on a flat grey start it would be dead everywhere, with no gradient to climb).
     pub fn noise_images(&self, b: usize, seed: u64) -> Result<Tensor> {
         let [c, h, w] = self.input_shape();
         let mut rng = Rng::new(seed);
-        let raw: Vec<f32> = (0..b * c * h * w).map(|_| 128.0 + 20.0 * (rng.next_f32() - 0.5)).collect();
+        let raw: Vec<f32> = (0..b * c * h * w).map(|_| 64.0 + 128.0 * rng.next_f32()).collect();
         self.normalize(&Tensor::from_vec(raw, &[b, c, h, w])?)
     }
 
