@@ -131,12 +131,20 @@ fn class_images_are_classified_as_their_class() {
     let mut ex = Explainer::new(&model(true, 0), &trained().norm).unwrap();
     let classes: Vec<usize> = (0..10).collect();
     let opts = AscentOptions { steps: 100, lr: 0.02, ..AscentOptions::default() };
-    let r = ex.visualize_classes(&classes, &opts, &mut |_, _| {}).unwrap();
-    for (c, (s, e)) in r.start.iter().zip(&r.end).enumerate() {
-        assert!(e > s, "class {c}: logit {s} -> {e}");
+    for log_prob in [false, true] {
+        let r = ex.visualize_classes(&classes, log_prob, &opts, &mut |_, _| {}).unwrap();
+        for (c, (s, e)) in r.start.iter().zip(&r.end).enumerate() {
+            assert!(e > s, "class {c} (log_prob {log_prob}): score {s} -> {e}");
+        }
+        // the scores reported are the model's own
+        let sc = ex.scores(&r.images, &classes).unwrap();
+        if !log_prob {
+            assert!(sc.iter().zip(&r.end).all(|(a, b)| (a - b).abs() <= 1e-3 * a.abs().max(1.0)));
+        }
+        let pred = ex.logits(&r.images).unwrap().argmax_rows().unwrap();
+        assert_eq!(pred, classes, "class images (log_prob {log_prob}) predicted as {pred:?}");
     }
-    let pred = ex.logits(&r.images).unwrap().argmax_rows().unwrap();
-    assert_eq!(pred, classes, "class images predicted as {pred:?}");
+    let r = ex.visualize_classes(&classes, true, &opts, &mut |_, _| {}).unwrap();
     // the predicted choice on these images gives back the same classes
     assert_eq!(ex.resolve_classes(&r.images, ClassChoice::Predicted, None).unwrap(), classes);
 }

@@ -134,8 +134,28 @@ pub struct ClassvizArgs {
     /// Classes: all, or numbers like 0,3 or 0-4.
     #[arg(long, default_value = "all")]
     pub classes: String,
-    #[command(flatten)]
-    pub ascent: AscentArgs,
+    /// The score climbed: logprob (log-softmax, i.e. minus the cross-entropy toward the
+    /// class) or logit.
+    #[arg(long, default_value = "logprob")]
+    pub objective: String,
+    /// Ascent steps.
+    #[arg(long, default_value_t = 150)]
+    pub steps: usize,
+    /// Step size (normalised gradient step, as a fraction of the input range).
+    #[arg(long, default_value_t = 0.05)]
+    pub lr: f32,
+    /// L2 decay weight.
+    #[arg(long, default_value_t = 0.0)]
+    pub l2: f32,
+    /// Total-variation penalty weight (smoother images).
+    #[arg(long, default_value_t = 0.1)]
+    pub tv: f32,
+    /// Random shift of up to this many pixels per step.
+    #[arg(long, default_value_t = 1)]
+    pub jitter: usize,
+    /// Seed of the start images and the jitter.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 /// The model of a run directory and the data to explain: the one place that knows how a run
@@ -305,7 +325,8 @@ pub fn saliency(a: SaliencyArgs) -> Result<()> {
         .map(|(n, &id)| {
             let truth = labels.as_ref().map(|l| names[l[n]].clone()).unwrap_or_else(|| "?".into());
             let pred = probs.data()[n * k..(n + 1) * k].iter().enumerate().fold((0, f32::MIN), |b, (c, &p)| if p > b.1 { (c, p) } else { b });
-            format!("#{id} {truth}\npred {} {:.2}\nexplains {}", names[pred.0], pred.1, names[classes[n]])
+            let explains = if choice == ClassChoice::Predicted { String::new() } else { format!("\nfor {}", names[classes[n]]) };
+            format!("#{id} {truth}\n→ {} {:.2}{explains}", names[pred.0], pred.1)
         })
         .collect();
     let labels_col: Vec<String> = maps.iter().map(|(m, _)| method_label(m, &ex)).collect();
@@ -336,8 +357,8 @@ pub fn filters(a: FiltersArgs) -> Result<()> {
     let r = ex.visualize_filters(&layer, &filters, &a.ascent.options(), &mut tick(&b))?;
     b.finish_and_clear();
     let secs = t0.elapsed().as_secs_f64();
-    let captions: Vec<String> = r.targets.iter().zip(&r.end).map(|(f, v)| format!("filter {f}\n{v:.3}")).collect();
-    let title = format!("Layer {}: {} filters, {} steps of gradient ascent; mean activation under each", layer.label(), filters.len(), a.ascent.steps);
+    let captions: Vec<String> = r.targets.iter().zip(&r.end).map(|(f, v)| format!("filter {f}\nact {v:.3}")).collect();
+    let title = format!("{} ({}): gradient ascent, {} steps", layer.name, layer.description, a.ascent.steps);
     let path = out.join(format!("filters_{}.png", layer.name));
     ascent_grid(&path, &r.images, &captions, 8, &title)?;
     let csv: String = std::iter::once("filter,start_activation,final_activation\n".to_string()).chain(r.targets.iter().zip(r.start.iter().zip(&r.end)).map(|(f, (s, e))| format!("{f},{s},{e}\n"))).collect();
@@ -378,13 +399,19 @@ pub fn classviz(a: ClassvizArgs) -> Result<()> {
     let out = out_dir(&a.run)?;
     let t0 = Instant::now();
     let b = bar(a.run.quiet, "class ascent");
-    let r = ex.visualize_classes(&classes, &a.ascent.options(), &mut tick(&b))?;
+    let log_prob = match a.objective.as_str() {
+        "logprob" | "log-prob" | "logsoftmax" => true,
+        "logit" => false,
+        o => return Err(Error::invalid("--objective", format!("{o:?} is not logprob or logit"))),
+    };
+    let opts = AscentOptions { steps: a.steps, lr: a.lr, l2: a.l2, tv: a.tv, jitter: a.jitter, seed: a.seed };
+    let r = ex.visualize_classes(&classes, log_prob, &opts, &mut tick(&b))?;
     b.finish_and_clear();
     let probs: Tensor = ex.probabilities(&r.images)?;
     let k = names.len();
     let captions: Vec<String> = classes.iter().enumerate().map(|(n, &c)| format!("{}\np = {:.3}", names[c], probs.data()[n * k + c])).collect();
     let path = out.join("classviz.png");
-    ascent_grid(&path, &r.images, &captions, classes.len().min(8), &format!("Class images: {} steps of gradient ascent on the logit from noise; captions: the model's probability", a.ascent.steps))?;
-    println!("{} classes x {} steps in {:.1}s; wrote {}", classes.len(), a.ascent.steps, t0.elapsed().as_secs_f64(), path.display());
+    ascent_grid(&path, &r.images, &captions, classes.len().min(8), &format!("Class images: ascent on the {} from noise, {} steps", if log_prob { "log-probability" } else { "logit" }, a.steps))?;
+    println!("{} classes x {} steps in {:.1}s; wrote {}", classes.len(), a.steps, t0.elapsed().as_secs_f64(), path.display());
     Ok(())
 }

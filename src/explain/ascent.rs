@@ -2,7 +2,8 @@
 //! like a class; and the feature maps of one real image.
 //!
 //! Each image `x` of the batch (one per chosen filter or class) climbs its own objective
-//! `J(x)`: the mean activation of its filter over the map, or the logit of its class. With
+//! `J(x)`: the mean activation of its filter over the map, or the score (logit or
+//! log-probability) of its class. With
 //! `ĝ = ∇J / rms(∇J)` (the normalised gradient step of Erhan et al. 2009, as in the Keras
 //! filter-visualisation example) and `η = lr · range` (range: the spread of the model's input
 //! values, see [`Explainer::input_range`]), one step is
@@ -158,6 +159,34 @@ impl Explainer {
         self.normalize(&Tensor::from_vec(raw, &[b, c, h, w])?)
     }
 
+    /// Start images for filter ascent: [`Explainer::noise_images`], then, for every image on
+    /// which its filter is dead (zero gradient: a ReLU that fires nowhere), up to 8 fresh draws
+    /// of full-range noise (`0..=255`), keeping the first that fires. A filter that fires on
+    /// none of them keeps its first image and stays at 0 (it is reported as such).
+    fn live_start(&self, b: usize, seed: u64, objective: &mut Objective) -> Result<Tensor> {
+        let mut x = self.noise_images(b, seed)?.into_vec();
+        let [c, h, w] = self.input_shape();
+        let per = c * h * w;
+        for attempt in 1..=8u64 {
+            let t = Tensor::from_vec(x.clone(), &[b, c, h, w])?;
+            let (_, g) = objective(&t)?;
+            let dead: Vec<usize> = (0..b).filter(|&n| g.data()[n * per..(n + 1) * per].iter().all(|&v| v == 0.0)).collect();
+            if dead.is_empty() {
+                break;
+            }
+            let mut rng = Rng::new(seed).fork(1000 + attempt);
+            let raw: Vec<f32> = (0..b * per).map(|_| 255.0 * rng.next_f32()).collect();
+            let fresh = self.normalize(&Tensor::from_vec(raw, &[b, c, h, w])?)?;
+            let (_, g2) = objective(&fresh)?;
+            for n in dead {
+                if g2.data()[n * per..(n + 1) * per].iter().any(|&v| v != 0.0) {
+                    x[n * per..(n + 1) * per].copy_from_slice(&fresh.data()[n * per..(n + 1) * per]);
+                }
+            }
+        }
+        Tensor::from_vec(x, &[b, c, h, w])
+    }
+
     /// Checks filter indices against the layer's channels.
     fn check_filters(layer: &LayerInfo, filters: &[usize]) -> Result<()> {
         super::require_spatial(layer, "filters")?;
@@ -194,13 +223,17 @@ impl Explainer {
             let grads = a.backward_with(seed.clone())?;
             Ok((vals, grads.wrt(&xv).cloned().unwrap_or_else(|| Tensor::zeros(x.shape()))))
         };
-        let x0 = self.noise_images(b, opts.seed)?;
+        let x0 = self.live_start(b, opts.seed, &mut objective)?;
         let (images, start, end) = climb(x0, opts, self.input_range(), &mut objective, progress)?;
         Ok(AscentResult { images, targets: filters.to_vec(), start, end })
     }
 
-    /// Gradient ascent on the logit of each of `classes`, all in one batch, from noise.
-    pub fn visualize_classes(&mut self, classes: &[usize], opts: &AscentOptions, progress: Progress) -> Result<AscentResult> {
+    /// Gradient ascent on the score of each of `classes`, all in one batch, from noise. The
+    /// score is the logit `S_c`, or with `log_prob` the log-probability
+    /// `S_c − log Σ_k exp S_k` (the negative cross-entropy toward the class, as report 004
+    /// did), which also pushes the other classes down, so the image ends up classified as `c`
+    /// more often.
+    pub fn visualize_classes(&mut self, classes: &[usize], log_prob: bool, opts: &AscentOptions, progress: Progress) -> Result<AscentResult> {
         opts.check()?;
         if classes.is_empty() {
             return Err(Error::invalid("--classes", "no class chosen"));
@@ -213,6 +246,7 @@ impl Explainer {
             let g = Graph::new();
             let xv = g.leaf(x.clone());
             let logits = net.logits(&xv)?;
+            let logits = if log_prob { crate::ops::log_softmax(&logits)? } else { logits };
             let k = logits.shape()[1];
             let vals = classes.iter().enumerate().map(|(n, &c)| logits.value().data()[n * k + c]).collect();
             let grads = logits.backward_with(super::saliency::one_hot(classes, k))?;

@@ -6,7 +6,7 @@
 //! [`MIN_TILE_PX`] pixels.
 
 use super::colormap::{inferno, viridis};
-use super::image::{channel_tiles, gray_to_rgb, heatmap, image_grid, overlay, Tile};
+use super::image::{gray_to_rgb, heatmap, image_grid, overlay, Tile};
 use crate::error::{Error, Result};
 use crate::explain::saliency::gaussian_blur;
 use crate::explain::stats::{clip_quantile, pixel_saliency, top_fraction_mask};
@@ -20,7 +20,8 @@ pub const MASK_KEEP: f32 = 0.25;
 /// Saliency above this quantile is clipped for display, so a few extreme gradients do not
 /// flatten the colour scale.
 pub const DISPLAY_QUANTILE: f32 = 0.995;
-const MASK_COLOUR: [u8; 3] = [24, 24, 32];
+/// Masked-out pixels: a muted blue, distinct from black backgrounds and grey faces.
+const MASK_COLOUR: [u8; 3] = [58, 74, 110];
 
 /// Tile size for `h x w` images: an integer multiple of the longer side, at least
 /// [`MIN_TILE_PX`].
@@ -99,14 +100,30 @@ pub fn ascent_grid(path: impl AsRef<Path>, images: &Tensor, captions: &[String],
     image_grid(path, &tiles, cols, tile_px(h, w), Some(title))
 }
 
+/// A non-negative map (after ReLU) through viridis scaled from 0 to its largest value, so a
+/// map that is zero everywhere (a filter that does not fire) is dark, not mid-scale; maps with
+/// negative values are min-max scaled instead.
+pub fn heatmap_from_zero(v: &[f32], h: usize, w: usize) -> Vec<u8> {
+    let lo = v.iter().copied().filter(|x| x.is_finite()).fold(f32::INFINITY, f32::min);
+    if lo < 0.0 {
+        return heatmap(v, h, w, viridis);
+    }
+    let hi = v.iter().copied().filter(|x| x.is_finite()).fold(0.0f32, f32::max);
+    v.iter().flat_map(|&x| viridis(if hi > 0.0 && x.is_finite() { x / hi } else { 0.0 })).collect()
+}
+
 /// The feature maps `[1, C, h, w]` of one image as a grid (viridis, each map scaled on its
-/// own), preceded by the image itself (raw pixels `[1, C', H, W]`).
+/// own from 0 to its maximum), preceded by the image itself (raw pixels `[1, C', H, W]`).
 pub fn features_grid(path: impl AsRef<Path>, face: &Tensor, maps: &Tensor, title: &str) -> Result<()> {
     let (_, _, h, w) = dims(face, "features grid")?;
     let (_, c, mh, mw) = dims(maps, "features grid")?;
     let px = tile_px(mh, mw).max(tile_px(h, w));
     let mut tiles = vec![Tile::new(gray_to_rgb(&gray_plane(face, 0), h, w), h, w).with_caption("input")];
-    tiles.extend(channel_tiles(&maps.slice_batch(0, 1)?, Some(viridis))?);
+    let plane = mh * mw;
+    for k in 0..c {
+        let v = &maps.data()[k * plane..(k + 1) * plane];
+        tiles.push(Tile::new(heatmap_from_zero(v, mh, mw), mh, mw).with_caption(format!("ch {k}")));
+    }
     let cols = ((c + 1) as f64).sqrt().ceil() as usize;
     image_grid(path, &tiles, cols.clamp(4, 16), px, Some(title))
 }
