@@ -13,12 +13,12 @@ pub use error::{Error, Result};
 pub use tensor::{Rng, Tensor};
 pub mod autograd;
 pub mod data;
+pub mod explain;
 pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod train;
 pub mod viz;
-pub mod explain;
 
 /// The README's Rust example is compiled and run as a doctest.
 #[cfg(doctest)]

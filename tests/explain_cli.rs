@@ -52,7 +52,8 @@ fn commands_write_pictures_and_attributions() {
     let r = run.to_str().unwrap();
     let out = run.join("out");
     let o = out.to_str().unwrap();
-    let (ok, stdout, err) = pupil(&["saliency", "--run", r, "--ids", "0,4-5", "--method", "all", "--samples", "4", "--steps", "8", "--class", "true", "--out", o, "--quiet"]);
+    let (ok, stdout, err) =
+        pupil(&["saliency", "--run", r, "--ids", "0,4-5", "--method", "all", "--samples", "4", "--steps", "8", "--class", "true", "--out", o, "--quiet"]);
     assert!(ok, "{err}");
     assert!(stdout.contains("completeness"), "{stdout}");
     let (w, h) = png_size(&out.join("saliency.png"));

@@ -27,7 +27,7 @@ fn model() -> Sequential {
     let mut w = vec![0f32; 2 * 9];
     w[4] = 1.0; // channel 0: centre tap +1
     w[9 + 4] = -1.0; // channel 1: centre tap -1
-    // dense weight [in, out], in = channel-major flatten of [2, 12, 12]
+                     // dense weight [in, out], in = channel-major flatten of [2, 12, 12]
     let mut d = vec![0f32; 2 * S * S * 2];
     for p in 0..S * S {
         if in_region(p) {
@@ -79,11 +79,8 @@ fn attributions_fall_in_the_region() {
         let want: f32 = x.data()[i * S * S..(i + 1) * S * S].iter().enumerate().filter(|(p, _)| in_region(*p)).map(|(_, v)| v.max(0.0)).sum();
         assert!((si - want).abs() < 1e-4, "{si} vs {want}");
     }
-    let methods = [
-        Method::Vanilla,
-        Method::SmoothGrad { samples: 16, noise: 0.2, seed: 1 },
-        Method::Integrated { baseline: pupil::explain::Baseline::Black, steps: 32 },
-    ];
+    let methods =
+        [Method::Vanilla, Method::SmoothGrad { samples: 16, noise: 0.2, seed: 1 }, Method::Integrated { baseline: pupil::explain::Baseline::Black, steps: 32 }];
     for m in methods {
         let attr = ex.saliency(&x, &classes, &m, &mut |_, _| {}).unwrap();
         assert_eq!(attr.shape(), &[n, 1, S, S]);

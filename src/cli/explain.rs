@@ -165,7 +165,10 @@ fn load(run: &Path, data_path: Option<&Path>, split: &str) -> Result<(RunModel, 
         return Err(Error::invalid("--run", format!("{} does not exist", run.display())));
     }
     if run.is_dir() && !run.join("model.safetensors").is_file() {
-        return Err(Error::invalid("--run", format!("{}: no model.safetensors here (not a run written by `pupil train`, or it has not finished an epoch)", run.display())));
+        return Err(Error::invalid(
+            "--run",
+            format!("{}: no model.safetensors here (not a run written by `pupil train`, or it has not finished an epoch)", run.display()),
+        ));
     }
     let model = load_model(run)?;
     let ds = match data_path {
@@ -189,7 +192,9 @@ fn out_dir(a: &RunArgs) -> Result<PathBuf> {
 /// A progress bar (hidden with --quiet) and the callback that moves it.
 fn bar(quiet: bool, what: &str) -> ProgressBar {
     let b = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
-    b.set_style(ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} ETA {eta}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+    b.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} ETA {eta}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "),
+    );
     b.set_prefix(what.to_string());
     b
 }
@@ -224,7 +229,8 @@ pub fn parse_list(s: &str, flag: &'static str) -> Result<Vec<usize>> {
 }
 
 fn parse_methods(a: &SaliencyArgs, ex: &Explainer) -> Result<Vec<Method>> {
-    let names: Vec<&str> = if a.method.trim() == "all" { vec!["vanilla", "smoothgrad", "integrated", "gradcam"] } else { a.method.split(',').map(str::trim).collect() };
+    let names: Vec<&str> =
+        if a.method.trim() == "all" { vec!["vanilla", "smoothgrad", "integrated", "gradcam"] } else { a.method.split(',').map(str::trim).collect() };
     let mut out = Vec::new();
     for n in names {
         let m = match n.to_ascii_lowercase().as_str() {
@@ -234,7 +240,12 @@ fn parse_methods(a: &SaliencyArgs, ex: &Explainer) -> Result<Vec<Method>> {
             "gradcam" | "grad-cam" => {
                 let layer = match &a.layer {
                     Some(l) => ex.layer(l)?,
-                    None => ex.layers().into_iter().rev().find(|l| l.kind == pupil::explain::LayerKind::Conv).ok_or_else(|| Error::invalid("--method", "gradcam: the model has no convolutional layer"))?,
+                    None => ex
+                        .layers()
+                        .into_iter()
+                        .rev()
+                        .find(|l| l.kind == pupil::explain::LayerKind::Conv)
+                        .ok_or_else(|| Error::invalid("--method", "gradcam: the model has no convolutional layer"))?,
                 };
                 pupil::explain::require_spatial(&layer, "Grad-CAM")?;
                 Method::GradCam { layer: Some(layer.index) }
@@ -361,7 +372,9 @@ pub fn filters(a: FiltersArgs) -> Result<()> {
     let title = format!("{} ({}): gradient ascent, {} steps", layer.name, layer.description, a.ascent.steps);
     let path = out.join(format!("filters_{}.png", layer.name));
     ascent_grid(&path, &r.images, &captions, 8, &title)?;
-    let csv: String = std::iter::once("filter,start_activation,final_activation\n".to_string()).chain(r.targets.iter().zip(r.start.iter().zip(&r.end)).map(|(f, (s, e))| format!("{f},{s},{e}\n"))).collect();
+    let csv: String = std::iter::once("filter,start_activation,final_activation\n".to_string())
+        .chain(r.targets.iter().zip(r.start.iter().zip(&r.end)).map(|(f, (s, e))| format!("{f},{s},{e}\n")))
+        .collect();
     pupil::io::write_atomic(&out.join(format!("filters_{}.csv", layer.name)), csv.as_bytes())?;
     let raised = r.start.iter().zip(&r.end).filter(|(s, e)| e > s).count();
     println!("{} filters of {} x {} steps in {secs:.1}s; activation raised for {raised} of them", filters.len(), layer.name, a.ascent.steps);
@@ -411,7 +424,13 @@ pub fn classviz(a: ClassvizArgs) -> Result<()> {
     let k = names.len();
     let captions: Vec<String> = classes.iter().enumerate().map(|(n, &c)| format!("{}\np = {:.3}", names[c], probs.data()[n * k + c])).collect();
     let path = out.join("classviz.png");
-    ascent_grid(&path, &r.images, &captions, classes.len().min(8), &format!("Class images: ascent on the {} from noise, {} steps", if log_prob { "log-probability" } else { "logit" }, a.steps))?;
+    ascent_grid(
+        &path,
+        &r.images,
+        &captions,
+        classes.len().min(8),
+        &format!("Class images: ascent on the {} from noise, {} steps", if log_prob { "log-probability" } else { "logit" }, a.steps),
+    )?;
     println!("{} classes x {} steps in {:.1}s; wrote {}", classes.len(), a.steps, t0.elapsed().as_secs_f64(), path.display());
     Ok(())
 }

@@ -49,8 +49,11 @@ impl Default for AscentOptions {
 impl AscentOptions {
     fn check(&self) -> Result<()> {
         let ok = |v: f32| v.is_finite() && v >= 0.0;
-        if self.steps == 0 || !(self.lr.is_finite() && self.lr > 0.0) || !ok(self.l2) || !ok(self.tv) {
-            return Err(Error::invalid("ascent", format!("--steps ({}) must be >= 1, --lr ({}) > 0, --l2 ({}) and --tv ({}) >= 0", self.steps, self.lr, self.l2, self.tv)));
+        if !(self.steps > 0 && self.lr.is_finite() && self.lr > 0.0 && ok(self.l2) && ok(self.tv)) {
+            return Err(Error::invalid(
+                "ascent",
+                format!("--steps ({}) must be >= 1, --lr ({}) > 0, --l2 ({}) and --tv ({}) >= 0", self.steps, self.lr, self.l2, self.tv),
+            ));
         }
         Ok(())
     }
@@ -219,7 +222,8 @@ impl Explainer {
             let xv = g.leaf(x.clone());
             let acts = net.activations(&xv)?;
             let a = acts.last().expect("layers");
-            let vals = filters.iter().enumerate().map(|(n, &f)| a.value().data()[(n * k + f) * sz..(n * k + f + 1) * sz].iter().sum::<f32>() / sz as f32).collect();
+            let vals =
+                filters.iter().enumerate().map(|(n, &f)| a.value().data()[(n * k + f) * sz..(n * k + f + 1) * sz].iter().sum::<f32>() / sz as f32).collect();
             let grads = a.backward_with(seed.clone())?;
             Ok((vals, grads.wrt(&xv).cloned().unwrap_or_else(|| Tensor::zeros(x.shape()))))
         };

@@ -106,7 +106,8 @@ pub fn find_layer(model: &Sequential, key: &str) -> Result<LayerInfo> {
         if i >= 1 && i <= all.len() {
             return Ok(all[i - 1].clone());
         }
-        let head = if i == all.len() + 1 && model.output_kind().is_some() { " (it is the output softmax; the explanations use the logits before it)" } else { "" };
+        let head =
+            if i == all.len() + 1 && model.output_kind().is_some() { " (it is the output softmax; the explanations use the logits before it)" } else { "" };
         return Err(Error::invalid("--layer", format!("no layer {i}{head}: the model has layers 1 to {} ({})", all.len(), listing(&all))));
     }
     all.iter()

@@ -125,7 +125,12 @@ impl Explainer {
     fn check_images(&self, x: &Tensor, what: &'static str) -> Result<usize> {
         let [c, h, w] = self.input_shape();
         if x.ndim() != 4 || x.shape()[1..] != [c, h, w] {
-            return Err(Error::Shape { op: what, lhs: x.shape().to_vec(), rhs: vec![c, h, w], detail: "images must be [N, C, H, W] with the model's [C, H, W]".into() });
+            return Err(Error::Shape {
+                op: what,
+                lhs: x.shape().to_vec(),
+                rhs: vec![c, h, w],
+                detail: "images must be [N, C, H, W] with the model's [C, H, W]".into(),
+            });
         }
         Ok(x.shape()[0])
     }

@@ -60,10 +60,19 @@ impl Baseline {
 pub enum Method {
     Vanilla,
     /// `samples` noisy copies per image; `noise` = σ as a fraction of the image's value range.
-    SmoothGrad { samples: usize, noise: f32, seed: u64 },
-    Integrated { baseline: Baseline, steps: usize },
+    SmoothGrad {
+        samples: usize,
+        noise: f32,
+        seed: u64,
+    },
+    Integrated {
+        baseline: Baseline,
+        steps: usize,
+    },
     /// Grad-CAM on the layer with this 1-based index (None: the last convolution).
-    GradCam { layer: Option<usize> },
+    GradCam {
+        layer: Option<usize>,
+    },
 }
 
 impl Method {
@@ -82,7 +91,9 @@ impl Method {
         match self {
             Method::Vanilla => serde_json::json!({"method": "vanilla"}),
             Method::SmoothGrad { samples, noise, seed } => serde_json::json!({"method": "smoothgrad", "samples": samples, "noise": noise, "seed": seed}),
-            Method::Integrated { baseline, steps } => serde_json::json!({"method": "integrated", "baseline": baseline.name(), "steps": steps, "rule": "midpoint"}),
+            Method::Integrated { baseline, steps } => {
+                serde_json::json!({"method": "integrated", "baseline": baseline.name(), "steps": steps, "rule": "midpoint"})
+            }
             Method::GradCam { layer } => serde_json::json!({"method": "gradcam", "layer": layer}),
         }
     }
@@ -110,7 +121,8 @@ pub fn gaussian_blur(plane: &[f32], h: usize, w: usize, sigma: f32) -> Vec<f32> 
                 let mut acc = 0.0;
                 for (j, kv) in k.iter().enumerate() {
                     let d = j as isize - r;
-                    let (yy, xx) = if along_x { (y as isize, (x as isize + d).clamp(0, w as isize - 1)) } else { ((y as isize + d).clamp(0, h as isize - 1), x as isize) };
+                    let (yy, xx) =
+                        if along_x { (y as isize, (x as isize + d).clamp(0, w as isize - 1)) } else { ((y as isize + d).clamp(0, h as isize - 1), x as isize) };
                     acc += kv * src[yy as usize * w + xx as usize];
                 }
                 out[y * w + x] = acc;
@@ -197,7 +209,13 @@ impl Explainer {
         let per = x.len() / n.max(1);
         let mut out = vec![0f32; x.len()];
         let xd = x.data();
-        self.gradient_rows(n, &|r| classes[r], &|r, row| row.copy_from_slice(&xd[r * per..(r + 1) * per]), &mut |r, g| out[r * per..(r + 1) * per].copy_from_slice(g), progress)?;
+        self.gradient_rows(
+            n,
+            &|r| classes[r],
+            &|r, row| row.copy_from_slice(&xd[r * per..(r + 1) * per]),
+            &mut |r, g| out[r * per..(r + 1) * per].copy_from_slice(g),
+            progress,
+        )?;
         Tensor::from_vec(out, x.shape())
     }
 

@@ -70,9 +70,9 @@ pub fn saliency_grid(path: impl AsRef<Path>, faces: &Tensor, captions: &[String]
         return Err(Error::invalid("saliency grid", format!("{} captions and {} methods for {n} images", captions.len(), columns.len())));
     }
     let mut tiles = Vec::new();
-    for i in 0..n {
+    for (i, caption) in captions.iter().enumerate() {
         let face = gray_plane(faces, i);
-        tiles.push(Tile::new(gray_to_rgb(&face, h, w), h, w).with_caption(&captions[i]));
+        tiles.push(Tile::new(gray_to_rgb(&face, h, w), h, w).with_caption(caption));
         for col in columns {
             let (mn, mc, mh, mw) = dims(col.maps, "saliency grid")?;
             if mn != n || (mh, mw) != (h, w) {
