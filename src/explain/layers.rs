@@ -132,3 +132,47 @@ pub fn require_spatial(layer: &LayerInfo, what: &str) -> Result<()> {
         format!("{what} needs a convolutional layer (an output of maps [C, H, W]); layer {} has the flat output {:?}", layer.label(), layer.output),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::{preset, ModelSpec};
+    use std::path::Path;
+
+    #[test]
+    fn names_and_indices_follow_the_summary() {
+        let m = Sequential::build(&preset("keras-hw3", 7).unwrap(), &[1, 48, 48], 0).unwrap();
+        let all = layers(&m);
+        assert_eq!(all.len(), 20);
+        let table = crate::nn::summary(m.spec(), &[1, 48, 48]).unwrap();
+        for l in &all {
+            // the summary's row for this index has this description and output size
+            let row = format!("{:>2} {}", l.index, l.description);
+            assert!(table.contains(&row), "{row:?} not in\n{table}");
+        }
+        let names: Vec<&str> = all.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(&names[..5], &["conv1", "pad1", "maxpool1", "pad2", "conv2"]);
+        assert_eq!(names[15], "dense1");
+        // the names of conv and dense layers are those of their parameters
+        let params: Vec<String> = crate::nn::Module::params(&m).iter().map(|p| p.name.clone()).collect();
+        for l in all.iter().filter(|l| l.kind != LayerKind::Other) {
+            assert!(params.contains(&format!("{}.weight", l.name)), "{}", l.name);
+        }
+        assert_eq!(find_layer(&m, "CONV2").unwrap().index, 5);
+        assert_eq!(find_layer(&m, " 16 ").unwrap().name, "dense1");
+        assert_eq!(last_conv(&m).unwrap().index, 12);
+        assert_eq!(find_layer(&m, "12").unwrap().output, vec![128, 10, 10]);
+        assert!(find_layer(&m, "0").is_err());
+        assert!(require_spatial(&find_layer(&m, "dense1").unwrap(), "x").is_err());
+        assert!(require_spatial(&find_layer(&m, "avgpool2").unwrap(), "x").is_ok());
+    }
+
+    #[test]
+    fn a_softmax_head_is_named_in_the_error() {
+        let spec = ModelSpec::parse("conv 2 3x3 same relu\nflatten\ndense 3\nsoftmax\n", Path::new("h.txt")).unwrap();
+        let m = Sequential::build(&spec, &[1, 5, 5], 0).unwrap();
+        assert_eq!(layers(&m).len(), 3);
+        let e = find_layer(&m, "4").unwrap_err().to_string();
+        assert!(e.contains("output softmax"), "{e}");
+    }
+}
