@@ -295,6 +295,9 @@ fn pick_ids(a: &SaliencyArgs, ds: &Dataset) -> Result<Vec<usize>> {
     }
 }
 
+/// Most images (rows) drawn in saliency.png.
+const MAX_GRID_ROWS: usize = 64;
+
 pub fn saliency(a: SaliencyArgs) -> Result<()> {
     let (run, ds) = load(&a.run.run, a.data.as_deref(), &a.split)?;
     let ds = ds.expect("saliency always loads data");
@@ -342,8 +345,13 @@ pub fn saliency(a: SaliencyArgs) -> Result<()> {
         .collect();
     let labels_col: Vec<String> = maps.iter().map(|(m, _)| method_label(m, &ex)).collect();
     let cols: Vec<SaliencyColumn> = maps.iter().zip(&labels_col).map(|((_, t), l)| SaliencyColumn { label: l.clone(), maps: t }).collect();
-    let title = format!("Saliency of the {} class score ({})", a.class, a.run.run.display());
-    saliency_grid(out.join("saliency.png"), &raw, &captions, &cols, &title)?;
+    // the picture shows at most MAX_GRID_ROWS images; attributions.safetensors has them all
+    let shown = ids.len().min(MAX_GRID_ROWS);
+    let more = if shown < ids.len() { format!(", first {shown} of {}", ids.len()) } else { String::new() };
+    let title = format!("Saliency, {} class{more}", a.class);
+    let cut: Vec<Tensor> = maps.iter().map(|(_, t)| t.slice_batch(0, shown)).collect::<Result<_>>()?;
+    let cols: Vec<SaliencyColumn> = cols.iter().zip(&cut).map(|(c, t)| SaliencyColumn { label: c.label.clone(), maps: t }).collect();
+    saliency_grid(out.join("saliency.png"), &raw.slice_batch(0, shown)?, &captions[..shown], &cols, &title)?;
     save_attributions(&out.join("attributions.safetensors"), &AttributionSet { ids: ids.clone(), classes, class_names: names.clone(), maps })?;
     println!("Wrote {}/saliency.png and attributions.safetensors ({} images) in {:.1}s", out.display(), ids.len(), t0.elapsed().as_secs_f64());
     Ok(())
