@@ -2,11 +2,9 @@
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use pupil::data::{self, embedded_sample, Dataset, Split};
 use pupil::error::{Error, Result};
 use pupil::explain::lime::{self, Fill, LimeConfig};
-use pupil::train::check_data;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Args, Debug)]
@@ -14,7 +12,7 @@ pub struct LimeArgs {
     /// Run directory written by `pupil train`.
     #[arg(long)]
     pub run: PathBuf,
-    /// Data holding the images (default: the embedded sample's test split).
+    /// Data holding the images (default: the data the run was last evaluated on, else its validation data).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Which split of fer2013.csv / an IDX directory: train, test, public, private, all.
@@ -125,14 +123,6 @@ fn parse_classes(s: &str, names: &[String]) -> Result<Vec<Pick>> {
     Ok(out)
 }
 
-fn load_data(path: Option<&Path>, split: &str) -> Result<(Dataset, String)> {
-    let split: Split = split.parse()?;
-    match path {
-        Some(p) => Ok((data::load(p, split)?, p.display().to_string())),
-        None => Ok((embedded_sample(split)?, format!("embedded Fashion-MNIST sample ({split:?} split)"))),
-    }
-}
-
 pub fn run(a: LimeArgs) -> Result<()> {
     let cfg = LimeConfig {
         samples: a.samples,
@@ -145,11 +135,12 @@ pub fn run(a: LimeArgs) -> Result<()> {
         seed: a.seed,
     };
     cfg.validate()?;
-    let run = pupil::run::RunDir::open(&a.run)?.load_model()?;
+    let dir = pupil::run::RunDir::open(&a.run)?;
+    let run = dir.load_model()?;
     let names = run.meta.class_names.clone();
     let picks = parse_classes(&a.classes, &names)?;
-    let (ds, data_name) = load_data(a.data.as_deref(), &a.split)?;
-    check_data(&ds, &run.meta.input, names.len(), &data_name)?;
+    let (data_ref, ds) = dir.data_for(a.data.as_deref(), a.split.parse()?, &run.meta)?;
+    let data_name = data_ref.describe();
     let ids = parse_ids(&a.ids, ds.len())?;
     if picks.contains(&Pick::True) && ds.labels.is_none() {
         return Err(Error::invalid("--classes", format!("\"true\" needs labelled data; {data_name} has no labels")));

@@ -1,6 +1,7 @@
 //! Command definitions and dispatch.
 
 mod commands;
+mod explain;
 mod lime;
 mod progress;
 mod report;
@@ -33,6 +34,14 @@ pub enum Command {
     Predict(PredictArgs),
     /// Measure training and inference throughput (images/s) of models on random input.
     Bench(BenchArgs),
+    /// Saliency maps of images: vanilla gradients, SmoothGrad, integrated gradients, Grad-CAM.
+    Saliency(explain::SaliencyArgs),
+    /// What the filters of a layer respond to: gradient ascent from noise, as a grid.
+    Filters(explain::FiltersArgs),
+    /// The feature maps of one image at one layer, as a grid.
+    Features(explain::FeaturesArgs),
+    /// The image the model finds most like each class: gradient ascent on the class score.
+    Classviz(explain::ClassvizArgs),
     /// Explain predictions with LIME: superpixels that raise / lower a class (PNG + CSV per image).
     Lime(lime::LimeArgs),
     /// Write one self-contained HTML report of a run (model, training, confusion matrix, LIME).
@@ -181,6 +190,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Eval(a)) => commands::eval(a),
         Some(Command::Predict(a)) => commands::predict(a),
         Some(Command::Bench(a)) => commands::bench(a),
+        Some(Command::Saliency(a)) => explain::saliency(a),
+        Some(Command::Filters(a)) => explain::filters(a),
+        Some(Command::Features(a)) => explain::features(a),
+        Some(Command::Classviz(a)) => explain::classviz(a),
         Some(Command::Lime(a)) => lime::run(a),
         Some(Command::Report(a)) => report::run(a),
     }

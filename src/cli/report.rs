@@ -2,10 +2,10 @@
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use pupil::data::{self, embedded_sample, Split};
 use pupil::error::{Error, Result};
 use pupil::explain::lime::{Fill, LimeConfig};
 use pupil::report::{run_report, RunReportOptions};
+use pupil::run::RunDir;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -14,7 +14,7 @@ pub struct ReportArgs {
     /// Run directory written by `pupil train`.
     #[arg(long)]
     pub run: PathBuf,
-    /// Labelled data for the confusion matrix and the examples (default: the embedded sample's test split).
+    /// Labelled data for the confusion matrix and the examples (default: the data the run was last evaluated on, else its validation data).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Which split of fer2013.csv / an IDX directory: train, test, public, private, all.
@@ -53,11 +53,9 @@ pub fn run(a: ReportArgs) -> Result<()> {
     if a.lime_images > 1000 {
         return Err(Error::invalid("--lime-images", format!("{} is more than 1000", a.lime_images)));
     }
-    let split: Split = a.split.parse()?;
-    let (ds, name) = match &a.data {
-        Some(p) => (data::load(p, split)?, format!("{} ({split:?} split)", p.display())),
-        None => (embedded_sample(split)?, format!("the embedded Fashion-MNIST sample ({split:?} split)")),
-    };
+    let dir = RunDir::open(&a.run)?;
+    let (data_ref, ds) = dir.data_for(a.data.as_deref(), a.split.parse()?, &dir.load_model()?.meta)?;
+    let name = data_ref.describe();
     let out = a.out.clone().unwrap_or_else(|| a.run.join("report.html"));
     let bar = if a.quiet { ProgressBar::hidden() } else { ProgressBar::new(1) };
     bar.set_style(

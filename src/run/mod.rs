@@ -144,6 +144,21 @@ impl RunDir {
         Ok((r, ds))
     }
 
+    /// The images a command that looks inside this run works on: `data`'s `split` when given,
+    /// else [`Self::evaluated_data`]; checked against the run's model (image size, classes).
+    pub fn data_for(&self, data: Option<&Path>, split: crate::data::Split, meta: &crate::train::ModelMeta) -> Result<(DataRef, Dataset)> {
+        let (r, ds) = match data {
+            Some(p) => {
+                let r = DataRef::given(Some(p), split);
+                let ds = r.load()?;
+                (r, ds)
+            }
+            None => self.load_evaluated_data()?,
+        };
+        crate::train::check_data(&ds, &meta.input, meta.class_names.len(), &r.describe())?;
+        Ok((r, ds))
+    }
+
     /// Draws `curves.png` from the history.
     pub fn write_curves(&self, history: &[EpochRecord]) -> Result<()> {
         crate::viz::training_curves(self.file(CURVES), history)

@@ -8,11 +8,14 @@
 //! - [`confusion`]: a confusion matrix as counts and row-normalised fractions side by side.
 //! - [`image`]: grayscale and heatmap images, overlays, and captioned image grids for saliency
 //!   maps, filters and feature maps.
+//! - [`explain`]: saliency grids (heatmap, overlay, masked face), gradient-ascent images and
+//!   feature maps of the explanations.
 
 pub mod axis;
 pub mod canvas;
 pub mod colormap;
 pub mod confusion;
+pub mod explain;
 pub mod image;
 pub mod plot;
 
