@@ -76,12 +76,12 @@ fn one_shot() {
     });
     // reference on the same machine state: a training forward + backward (weight gradients, no
     // input gradient, no optimiser step), 4 batches of 64; `pupil bench` trains ~315 img/s idle
-    let mut model = Sequential::build(&preset("keras-hw3", 7).expect("preset"), &[1, 48, 48], 1).expect("build");
+    let model = Sequential::build(&preset("keras-hw3", 7).expect("preset"), &[1, 48, 48], 1).expect("build");
     timed("reference: training forward+backward", 256, || {
         for b in 0..4 {
             let g = pupil::autograd::Graph::new();
             let xb = g.constant(x.slice_batch(b * 64, (b + 1) * 64).unwrap());
-            let logits = model.forward_logits(&xb, &mut pupil::nn::Ctx { train: false, rng: &mut pupil::Rng::new(0) }).expect("forward");
+            let logits = model.forward_logits(&xb).expect("forward");
             pupil::ops::cross_entropy(&logits, &classes[b * 64..(b + 1) * 64]).expect("loss").backward().expect("backward");
         }
     });

@@ -4,7 +4,8 @@
 
 use pupil::data::{embedded_sample, Normalization, Split};
 use pupil::nn::{preset, Sequential};
-use pupil::train::{safetensors, save_model, ModelMeta};
+use pupil::run::{save_model, DataRef, RunDir, RunRecord};
+use pupil::train::{safetensors, ModelMeta};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -21,7 +22,10 @@ fn run_dir(name: &str) -> PathBuf {
     let model = Sequential::build(&spec, &[1, 28, 28], 3).unwrap();
     let names = embedded_sample(Split::Test).unwrap().class_names;
     let meta = ModelMeta { spec, input: vec![1, 28, 28], class_names: names, normalization: Normalization::Scale255 };
-    save_model(&dir, &model, &meta).unwrap();
+    save_model(&dir, &model.named_tensors(), &meta).unwrap();
+    // the data the commands default to: the embedded sample's test split, as if evaluated on it
+    let record = RunRecord { train: DataRef::given(None, Split::Training), validation: None, evaluated: Some(DataRef::given(None, Split::Test)) };
+    RunDir::new(&dir).write_record(&record).unwrap();
     dir
 }
 

@@ -27,7 +27,7 @@ fn trained() -> &'static Trained {
         let ds = ds.subset(&(0..1500).collect::<Vec<_>>());
         let cfg = TrainConfig { epochs: 2, batch_size: 32, val_split: 0.0, ..TrainConfig::default() };
         let mut t = Trainer::new(&preset("small", 10).unwrap(), &ds, cfg).unwrap();
-        t.fit(&ds, None, None, &mut |_| {}).unwrap();
+        t.fit(&ds, None, &mut (), &mut |_| {}).unwrap();
         Trained { weights: t.model.named_tensors().into_iter().collect(), norm: t.meta().normalization.clone() }
     })
 }

@@ -240,9 +240,9 @@ fn lime_finds_the_region_the_model_looks_at() {
         for &p in &region {
             img[p] = 230.0;
         }
-        let mut model = region_model(&region, 0.25, 3.0);
+        let model = region_model(&region, 0.25, 3.0);
         let cfg = LimeConfig { samples: 1000, superpixels: 40, fill, seed: 5, ..LimeConfig::default() };
-        let exp = explain(&img, [1, 28, 28], &[0], &cfg, &mut |b| lime::probabilities(&mut model, &norm, b, [1, 28, 28])).unwrap();
+        let exp = explain(&img, [1, 28, 28], &[0], &cfg, &mut |b| lime::probabilities(&model, &norm, b, [1, 28, 28])).unwrap();
         let ce = &exp.classes[0];
         assert_eq!(ce.class, 0);
         let inside = |j: usize| -> f64 {
@@ -255,7 +255,7 @@ fn lime_finds_the_region_the_model_looks_at() {
         let outside_max = (0..exp.segments.count).filter(|&j| inside(j) == 0.0).map(|j| ce.weights[j].abs()).fold(0.0, f64::max);
         assert!(outside_max < 0.2 * ce.weights[top], "image {id}: |w| up to {outside_max:.4} outside the region vs {:.4} on top", ce.weights[top]);
         // class 1 is the complement: its weights are the negatives of class 0's
-        let exp1 = explain(&img, [1, 28, 28], &[1], &cfg, &mut |b| lime::probabilities(&mut model, &norm, b, [1, 28, 28])).unwrap();
+        let exp1 = explain(&img, [1, 28, 28], &[1], &cfg, &mut |b| lime::probabilities(&model, &norm, b, [1, 28, 28])).unwrap();
         assert_eq!(exp1.classes[0].top_negative(1)[0], top);
     }
 }
@@ -264,12 +264,12 @@ fn lime_finds_the_region_the_model_looks_at() {
 fn lime_is_seeded_and_resolves_the_predicted_class() {
     let test = embedded_sample(Split::Test).unwrap();
     let region: Vec<usize> = (10..20).flat_map(|y| (10..20).map(move |x| y * 28 + x)).collect();
-    let mut model = region_model(&region, 0.05, 1.0);
+    let model = region_model(&region, 0.05, 1.0);
     let img: Vec<f32> = test.image(3).iter().map(|&v| v as f32).collect();
     let norm = Normalization::Scale255;
-    let mut run = |seed: u64, classes: &[usize]| {
+    let run = |seed: u64, classes: &[usize]| {
         let cfg = LimeConfig { samples: 300, seed, ..LimeConfig::default() };
-        explain(&img, [1, 28, 28], classes, &cfg, &mut |b| lime::probabilities(&mut model, &norm, b, [1, 28, 28])).unwrap()
+        explain(&img, [1, 28, 28], classes, &cfg, &mut |b| lime::probabilities(&model, &norm, b, [1, 28, 28])).unwrap()
     };
     let a = run(1, &[]);
     assert_eq!(a, run(1, &[]), "same seed, same explanation");
@@ -279,11 +279,11 @@ fn lime_is_seeded_and_resolves_the_predicted_class() {
     let both = run(1, &[PREDICTED, 1 - pred, pred]);
     assert_eq!(both.classes.iter().map(|c| c.class).collect::<Vec<_>>(), vec![pred, 1 - pred], "repeats dropped, order kept");
     // the probabilities are the model's on the image itself
-    let p = lime::probabilities(&mut model, &norm, &img, [1, 28, 28]).unwrap();
+    let p = lime::probabilities(&model, &norm, &img, [1, 28, 28]).unwrap();
     assert_eq!(a.probabilities, p);
     // a class the model does not have is an error naming --classes
     let cfg = LimeConfig { samples: 10, ..LimeConfig::default() };
-    let e = explain(&img, [1, 28, 28], &[5], &cfg, &mut |b| lime::probabilities(&mut model, &norm, b, [1, 28, 28])).unwrap_err();
+    let e = explain(&img, [1, 28, 28], &[5], &cfg, &mut |b| lime::probabilities(&model, &norm, b, [1, 28, 28])).unwrap_err();
     assert!(e.to_string().contains("--classes"), "{e}");
 }
 
@@ -291,11 +291,11 @@ fn lime_is_seeded_and_resolves_the_predicted_class() {
 fn lime_picture_and_csv() {
     let test = embedded_sample(Split::Test).unwrap();
     let region: Vec<usize> = (5..15).flat_map(|y| (5..15).map(move |x| y * 28 + x)).collect();
-    let mut model = region_model(&region, 0.05, 1.0);
+    let model = region_model(&region, 0.05, 1.0);
     let img: Vec<f32> = test.image(0).iter().map(|&v| v as f32).collect();
     let norm = Normalization::Scale255;
     let cfg = LimeConfig { samples: 200, ..LimeConfig::default() };
-    let exp = explain(&img, [1, 28, 28], &[0, 1], &cfg, &mut |b| lime::probabilities(&mut model, &norm, b, [1, 28, 28])).unwrap();
+    let exp = explain(&img, [1, 28, 28], &[0, 1], &cfg, &mut |b| lime::probabilities(&model, &norm, b, [1, 28, 28])).unwrap();
     let names = vec!["in, region".to_string(), "out".to_string()];
     let canvas = lime::render_explanation(&img, [1, 28, 28], &exp, &names, Some(0), 3, "test").unwrap();
     let png = canvas.encode_png().unwrap();

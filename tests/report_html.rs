@@ -25,7 +25,11 @@ fn tiny_run(dir: &Path) {
     let train = embedded_sample(Split::Training).unwrap().subset(&(0..400).collect::<Vec<_>>());
     let cfg = TrainConfig { epochs: 2, batch_size: 64, val_split: 0.2, ..TrainConfig::default() };
     let mut t = Trainer::new(&preset("small", 10).unwrap(), &train, cfg).unwrap();
-    t.fit(&train, None, Some(dir), &mut |_| {}).unwrap();
+    let run = pupil::run::RunDir::new(dir);
+    t.fit(&train, None, &mut run.clone(), &mut |_| {}).unwrap();
+    // the data that lime and report default to: the sample's test split, as if evaluated on it
+    let given = |split| pupil::run::DataRef::given(None, split);
+    run.write_record(&pupil::run::RunRecord { train: given(Split::Training), validation: None, evaluated: Some(given(Split::Test)) }).unwrap();
     assert!(dir.join("model.safetensors").is_file() && dir.join("history.csv").is_file());
 }
 

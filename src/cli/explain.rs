@@ -1,6 +1,7 @@
 //! `pupil saliency`, `filters`, `features`, `classviz`: flags into library calls, progress
 //! bars, pictures and files.
 
+use super::{parse_ids, parse_list};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use pupil::data::{Dataset, Split};
@@ -195,28 +196,6 @@ fn tick(b: &ProgressBar) -> impl FnMut(usize, usize) + '_ {
     }
 }
 
-/// `0,5,9`, `0-7` or a mix; every value checked against `limit` (exclusive) if given.
-pub fn parse_list(s: &str, flag: &'static str) -> Result<Vec<usize>> {
-    let bad = |p: &str| Error::invalid(flag, format!("{p:?} is not a number or a range like 0-7"));
-    let mut out = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (usize, usize) = (a.trim().parse().map_err(|_| bad(part))?, b.trim().parse().map_err(|_| bad(part))?);
-                if a > b || b - a > 100_000 {
-                    return Err(bad(part));
-                }
-                out.extend(a..=b);
-            }
-            None => out.push(part.parse().map_err(|_| bad(part))?),
-        }
-    }
-    if out.is_empty() {
-        return Err(Error::invalid(flag, format!("{s:?} names nothing")));
-    }
-    Ok(out)
-}
-
 fn parse_methods(a: &SaliencyArgs, ex: &Explainer) -> Result<Vec<Method>> {
     let names: Vec<&str> =
         if a.method.trim() == "all" { vec!["vanilla", "smoothgrad", "integrated", "gradcam"] } else { a.method.split(',').map(str::trim).collect() };
@@ -261,11 +240,7 @@ fn method_label(m: &Method, ex: &Explainer) -> String {
 
 fn pick_ids(a: &SaliencyArgs, ds: &Dataset) -> Result<Vec<usize>> {
     if let Some(s) = &a.ids {
-        let ids = parse_list(s, "--ids")?;
-        if let Some(&bad) = ids.iter().find(|&&i| i >= ds.len()) {
-            return Err(Error::invalid("--ids", format!("id {bad} is beyond the data ({} images, ids 0 to {})", ds.len(), ds.len() - 1)));
-        }
-        return Ok(ids);
+        return parse_ids(s, ds.len());
     }
     match (&ds.labels, a.per_class) {
         (None, Some(_)) => Err(Error::invalid("--per-class", "the data has no labels; give --ids")),

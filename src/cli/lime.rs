@@ -1,5 +1,6 @@
 //! `pupil lime`: LIME explanations of chosen images of a run's model, as PNG + CSV.
 
+use super::parse_ids;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use pupil::error::{Error, Result};
@@ -56,36 +57,6 @@ pub struct LimeArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
-}
-
-/// `0,5,10-12` -> [0, 5, 10, 11, 12], each checked against `n` images.
-pub fn parse_ids(s: &str, n: usize) -> Result<Vec<usize>> {
-    let bad = |p: &str| Error::invalid("--ids", format!("{p:?} is not an index or a range like 10-12"));
-    let mut out = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (a, b) = match part.split_once('-') {
-            Some((a, b)) => (a.trim().parse::<usize>().map_err(|_| bad(part))?, b.trim().parse::<usize>().map_err(|_| bad(part))?),
-            None => {
-                let v = part.parse::<usize>().map_err(|_| bad(part))?;
-                (v, v)
-            }
-        };
-        if a > b || b - a >= 100_000 {
-            return Err(bad(part));
-        }
-        for id in a..=b {
-            if id >= n {
-                return Err(Error::invalid("--ids", format!("image {id} is beyond the data ({n} images, ids 0 to {})", n.saturating_sub(1))));
-            }
-            if !out.contains(&id) {
-                out.push(id);
-            }
-        }
-    }
-    if out.is_empty() {
-        return Err(Error::invalid("--ids", "no image given"));
-    }
-    Ok(out)
 }
 
 /// Which classes to explain for one image.
@@ -246,9 +217,6 @@ mod tests {
 
     #[test]
     fn ids_and_classes_parse_with_clear_errors() {
-        assert_eq!(parse_ids("0, 5,2-4,5", 10).unwrap(), vec![0, 5, 2, 3, 4]);
-        assert!(parse_ids("12", 10).unwrap_err().to_string().contains("beyond the data (10 images"));
-        assert!(parse_ids("a", 10).is_err() && parse_ids("4-2", 10).is_err() && parse_ids("", 10).is_err());
         let names: Vec<String> = ["Angry", "Happy"].iter().map(|s| s.to_string()).collect();
         assert_eq!(parse_classes("predicted,happy,0", &names).unwrap(), vec![Pick::Predicted, Pick::Class(1), Pick::Class(0)]);
         assert!(parse_classes("7", &names).unwrap_err().to_string().contains("2 classes"));

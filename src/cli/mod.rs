@@ -198,3 +198,51 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Report(a)) => report::run(a),
     }
 }
+
+/// `0,5,9`, `0-7` or a mix; every value checked against `limit` (exclusive) if given.
+pub(crate) fn parse_list(s: &str, flag: &'static str) -> Result<Vec<usize>> {
+    let bad = |p: &str| pupil::Error::invalid(flag, format!("{p:?} is not a number or a range like 0-7"));
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (a.trim().parse().map_err(|_| bad(part))?, b.trim().parse().map_err(|_| bad(part))?);
+                if a > b || b - a > 100_000 {
+                    return Err(bad(part));
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(part.parse().map_err(|_| bad(part))?),
+        }
+    }
+    if out.is_empty() {
+        return Err(pupil::Error::invalid(flag, format!("{s:?} names nothing")));
+    }
+    Ok(out)
+}
+
+/// `--ids`: [`parse_list`] without repeats, each id checked against the `n` images of the data.
+pub(crate) fn parse_ids(s: &str, n: usize) -> Result<Vec<usize>> {
+    let mut out: Vec<usize> = Vec::new();
+    for id in parse_list(s, "--ids")? {
+        if id >= n {
+            return Err(pupil::Error::invalid("--ids", format!("id {id} is beyond the data ({n} images, ids 0 to {})", n.saturating_sub(1))));
+        }
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ids;
+
+    #[test]
+    fn ids_ranges_repeats_and_bounds() {
+        assert_eq!(parse_ids("0, 5,2-4,5", 10).unwrap(), vec![0, 5, 2, 3, 4]);
+        assert!(parse_ids("12", 10).unwrap_err().to_string().contains("beyond the data (10 images"));
+        assert!(parse_ids("a", 10).is_err() && parse_ids("4-2", 10).is_err() && parse_ids("", 10).is_err());
+    }
+}
