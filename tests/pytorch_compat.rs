@@ -145,3 +145,27 @@ fn files_of_the_old_layout_are_refused_naming_the_file() {
     assert!(e.contains("model.safetensors") && e.contains("\"7\""), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A checkpoint written by an older pupil (no layout key; dense weights and their Adam moments
+/// [in, out]) is refused by `--resume`, naming the file, rather than resumed transposed.
+#[test]
+fn checkpoints_of_the_old_layout_are_refused_naming_the_file() {
+    use pupil::data::{embedded_sample, Split};
+    use pupil::run::RunDir;
+    use pupil::train::{TrainConfig, Trainer};
+    let dir = tmp("ckpt");
+    let train = embedded_sample(Split::Training).unwrap().subset(&(0..64).collect::<Vec<_>>());
+    let spec = ModelSpec::parse("conv 2 3x3 valid relu\nmaxpool 2\nflatten\ndense 10\n", Path::new("test.txt")).unwrap();
+    let cfg = TrainConfig { epochs: 1, batch_size: 32, val_split: 0.0, ..TrainConfig::default() };
+    let mut t = Trainer::new(&spec, &train, cfg).unwrap();
+    t.fit(&train, None, &mut RunDir::new(&dir), &mut |_| {}).unwrap();
+    let run = RunDir::new(&dir);
+    assert!(run.load_trainer(Some(2)).is_ok());
+    let path = dir.join("checkpoint.safetensors");
+    let (tensors, mut md) = safetensors::load(&path).unwrap();
+    md.remove("pupil.layout");
+    safetensors::save(&path, &tensors.into_iter().collect::<Vec<_>>(), &md).unwrap();
+    let e = run.load_trainer(Some(2)).err().expect("an old-layout checkpoint loaded").to_string();
+    assert!(e.contains("checkpoint.safetensors") && e.contains("older pupil"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
