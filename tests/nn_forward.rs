@@ -19,7 +19,7 @@ fn model() -> Sequential {
     let mut m = Sequential::build(&spec, &[2, 6, 6], 3).unwrap();
     for (i, p) in m.params_mut().into_iter().enumerate() {
         if p.name.starts_with("bn") {
-            let base = if p.name.ends_with("gamma") { 1.0 } else { 0.0 };
+            let base = if p.name.ends_with("weight") { 1.0 } else { 0.0 };
             p.value = Tensor::rand_uniform(p.value.shape(), base - 0.5, base + 0.5, 100 + i as u64);
         }
     }
@@ -48,7 +48,7 @@ fn by_hand(m: &Sequential, x: &Tensor, g: &Graph, mut rng: Option<&mut Rng>) -> 
             momentum,
             eps,
         };
-        let out = ops::batch_norm(y, &c(&format!("{name}.gamma")), &c(&format!("{name}.beta")), &mut st, train).unwrap();
+        let out = ops::batch_norm(y, &c(&format!("{name}.weight")), &c(&format!("{name}.bias")), &mut st, train).unwrap();
         states.push(st);
         out
     };
@@ -63,10 +63,10 @@ fn by_hand(m: &Sequential, x: &Tensor, g: &Graph, mut rng: Option<&mut Rng>) -> 
     let y = drop(&y, 0.5);
     let y = ops::max_pool2d(&y, (2, 2), (2, 2)).unwrap();
     let y = ops::flatten(&y).unwrap();
-    let y = ops::tanh(&ops::linear(&y, &c("dense1.weight"), Some(&c("dense1.bias"))).unwrap()).unwrap();
+    let y = ops::tanh(&ops::linear_t(&y, &c("dense1.weight"), Some(&c("dense1.bias"))).unwrap()).unwrap();
     let y = bn(&y, "bn2", 0.3, 1e-3);
     let y = drop(&y, 0.3);
-    let logits = ops::linear(&y, &c("dense2.weight"), Some(&c("dense2.bias"))).unwrap();
+    let logits = ops::linear_t(&y, &c("dense2.weight"), Some(&c("dense2.bias"))).unwrap();
     let probs = ops::softmax(&logits).unwrap();
     (logits.value().clone(), probs.value().clone(), states)
 }

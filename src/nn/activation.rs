@@ -34,6 +34,7 @@ impl Module for Activation {
 
 /// PReLU: `y = x` for `x > 0`, `α ⊙ x` otherwise, with `α` learned per element (Keras'
 /// default: shape = the per-sample input shape) or per channel. Keras initialises α to 0.
+/// Saved as `preluN.weight`, PyTorch's name (per channel it is `nn.PReLU(C).weight`).
 pub struct Prelu {
     pub alpha: Param,
 }
@@ -41,7 +42,7 @@ pub struct Prelu {
 impl Prelu {
     /// Slopes of the given shape, initialised to zero as in Keras.
     pub fn new(name: &str, shape: &[usize]) -> Self {
-        Prelu { alpha: Param::new(format!("{name}.alpha"), Tensor::zeros(shape)) }
+        Prelu { alpha: Param::new(format!("{name}.weight"), Tensor::zeros(shape)) }
     }
 }
 

@@ -1,5 +1,7 @@
 //! Batch normalisation layer (per channel for images, per feature for flat inputs), with
-//! learned scale γ and shift β and running statistics saved with the model.
+//! learned scale γ and shift β and running statistics saved with the model, under PyTorch's
+//! `nn.BatchNorm2d` / `BatchNorm1d` names: `bnN.weight` (γ), `bnN.bias` (β),
+//! `bnN.running_mean`, `bnN.running_var`.
 
 use super::module::{Ctx, Module};
 use crate::autograd::{Param, Var};
@@ -20,8 +22,8 @@ impl BatchNorm {
     pub fn new(name: &str, channels: usize, momentum: f32, eps: f32) -> Self {
         BatchNorm {
             name: name.to_string(),
-            gamma: Param::new(format!("{name}.gamma"), Tensor::ones(&[channels])),
-            beta: Param::new(format!("{name}.beta"), Tensor::zeros(&[channels])),
+            gamma: Param::new(format!("{name}.weight"), Tensor::ones(&[channels])),
+            beta: Param::new(format!("{name}.bias"), Tensor::zeros(&[channels])),
             state: BatchNormState::new(channels, momentum, eps),
         }
     }

@@ -1,4 +1,6 @@
-//! Fully connected layer (Keras `Dense`): `y = act(x · W + b)`, weight `[in, units]`.
+//! Fully connected layer (Keras `Dense`, PyTorch `nn.Linear`): `y = act(x · Wᵀ + b)`, weight
+//! `[units, in]` as PyTorch stores it, so a saved model's `denseN.weight` is what
+//! `nn.Linear.weight` expects.
 
 use super::activation::apply_act;
 use super::module::{weight_l2, Module};
@@ -21,7 +23,7 @@ impl Dense {
     /// A new layer mapping `inputs` features to `units`.
     pub fn new(name: &str, inputs: usize, units: usize, activation: Option<Act>, init: Init, l2: f32, rng: &mut Rng) -> Self {
         Dense {
-            weight: Param::new(format!("{name}.weight"), init.draw(&[inputs, units], inputs, units, rng)),
+            weight: Param::new(format!("{name}.weight"), out_in(&init.draw(&[inputs, units], inputs, units, rng))),
             bias: Param::new(format!("{name}.bias"), Tensor::zeros(&[units])),
             activation,
             l2,
@@ -29,10 +31,19 @@ impl Dense {
     }
 }
 
+/// The `[units, in]` transpose of a weight drawn `[in, units]` (drawing in the old order keeps
+/// a seed's initial weights what they were).
+fn out_in(w: &Tensor) -> Tensor {
+    let (i, u) = (w.shape()[0], w.shape()[1]);
+    let d = w.data();
+    let t: Vec<f32> = (0..u * i).map(|j| d[(j % i) * u + j / i]).collect();
+    Tensor::from_vec(t, &[u, i]).expect("same length")
+}
+
 impl Module for Dense {
     fn forward(&self, x: &Var) -> Result<Var> {
         let g = x.graph().clone();
-        let y = ops::linear(x, &g.param(&self.weight), Some(&g.param(&self.bias)))?;
+        let y = ops::linear_t(x, &g.param(&self.weight), Some(&g.param(&self.bias)))?;
         apply_act(&y, self.activation)
     }
     fn params(&self) -> Vec<&Param> {

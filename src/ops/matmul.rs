@@ -49,26 +49,60 @@ pub fn matmul(a: &Var, b: &Var) -> Result<Var> {
     }))
 }
 
+/// How a dense weight is laid out in memory.
+#[derive(Clone, Copy, PartialEq)]
+enum WeightLayout {
+    /// `[in, out]` (Keras' kernel): `Y = X · W`.
+    InOut,
+    /// `[out, in]` (PyTorch's `nn.Linear.weight`): `Y = X · Wᵀ`.
+    OutIn,
+}
+
 /// Dense layer: `Y = X · W + b` for `X: [N, in]`, `W: [in, out]`, `b: [out]` (Keras layout).
 ///
 /// Backward: `dX = G · Wᵀ`, `dW = Xᵀ · G`, `db = Σ_rows G` (summed in row order, so the
 /// result does not depend on the number of threads).
 pub fn linear(x: &Var, w: &Var, b: Option<&Var>) -> Result<Var> {
+    affine(x, w, b, WeightLayout::InOut)
+}
+
+/// Dense layer in PyTorch's layout (`torch.nn.functional.linear`): `Y = X · Wᵀ + b` for
+/// `X: [N, in]`, `W: [out, in]`, `b: [out]`. The transpose is only a choice of strides for the
+/// GEMM (which packs its operands anyway), so it costs nothing.
+///
+/// Backward: `dX = G · W` (`[N,out]·[out,in]`), `dW = Gᵀ · X` (`[out,N]·[N,in]`),
+/// `db = Σ_rows G` (in row order: independent of the thread count).
+pub fn linear_t(x: &Var, w: &Var, b: Option<&Var>) -> Result<Var> {
+    affine(x, w, b, WeightLayout::OutIn)
+}
+
+fn affine(x: &Var, w: &Var, b: Option<&Var>, layout: WeightLayout) -> Result<Var> {
     let (sx, sw) = (x.shape(), w.shape());
-    if sx.len() != 2 || sw.len() != 2 || sx[1] != sw[0] {
-        return Err(Error::Shape { op: "linear", lhs: sx.to_vec(), rhs: sw.to_vec(), detail: "needs input [N, in] and weight [in, out]".into() });
+    let (op, want) = match layout {
+        WeightLayout::InOut => ("linear", "needs input [N, in] and weight [in, out]"),
+        WeightLayout::OutIn => ("linear_t", "needs input [N, in] and weight [out, in]"),
+    };
+    let din_w = match layout {
+        WeightLayout::InOut => sw.first(),
+        WeightLayout::OutIn => sw.get(1),
+    };
+    if sx.len() != 2 || sw.len() != 2 || Some(&sx[1]) != din_w {
+        return Err(Error::Shape { op, lhs: sx.to_vec(), rhs: sw.to_vec(), detail: want.into() });
     }
-    let (nb, din, dout) = (sx[0], sx[1], sw[1]);
+    let (nb, din) = (sx[0], sx[1]);
+    let dout = if layout == WeightLayout::InOut { sw[1] } else { sw[0] };
     if dout == 0 {
-        return Err(Error::Shape { op: "linear", lhs: sx.to_vec(), rhs: sw.to_vec(), detail: "the weight has no output column".into() });
+        return Err(Error::Shape { op, lhs: sx.to_vec(), rhs: sw.to_vec(), detail: "the weight has no output column".into() });
     }
     if let Some(b) = b {
         if b.shape() != [dout] {
-            return Err(Error::Shape { op: "linear", lhs: b.shape().to_vec(), rhs: vec![dout], detail: "bias must be [out]".into() });
+            return Err(Error::Shape { op, lhs: b.shape().to_vec(), rhs: vec![dout], detail: "bias must be [out]".into() });
         }
     }
+    // strides (row, col) of W read as the [in, out] matrix of Y = X · W
+    let (rsw, csw) = if layout == WeightLayout::InOut { (dout, 1) } else { (1, din) };
     let mut y = vec![0.0; nb * dout];
-    gemm(nb, din, dout, x.value().data(), din, 1, w.value().data(), dout, 1, &mut y);
+    gemm(nb, din, dout, x.value().data(), din, 1, w.value().data(), rsw, csw, &mut y);
     if let Some(b) = b {
         for row in y.chunks_mut(dout) {
             for (v, bb) in row.iter_mut().zip(b.value().data()) {
@@ -80,16 +114,22 @@ pub fn linear(x: &Var, w: &Var, b: Option<&Var>) -> Result<Var> {
     let y = Tensor::from_vec(y, &[nb, dout])?;
     let backward = move |g: &Tensor, need: &[bool]| {
         let dx = if need[0] {
+            // dX = G · Wᵀ over the [in, out] view: element (o, i) of Wᵀ is at o·csw + i·rsw
             let mut d = vec![0.0; nb * din];
-            gemm(nb, dout, din, g.data(), dout, 1, wv.data(), 1, dout, &mut d);
+            gemm(nb, dout, din, g.data(), dout, 1, wv.data(), csw, rsw, &mut d);
             Some(Tensor::from_vec(d, &[nb, din])?)
         } else {
             None
         };
         let dw = if need[1] {
             let mut d = vec![0.0; din * dout];
-            gemm(din, nb, dout, xv.data(), 1, din, g.data(), dout, 1, &mut d);
-            Some(Tensor::from_vec(d, &[din, dout])?)
+            match layout {
+                // dW = Xᵀ · G, [in, out]
+                WeightLayout::InOut => gemm(din, nb, dout, xv.data(), 1, din, g.data(), dout, 1, &mut d),
+                // dW = Gᵀ · X, [out, in]
+                WeightLayout::OutIn => gemm(dout, nb, din, g.data(), 1, dout, xv.data(), din, 1, &mut d),
+            }
+            Some(Tensor::from_vec(d, wv.shape())?)
         } else {
             None
         };
@@ -106,7 +146,58 @@ pub fn linear(x: &Var, w: &Var, b: Option<&Var>) -> Result<Var> {
         Ok(out)
     };
     Ok(match b {
-        Some(b) => Var::from_op("linear", &[x, w, b], y, backward),
-        None => Var::from_op("linear", &[x, w], y, backward),
+        Some(b) => Var::from_op(op, &[x, w, b], y, backward),
+        None => Var::from_op(op, &[x, w], y, backward),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::autograd::{gradcheck, GradcheckOptions, Graph};
+
+    fn transpose(t: &Tensor) -> Tensor {
+        let (r, c) = (t.shape()[0], t.shape()[1]);
+        let d: Vec<f32> = (0..c * r).map(|j| t.data()[(j % r) * c + j / r]).collect();
+        Tensor::from_vec(d, &[c, r]).unwrap()
+    }
+
+    #[test]
+    fn linear_t_gradcheck() {
+        for (i, (n, din, dout)) in [(1, 1, 1), (3, 5, 5), (4, 7, 2), (2, 3, 9)].into_iter().enumerate() {
+            let s = 10 * i as u64;
+            let (x, w, b) = (
+                Tensor::rand_normal(&[n, din], 0.0, 1.0, s),
+                Tensor::rand_normal(&[dout, din], 0.0, 1.0, s + 1),
+                Tensor::rand_normal(&[dout], 0.0, 1.0, s + 2),
+            );
+            gradcheck(|_, v| linear_t(&v[0], &v[1], Some(&v[2])), &[x.clone(), w.clone(), b], &GradcheckOptions::default()).unwrap();
+            gradcheck(|_, v| linear_t(&v[0], &v[1], None), &[x, w], &GradcheckOptions::default()).unwrap();
+        }
+    }
+
+    /// `linear_t(x, W)` equals `linear(x, Wᵀ)` in value and in every gradient (the gradient of
+    /// the [out, in] weight being the transpose of the [in, out] one), on a square weight
+    /// where a wrong transpose would still fit the shapes.
+    #[test]
+    fn linear_t_is_linear_of_the_transpose() {
+        let (x, w, b) = (Tensor::rand_normal(&[6, 5], 0.0, 1.0, 1), Tensor::rand_normal(&[5, 5], 0.0, 1.0, 2), Tensor::rand_normal(&[5], 0.0, 1.0, 3));
+        let run = |out_in: bool| {
+            let g = Graph::new();
+            let (xv, bv) = (g.leaf(x.clone()), g.leaf(b.clone()));
+            let wv = g.leaf(if out_in { w.clone() } else { transpose(&w) });
+            let y = if out_in { linear_t(&xv, &wv, Some(&bv)) } else { linear(&xv, &wv, Some(&bv)) }.unwrap();
+            let loss = crate::ops::sum(&crate::ops::mul(&y, &y).unwrap()).unwrap();
+            let grads = loss.backward().unwrap();
+            let dw = grads.wrt(&wv).unwrap().clone();
+            (y.value().clone(), grads.wrt(&xv).unwrap().clone(), if out_in { dw } else { transpose(&dw) }, grads.wrt(&bv).unwrap().clone())
+        };
+        let (a, b2) = (run(true), run(false));
+        for (p, q) in [(&a.0, &b2.0), (&a.1, &b2.1), (&a.2, &b2.2), (&a.3, &b2.3)] {
+            let diff = p.data().iter().zip(q.data()).map(|(u, v)| (u - v).abs()).fold(0.0f32, f32::max);
+            assert!(diff < 1e-4, "{diff}");
+        }
+        let e = linear_t(&Graph::new().leaf(x.clone()), &Graph::new().leaf(Tensor::zeros(&[5, 4])), None).unwrap_err().to_string();
+        assert!(e.contains("[out, in]"), "{e}");
+    }
 }

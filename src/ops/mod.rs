@@ -22,7 +22,7 @@ pub use arith::{add, add_scalar, flatten, mean, mul, reshape, scale, sub, sum};
 pub use batchnorm::{batch_norm, BatchNormState};
 pub use conv::conv2d;
 pub use dropout::dropout;
-pub use matmul::{linear, matmul};
+pub use matmul::{linear, linear_t, matmul};
 pub use pad::pad2d;
 pub use pool::{avg_pool2d, max_pool2d};
 pub use regularize::l2_penalty;

@@ -37,6 +37,7 @@ impl RunDir {
         let mut md = BTreeMap::new();
         md.insert(STATE_KEY.to_string(), to_json(t.state())?);
         md.insert(OPTIM_KEY.to_string(), to_json(&OptimHeader { step: optim.step })?);
+        md.insert(model_file::LAYOUT_KEY.to_string(), model_file::LAYOUT.to_string());
         safetensors::save(&self.file(CHECKPOINT), &tensors, &md)?;
         match t.best_weights() {
             Some(b) => model_file::save_model(self.path(), b, t.meta())?,
@@ -53,6 +54,7 @@ impl RunDir {
         let get = |key: &str| md.get(key).ok_or_else(|| Error::parse(&path, 0, key, "no training state in this checkpoint"));
         let mut state: TrainState = serde_json::from_str(get(STATE_KEY)?).map_err(|e| Error::parse(&path, 0, STATE_KEY, e.to_string()))?;
         let header: OptimHeader = serde_json::from_str(get(OPTIM_KEY)?).map_err(|e| Error::parse(&path, 0, OPTIM_KEY, e.to_string()))?;
+        model_file::check_layout(&path, &md)?;
         if let Some(e) = epochs {
             state.config.epochs = e;
         }

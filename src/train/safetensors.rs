@@ -1,98 +1,86 @@
-//! Reading and writing the safetensors format (what Python's `safetensors` reads): an 8-byte
+//! Reading and writing the safetensors format (what Python's `safetensors` reads and writes)
+//! through the `safetensors` crate, the format's reference implementation: an 8-byte
 //! little-endian header length, a JSON header mapping each name to
 //! `{"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}` (offsets relative to the
-//! end of the header), then the raw little-endian data. Written atomically.
+//! end of the header), then the raw little-endian data. The crate refuses a header whose
+//! offsets overlap, leave gaps, run past the data or disagree with the shape; every such fault
+//! becomes an error naming the file.
+//!
+//! pupil writes F32. It reads F32, and F16, BF16 and F64 (what `torch.save_file` writes for
+//! half, bfloat16 and double tensors), converting each value to the nearest f32. Files are
+//! written atomically.
 
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
 use crate::tensor::Tensor;
+use safetensors::tensor::{Dtype, SafeTensorError, TensorView};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-/// Serialises named f32 tensors (in the given order) with string metadata.
-pub fn to_bytes(tensors: &[(String, Tensor)], metadata: &BTreeMap<String, String>) -> Vec<u8> {
-    let mut header = serde_json::Map::new();
-    if !metadata.is_empty() {
-        header.insert("__metadata__".into(), serde_json::to_value(metadata).expect("strings serialise"));
+/// Serialises named f32 tensors with string metadata. The crate orders the tensors by name in
+/// the file; names must be distinct.
+pub fn to_bytes(tensors: &[(String, Tensor)], metadata: &BTreeMap<String, String>) -> Result<Vec<u8>> {
+    let bytes: Vec<Vec<u8>> = tensors.iter().map(|(_, t)| t.data().iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
+    let mut views = Vec::with_capacity(tensors.len());
+    for ((name, t), b) in tensors.iter().zip(&bytes) {
+        let v = TensorView::new(Dtype::F32, t.shape().to_vec(), b).map_err(|e| Error::invalid("safetensors", format!("tensor {name}: {e}")))?;
+        views.push((name.as_str(), v));
     }
-    let mut off = 0usize;
-    for (name, t) in tensors {
-        let end = off + 4 * t.len();
-        header.insert(name.clone(), serde_json::json!({"dtype": "F32", "shape": t.shape(), "data_offsets": [off, end]}));
-        off = end;
-    }
-    let mut h = serde_json::to_vec(&header).expect("json");
-    while !h.len().is_multiple_of(8) {
-        h.push(b' ');
-    }
-    let mut out = Vec::with_capacity(8 + h.len() + off);
-    out.extend_from_slice(&(h.len() as u64).to_le_bytes());
-    out.extend_from_slice(&h);
-    for (_, t) in tensors {
-        for v in t.data() {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    out
+    let md = (!metadata.is_empty()).then(|| metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<HashMap<_, _>>());
+    safetensors::serialize(views, md).map_err(|e| Error::invalid("safetensors", e.to_string()))
 }
 
 /// Writes named tensors to `path` atomically.
 pub fn save(path: &Path, tensors: &[(String, Tensor)], metadata: &BTreeMap<String, String>) -> Result<()> {
-    write_atomic(path, &to_bytes(tensors, metadata))
+    let bytes = to_bytes(tensors, metadata).map_err(|e| Error::parse(path, 0, "tensors", e.to_string()))?;
+    write_atomic(path, &bytes)
 }
 
-/// Parses safetensors bytes (F32 only); `path` names the file in errors.
+/// The field an error of the crate is about, and what is wrong, in words.
+fn describe(e: &SafeTensorError, len: usize) -> (String, String) {
+    match e {
+        SafeTensorError::HeaderTooSmall => ("header".into(), format!("file is {len} bytes, too short for a safetensors header")),
+        SafeTensorError::InvalidHeaderLength => ("header".into(), format!("the header length exceeds the file size {len}")),
+        SafeTensorError::HeaderTooLarge => ("header".into(), "the header is larger than the 100 MB the format allows".into()),
+        SafeTensorError::InvalidHeader(e) => ("header".into(), format!("not UTF-8: {e}")),
+        SafeTensorError::InvalidHeaderDeserialization(e) => ("header".into(), format!("not a valid safetensors JSON header: {e}")),
+        SafeTensorError::InvalidOffset(name) => {
+            (name.clone(), "data_offsets overlap another tensor, leave a gap or do not start where the previous tensor ends".into())
+        }
+        SafeTensorError::TensorInvalidInfo => ("data_offsets".into(), "a tensor's data_offsets do not span its shape × dtype size".into()),
+        SafeTensorError::MetadataIncompleteBuffer => ("data_offsets".into(), format!("the tensors do not cover the data exactly (file is {len} bytes)")),
+        SafeTensorError::ValidationOverflow => ("shape".into(), "shape too large".into()),
+        e => ("header".into(), e.to_string()),
+    }
+}
+
+/// One tensor's values as f32 (F32, F16, BF16 and F64; others are refused).
+fn to_f32(name: &str, v: &TensorView, path: &Path) -> Result<Vec<f32>> {
+    let d = v.data();
+    let vals = match v.dtype() {
+        Dtype::F32 => d.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        Dtype::F16 => d.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        Dtype::BF16 => d.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        Dtype::F64 => d.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32).collect(),
+        other => return Err(Error::parse(path, 0, name, format!("dtype {other:?} is not supported (only F32, F16, BF16, F64)"))),
+    };
+    Ok(vals)
+}
+
+/// Parses safetensors bytes into f32 tensors and the string metadata; `path` names the file in
+/// errors.
 pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(HashMap<String, Tensor>, BTreeMap<String, String>)> {
-    let bad = |field: &str, msg: String| Error::parse(path, 0, field, msg);
-    if bytes.len() < 8 {
-        return Err(bad("header", format!("file is {} bytes, too short for a safetensors header", bytes.len())));
-    }
-    let hlen = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
-    if hlen > (bytes.len() - 8) as u64 {
-        return Err(bad("header", format!("header length {hlen} exceeds the file size {}", bytes.len())));
-    }
-    let hlen = hlen as usize;
-    let data = &bytes[8 + hlen..];
-    let header: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&bytes[8..8 + hlen]).map_err(|e| bad("header", format!("not valid JSON: {e}")))?;
-    let mut meta = BTreeMap::new();
+    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| {
+        let (field, msg) = describe(&e, bytes.len());
+        Error::parse(path, 0, &field, msg)
+    })?;
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| Error::parse(path, 0, "header", e.to_string()))?;
+    let meta: BTreeMap<String, String> = header.metadata().clone().unwrap_or_default().into_iter().collect();
     let mut out = HashMap::new();
-    for (name, v) in header {
-        if name == "__metadata__" {
-            if let Some(m) = v.as_object() {
-                for (k, v) in m {
-                    meta.insert(k.clone(), v.as_str().unwrap_or_default().to_string());
-                }
-            }
-            continue;
-        }
-        let dtype = v.get("dtype").and_then(|d| d.as_str()).unwrap_or("");
-        if dtype != "F32" {
-            return Err(bad(&name, format!("dtype {dtype:?} is not supported (only F32)")));
-        }
-        let shape: Vec<usize> = v
-            .get("shape")
-            .and_then(|s| s.as_array())
-            .ok_or_else(|| bad(&name, "missing shape".into()))?
-            .iter()
-            .map(|d| d.as_u64().map(|d| d as usize))
-            .collect::<Option<_>>()
-            .ok_or_else(|| bad(&name, "shape is not a list of sizes".into()))?;
-        let offs: Vec<usize> = v
-            .get("data_offsets")
-            .and_then(|s| s.as_array())
-            .ok_or_else(|| bad(&name, "missing data_offsets".into()))?
-            .iter()
-            .map(|d| d.as_u64().map(|d| d as usize))
-            .collect::<Option<_>>()
-            .ok_or_else(|| bad(&name, "bad data_offsets".into()))?;
-        let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| bad(&name, "shape too large".into()))?;
-        let (b, e) = match offs.as_slice() {
-            [b, e] if b <= e && *e <= data.len() && e - b == 4 * n => (*b, *e),
-            _ => return Err(bad(&name, format!("data_offsets {offs:?} do not fit shape {shape:?} in {} data bytes", data.len()))),
-        };
-        let vals = data[b..e].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
-        out.insert(name, Tensor::from_vec(vals, &shape)?);
+    for (name, v) in st.iter() {
+        let vals = to_f32(name, &v, path)?;
+        let t = Tensor::from_vec(vals, v.shape()).map_err(|e| Error::parse(path, 0, name, e.to_string()))?;
+        out.insert(name.to_string(), t);
     }
     Ok((out, meta))
 }
@@ -107,12 +95,25 @@ pub fn load(path: &Path) -> Result<(HashMap<String, Tensor>, BTreeMap<String, St
 mod tests {
     use super::*;
 
+    /// A file with the given JSON header (padded to 8 bytes) and data bytes, as any writer may
+    /// produce it.
+    fn raw(header: &str, data: &[u8]) -> Vec<u8> {
+        let mut h = header.as_bytes().to_vec();
+        while !h.len().is_multiple_of(8) {
+            h.push(b' ');
+        }
+        let mut out = (h.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(&h);
+        out.extend_from_slice(data);
+        out
+    }
+
     #[test]
     fn round_trip_and_corruption() {
         let t = vec![("a".to_string(), Tensor::rand_normal(&[2, 3], 0.0, 1.0, 1)), ("b".to_string(), Tensor::scalar(4.0))];
         let mut m = BTreeMap::new();
         m.insert("k".into(), "v".into());
-        let bytes = to_bytes(&t, &m);
+        let bytes = to_bytes(&t, &m).unwrap();
         let (back, meta) = from_bytes(&bytes, Path::new("x.safetensors")).unwrap();
         assert_eq!(back["a"], t[0].1);
         assert_eq!(back["b"].item().unwrap(), 4.0);
@@ -121,5 +122,63 @@ mod tests {
             let e = from_bytes(&bytes[..cut], Path::new("x.safetensors")).unwrap_err().to_string();
             assert!(e.contains("x.safetensors"), "{e}");
         }
+    }
+
+    #[test]
+    fn half_bfloat_and_double_load_as_f32() {
+        let vals = [1.5f32, -0.25, 3.0, 65504.0];
+        let f16: Vec<u8> = vals.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect();
+        let bf16: Vec<u8> = vals.iter().flat_map(|v| half::bf16::from_f32(*v).to_le_bytes()).collect();
+        let f64b: Vec<u8> = vals.iter().flat_map(|v| (*v as f64 + 1e-12).to_le_bytes()).collect();
+        let mut data = f16.clone();
+        data.extend(&bf16);
+        data.extend(&f64b);
+        let header = r#"{"h":{"dtype":"F16","shape":[2,2],"data_offsets":[0,8]},"b":{"dtype":"BF16","shape":[4],"data_offsets":[8,16]},"d":{"dtype":"F64","shape":[4],"data_offsets":[16,48]}}"#;
+        let (t, _) = from_bytes(&raw(header, &data), Path::new("py.safetensors")).unwrap();
+        assert_eq!(t["h"].shape(), &[2, 2]);
+        assert_eq!(t["h"].data(), &vals);
+        // 65504 is exact in f16 but rounds in bf16 (8 significant bits)
+        assert_eq!(&t["b"].data()[..3], &vals[..3]);
+        assert_eq!(t["b"].data()[3], half::bf16::from_f32(65504.0).to_f32());
+        assert_eq!(t["d"].data(), &vals);
+        let e = from_bytes(&raw(r#"{"i":{"dtype":"I32","shape":[1],"data_offsets":[0,4]}}"#, &[0; 4]), Path::new("py.safetensors")).unwrap_err().to_string();
+        assert!(e.contains("py.safetensors") && e.contains("I32"), "{e}");
+    }
+
+    #[test]
+    fn overlapping_and_out_of_range_tensors_are_refused() {
+        let p = Path::new("bad.safetensors");
+        let data = [0u8; 16];
+        let cases = [
+            // b reads a's bytes
+            r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#,
+            // the same range twice
+            r#"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#,
+            // past the end of the data
+            r#"{"a":{"dtype":"F32","shape":[8],"data_offsets":[0,32]}}"#,
+            // the offsets do not span the shape
+            r#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,16]}}"#,
+            // a gap: the data is not covered
+            r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}"#,
+        ];
+        for h in cases {
+            let e = from_bytes(&raw(h, &data), p).unwrap_err().to_string();
+            assert!(e.contains("bad.safetensors"), "{h}: {e}");
+        }
+        // and the well-formed version of the first loads
+        let ok = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}"#;
+        assert_eq!(from_bytes(&raw(ok, &data), p).unwrap().0.len(), 2);
+    }
+
+    #[test]
+    fn save_and_load_name_the_file() {
+        let dir = std::env::temp_dir().join(format!("pupil-st-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("w.safetensors");
+        save(&path, &[("w".into(), Tensor::ones(&[3]))], &BTreeMap::new()).unwrap();
+        assert_eq!(load(&path).unwrap().0["w"], Tensor::ones(&[3]));
+        std::fs::write(&path, b"garbage!garbage!").unwrap();
+        assert!(load(&path).unwrap_err().to_string().contains("w.safetensors"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
