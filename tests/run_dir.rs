@@ -182,8 +182,9 @@ fn a_session_records_its_data_for_later_commands() {
     std::fs::write(&spec_file, TINY.replace("dense 10", "dense 7")).unwrap();
     let out = dir.join("run");
     let plan = TrainPlan {
-        out: out.clone(),
+        out: Some(out.clone()),
         resume: false,
+        overwrite: false,
         model: spec_file.display().to_string(),
         epochs: Some(1),
         config: TrainConfig { batch_size: 32, val_split: 0.2, ..TrainConfig::default() },
@@ -225,8 +226,21 @@ fn a_session_records_its_data_for_later_commands() {
     assert!(e.contains("trained on") && e.contains("train.csv") && e.contains("other.csv"), "{e}");
     let embedded = TrainPlan { data: None, ..moved };
     assert!(TrainSession::start(&embedded).err().unwrap().to_string().contains("embedded"));
-    let mut go_on = TrainSession::start(&TrainPlan { resume: true, epochs: Some(2), ..plan }).unwrap();
+    // a plain start into the run is refused; --overwrite replaces it
+    let e = TrainSession::start(&plan).err().unwrap().to_string();
+    assert!(e.contains("holds a run") && e.contains("--resume") && e.contains("--overwrite"), "{e}");
+    let file = dir.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let e = TrainSession::start(&TrainPlan { out: Some(file), ..plan.clone() }).err().unwrap().to_string();
+    assert!(e.contains("a-file is a file, not a run directory"), "{e}");
+    let mut go_on = TrainSession::start(&TrainPlan { resume: true, epochs: Some(2), ..plan.clone() }).unwrap();
     assert_eq!(go_on.resumed_after(), Some(1));
     go_on.fit(&mut |_| {}).unwrap();
     assert_eq!(go_on.trainer.history().len(), 2);
+    drop(go_on);
+    std::fs::write(out.join("stale-note.txt"), "kept").unwrap();
+    let mut anew = TrainSession::start(&TrainPlan { overwrite: true, ..plan }).unwrap();
+    anew.fit(&mut |_| {}).unwrap();
+    assert_eq!(RunDir::new(&out).load_trainer(None).unwrap().history().len(), 1, "the run was replaced");
+    assert!(out.join("stale-note.txt").is_file(), "only the run's own files are replaced");
 }
