@@ -244,3 +244,60 @@ fn a_session_records_its_data_for_later_commands() {
     assert_eq!(RunDir::new(&out).load_trainer(None).unwrap().history().len(), 1, "the run was replaced");
     assert!(out.join("stale-note.txt").is_file(), "only the run's own files are replaced");
 }
+
+/// One batch per epoch and a huge learning rate from epoch 2 on: the epoch's last (only)
+/// update ruins the weights. That epoch is not saved, the message names the checkpoint that is
+/// intact (and it is), and a model with a non-finite tensor is refused by eval and predict,
+/// naming the tensor.
+#[test]
+fn a_ruined_epoch_is_never_saved() {
+    let dir = tmp("ruined");
+    let data = sample(40, 0);
+    let cfg = TrainConfig { epochs: 1, batch_size: 32, val_split: 0.2, ..TrainConfig::default() };
+    let mut t = Trainer::new(&spec(TINY), &data, cfg).unwrap();
+    t.fit(&data, None, &mut RunDir::new(&dir), &mut |_| {}).unwrap();
+    let good = std::fs::read(dir.join(run::CHECKPOINT)).unwrap();
+    edit_checkpoint(&dir, |_, md| {
+        let s = md["pupil.train_state"].replace("\"lr\":0.001", "\"lr\":1e30");
+        assert!(s.contains("1e30"));
+        md.insert("pupil.train_state".into(), s);
+    });
+    let edited = std::fs::read(dir.join(run::CHECKPOINT)).unwrap();
+    let mut t = RunDir::new(&dir).load_trainer(Some(3)).unwrap();
+    let mut batches = 0;
+    let e = t
+        .fit(&data, None, &mut RunDir::new(&dir), &mut |e| {
+            if let pupil::train::Event::Batch { .. } = e {
+                batches += 1
+            }
+        })
+        .unwrap_err()
+        .to_string();
+    assert_eq!(batches, 1, "one batch per epoch, the first of epoch 2 had a finite loss");
+    assert!(e.contains("at the end of epoch 2") && e.contains("not saved") && e.contains("the checkpoint of epoch 1"), "{e}");
+    assert_eq!(std::fs::read(dir.join(run::CHECKPOINT)).unwrap(), edited, "the checkpoint of epoch 1 was replaced");
+    let intact = RunDir::new(&dir).load_trainer(None).unwrap();
+    assert_eq!(intact.history().len(), 1);
+    assert!(intact.history()[0].val_loss.unwrap().is_finite());
+    assert!(pupil::train::first_non_finite(intact.model.named_tensors().iter().map(|(k, t)| (k, t))).is_none());
+    drop(good);
+
+    // a ruined model file: eval and predict refuse it by tensor name
+    let (mut tensors, md) = safetensors::load(&dir.join(run::MODEL)).unwrap();
+    let name = tensors.keys().min().unwrap().clone();
+    let shape = tensors[&name].shape().to_vec();
+    let mut bad = tensors[&name].data().to_vec();
+    bad[0] = f32::NAN;
+    tensors.insert(name.clone(), Tensor::from_vec(bad, &shape).unwrap());
+    let tensors: Vec<(String, Tensor)> = tensors.into_iter().collect();
+    safetensors::save(&dir.join(run::MODEL), &tensors, &md).unwrap();
+    let e = RunDir::open(&dir).unwrap().load_model().err().unwrap().to_string();
+    assert!(e.contains(&name) && e.contains("NaN") && e.contains("model.safetensors"), "{e}");
+    let csv = dir.join("data.csv");
+    write_csv(&csv, &sample(10, 0));
+    let e = run::evaluate_run(&dir, &DataRef::given(Some(&csv), Split::Test), Some(&dir.join("eval"))).err().unwrap().to_string();
+    assert!(e.contains(&name), "{e}");
+    let e = run::predict_run(&dir, &csv, Split::Test, &dir.join("sub.csv"), false).err().unwrap().to_string();
+    assert!(e.contains(&name), "{e}");
+    assert!(!dir.join("sub.csv").exists());
+}

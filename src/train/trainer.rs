@@ -37,6 +37,11 @@ pub struct EpochRecord {
     pub seconds: f32,
 }
 
+/// The first name (in sorted order) of a tensor holding a NaN or an infinity, if any.
+pub fn first_non_finite<'a>(tensors: impl IntoIterator<Item = (&'a String, &'a Tensor)>) -> Option<&'a str> {
+    tensors.into_iter().filter(|(_, t)| t.data().iter().any(|v| !v.is_finite())).map(|(k, _)| k.as_str()).min()
+}
+
 /// Progress reported to the caller (the CLI draws a progress bar from these).
 pub enum Event<'a> {
     EpochStart { epoch: usize, epochs: usize, batches: usize },
@@ -247,10 +252,7 @@ impl Trainer {
                 let mut rng = base.fork(((epoch as u64) << 32) | (b as u64 + 1));
                 let (loss, acc) = self.step(x, &y, &mut rng)?;
                 if !loss.is_finite() {
-                    let kept = match sink.saved_in() {
-                        Some(d) if self.state.epoch > 0 => format!("; the checkpoint of epoch {} in {d} is intact", self.state.epoch),
-                        _ => String::new(),
-                    };
+                    let kept = self.kept(sink);
                     return Err(Error::Run(format!("the loss became {loss} at epoch {epoch}, batch {}{kept}; try a lower --lr or normalised inputs", b + 1)));
                 }
                 loss_sum += loss as f64 * chunk.len() as f64;
@@ -265,6 +267,16 @@ impl Trainer {
                 }
                 None => (None, None),
             };
+            // an epoch whose weights or validation loss are not finite is never saved: the
+            // last checkpoint stays the last good one
+            let ruined =
+                first_non_finite(self.model.named_tensors().iter().map(|(k, t)| (k, t))).map(|k| format!("the weight tensor {k} holds NaN or infinite values"));
+            if let Some(what) = ruined.or_else(|| val_loss.filter(|l| !l.is_finite()).map(|l| format!("the validation loss is {l}"))) {
+                let kept = self.kept(sink);
+                return Err(Error::Run(format!(
+                    "at the end of epoch {epoch} {what}; epoch {epoch} was not saved{kept}; try a lower --lr or normalised inputs"
+                )));
+            }
             let rec = EpochRecord {
                 epoch,
                 train_loss: (loss_sum / seen as f64) as f32,
@@ -315,6 +327,15 @@ impl Trainer {
         drop(grads);
         self.optimizer.step(&mut self.model.params_mut(), &gs)?;
         Ok((loss_v, acc))
+    }
+
+    /// "; the checkpoint of epoch N in DIR is intact" when the sink saved an epoch (every
+    /// saved epoch has finite weights and validation loss), else "".
+    fn kept(&self, sink: &dyn EpochSink) -> String {
+        match sink.saved_in() {
+            Some(d) if self.state.epoch > 0 => format!("; the checkpoint of epoch {} in {d} is intact", self.state.epoch),
+            _ => String::new(),
+        }
     }
 
     fn restore_best(&mut self) -> Result<()> {
