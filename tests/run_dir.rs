@@ -233,10 +233,14 @@ fn a_session_records_its_data_for_later_commands() {
     std::fs::write(&file, "x").unwrap();
     let e = TrainSession::start(&TrainPlan { out: Some(file), ..plan.clone() }).err().unwrap().to_string();
     assert!(e.contains("a-file is a file, not a run directory"), "{e}");
+    // a killed write's temporary file is removed when the run goes on
+    let stale = out.join(".checkpoint.safetensors.4194303-0.tmp");
+    std::fs::write(&stale, vec![0u8; 1000]).unwrap();
     let mut go_on = TrainSession::start(&TrainPlan { resume: true, epochs: Some(2), ..plan.clone() }).unwrap();
     assert_eq!(go_on.resumed_after(), Some(1));
     go_on.fit(&mut |_| {}).unwrap();
     assert_eq!(go_on.trainer.history().len(), 2);
+    assert!(!stale.exists(), "stale temporary file left");
     drop(go_on);
     std::fs::write(out.join("stale-note.txt"), "kept").unwrap();
     let mut anew = TrainSession::start(&TrainPlan { overwrite: true, ..plan }).unwrap();

@@ -195,6 +195,8 @@ impl TrainSession {
     /// data, writes the confusion matrix and records the data in `run.json`.
     pub fn fit(&mut self, on_event: &mut dyn FnMut(Event)) -> Result<TrainReport> {
         self.run = RunDir::create(self.run.path())?;
+        // what writes killed before their rename left (this run has no other writer)
+        crate::io::remove_stale_temporaries(self.run.path())?;
         if self.overwrite && self.resumed_after.is_none() {
             for f in RUN_FILES {
                 match std::fs::remove_file(self.run.file(f)) {
