@@ -305,3 +305,28 @@ fn a_ruined_epoch_is_never_saved() {
     assert!(e.contains(&name), "{e}");
     assert!(!dir.join("sub.csv").exists());
 }
+
+/// `--resume` on other data of the same size is refused, naming the training or the
+/// validation data.
+#[test]
+fn resume_refuses_other_data_of_the_same_size() {
+    let dir = tmp("fingerprint");
+    trained_with_val(&dir, 1);
+    let (train, val) = (sample(120, 0), sample(40, 200));
+    let go_on = |train: &Dataset, val: &Dataset| RunDir::new(&dir).load_trainer(Some(2)).unwrap().fit(train, Some(val), &mut (), &mut |_| {});
+    let e = go_on(&sample(120, 1), &val).unwrap_err().to_string();
+    assert!(e.contains("--resume") && e.contains("training data is not the run's"), "{e}");
+    // one label changed is enough
+    let mut relabelled = train.clone();
+    relabelled.labels.as_mut().unwrap()[7] = (relabelled.labels.as_ref().unwrap()[7] + 1) % 10;
+    assert!(go_on(&relabelled, &val).unwrap_err().to_string().contains("training data"));
+    let e = go_on(&train, &sample(40, 300)).unwrap_err().to_string();
+    assert!(e.contains("validation data is not the run's"), "{e}");
+    go_on(&train, &val).unwrap();
+    // a held-out split is the training data's: other training data is caught as such
+    let dir = tmp("fingerprint-split");
+    let cfg = TrainConfig { epochs: 1, batch_size: 32, val_split: 0.25, ..TrainConfig::default() };
+    Trainer::new(&spec(TINY), &train, cfg).unwrap().fit(&train, None, &mut RunDir::new(&dir), &mut |_| {}).unwrap();
+    let e = RunDir::new(&dir).load_trainer(Some(2)).unwrap().fit(&sample(120, 5), None, &mut (), &mut |_| {}).unwrap_err().to_string();
+    assert!(e.contains("training data"), "{e}");
+}

@@ -84,6 +84,43 @@ pub struct TrainState {
     pub stopped: bool,
     /// Number of images in the training data given to `fit` (validation split included).
     pub n_data: usize,
+    /// Fingerprints of the data of the first `fit` (None before it, and in older checkpoints):
+    /// a resumed run refuses other data.
+    #[serde(default)]
+    pub data: Option<DataFingerprint>,
+}
+
+/// [`fingerprint`]s of a run's training data (as given, validation split included) and of its
+/// validation data (separate or held out).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataFingerprint {
+    pub train: String,
+    pub validation: Option<String>,
+}
+
+/// A fingerprint of a data set: 64-bit FNV-1a over its image size, count, pixels and labels,
+/// as 16 hex digits. Equal data give equal fingerprints; any changed pixel or label changes it
+/// (up to hash collisions, about 2^-64).
+pub fn fingerprint(ds: &Dataset) -> String {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h = (h ^ b as u64).wrapping_mul(PRIME);
+        }
+    };
+    for d in [ds.channels, ds.height, ds.width, ds.len()] {
+        eat(&(d as u64).to_le_bytes());
+    }
+    eat(&ds.pixels);
+    match &ds.labels {
+        Some(l) => {
+            eat(&[1]);
+            eat(l);
+        }
+        None => eat(&[0]),
+    }
+    format!("{h:016x}")
 }
 
 /// A model being trained, with everything needed to continue.
@@ -126,7 +163,7 @@ impl Trainer {
         let normalization = Normalization::fit(config.normalization, &train.subset(&tr));
         let meta = ModelMeta { spec: model.spec().clone(), input, class_names: train.class_names.clone(), normalization };
         let optimizer = Optimizer::new(config.optimizer.clone());
-        let state = TrainState { config, meta, history: vec![], epoch: 0, best: None, wait: 0, stopped: false, n_data: train.len() };
+        let state = TrainState { config, meta, history: vec![], epoch: 0, best: None, wait: 0, stopped: false, n_data: train.len(), data: None };
         Ok(Trainer { model, state, optimizer, best_weights: None })
     }
 
@@ -225,6 +262,26 @@ impl Trainer {
         };
         if tr_idx.is_empty() {
             return Err(Error::invalid("train", "no training images left after the validation split"));
+        }
+        let fp = DataFingerprint { train: fingerprint(train), validation: val.map(fingerprint) };
+        match &self.state.data {
+            None => self.state.data = Some(fp),
+            Some(was) => {
+                let differs = |what: &str, now: &str, then: &str| {
+                    Error::invalid(
+                        "--resume",
+                        format!("the {what} is not the run's: same size, other images or labels (fingerprint {now}, the run's {then}); give the same data"),
+                    )
+                };
+                if was.train != fp.train {
+                    return Err(differs("training data", &fp.train, &was.train));
+                }
+                if let (Some(then), Some(now)) = (&was.validation, &fp.validation) {
+                    if then != now {
+                        return Err(differs("validation data", now, then));
+                    }
+                }
+            }
         }
         let base = Rng::new(cfg.seed);
         let norm = self.state.meta.normalization.clone();
