@@ -40,11 +40,11 @@ impl RunDir {
         // the model before the checkpoint: a run killed between the two has a model of the
         // epoch after its checkpoint's, which --resume redoes and writes again identically; the
         // other order would leave a checkpoint with no model to load
-        safetensors::save(&self.file(CHECKPOINT), &tensors, &md)?;
         match t.best_weights() {
             Some(b) => model_file::save_model(self.path(), b, t.meta())?,
             None => model_file::save_model(self.path(), &t.model.named_tensors(), t.meta())?,
         }
+        safetensors::save(&self.file(CHECKPOINT), &tensors, &md)?;
         write_atomic(&self.file(HISTORY), history_csv(t.history()).as_bytes())
     }
 

@@ -25,7 +25,10 @@ pub fn save_model(dir: &Path, tensors: &[(String, Tensor)], meta: &ModelMeta) ->
     let json = serde_json::to_string_pretty(meta).map_err(|e| Error::Run(format!("serialising model metadata: {e}")))?;
     let mut md = BTreeMap::new();
     md.insert(META_KEY.to_string(), json.clone());
-    safetensors::save(&dir.join(super::MODEL), tensors, &md)?;
+    // sorted by name: the same model gives the same bytes, however its tensors were gathered
+    let mut sorted = tensors.to_vec();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    safetensors::save(&dir.join(super::MODEL), &sorted, &md)?;
     write_atomic(&dir.join(super::MODEL_JSON), json.as_bytes())
 }
 
