@@ -330,3 +330,53 @@ fn resume_refuses_other_data_of_the_same_size() {
     let e = RunDir::new(&dir).load_trainer(Some(2)).unwrap().fit(&sample(120, 5), None, &mut (), &mut |_| {}).unwrap_err().to_string();
     assert!(e.contains("training data"), "{e}");
 }
+
+/// Messages of issue 8: early stopping after the epoch's line; resuming with fewer epochs than
+/// done; errors naming the data file; batch norm with --batch 1 naming --batch.
+#[test]
+fn messages_come_in_order_and_name_the_flag_or_file() {
+    let dir = tmp("messages");
+    let data = sample(60, 0);
+    // a learning rate too small to change any prediction: epoch 2 ties epoch 1, patience 1 stops
+    let mut cfg = TrainConfig { epochs: 4, batch_size: 32, val_split: 0.25, patience: Some(1), ..TrainConfig::default() };
+    cfg.optimizer.lr = 1e-12;
+    let mut t = Trainer::new(&spec(TINY), &data, cfg).unwrap();
+    let mut events = vec![];
+    t.fit(&data, None, &mut RunDir::new(&dir), &mut |e| match e {
+        pupil::train::Event::EpochEnd(r) => events.push(format!("end {}", r.epoch)),
+        pupil::train::Event::EarlyStop { epoch, .. } => events.push(format!("stop {epoch}")),
+        _ => {}
+    })
+    .unwrap();
+    assert_eq!(events, ["end 1", "end 2", "stop 2"]);
+    // --epochs below what the run has done
+    let e = run::resume(&RunDir::new(&dir), Some(1), false).err().unwrap().to_string();
+    assert!(e.contains("has done 2 epochs") && e.contains("--epochs") && !e.contains("2 of 1"), "{e}");
+    // unlabelled training data, unlabelled evaluation data: the file is named
+    let unlabelled = dir.join("unlabelled.csv");
+    let mut csv = String::from("id,feature\n");
+    for i in 0..4 {
+        csv.push_str(&format!("{i},{}\n", vec!["7"; 28 * 28].join(" ")));
+    }
+    std::fs::write(&unlabelled, csv).unwrap();
+    let plan = TrainPlan {
+        out: Some(dir.join("run")),
+        resume: false,
+        overwrite: false,
+        model: "small".into(),
+        epochs: Some(1),
+        config: TrainConfig::default(),
+        data: Some(unlabelled.clone()),
+        val_data: None,
+        test_data: None,
+    };
+    let e = TrainSession::start(&plan).err().unwrap().to_string();
+    assert!(e.contains("unlabelled.csv") && e.contains("no labels"), "{e}");
+    let e = run::evaluate_run(&dir, &DataRef::given(Some(&unlabelled), Split::Test), Some(&dir.join("ev"))).err().unwrap().to_string();
+    assert!(e.contains("unlabelled.csv") && e.contains("no labels"), "{e}");
+    // batch norm needs two images a batch
+    let cfg = TrainConfig { batch_size: 1, ..TrainConfig::default() };
+    let e = Trainer::new(&spec("conv 4 3x3 valid\nbatchnorm\nrelu\nflatten\ndense 10\n"), &data, cfg.clone()).err().unwrap().to_string();
+    assert!(e.contains("--batch") && e.contains("batch norm"), "{e}");
+    Trainer::new(&spec(TINY), &data, cfg).unwrap();
+}

@@ -40,6 +40,13 @@ pub struct TrainPlan {
 /// and when it was validated on a separate set that is not given again.
 pub fn resume(run: &RunDir, epochs: Option<usize>, separate_validation: bool) -> Result<Trainer> {
     let t = run.load_trainer(epochs)?;
+    let done = t.history().len();
+    if epochs.is_some_and(|e| e < done) {
+        return Err(Error::invalid(
+            "--epochs",
+            format!("the run in {} has done {done} epochs already: give --epochs above {done} to go on", run.path().display()),
+        ));
+    }
     if t.finished() {
         return Err(Error::invalid(
             "--resume",
@@ -137,6 +144,15 @@ impl TrainSession {
         cfg.validate_with(plan.val_data.is_some())?;
         let train_ref = DataRef::given(plan.data.as_deref(), Split::Training);
         let train = train_ref.load()?;
+        if train.is_empty() {
+            return Err(Error::invalid("--data", format!("{}: the training data has no images", train_ref.describe())));
+        }
+        if train.labels.is_none() {
+            return Err(Error::invalid(
+                "--data",
+                format!("{}: the training data has no labels (give a labelled file, e.g. label,feature)", train_ref.describe()),
+            ));
+        }
         let val = plan.val_data.as_deref().map(DataRef::load_validation_file).transpose()?;
         let test = plan.test_data.as_deref().map(|p| DataRef::given(Some(p), Split::Test)).map(|r| r.load().map(|d| (r, d))).transpose()?;
         let run = match &plan.out {
@@ -256,7 +272,7 @@ pub fn evaluate_run(run: &Path, data: &DataRef, out: Option<&Path>) -> Result<Ev
     let dir = RunDir::open(run)?;
     let m = dir.load_model()?;
     let ds = data.load()?;
-    check_data(&ds, &m.meta.input, m.meta.class_names.len(), &data.describe())?;
+    check_labelled(&ds, &m.meta.input, m.meta.class_names.len(), &data.describe())?;
     let ev = evaluate(&m.model, &ds, &m.meta.normalization, 256)?;
     let conf = Confusion::new(&m.meta.class_names, &ev.truth, &ev.predictions);
     let files = write_confusion(out.unwrap_or(dir.path()), &conf, "eval")?;

@@ -148,6 +148,9 @@ impl Trainer {
         if train.labels.is_none() {
             return Err(Error::invalid("train", "the training data has no labels"));
         }
+        if config.batch_size == 1 && spec.layers.iter().any(|l| matches!(l, crate::nn::LayerSpec::BatchNorm { .. })) {
+            return Err(Error::invalid("--batch", "batch norm takes statistics over a batch and needs at least 2 images: give --batch 2 or more"));
+        }
         let input = vec![train.channels, train.height, train.width];
         let model = Sequential::build(spec, &input, config.seed)?;
         let out = model.output_shape();
@@ -354,12 +357,15 @@ impl Trainer {
                     self.state.wait += 1;
                     if cfg.patience.is_some_and(|p| self.state.wait >= p) {
                         self.state.stopped = true;
-                        on_event(Event::EarlyStop { epoch, best_epoch: self.state.best.map_or(epoch, |b| b.0) });
                     }
                 }
             }
             self.state.history.push(rec);
             on_event(Event::EpochEnd(self.state.history.last().expect("pushed")));
+            // after the epoch's own line
+            if self.state.stopped {
+                on_event(Event::EarlyStop { epoch, best_epoch: self.state.best.map_or(epoch, |b| b.0) });
+            }
             sink.epoch_end(self)?;
         }
         self.restore_best()?;
