@@ -25,6 +25,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     res.map_err(|e| Error::io(path, e))
 }
 
+/// True if `name` is a temporary file of [`write_atomic`]: `.NAME.PID-N.tmp`; returns the PID.
+fn temporary_pid(name: &str) -> Option<u32> {
+    let inner = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (_, tail) = inner.rsplit_once('.')?;
+    let (pid, n) = tail.split_once('-')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
+/// Removes the temporary files that [`write_atomic`] calls in `dir` left behind when they were
+/// killed (files `.NAME.PID-N.tmp` of other processes: a directory written by one process at
+/// a time, like a run directory, has no live writer but this one). Returns how many.
+pub fn remove_stale_temporaries(dir: &Path) -> Result<usize> {
+    let mut removed = 0;
+    for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let e = e.map_err(|e| Error::io(dir, e))?;
+        let stale = e.file_name().to_str().and_then(temporary_pid).is_some_and(|pid| pid != std::process::id());
+        if stale && e.file_type().is_ok_and(|t| t.is_file()) {
+            std::fs::remove_file(e.path()).map_err(|err| Error::io(e.path(), err))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,5 +65,22 @@ mod tests {
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temporary file left behind");
         let bad = dir.join("missing").join("b.txt");
         assert!(write_atomic(&bad, b"x").unwrap_err().to_string().contains("missing"));
+    }
+
+    #[test]
+    fn stale_temporaries_of_other_processes_are_removed() {
+        let dir = std::env::temp_dir().join(format!("pupil-io-stale-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let keep = ["model.safetensors", ".hidden", ".x.tmp", &format!(".model.safetensors.{}-3.tmp", std::process::id())];
+        for f in keep.iter().chain(&[".checkpoint.safetensors.4194303-0.tmp", ".run.json.17-12.tmp"]) {
+            std::fs::write(dir.join(f), b"x").unwrap();
+        }
+        assert_eq!(remove_stale_temporaries(&dir).unwrap(), 2);
+        let mut left: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        let mut want: Vec<String> = keep.iter().map(|s| s.to_string()).collect();
+        want.sort();
+        assert_eq!(left, want);
     }
 }

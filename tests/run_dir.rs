@@ -182,8 +182,9 @@ fn a_session_records_its_data_for_later_commands() {
     std::fs::write(&spec_file, TINY.replace("dense 10", "dense 7")).unwrap();
     let out = dir.join("run");
     let plan = TrainPlan {
-        out: out.clone(),
+        out: Some(out.clone()),
         resume: false,
+        overwrite: false,
         model: spec_file.display().to_string(),
         epochs: Some(1),
         config: TrainConfig { batch_size: 32, val_split: 0.2, ..TrainConfig::default() },
@@ -225,8 +226,157 @@ fn a_session_records_its_data_for_later_commands() {
     assert!(e.contains("trained on") && e.contains("train.csv") && e.contains("other.csv"), "{e}");
     let embedded = TrainPlan { data: None, ..moved };
     assert!(TrainSession::start(&embedded).err().unwrap().to_string().contains("embedded"));
-    let mut go_on = TrainSession::start(&TrainPlan { resume: true, epochs: Some(2), ..plan }).unwrap();
+    // a plain start into the run is refused; --overwrite replaces it
+    let e = TrainSession::start(&plan).err().unwrap().to_string();
+    assert!(e.contains("holds a run") && e.contains("--resume") && e.contains("--overwrite"), "{e}");
+    let file = dir.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let e = TrainSession::start(&TrainPlan { out: Some(file), ..plan.clone() }).err().unwrap().to_string();
+    assert!(e.contains("a-file is a file, not a run directory"), "{e}");
+    // a killed write's temporary file is removed when the run goes on
+    let stale = out.join(".checkpoint.safetensors.4194303-0.tmp");
+    std::fs::write(&stale, vec![0u8; 1000]).unwrap();
+    let mut go_on = TrainSession::start(&TrainPlan { resume: true, epochs: Some(2), ..plan.clone() }).unwrap();
     assert_eq!(go_on.resumed_after(), Some(1));
     go_on.fit(&mut |_| {}).unwrap();
     assert_eq!(go_on.trainer.history().len(), 2);
+    assert!(!stale.exists(), "stale temporary file left");
+    drop(go_on);
+    std::fs::write(out.join("stale-note.txt"), "kept").unwrap();
+    let mut anew = TrainSession::start(&TrainPlan { overwrite: true, ..plan }).unwrap();
+    anew.fit(&mut |_| {}).unwrap();
+    assert_eq!(RunDir::new(&out).load_trainer(None).unwrap().history().len(), 1, "the run was replaced");
+    assert!(out.join("stale-note.txt").is_file(), "only the run's own files are replaced");
+}
+
+/// One batch per epoch and a huge learning rate from epoch 2 on: the epoch's last (only)
+/// update ruins the weights. That epoch is not saved, the message names the checkpoint that is
+/// intact (and it is), and a model with a non-finite tensor is refused by eval and predict,
+/// naming the tensor.
+#[test]
+fn a_ruined_epoch_is_never_saved() {
+    let dir = tmp("ruined");
+    let data = sample(40, 0);
+    let cfg = TrainConfig { epochs: 1, batch_size: 32, val_split: 0.2, ..TrainConfig::default() };
+    let mut t = Trainer::new(&spec(TINY), &data, cfg).unwrap();
+    t.fit(&data, None, &mut RunDir::new(&dir), &mut |_| {}).unwrap();
+    let good = std::fs::read(dir.join(run::CHECKPOINT)).unwrap();
+    edit_checkpoint(&dir, |_, md| {
+        let s = md["pupil.train_state"].replace("\"lr\":0.001", "\"lr\":1e30");
+        assert!(s.contains("1e30"));
+        md.insert("pupil.train_state".into(), s);
+    });
+    let edited = std::fs::read(dir.join(run::CHECKPOINT)).unwrap();
+    let mut t = RunDir::new(&dir).load_trainer(Some(3)).unwrap();
+    let mut batches = 0;
+    let e = t
+        .fit(&data, None, &mut RunDir::new(&dir), &mut |e| {
+            if let pupil::train::Event::Batch { .. } = e {
+                batches += 1
+            }
+        })
+        .unwrap_err()
+        .to_string();
+    assert_eq!(batches, 1, "one batch per epoch, the first of epoch 2 had a finite loss");
+    assert!(e.contains("at the end of epoch 2") && e.contains("not saved") && e.contains("the checkpoint of epoch 1"), "{e}");
+    assert_eq!(std::fs::read(dir.join(run::CHECKPOINT)).unwrap(), edited, "the checkpoint of epoch 1 was replaced");
+    let intact = RunDir::new(&dir).load_trainer(None).unwrap();
+    assert_eq!(intact.history().len(), 1);
+    assert!(intact.history()[0].val_loss.unwrap().is_finite());
+    assert!(pupil::train::first_non_finite(intact.model.named_tensors().iter().map(|(k, t)| (k, t))).is_none());
+    drop(good);
+
+    // a ruined model file: eval and predict refuse it by tensor name
+    let (mut tensors, md) = safetensors::load(&dir.join(run::MODEL)).unwrap();
+    let name = tensors.keys().min().unwrap().clone();
+    let shape = tensors[&name].shape().to_vec();
+    let mut bad = tensors[&name].data().to_vec();
+    bad[0] = f32::NAN;
+    tensors.insert(name.clone(), Tensor::from_vec(bad, &shape).unwrap());
+    let tensors: Vec<(String, Tensor)> = tensors.into_iter().collect();
+    safetensors::save(&dir.join(run::MODEL), &tensors, &md).unwrap();
+    let e = RunDir::open(&dir).unwrap().load_model().err().unwrap().to_string();
+    assert!(e.contains(&name) && e.contains("NaN") && e.contains("model.safetensors"), "{e}");
+    let csv = dir.join("data.csv");
+    write_csv(&csv, &sample(10, 0));
+    let e = run::evaluate_run(&dir, &DataRef::given(Some(&csv), Split::Test), Some(&dir.join("eval"))).err().unwrap().to_string();
+    assert!(e.contains(&name), "{e}");
+    let e = run::predict_run(&dir, &csv, Split::Test, &dir.join("sub.csv"), false).err().unwrap().to_string();
+    assert!(e.contains(&name), "{e}");
+    assert!(!dir.join("sub.csv").exists());
+}
+
+/// `--resume` on other data of the same size is refused, naming the training or the
+/// validation data.
+#[test]
+fn resume_refuses_other_data_of_the_same_size() {
+    let dir = tmp("fingerprint");
+    trained_with_val(&dir, 1);
+    let (train, val) = (sample(120, 0), sample(40, 200));
+    let go_on = |train: &Dataset, val: &Dataset| RunDir::new(&dir).load_trainer(Some(2)).unwrap().fit(train, Some(val), &mut (), &mut |_| {});
+    let e = go_on(&sample(120, 1), &val).unwrap_err().to_string();
+    assert!(e.contains("--resume") && e.contains("training data is not the run's"), "{e}");
+    // one label changed is enough
+    let mut relabelled = train.clone();
+    relabelled.labels.as_mut().unwrap()[7] = (relabelled.labels.as_ref().unwrap()[7] + 1) % 10;
+    assert!(go_on(&relabelled, &val).unwrap_err().to_string().contains("training data"));
+    let e = go_on(&train, &sample(40, 300)).unwrap_err().to_string();
+    assert!(e.contains("validation data is not the run's"), "{e}");
+    go_on(&train, &val).unwrap();
+    // a held-out split is the training data's: other training data is caught as such
+    let dir = tmp("fingerprint-split");
+    let cfg = TrainConfig { epochs: 1, batch_size: 32, val_split: 0.25, ..TrainConfig::default() };
+    Trainer::new(&spec(TINY), &train, cfg).unwrap().fit(&train, None, &mut RunDir::new(&dir), &mut |_| {}).unwrap();
+    let e = RunDir::new(&dir).load_trainer(Some(2)).unwrap().fit(&sample(120, 5), None, &mut (), &mut |_| {}).unwrap_err().to_string();
+    assert!(e.contains("training data"), "{e}");
+}
+
+/// Messages of issue 8: early stopping after the epoch's line; resuming with fewer epochs than
+/// done; errors naming the data file; batch norm with --batch 1 naming --batch.
+#[test]
+fn messages_come_in_order_and_name_the_flag_or_file() {
+    let dir = tmp("messages");
+    let data = sample(60, 0);
+    // a learning rate too small to change any prediction: epoch 2 ties epoch 1, patience 1 stops
+    let mut cfg = TrainConfig { epochs: 4, batch_size: 32, val_split: 0.25, patience: Some(1), ..TrainConfig::default() };
+    cfg.optimizer.lr = 1e-12;
+    let mut t = Trainer::new(&spec(TINY), &data, cfg).unwrap();
+    let mut events = vec![];
+    t.fit(&data, None, &mut RunDir::new(&dir), &mut |e| match e {
+        pupil::train::Event::EpochEnd(r) => events.push(format!("end {}", r.epoch)),
+        pupil::train::Event::EarlyStop { epoch, .. } => events.push(format!("stop {epoch}")),
+        _ => {}
+    })
+    .unwrap();
+    assert_eq!(events, ["end 1", "end 2", "stop 2"]);
+    // --epochs below what the run has done
+    let e = run::resume(&RunDir::new(&dir), Some(1), false).err().unwrap().to_string();
+    assert!(e.contains("has done 2 epochs") && e.contains("--epochs") && !e.contains("2 of 1"), "{e}");
+    // unlabelled training data, unlabelled evaluation data: the file is named
+    let unlabelled = dir.join("unlabelled.csv");
+    let mut csv = String::from("id,feature\n");
+    for i in 0..4 {
+        csv.push_str(&format!("{i},{}\n", vec!["7"; 28 * 28].join(" ")));
+    }
+    std::fs::write(&unlabelled, csv).unwrap();
+    let plan = TrainPlan {
+        out: Some(dir.join("run")),
+        resume: false,
+        overwrite: false,
+        model: "small".into(),
+        epochs: Some(1),
+        config: TrainConfig::default(),
+        data: Some(unlabelled.clone()),
+        val_data: None,
+        test_data: None,
+    };
+    let e = TrainSession::start(&plan).err().unwrap().to_string();
+    assert!(e.contains("unlabelled.csv") && e.contains("no labels"), "{e}");
+    let e = run::evaluate_run(&dir, &DataRef::given(Some(&unlabelled), Split::Test), Some(&dir.join("ev"))).err().unwrap().to_string();
+    assert!(e.contains("unlabelled.csv") && e.contains("no labels"), "{e}");
+    // batch norm needs two images a batch
+    let cfg = TrainConfig { batch_size: 1, ..TrainConfig::default() };
+    let e = Trainer::new(&spec("conv 4 3x3 valid\nbatchnorm\nrelu\nflatten\ndense 10\n"), &data, cfg.clone()).err().unwrap().to_string();
+    assert!(e.contains("--batch") && e.contains("batch norm"), "{e}");
+    Trainer::new(&spec(TINY), &data, cfg).unwrap();
 }

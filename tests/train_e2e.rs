@@ -58,6 +58,12 @@ fn small_cnn_learns_the_embedded_sample() {
 #[test]
 fn resume_equals_uninterrupted() {
     let data = small_data(400);
+    // 20 held-out images and a slow start: epochs 1 to 3 score the same validation accuracy
+    let stress_config = |epochs| {
+        let mut c = TrainConfig { val_split: 0.05, ..stress_config(epochs) };
+        c.optimizer.lr = 0.0002;
+        c
+    };
     let full_dir = tmp("full");
     let mut full = Trainer::new(&stress_spec(), &data, stress_config(3)).unwrap();
     full.fit(&data, None, &mut RunDir::new(&full_dir), &mut |_| {}).unwrap();
@@ -70,6 +76,12 @@ fn resume_equals_uninterrupted() {
     assert_eq!(resumed.history().len(), 2);
     resumed.fit(&data, None, &mut RunDir::new(&dir), &mut |_| {}).unwrap();
     assert_eq!(no_times(resumed.history()), no_times(full.history()));
+    // the run is validated (held-out split) and, after the resume point, ties its best
+    // validation accuracy: a best score that came back from the checkpoint 1 ULP low would
+    // count the tie as an improvement and keep other best weights
+    let accs: Vec<f32> = full.history().iter().map(|r| r.val_acc.expect("validated every epoch")).collect();
+    let best_before = accs[..2].iter().cloned().fold(f32::MIN, f32::max);
+    assert!(accs[2..].contains(&best_before), "no tie after the resume point: {accs:?}");
     assert_eq!(weights(&resumed), weights(&full), "resumed best weights differ from the uninterrupted run");
     assert_eq!(checkpoint_tensors(&dir), checkpoint_tensors(&full_dir), "resumed last-epoch weights or optimiser state differ");
 }
@@ -240,4 +252,58 @@ fn cli_resume_continues_to_the_runs_own_epoch_count() {
     assert_eq!(epochs(), 2);
     train(&["--resume", "--epochs", "3"]);
     assert_eq!(epochs(), 3);
+}
+
+/// A plain `pupil train` (default `--out`) twice in a row: two numbered runs, `runs/latest`
+/// the newest; eval and predict default to it; predict never writes over an input, a file of
+/// a run, or (without --force) an existing file; an explicit `--out` holding a run is refused.
+#[test]
+fn cli_never_destroys_a_run() {
+    let dir = tmp("no-loss");
+    let (train, test) = (dir.join("train.csv"), dir.join("test.csv"));
+    fer_csv(&train, 60, true, 1);
+    fer_csv(&test, 10, false, 2);
+    let exe = env!("CARGO_BIN_EXE_pupil");
+    let pupil = |args: &[&str]| Command::new(exe).current_dir(&dir).args(args).output().unwrap();
+    let ok = |args: &[&str]| {
+        let out = pupil(args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let fails = |args: &[&str], what: &str| {
+        let out = pupil(args);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(what), "{args:?}: {err}");
+    };
+    let plain = ["train", "--quiet", "--model", "small", "--epochs", "1", "--batch", "32", "--data", "train.csv"];
+    let s = ok(&plain);
+    assert!(s.contains("runs/run-001"), "{s}");
+    let first = std::fs::read(dir.join("runs/run-001/model.safetensors")).unwrap();
+    let s = ok(&[&plain[..], &["--seed", "7"]].concat());
+    assert!(s.contains("runs/run-002"), "{s}");
+    assert_eq!(std::fs::read(dir.join("runs/run-001/model.safetensors")).unwrap(), first, "the first run was changed");
+    let latest = std::fs::read(dir.join("runs/latest/model.safetensors")).unwrap();
+    assert_eq!(latest, std::fs::read(dir.join("runs/run-002/model.safetensors")).unwrap());
+    assert_ne!(latest, first);
+    // --run defaults to the latest run
+    let s = ok(&["eval", "--data", "train.csv", "--split", "train"]);
+    assert!(s.contains("runs/latest/confusion.csv"), "{s}");
+    ok(&["predict", "--data", "test.csv"]);
+    assert_eq!(std::fs::read_to_string(dir.join("submission.csv")).unwrap().lines().count(), 11);
+    fails(&["predict", "--data", "test.csv"], "--force");
+    ok(&["predict", "--data", "test.csv", "--force"]);
+    let test_before = std::fs::read(&test).unwrap();
+    fails(&["predict", "--data", "test.csv", "--out", "test.csv", "--force"], "input");
+    assert_eq!(std::fs::read(&test).unwrap(), test_before);
+    fails(&["predict", "--data", "test.csv", "--out", "runs/run-001/model.safetensors", "--force"], "file of the run");
+    assert_eq!(std::fs::read(dir.join("runs/run-001/model.safetensors")).unwrap(), first);
+    // an explicit --out holding a run
+    fails(&["train", "--quiet", "--model", "small", "--epochs", "1", "--data", "train.csv", "--out", "runs/run-001"], "--overwrite");
+    assert_eq!(std::fs::read(dir.join("runs/run-001/model.safetensors")).unwrap(), first);
+    fails(&["train", "--quiet", "--data", "train.csv", "--out", "test.csv"], "is a file, not a run directory");
+    // with no run at all, --run says how to make one
+    let empty = tmp("no-run");
+    let out = Command::new(exe).current_dir(&empty).args(["eval"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pupil train"), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -6,7 +6,7 @@ use pupil::data::{Augment, NormKind};
 use pupil::error::Result;
 use pupil::nn::{resolve_model, summary as summary_table, thousands};
 use pupil::optim::{OptimConfig, OptimFlags};
-use pupil::run::{self, ConfusionFiles, DataRef, TrainPlan, TrainSession, MAX_CONFUSION_PNG_CLASSES};
+use pupil::run::{self, ConfusionFiles, DataRef, RunDir, TrainPlan, TrainSession, MAX_CONFUSION_PNG_CLASSES};
 use pupil::train::{self, parse_input, TrainConfig};
 
 pub fn train(a: TrainArgs) -> Result<()> {
@@ -25,6 +25,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         },
         out: a.out,
         resume: a.resume,
+        overwrite: a.overwrite,
         model: a.model,
         epochs: a.epochs,
         data: a.data,
@@ -34,18 +35,19 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let mut session = TrainSession::start(&plan)?;
     let (data, ds) = session.train_data();
     println!("Data: {} images {}x{}x{}, {} classes ({})", ds.len(), ds.height, ds.width, ds.channels, ds.num_classes(), data.describe());
+    let out = session.run_dir().path().to_path_buf();
     if let Some(done) = session.resumed_after() {
-        println!("Resuming {} after epoch {done}", plan.out.display());
+        println!("Resuming {} after epoch {done}", out.display());
     }
     let name = if plan.resume { "(resumed)" } else { plan.model.as_str() };
-    println!("Model {name}: {} parameters; output in {}", thousands(session.trainer.model.num_params()), plan.out.display());
+    println!("Model {name}: {} parameters; output in {}", thousands(session.trainer.model.num_params()), out.display());
     let mut progress = Progress::new(a.quiet);
     let report = session.fit(&mut |e| progress.on_event(e))?;
     if let Some(ev) = &report.evaluation {
         print_png_skipped(&ev.confusion);
         println!("Accuracy on {} held-out images: {:.4} (loss {:.4})", ev.images, ev.accuracy, ev.loss);
     }
-    println!("Trained in {:.1}s; wrote {}/{{{}}}", report.seconds, plan.out.display(), report.written.join(","));
+    println!("Trained in {:.1}s; wrote {}/{{{}}}", report.seconds, out.display(), report.written.join(","));
     Ok(())
 }
 
@@ -106,7 +108,8 @@ pub fn summary(a: SummaryArgs) -> Result<()> {
 
 pub fn eval(a: EvalArgs) -> Result<()> {
     let data = DataRef::given(a.data.as_deref(), a.split.parse()?);
-    let r = run::evaluate_run(&a.run, &data, a.out.as_deref())?;
+    let dir = RunDir::resolve(a.run.as_deref())?;
+    let r = run::evaluate_run(dir.path(), &data, a.out.as_deref())?;
     let (ev, conf) = (&r.evaluation, &r.confusion);
     println!("Accuracy: {:.4} on {} images (loss {:.4})", ev.accuracy, r.images, ev.loss);
     println!("{:<14} {:>9} {:>9} {:>9} {:>8}", "class", "precision", "recall", "f1", "support");
@@ -129,7 +132,8 @@ pub fn eval(a: EvalArgs) -> Result<()> {
 }
 
 pub fn predict(a: PredictArgs) -> Result<()> {
-    let n = run::predict_run(&a.run, &a.data, a.split.parse()?, &a.out)?;
+    let dir = RunDir::resolve(a.run.as_deref())?;
+    let n = run::predict_run(dir.path(), &a.data, a.split.parse()?, &a.out, a.force)?;
     println!("Wrote {n} predictions to {}", a.out.display());
     Ok(())
 }

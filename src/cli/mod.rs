@@ -121,12 +121,16 @@ pub struct TrainArgs {
     pub normalize: String,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Run directory (model, checkpoint, history.csv, curves.png, confusion.png).
-    #[arg(long, default_value = "runs/latest")]
-    pub out: PathBuf,
+    /// Run directory (model, checkpoint, history.csv, curves.png, confusion.png). Default: a
+    /// new numbered run runs/run-NNN, with runs/latest pointing to it (with --resume: runs/latest).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
+    /// Replace the run in --out (without it, an --out that holds a run is refused).
+    #[arg(long, conflicts_with = "resume")]
+    pub overwrite: bool,
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
@@ -147,9 +151,9 @@ pub struct SummaryArgs {
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// Run directory written by `pupil train`.
+    /// Run directory written by `pupil train` (default: runs/latest).
     #[arg(long)]
-    pub run: PathBuf,
+    pub run: Option<PathBuf>,
     /// Labelled data (default: the embedded sample's test split).
     #[arg(long)]
     pub data: Option<PathBuf>,
@@ -163,16 +167,20 @@ pub struct EvalArgs {
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {
+    /// Run directory written by `pupil train` (default: runs/latest).
     #[arg(long)]
-    pub run: PathBuf,
+    pub run: Option<PathBuf>,
     /// Data to predict (Kaggle test.csv with id,feature, or any supported format).
     #[arg(long)]
     pub data: PathBuf,
     #[arg(long, default_value = "test")]
     pub split: String,
-    /// Submission file to write (id,label).
+    /// Submission file to write (id,label); never an input or a file of a run.
     #[arg(long, default_value = "submission.csv")]
     pub out: PathBuf,
+    /// Replace --out if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Runs the parsed command line.

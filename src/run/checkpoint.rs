@@ -24,8 +24,8 @@ struct OptimHeader {
 }
 
 impl RunDir {
-    /// Writes `checkpoint.safetensors`, the model (best weights so far, or the current ones
-    /// without validation) and `history.csv`.
+    /// Writes the model (best weights so far, or the current ones without validation),
+    /// `checkpoint.safetensors` and `history.csv`, in this order, each atomically.
     pub fn save_trainer(&self, t: &Trainer) -> Result<()> {
         std::fs::create_dir_all(self.path()).map_err(|e| Error::io(self.path(), e))?;
         let mut tensors: Vec<(String, Tensor)> = t.model.named_tensors().into_iter().map(|(k, v)| (format!("current.{k}"), v)).collect();
@@ -38,11 +38,14 @@ impl RunDir {
         md.insert(STATE_KEY.to_string(), to_json(t.state())?);
         md.insert(OPTIM_KEY.to_string(), to_json(&OptimHeader { step: optim.step })?);
         md.insert(model_file::LAYOUT_KEY.to_string(), model_file::LAYOUT.to_string());
-        safetensors::save(&self.file(CHECKPOINT), &tensors, &md)?;
+        // the model before the checkpoint: a run killed between the two has a model of the
+        // epoch after its checkpoint's, which --resume redoes and writes again identically; the
+        // other order would leave a checkpoint with no model to load
         match t.best_weights() {
             Some(b) => model_file::save_model(self.path(), b, t.meta())?,
             None => model_file::save_model(self.path(), &t.model.named_tensors(), t.meta())?,
         }
+        safetensors::save(&self.file(CHECKPOINT), &tensors, &md)?;
         write_atomic(&self.file(HISTORY), history_csv(t.history()).as_bytes())
     }
 
@@ -109,4 +112,29 @@ pub fn history_csv(h: &[EpochRecord]) -> String {
         s.push_str(&format!("{},{:.6},{:.6},{},{},{},{:.2}\n", r.epoch, r.train_loss, r.train_acc, opt(r.val_loss), opt(r.val_acc), r.lr, r.seconds));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every validation score a checkpoint can hold (accuracies k/n as f32, widened to f64 like
+    /// the trainer's score, and negated losses) comes back from the checkpoint's JSON bit for
+    /// bit: a score 1 ULP low would make a tie with the best epoch count as an improvement.
+    #[test]
+    fn scores_round_trip_exactly_through_the_checkpoint_json() {
+        let mut bad = vec![];
+        for n in 1..=600u32 {
+            for k in 0..=n {
+                let acc = (k as f32 / n as f32) as f64;
+                for s in [acc, -(acc * 1.7), -(k as f64 / n as f64) * 0.1] {
+                    let back: (usize, f64) = serde_json::from_str(&to_json(&(3usize, s)).unwrap()).unwrap();
+                    if back.1.to_bits() != s.to_bits() {
+                        bad.push(s);
+                    }
+                }
+            }
+        }
+        assert!(bad.is_empty(), "{} scores changed, e.g. {:?}", bad.len(), &bad[..bad.len().min(5)]);
+    }
 }

@@ -19,11 +19,13 @@
 mod checkpoint;
 mod data_ref;
 mod model_file;
+mod numbered;
 mod session;
 
 pub use checkpoint::history_csv;
 pub use data_ref::{DataRef, DataSource, HeldOut, RunRecord};
 pub use model_file::{load_model, save_model, RunModel, META_KEY};
+pub use numbered::{latest, new_run, LATEST, RUNS_BASE};
 pub use session::{check_same_data, evaluate_run, predict_run, resume, EvalReport, FinalEvaluation, TrainPlan, TrainReport, TrainSession};
 
 use crate::data::Dataset;
@@ -180,8 +182,8 @@ pub fn write_confusion(dir: &Path, conf: &Confusion, what: &str) -> Result<Confu
 }
 
 /// Refuses an output file that would destroy an input (`inputs`) or a file of a run directory
-/// (one of [`RUN_FILES`] next to a model or checkpoint).
-pub fn check_output(out: &Path, inputs: &[&Path]) -> Result<()> {
+/// (one of [`RUN_FILES`] next to a model or checkpoint), and, unless `force`, any existing file.
+pub fn check_output(out: &Path, inputs: &[&Path], force: bool) -> Result<()> {
     let same = |a: &Path, b: &Path| a == b || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y);
     if let Some(i) = inputs.iter().find(|i| same(out, i)) {
         return Err(Error::invalid("--out", format!("{} is an input of this command: it would be overwritten", i.display())));
@@ -190,6 +192,12 @@ pub fn check_output(out: &Path, inputs: &[&Path]) -> Result<()> {
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     if RUN_FILES.contains(&name) && (dir.join(MODEL).is_file() || dir.join(CHECKPOINT).is_file()) {
         return Err(Error::invalid("--out", format!("{} is a file of the run in {}: write elsewhere", out.display(), dir.display())));
+    }
+    if out.is_dir() {
+        return Err(Error::invalid("--out", format!("{} is a directory: give a file name", out.display())));
+    }
+    if !force && std::fs::symlink_metadata(out).is_ok() {
+        return Err(Error::invalid("--out", format!("{} exists: give --force to replace it", out.display())));
     }
     Ok(())
 }
@@ -251,13 +259,23 @@ mod tests {
         let dir = tmp("outputs");
         let data = dir.join("test.csv");
         std::fs::write(&data, "id,feature\n").unwrap();
-        assert!(check_output(&data, &[&data]).unwrap_err().to_string().contains("input"));
-        check_output(&dir.join("submission.csv"), &[&data]).unwrap();
+        // an input is never replaced, not even with force
+        for force in [false, true] {
+            assert!(check_output(&data, &[&data], force).unwrap_err().to_string().contains("input"));
+        }
+        check_output(&dir.join("submission.csv"), &[&data], false).unwrap();
+        // an existing file only with force
+        std::fs::write(dir.join("submission.csv"), "id,label\n").unwrap();
+        assert!(check_output(&dir.join("submission.csv"), &[&data], false).unwrap_err().to_string().contains("--force"));
+        check_output(&dir.join("submission.csv"), &[&data], true).unwrap();
+        assert!(check_output(&dir, &[], true).unwrap_err().to_string().contains("directory"));
         // model.json is only protected next to a model
-        check_output(&dir.join(MODEL_JSON), &[]).unwrap();
+        check_output(&dir.join(MODEL_JSON), &[], false).unwrap();
         std::fs::write(dir.join(MODEL), b"x").unwrap();
         for f in RUN_FILES {
-            assert!(check_output(&dir.join(f), &[]).unwrap_err().to_string().contains("file of the run"), "{f}");
+            for force in [false, true] {
+                assert!(check_output(&dir.join(f), &[], force).unwrap_err().to_string().contains("file of the run"), "{f}");
+            }
         }
     }
 

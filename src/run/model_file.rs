@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::io::write_atomic;
 use crate::nn::Sequential;
 use crate::tensor::Tensor;
-use crate::train::{safetensors, ModelMeta};
+use crate::train::{first_non_finite, safetensors, ModelMeta};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -60,7 +60,10 @@ pub fn save_model(dir: &Path, tensors: &[(String, Tensor)], meta: &ModelMeta) ->
     let mut md = BTreeMap::new();
     md.insert(META_KEY.to_string(), json.clone());
     md.insert(LAYOUT_KEY.to_string(), LAYOUT.to_string());
-    safetensors::save(&dir.join(super::MODEL), tensors, &md)?;
+    // sorted by name: the same model gives the same bytes, however its tensors were gathered
+    let mut sorted = tensors.to_vec();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    safetensors::save(&dir.join(super::MODEL), &sorted, &md)?;
     write_atomic(&dir.join(super::MODEL_JSON), json.as_bytes())
 }
 
@@ -73,6 +76,9 @@ pub fn load_model(path: &Path) -> Result<RunModel> {
     let mut model = Sequential::build(&meta.spec, &meta.input, 0).map_err(|e| Error::parse(path, 0, META_KEY, e.to_string()))?;
     if model.output_shape() != [meta.class_names.len()] {
         return Err(Error::parse(path, 0, META_KEY, format!("{} class names for a model with output {:?}", meta.class_names.len(), model.output_shape())));
+    }
+    if let Some(k) = first_non_finite(&tensors) {
+        return Err(Error::parse(path, 0, k, "the tensor holds NaN or infinite values: this model is ruined (train again with a lower --lr)"));
     }
     model.load_named(&tensors.into_iter().collect()).map_err(|e| Error::parse(path, 0, "weights", e.to_string()))?;
     Ok(RunModel { model, meta })

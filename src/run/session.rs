@@ -2,8 +2,8 @@
 //! policies of a new run and of `--resume`), evaluating and predicting with its model.
 
 use super::{
-    check_output, write_confusion, ConfusionFiles, DataRef, RunDir, RunRecord, CHECKPOINT, CONFUSION_CSV, CONFUSION_PNG, CURVES, HISTORY, MODEL, MODEL_JSON,
-    RECORD,
+    check_output, latest, new_run, write_confusion, ConfusionFiles, DataRef, RunDir, RunRecord, CHECKPOINT, CONFUSION_CSV, CONFUSION_PNG, CURVES, HISTORY,
+    MODEL, MODEL_JSON, RECORD, RUNS_BASE, RUN_FILES,
 };
 use crate::data::{self, Dataset, Split};
 use crate::error::{Error, Result};
@@ -14,10 +14,13 @@ use std::path::{Path, PathBuf};
 /// What `pupil train` is asked to do.
 #[derive(Clone, Debug)]
 pub struct TrainPlan {
-    /// The run directory.
-    pub out: PathBuf,
+    /// The run directory; None: a new numbered run in [`RUNS_BASE`] (with `resume`: the
+    /// latest run there).
+    pub out: Option<PathBuf>,
     /// Continue the run in `out` instead of starting one.
     pub resume: bool,
+    /// Replace the run in `out` (without it, an `out` holding a run is refused).
+    pub overwrite: bool,
     /// A preset or spec file (for a new run).
     pub model: String,
     /// Total epochs: for a new run, replaces `config.epochs`; with `resume`, replaces the run's.
@@ -37,6 +40,13 @@ pub struct TrainPlan {
 /// and when it was validated on a separate set that is not given again.
 pub fn resume(run: &RunDir, epochs: Option<usize>, separate_validation: bool) -> Result<Trainer> {
     let t = run.load_trainer(epochs)?;
+    let done = t.history().len();
+    if epochs.is_some_and(|e| e < done) {
+        return Err(Error::invalid(
+            "--epochs",
+            format!("the run in {} has done {done} epochs already: give --epochs above {done} to go on", run.path().display()),
+        ));
+    }
     if t.finished() {
         return Err(Error::invalid(
             "--resume",
@@ -73,6 +83,22 @@ pub fn check_same_data(run: &RunDir, train: &DataRef, val: Option<&DataRef>) -> 
     Ok(())
 }
 
+/// The run directory `out` of `pupil train --out`: not a file; holding a run only with
+/// `resume` (continue it) or `overwrite` (replace it).
+fn out_dir(out: &Path, resume: bool, overwrite: bool) -> Result<RunDir> {
+    if out.exists() && !out.is_dir() {
+        return Err(Error::invalid("--out", format!("{} is a file, not a run directory", out.display())));
+    }
+    let run = RunDir::new(out);
+    if run.holds_run() && !resume && !overwrite {
+        return Err(Error::invalid(
+            "--out",
+            format!("{} holds a run: give --resume to continue it, --overwrite to replace it, or another --out", out.display()),
+        ));
+    }
+    Ok(run)
+}
+
 /// A training run being carried out: its data, trainer and directory.
 pub struct TrainSession {
     pub trainer: Trainer,
@@ -81,6 +107,7 @@ pub struct TrainSession {
     val: Option<(DataRef, Dataset)>,
     test: Option<(DataRef, Dataset)>,
     resumed_after: Option<usize>,
+    overwrite: bool,
 }
 
 /// The final evaluation of a training run.
@@ -117,9 +144,26 @@ impl TrainSession {
         cfg.validate_with(plan.val_data.is_some())?;
         let train_ref = DataRef::given(plan.data.as_deref(), Split::Training);
         let train = train_ref.load()?;
+        if train.is_empty() {
+            return Err(Error::invalid("--data", format!("{}: the training data has no images", train_ref.describe())));
+        }
+        if train.labels.is_none() {
+            return Err(Error::invalid(
+                "--data",
+                format!("{}: the training data has no labels (give a labelled file, e.g. label,feature)", train_ref.describe()),
+            ));
+        }
         let val = plan.val_data.as_deref().map(DataRef::load_validation_file).transpose()?;
         let test = plan.test_data.as_deref().map(|p| DataRef::given(Some(p), Split::Test)).map(|r| r.load().map(|d| (r, d))).transpose()?;
-        let run = RunDir::new(&plan.out);
+        let run = match &plan.out {
+            Some(out) => out_dir(out, plan.resume, plan.overwrite)?,
+            None if plan.resume => RunDir::new(latest(Path::new(RUNS_BASE))?),
+            // allocated below, once everything is checked
+            None => RunDir::new(""),
+        };
+        if plan.resume && !run.has_checkpoint() {
+            return Err(Error::parse(run.file(CHECKPOINT), 0, "--resume", "no checkpoint to resume from in this directory"));
+        }
         let (trainer, resumed_after) = if plan.resume {
             let t = resume(&run, plan.epochs, val.is_some())?;
             check_same_data(&run, &train_ref, val.as_ref().map(|v| &v.0))?;
@@ -135,7 +179,8 @@ impl TrainSession {
                 check_labelled(ds, &input, classes, what)?;
             }
         }
-        Ok(TrainSession { trainer, run, train: (train_ref, train), val, test, resumed_after })
+        let run = if plan.out.is_none() && !plan.resume { new_run(Path::new(RUNS_BASE))? } else { run };
+        Ok(TrainSession { trainer, run, train: (train_ref, train), val, test, resumed_after, overwrite: plan.overwrite })
     }
 
     /// The training data and where it comes from.
@@ -166,6 +211,16 @@ impl TrainSession {
     /// data, writes the confusion matrix and records the data in `run.json`.
     pub fn fit(&mut self, on_event: &mut dyn FnMut(Event)) -> Result<TrainReport> {
         self.run = RunDir::create(self.run.path())?;
+        // what writes killed before their rename left (this run has no other writer)
+        crate::io::remove_stale_temporaries(self.run.path())?;
+        if self.overwrite && self.resumed_after.is_none() {
+            for f in RUN_FILES {
+                match std::fs::remove_file(self.run.file(f)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(self.run.file(f), e)),
+                    _ => {}
+                }
+            }
+        }
         let mut record = RunRecord { train: self.train.0.clone(), validation: self.validation_ref(), evaluated: None };
         self.run.write_record(&record)?;
         let t0 = std::time::Instant::now();
@@ -217,7 +272,7 @@ pub fn evaluate_run(run: &Path, data: &DataRef, out: Option<&Path>) -> Result<Ev
     let dir = RunDir::open(run)?;
     let m = dir.load_model()?;
     let ds = data.load()?;
-    check_data(&ds, &m.meta.input, m.meta.class_names.len(), &data.describe())?;
+    check_labelled(&ds, &m.meta.input, m.meta.class_names.len(), &data.describe())?;
     let ev = evaluate(&m.model, &ds, &m.meta.normalization, 256)?;
     let conf = Confusion::new(&m.meta.class_names, &ev.truth, &ev.predictions);
     let files = write_confusion(out.unwrap_or(dir.path()), &conf, "eval")?;
@@ -232,9 +287,10 @@ pub fn evaluate_run(run: &Path, data: &DataRef, out: Option<&Path>) -> Result<Ev
 
 /// Predicts the classes of `data` with the run's model and writes a Kaggle submission
 /// (`id,label`; ids from the data, else 0, 1, ...) to `out`, which may be neither the data
-/// file nor a file of a run. Returns the number of predictions.
-pub fn predict_run(run: &Path, data: &Path, split: Split, out: &Path) -> Result<usize> {
-    check_output(out, &[data])?;
+/// file nor a file of a run, nor (unless `force`) any existing file. Returns the number of
+/// predictions.
+pub fn predict_run(run: &Path, data: &Path, split: Split, out: &Path, force: bool) -> Result<usize> {
+    check_output(out, &[data], force)?;
     let dir = RunDir::open(run)?;
     let m = dir.load_model()?;
     let ds = data::load(data, split)?;

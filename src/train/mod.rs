@@ -17,4 +17,4 @@ pub use config::{holdout, Monitor, TrainConfig};
 pub use eval::{evaluate, predict, Evaluation};
 pub use meta::ModelMeta;
 pub use metrics::{ClassScore, Confusion};
-pub use trainer::{EpochRecord, EpochSink, Event, TrainState, Trainer};
+pub use trainer::{fingerprint, first_non_finite, DataFingerprint, EpochRecord, EpochSink, Event, TrainState, Trainer};

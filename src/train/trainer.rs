@@ -37,6 +37,11 @@ pub struct EpochRecord {
     pub seconds: f32,
 }
 
+/// The first name (in sorted order) of a tensor holding a NaN or an infinity, if any.
+pub fn first_non_finite<'a>(tensors: impl IntoIterator<Item = (&'a String, &'a Tensor)>) -> Option<&'a str> {
+    tensors.into_iter().filter(|(_, t)| t.data().iter().any(|v| !v.is_finite())).map(|(k, _)| k.as_str()).min()
+}
+
 /// Progress reported to the caller (the CLI draws a progress bar from these).
 pub enum Event<'a> {
     EpochStart { epoch: usize, epochs: usize, batches: usize },
@@ -79,6 +84,43 @@ pub struct TrainState {
     pub stopped: bool,
     /// Number of images in the training data given to `fit` (validation split included).
     pub n_data: usize,
+    /// Fingerprints of the data of the first `fit` (None before it, and in older checkpoints):
+    /// a resumed run refuses other data.
+    #[serde(default)]
+    pub data: Option<DataFingerprint>,
+}
+
+/// [`fingerprint`]s of a run's training data (as given, validation split included) and of its
+/// validation data (separate or held out).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataFingerprint {
+    pub train: String,
+    pub validation: Option<String>,
+}
+
+/// A fingerprint of a data set: 64-bit FNV-1a over its image size, count, pixels and labels,
+/// as 16 hex digits. Equal data give equal fingerprints; any changed pixel or label changes it
+/// (up to hash collisions, about 2^-64).
+pub fn fingerprint(ds: &Dataset) -> String {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h = (h ^ b as u64).wrapping_mul(PRIME);
+        }
+    };
+    for d in [ds.channels, ds.height, ds.width, ds.len()] {
+        eat(&(d as u64).to_le_bytes());
+    }
+    eat(&ds.pixels);
+    match &ds.labels {
+        Some(l) => {
+            eat(&[1]);
+            eat(l);
+        }
+        None => eat(&[0]),
+    }
+    format!("{h:016x}")
 }
 
 /// A model being trained, with everything needed to continue.
@@ -106,6 +148,9 @@ impl Trainer {
         if train.labels.is_none() {
             return Err(Error::invalid("train", "the training data has no labels"));
         }
+        if config.batch_size == 1 && spec.layers.iter().any(|l| matches!(l, crate::nn::LayerSpec::BatchNorm { .. })) {
+            return Err(Error::invalid("--batch", "batch norm takes statistics over a batch and needs at least 2 images: give --batch 2 or more"));
+        }
         let input = vec![train.channels, train.height, train.width];
         let model = Sequential::build(spec, &input, config.seed)?;
         let out = model.output_shape();
@@ -121,7 +166,7 @@ impl Trainer {
         let normalization = Normalization::fit(config.normalization, &train.subset(&tr));
         let meta = ModelMeta { spec: model.spec().clone(), input, class_names: train.class_names.clone(), normalization };
         let optimizer = Optimizer::new(config.optimizer.clone());
-        let state = TrainState { config, meta, history: vec![], epoch: 0, best: None, wait: 0, stopped: false, n_data: train.len() };
+        let state = TrainState { config, meta, history: vec![], epoch: 0, best: None, wait: 0, stopped: false, n_data: train.len(), data: None };
         Ok(Trainer { model, state, optimizer, best_weights: None })
     }
 
@@ -221,6 +266,26 @@ impl Trainer {
         if tr_idx.is_empty() {
             return Err(Error::invalid("train", "no training images left after the validation split"));
         }
+        let fp = DataFingerprint { train: fingerprint(train), validation: val.map(fingerprint) };
+        match &self.state.data {
+            None => self.state.data = Some(fp),
+            Some(was) => {
+                let differs = |what: &str, now: &str, then: &str| {
+                    Error::invalid(
+                        "--resume",
+                        format!("the {what} is not the run's: same size, other images or labels (fingerprint {now}, the run's {then}); give the same data"),
+                    )
+                };
+                if was.train != fp.train {
+                    return Err(differs("training data", &fp.train, &was.train));
+                }
+                if let (Some(then), Some(now)) = (&was.validation, &fp.validation) {
+                    if then != now {
+                        return Err(differs("validation data", now, then));
+                    }
+                }
+            }
+        }
         let base = Rng::new(cfg.seed);
         let norm = self.state.meta.normalization.clone();
         let bs = cfg.batch_size;
@@ -247,10 +312,7 @@ impl Trainer {
                 let mut rng = base.fork(((epoch as u64) << 32) | (b as u64 + 1));
                 let (loss, acc) = self.step(x, &y, &mut rng)?;
                 if !loss.is_finite() {
-                    let kept = match sink.saved_in() {
-                        Some(d) if self.state.epoch > 0 => format!("; the checkpoint of epoch {} in {d} is intact", self.state.epoch),
-                        _ => String::new(),
-                    };
+                    let kept = self.kept(sink);
                     return Err(Error::Run(format!("the loss became {loss} at epoch {epoch}, batch {}{kept}; try a lower --lr or normalised inputs", b + 1)));
                 }
                 loss_sum += loss as f64 * chunk.len() as f64;
@@ -265,6 +327,16 @@ impl Trainer {
                 }
                 None => (None, None),
             };
+            // an epoch whose weights or validation loss are not finite is never saved: the
+            // last checkpoint stays the last good one
+            let ruined =
+                first_non_finite(self.model.named_tensors().iter().map(|(k, t)| (k, t))).map(|k| format!("the weight tensor {k} holds NaN or infinite values"));
+            if let Some(what) = ruined.or_else(|| val_loss.filter(|l| !l.is_finite()).map(|l| format!("the validation loss is {l}"))) {
+                let kept = self.kept(sink);
+                return Err(Error::Run(format!(
+                    "at the end of epoch {epoch} {what}; epoch {epoch} was not saved{kept}; try a lower --lr or normalised inputs"
+                )));
+            }
             let rec = EpochRecord {
                 epoch,
                 train_loss: (loss_sum / seen as f64) as f32,
@@ -285,12 +357,15 @@ impl Trainer {
                     self.state.wait += 1;
                     if cfg.patience.is_some_and(|p| self.state.wait >= p) {
                         self.state.stopped = true;
-                        on_event(Event::EarlyStop { epoch, best_epoch: self.state.best.map_or(epoch, |b| b.0) });
                     }
                 }
             }
             self.state.history.push(rec);
             on_event(Event::EpochEnd(self.state.history.last().expect("pushed")));
+            // after the epoch's own line
+            if self.state.stopped {
+                on_event(Event::EarlyStop { epoch, best_epoch: self.state.best.map_or(epoch, |b| b.0) });
+            }
             sink.epoch_end(self)?;
         }
         self.restore_best()?;
@@ -315,6 +390,15 @@ impl Trainer {
         drop(grads);
         self.optimizer.step(&mut self.model.params_mut(), &gs)?;
         Ok((loss_v, acc))
+    }
+
+    /// "; the checkpoint of epoch N in DIR is intact" when the sink saved an epoch (every
+    /// saved epoch has finite weights and validation loss), else "".
+    fn kept(&self, sink: &dyn EpochSink) -> String {
+        match sink.saved_in() {
+            Some(d) if self.state.epoch > 0 => format!("; the checkpoint of epoch {} in {d} is intact", self.state.epoch),
+            _ => String::new(),
+        }
     }
 
     fn restore_best(&mut self) -> Result<()> {
