@@ -16,9 +16,9 @@ use std::time::Instant;
 /// Where the model and the data come from (shared by every explain command).
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Run directory written by `pupil train` (or its model.safetensors).
+    /// Run directory written by `pupil train` (default: the latest run, runs/latest).
     #[arg(long)]
-    pub run: PathBuf,
+    pub run: Option<PathBuf>,
     /// Output directory (default: RUN/explain).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -159,22 +159,20 @@ pub struct ClassvizArgs {
     pub seed: u64,
 }
 
-/// The model of a run directory and the data to explain: the one place that knows how a run
-/// is stored.
-/// The run's model and, unless `split` is empty (commands that need no images), its images:
-/// `--data` when given, else the data the run was evaluated on.
-fn load(run: &Path, data_path: Option<&Path>, split: &str) -> Result<(RunModel, Option<Dataset>)> {
-    let dir = RunDir::open(run)?;
+/// The run (`--run`, else the latest), its model and, unless `split` is empty (commands that
+/// need no images), its images: `--data` when given, else the data the run was evaluated on.
+fn load(run: Option<&Path>, data_path: Option<&Path>, split: &str) -> Result<(RunDir, RunModel, Option<Dataset>)> {
+    let dir = RunDir::resolve(run)?;
     let model = dir.load_model()?;
     let ds = match (data_path, split.is_empty()) {
         (None, true) => None,
         _ => Some(dir.data_for(data_path, if split.is_empty() { Split::Test } else { split.parse()? }, &model.meta)?.1),
     };
-    Ok((model, ds))
+    Ok((dir, model, ds))
 }
 
-fn out_dir(a: &RunArgs) -> Result<PathBuf> {
-    let dir = a.out.clone().unwrap_or_else(|| if a.run.is_dir() { a.run.join("explain") } else { PathBuf::from("explain") });
+fn out_dir(a: &RunArgs, run: &RunDir) -> Result<PathBuf> {
+    let dir = a.out.clone().unwrap_or_else(|| run.path().join("explain"));
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     Ok(dir)
 }
@@ -263,13 +261,13 @@ fn pick_ids(a: &SaliencyArgs, ds: &Dataset) -> Result<Vec<usize>> {
 const MAX_GRID_ROWS: usize = 64;
 
 pub fn saliency(a: SaliencyArgs) -> Result<()> {
-    let (run, ds) = load(&a.run.run, a.data.as_deref(), &a.split)?;
+    let (dir, run, ds) = load(a.run.run.as_deref(), a.data.as_deref(), &a.split)?;
     let ds = ds.expect("saliency always loads data");
     let mut ex = Explainer::new(&run.model, &run.meta.normalization)?;
     let choice: ClassChoice = a.class.parse()?;
     let methods = parse_methods(&a, &ex)?;
     let ids = pick_ids(&a, &ds)?;
-    let out = out_dir(&a.run)?;
+    let out = out_dir(&a.run, &dir)?;
     let t0 = Instant::now();
     let raw = Explainer::raw_images(&ds, &ids)?;
     let x = ex.normalize(&raw)?;
@@ -326,7 +324,7 @@ fn layer_of(ex: &Explainer, key: &str) -> Result<LayerInfo> {
 }
 
 pub fn filters(a: FiltersArgs) -> Result<()> {
-    let (run, _) = load(&a.run.run, None, "")?;
+    let (dir, run, _) = load(a.run.run.as_deref(), None, "")?;
     let mut ex = Explainer::new(&run.model, &run.meta.normalization)?;
     let layer = layer_of(&ex, &a.layer)?;
     pupil::explain::require_spatial(&layer, "filters")?;
@@ -334,7 +332,7 @@ pub fn filters(a: FiltersArgs) -> Result<()> {
         Some(s) => parse_list(s, "--filters")?,
         None => (0..layer.channels().min(256)).collect(),
     };
-    let out = out_dir(&a.run)?;
+    let out = out_dir(&a.run, &dir)?;
     let t0 = Instant::now();
     let b = bar(a.run.quiet, &format!("{} ascent", layer.name));
     let r = ex.visualize_filters(&layer, &filters, &a.ascent.options(), &mut tick(&b))?;
@@ -355,7 +353,7 @@ pub fn filters(a: FiltersArgs) -> Result<()> {
 }
 
 pub fn features(a: FeaturesArgs) -> Result<()> {
-    let (run, ds) = load(&a.run.run, a.data.as_deref(), &a.split)?;
+    let (dir, run, ds) = load(a.run.run.as_deref(), a.data.as_deref(), &a.split)?;
     let ds = ds.expect("features always loads data");
     let mut ex = Explainer::new(&run.model, &run.meta.normalization)?;
     let layer = layer_of(&ex, &a.layer)?;
@@ -365,7 +363,7 @@ pub fn features(a: FeaturesArgs) -> Result<()> {
         e => e,
     })?;
     let maps = ex.features(&ex.normalize(&raw)?, &layer)?;
-    let out = out_dir(&a.run)?;
+    let out = out_dir(&a.run, &dir)?;
     let path = out.join(format!("features_{}_id{}.png", layer.name, a.id));
     let truth = ds.label(a.id).map(|l| format!(" ({})", run.meta.class_names[l as usize])).unwrap_or_default();
     features_grid(&path, &raw, &maps, &format!("Feature maps of image #{}{truth} at layer {}", a.id, layer.label()))?;
@@ -374,14 +372,14 @@ pub fn features(a: FeaturesArgs) -> Result<()> {
 }
 
 pub fn classviz(a: ClassvizArgs) -> Result<()> {
-    let (run, _) = load(&a.run.run, None, "")?;
+    let (dir, run, _) = load(a.run.run.as_deref(), None, "")?;
     let mut ex = Explainer::new(&run.model, &run.meta.normalization)?;
     let names = &run.meta.class_names;
     let classes = if a.classes.trim() == "all" { (0..names.len()).collect() } else { parse_list(&a.classes, "--classes")? };
     if let Some(&bad) = classes.iter().find(|&&c| c >= names.len()) {
         return Err(Error::invalid("--classes", format!("class {bad} is out of range: the model has classes 0 to {}", names.len() - 1)));
     }
-    let out = out_dir(&a.run)?;
+    let out = out_dir(&a.run, &dir)?;
     let t0 = Instant::now();
     let b = bar(a.run.quiet, "class ascent");
     let log_prob = match a.objective.as_str() {

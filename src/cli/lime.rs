@@ -10,9 +10,9 @@ use std::time::Instant;
 
 #[derive(Args, Debug)]
 pub struct LimeArgs {
-    /// Run directory written by `pupil train`.
+    /// Run directory written by `pupil train` (default: the latest run, runs/latest).
     #[arg(long)]
-    pub run: PathBuf,
+    pub run: Option<PathBuf>,
     /// Data holding the images (default: the data the run was last evaluated on, else its validation data).
     #[arg(long)]
     pub data: Option<PathBuf>,
@@ -106,7 +106,7 @@ pub fn run(a: LimeArgs) -> Result<()> {
         seed: a.seed,
     };
     cfg.validate()?;
-    let dir = pupil::run::RunDir::open(&a.run)?;
+    let dir = pupil::run::RunDir::resolve(a.run.as_deref())?;
     let run = dir.load_model()?;
     let names = run.meta.class_names.clone();
     let picks = parse_classes(&a.classes, &names)?;
@@ -116,7 +116,7 @@ pub fn run(a: LimeArgs) -> Result<()> {
     if picks.contains(&Pick::True) && ds.labels.is_none() {
         return Err(Error::invalid("--classes", format!("\"true\" needs labelled data; {data_name} has no labels")));
     }
-    let out = a.out.clone().unwrap_or_else(|| a.run.join("lime"));
+    let out = a.out.clone().unwrap_or_else(|| dir.path().join("lime"));
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
     let chw = [run.meta.input[0], run.meta.input[1], run.meta.input[2]];
     let bar = if a.quiet {

@@ -11,9 +11,9 @@ use std::time::Instant;
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
-    /// Run directory written by `pupil train`.
+    /// Run directory written by `pupil train` (default: the latest run, runs/latest).
     #[arg(long)]
-    pub run: PathBuf,
+    pub run: Option<PathBuf>,
     /// Labelled data for the confusion matrix and the examples (default: the data the run was last evaluated on, else its validation data).
     #[arg(long)]
     pub data: Option<PathBuf>,
@@ -53,10 +53,10 @@ pub fn run(a: ReportArgs) -> Result<()> {
     if a.lime_images > 1000 {
         return Err(Error::invalid("--lime-images", format!("{} is more than 1000", a.lime_images)));
     }
-    let dir = RunDir::open(&a.run)?;
+    let dir = RunDir::resolve(a.run.as_deref())?;
     let (data_ref, ds) = dir.data_for(a.data.as_deref(), a.split.parse()?, &dir.load_model()?.meta)?;
     let name = data_ref.describe();
-    let out = a.out.clone().unwrap_or_else(|| a.run.join("report.html"));
+    let out = a.out.clone().unwrap_or_else(|| dir.path().join("report.html"));
     let bar = if a.quiet { ProgressBar::hidden() } else { ProgressBar::new(1) };
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ETA {eta}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "),
@@ -66,7 +66,7 @@ pub fn run(a: ReportArgs) -> Result<()> {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     };
-    let report = run_report(&a.run, &ds, &name, &opts, &mut progress)?;
+    let report = run_report(dir.path(), &ds, &name, &opts, &mut progress)?;
     bar.finish_and_clear();
     report.write(&out)?;
     let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
