@@ -93,7 +93,19 @@ fn run_report_is_self_contained_and_renders_in_chromium() {
     let report = run_report(&dir, &test, "300 test images", &opts, &mut |s, _, _| stages.push(s.to_string())).unwrap();
     assert!(stages.iter().any(|s| s == "LIME") && stages.iter().any(|s| s == "evaluating"));
     let titles: Vec<&str> = report.sections.iter().map(|s| s.title.as_str()).collect();
-    assert_eq!(titles, ["Model", "Training", "Evaluation", "Why the model decides: LIME"]);
+    assert_eq!(
+        titles,
+        [
+            "Model",
+            "Training",
+            "Evaluation",
+            "Where the model looks: saliency",
+            "What the filters respond to",
+            "What the model thinks each class looks like",
+            "Why the model decides: LIME"
+        ]
+    );
+    assert!(stages.iter().any(|s| s == "saliency") && stages.iter().any(|s| s == "class images"));
     let path = dir.join("report.html");
     report.write(&path).unwrap();
     let html = std::fs::read_to_string(&path).unwrap();
@@ -101,7 +113,8 @@ fn run_report_is_self_contained_and_renders_in_chromium() {
     // self-contained: every image is an embedded PNG, nothing points outside the file
     let imgs = html.matches("<img").count();
     // curves, confusion matrix, three LIME rows
-    assert_eq!(imgs, 5, "images in the report");
+    // curves, confusion, saliency grid, filters, class images, and the LIME rows
+    assert_eq!(imgs, 8, "images in the report");
     assert_eq!(html.matches("src=\"data:image/png;base64,").count(), imgs);
     for bad in ["http://", "https://", "src=\"/", "src=\"file:", "<link rel=\"stylesheet\"", "@import", "url("] {
         assert!(!html.contains(bad), "the report contains {bad:?}");

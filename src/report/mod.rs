@@ -26,6 +26,7 @@
 //! confusion matrix, LIME examples).
 
 pub mod html;
+mod inside;
 mod run;
 
 pub use run::{run_report, RunReportOptions};

@@ -61,8 +61,9 @@ pub fn run_report(run_dir: &Path, data: &Dataset, data_name: &str, opts: &RunRep
         }
     }
     progress("evaluating", 1, 1);
-    // Sections from the gradient-based explainers (saliency grid per class, filter grids,
-    // class images) go here, one `report.push(...)` each.
+    for s in super::inside::inside_sections(&run, data, progress)? {
+        report.push(s);
+    }
     if opts.lime_images > 0 {
         report.push(lime_section(&run, data, opts, progress)?);
     }

@@ -5,8 +5,9 @@
 //! nearest neighbour (crisp pixels): the smallest factor that makes it at least
 //! [`MIN_TILE_PX`] pixels.
 
+use super::canvas::Canvas;
 use super::colormap::{inferno, viridis};
-use super::image::{gray_to_rgb, heatmap, image_grid, overlay, Tile};
+use super::image::{gray_to_rgb, heatmap, image_grid, overlay, render_grid, Tile};
 use crate::error::{Error, Result};
 use crate::explain::saliency::gaussian_blur;
 use crate::explain::stats::{clip_quantile, pixel_saliency, top_fraction_mask};
@@ -65,6 +66,11 @@ pub struct SaliencyColumn<'a> {
 /// method its heatmap (inferno), the heatmap over the face, and the face masked to its most
 /// salient quarter. `faces`: raw pixels `[N, C, H, W]`.
 pub fn saliency_grid(path: impl AsRef<Path>, faces: &Tensor, captions: &[String], columns: &[SaliencyColumn], title: &str) -> Result<()> {
+    render_saliency_grid(faces, captions, columns, title)?.save_png(path)
+}
+
+/// [`saliency_grid`] as a picture in memory.
+pub fn render_saliency_grid(faces: &Tensor, captions: &[String], columns: &[SaliencyColumn], title: &str) -> Result<Canvas> {
     let (n, _, h, w) = dims(faces, "saliency grid")?;
     if captions.len() != n || columns.is_empty() {
         return Err(Error::invalid("saliency grid", format!("{} captions and {} methods for {n} images", captions.len(), columns.len())));
@@ -86,18 +92,23 @@ pub fn saliency_grid(path: impl AsRef<Path>, faces: &Tensor, captions: &[String]
             tiles.push(Tile::new(masked_face(&face, &sal, h, w, MASK_KEEP), h, w).with_caption(format!("{}\ntop {:.0}%", col.label, MASK_KEEP * 100.0)));
         }
     }
-    image_grid(path, &tiles, 1 + 3 * columns.len(), tile_px(h, w), Some(title))
+    render_grid(&tiles, 1 + 3 * columns.len(), tile_px(h, w), Some(title))
 }
 
 /// Images from gradient ascent `[B, C, H, W]` (any scale: each is min-max scaled), one tile
 /// each, captioned with `captions[i]`, `cols` per row.
 pub fn ascent_grid(path: impl AsRef<Path>, images: &Tensor, captions: &[String], cols: usize, title: &str) -> Result<()> {
+    render_ascent_grid(images, captions, cols, title)?.save_png(path)
+}
+
+/// [`ascent_grid`] as a picture in memory.
+pub fn render_ascent_grid(images: &Tensor, captions: &[String], cols: usize, title: &str) -> Result<Canvas> {
     let (n, _, h, w) = dims(images, "ascent grid")?;
     if captions.len() != n {
         return Err(Error::invalid("ascent grid", format!("{} captions for {n} images", captions.len())));
     }
     let tiles: Vec<Tile> = (0..n).map(|i| Tile::new(gray_to_rgb(&gray_plane(images, i), h, w), h, w).with_caption(&captions[i])).collect();
-    image_grid(path, &tiles, cols, tile_px(h, w), Some(title))
+    render_grid(&tiles, cols, tile_px(h, w), Some(title))
 }
 
 /// A non-negative map (after ReLU) through viridis scaled from 0 to its largest value, so a
