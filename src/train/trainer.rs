@@ -107,6 +107,7 @@ impl Trainer {
             return Err(Error::invalid("train", "the training data has no labels"));
         }
         let input = vec![train.channels, train.height, train.width];
+        crate::nn::check_step_memory(spec, &input, config.batch_size.min(train.len()), config.optimizer.state_slots())?;
         let model = Sequential::build(spec, &input, config.seed)?;
         let out = model.output_shape();
         if out != [train.num_classes()] {
