@@ -35,7 +35,7 @@ fn main() -> pupil::Result<()> {
                     }
                     line.push_str(&rng.below(256).to_string());
                 }
-                line.push_str(if row % 10 == 0 { ",PublicTest\n" } else { ",Training\n" });
+                line.push_str(if row.is_multiple_of(10) { ",PublicTest\n" } else { ",Training\n" });
                 w.write_all(line.as_bytes()).map_err(io)?;
                 written += line.len();
                 row += 1;

@@ -19,7 +19,7 @@ fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
 }
 
 fn load_err(p: &Path) -> String {
-    data::load(p, Split::Training).err().expect("an error").to_string()
+    data::load(p, Split::Training).expect_err("an error").to_string()
 }
 
 #[test]
@@ -88,7 +88,7 @@ fn directory_errors_name_the_directory_not_the_function() {
     idx::write_images(&dir.join("t10k-images-idx3-ubyte"), 1, 1, &[1], false).unwrap();
     let e = load_err(&dir);
     assert!(!e.contains("data::load") && e.contains(&dir.display().to_string()) && e.contains("train-images-idx3-ubyte"), "{e}");
-    let e = data::load(&dir, Split::PublicTest).err().unwrap().to_string();
+    let e = data::load(&dir, Split::PublicTest).unwrap_err().to_string();
     assert!(!e.contains("data::load") && e.contains("split PublicTest"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 fn bench_refuses_a_step_larger_than_memory() {
     // 1024 filters at 48x48 and batch 65536: ~1.2 TB of activations (an abort before the check)
     let spec = ModelSpec::parse("conv 1024 3x3 same relu\nflatten\ndense 7\n", Path::new("big.txt")).unwrap();
-    let e = bench_model(&spec, &[1, 48, 48], 7, 65536, 1, 0).err().expect("refused").to_string();
+    let e = bench_model(&spec, &[1, 48, 48], 7, 65536, 1, 0).expect_err("refused").to_string();
     assert!(e.contains("batch 65536") && e.contains("GB of memory is available"), "{e}");
 }
 
@@ -24,7 +24,7 @@ fn training_refuses_a_hundred_thousand_layers() {
         height: 256,
         width: 256,
         pixels: vec![0; 32 * 65536],
-        labels: Some(vec![0, 1].repeat(16)),
+        labels: Some([0, 1].repeat(16)),
         ids: None,
         class_names: vec!["a".into(), "b".into()],
     };
