@@ -94,6 +94,8 @@ struct Parser<'a> {
     pixels: Vec<u8>,
     labels: Vec<u8>,
     ids: Vec<u64>,
+    /// Line of each id kept so far (files with an id column), to report a duplicate.
+    id_lines: std::collections::HashMap<u64, usize>,
 }
 
 impl<'a> Parser<'a> {
@@ -230,6 +232,13 @@ impl<'a> Parser<'a> {
         for (r, m) in metas.into_iter().enumerate() {
             let m = m?;
             if self.keep(m.usage) {
+                if h.pos(Col::Id).is_some() {
+                    let line_no = rows[r].0;
+                    if let Some(first) = self.id_lines.insert(m.id, line_no) {
+                        let name = &h.names[h.pos(Col::Id).expect("checked")];
+                        return Err(self.err(line_no, name, format!("id {} appears twice: on line {first} and on line {line_no}", m.id)));
+                    }
+                }
                 let from = base + r * npix;
                 if from != kept {
                     self.pixels.copy_within(from..from + npix, kept);
@@ -289,7 +298,18 @@ pub fn read_csv(path: &Path, split: Split) -> Result<Dataset> {
 /// a UTF-8 BOM and trailing blank lines are accepted. The image size is taken from the first
 /// row (a square number of values) and must be the same on every row.
 pub fn read_csv_from(mut reader: impl Read, path: &Path, split: Split) -> Result<Dataset> {
-    let mut p = Parser { path, header: None, split, npix: 0, first_blank: None, rows_total: 0, pixels: Vec::new(), labels: Vec::new(), ids: Vec::new() };
+    let mut p = Parser {
+        path,
+        header: None,
+        split,
+        npix: 0,
+        first_blank: None,
+        rows_total: 0,
+        pixels: Vec::new(),
+        labels: Vec::new(),
+        ids: Vec::new(),
+        id_lines: Default::default(),
+    };
     let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + (1 << 16));
     let mut next_line = 1usize;
     let mut first = true;
@@ -301,6 +321,11 @@ pub fn read_csv_from(mut reader: impl Read, path: &Path, split: Split) -> Result
             first = false;
             if buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
                 buf.drain(..3);
+            }
+            // CR-only line endings (classic Mac) make the whole file one line: say so
+            let first_line = &buf[..memchr::memchr(b'\n', &buf).unwrap_or(buf.len())];
+            if memchr::memchr(b'\r', first_line).is_some_and(|k| k + 1 < first_line.len()) {
+                return Err(p.err(1, "line", "the lines end in CR only (classic Mac line endings); convert them to LF or CRLF"));
             }
         }
         let start = 0;

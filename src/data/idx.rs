@@ -122,6 +122,9 @@ pub fn dataset_from(images: IdxImages, labels: Option<(Vec<u8>, &Path)>, path: &
             return Err(Error::parse(lpath, 0, "labels", format!("{} labels for {} images in {}", l.len(), images.count, path.display())));
         }
     }
+    if let Some((l, lpath)) = &labels {
+        check_classes(l, lpath)?;
+    }
     let labels = labels.map(|(l, _)| l);
     let max = labels.as_ref().and_then(|l| l.iter().copied().max());
     Ok(Dataset {
@@ -135,6 +138,33 @@ pub fn dataset_from(images: IdxImages, labels: Option<(Vec<u8>, &Path)>, path: &
     })
 }
 
+/// Labels beyond the ten classes of MNIST make a model with one output per class up to the
+/// largest label: one stray label (say 255 among 0..9) would silently make 256 classes. So when
+/// the largest label is 10 or more, every class from 0 to it must have an example; the error
+/// names the first class without one.
+fn check_classes(labels: &[u8], lpath: &Path) -> Result<()> {
+    let Some(&max) = labels.iter().max() else { return Ok(()) };
+    if max < 10 {
+        return Ok(());
+    }
+    let mut seen = [false; 256];
+    for &l in labels {
+        seen[l as usize] = true;
+    }
+    match (0..=max as usize).find(|&c| !seen[c]) {
+        Some(c) => {
+            let at = labels.iter().position(|&l| l == max).unwrap_or(0);
+            Err(Error::parse(
+                lpath,
+                0,
+                "labels",
+                format!("the largest label is {max} (item {}) but class {c} has no example: labels must number the classes 0, 1, 2, ... without gaps", at + 1),
+            ))
+        }
+        None => Ok(()),
+    }
+}
+
 /// Loads an IDX images file with its labels: from `labels` if given, else from the file
 /// beside it ([`labels_path_for`]); unlabelled if there is none.
 pub fn load_idx(images: &Path, labels: Option<&Path>) -> Result<Dataset> {
@@ -145,6 +175,31 @@ pub fn load_idx(images: &Path, labels: Option<&Path>) -> Result<Dataset> {
         None => None,
     };
     dataset_from(img, lab, images)
+}
+
+/// Why a file that starts like an IDX file (a zero byte: no CSV does) cannot be read here:
+/// a truncated magic number, or an element type or dimension count other than the unsigned
+/// bytes of `N x H x W` images and `N` labels. None if the prefix does not start with a zero.
+pub(crate) fn unsupported_idx(prefix: &[u8]) -> Option<String> {
+    if prefix.first() != Some(&0) {
+        return None;
+    }
+    if prefix.len() < 4 {
+        return Some(format!("truncated IDX file: {} bytes, an IDX file starts with a 4-byte magic number", prefix.len()));
+    }
+    let kind = match prefix[2] {
+        0x08 => "unsigned byte",
+        0x09 => "signed byte",
+        0x0B => "16-bit integer",
+        0x0C => "32-bit integer",
+        0x0D => "32-bit float",
+        0x0E => "64-bit float",
+        _ => return Some(format!("magic 0x{:02x}{:02x}{:02x}{:02x} is not an IDX magic number (00 00 TYPE DIMS)", prefix[0], prefix[1], prefix[2], prefix[3])),
+    };
+    Some(format!(
+        "IDX file of {kind} elements in {} dimensions (magic 0x{:02x}{:02x}{:02x}{:02x}); only unsigned-byte images (0x00000803) and labels (0x00000801) are read",
+        prefix[3], prefix[0], prefix[1], prefix[2], prefix[3]
+    ))
 }
 
 /// The IDX magic number in a file's first four (decompressed) bytes, if it is one of the two
@@ -188,16 +243,17 @@ pub fn load_dir(dir: &Path, split: Split) -> Result<Option<Dataset>> {
     if train.is_none() && test.is_none() {
         return Ok(None);
     }
-    let need =
-        |p: Option<PathBuf>, what: &str| p.ok_or_else(|| Error::invalid("data::load", format!("{} has no {what}-images-idx3-ubyte[.gz]", dir.display())));
+    let need = |p: Option<PathBuf>, what: &str| p.ok_or_else(|| Error::parse(dir, 0, "directory", format!("no {what}-images-idx3-ubyte[.gz] in it")));
     let ds = match split {
         Split::Training => load_idx(&need(train, "train")?, None)?,
         Split::Test => load_idx(&need(test, "t10k")?, None)?,
         Split::All => load_idx(&need(train, "train")?, None)?.concat(load_idx(&need(test, "t10k")?, None)?)?,
         _ => {
-            return Err(Error::invalid(
-                "data::load",
-                format!("split {split:?} is only for fer2013.csv; {} holds IDX files (use Training or Test)", dir.display()),
+            return Err(Error::parse(
+                dir,
+                0,
+                "split",
+                format!("split {split:?} is only for fer2013.csv; this directory holds IDX files (use Training or Test)"),
             ))
         }
     };

@@ -207,6 +207,9 @@ pub fn load(path: &Path, split: Split) -> Result<Dataset> {
         drop(reader);
         return idx::load_file(path, magic, split);
     }
+    if let Some(msg) = idx::unsupported_idx(&prefix) {
+        return Err(Error::parse(path, 0, "magic", msg));
+    }
     csv::read_csv_from(reader, path, split)
 }
 
@@ -226,12 +229,13 @@ fn load_dir(dir: &Path, split: Split) -> Result<Dataset> {
     };
     match kaggle {
         Some(p) => load(&p, split),
-        None => Err(Error::invalid(
-            "data::load",
+        None => Err(Error::parse(
+            dir,
+            0,
+            "directory",
             format!(
-                "directory {} holds no train-images-idx3-ubyte[.gz] / t10k-images-idx3-ubyte[.gz], \
-                 fer2013.csv, or (for split {split:?}) Kaggle train.csv / test.csv",
-                dir.display()
+                "holds no train-images-idx3-ubyte[.gz] / t10k-images-idx3-ubyte[.gz], \
+                 fer2013.csv, or (for split {split:?}) Kaggle train.csv / test.csv"
             ),
         )),
     }

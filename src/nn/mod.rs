@@ -25,7 +25,7 @@ pub use module::{Ctx, Module};
 pub use presets::{preset, PRESETS};
 pub use reshape::{AvgPool, Dropout, Flatten, MaxPool, ZeroPad};
 pub use sequential::Sequential;
-pub use spec::{parse_act, same_padding, Act, LayerSpec, ModelSpec, Padding};
+pub use spec::{check_memory, check_step_memory, mem_available, parse_act, parse_meminfo, same_padding, Act, LayerSpec, ModelSpec, Padding, StepMemory};
 pub use summary::{summary, thousands};
 
 use crate::error::{Error, Result};

@@ -55,7 +55,7 @@ pub struct OptimFlags {
     pub lr: Option<f32>,
     /// Keras-style learning-rate decay.
     pub decay: f32,
-    /// Momentum, for `sgd` / `nesterov` (other methods have none).
+    /// Momentum, for `sgd` / `nesterov` (other methods have none: giving it is an error).
     pub momentum: Option<f32>,
     /// Weight decay (default: the optimiser's own).
     pub weight_decay: Option<f32>,
@@ -87,11 +87,25 @@ impl OptimConfig {
         if let Some(wd) = flags.weight_decay {
             o.weight_decay = wd;
         }
-        if let (Some(m), Method::Sgd { momentum, .. }) = (flags.momentum, &mut o.method) {
-            *momentum = m;
+        match (flags.momentum, &mut o.method) {
+            (Some(m), Method::Sgd { momentum, .. }) => *momentum = m,
+            (Some(_), _) => {
+                return Err(Error::invalid("optimizer", format!("--momentum applies to sgd and nesterov only; {name} has no momentum (drop the flag)")));
+            }
+            (None, _) => {}
         }
         o.validate()?;
         Ok(o)
+    }
+
+    /// Values of state the optimiser keeps per parameter (SGD: the velocity, none without
+    /// momentum; Adam: two moments; Adadelta: two averages; RMSprop: one), for memory estimates.
+    pub fn state_slots(&self) -> usize {
+        match self.method {
+            Method::Sgd { momentum, .. } => usize::from(momentum != 0.0),
+            Method::Adam { .. } | Method::Adadelta { .. } => 2,
+            Method::Rmsprop { .. } => 1,
+        }
     }
 
     /// The settings an update cannot work with: a learning rate that is not a positive number,
@@ -126,8 +140,12 @@ mod tests {
         let o = OptimConfig::from_flags("nesterov", &f).unwrap();
         assert_eq!((o.lr, o.decay, o.weight_decay), (0.5, 0.1, 0.2));
         assert_eq!(o.method, Method::Sgd { momentum: 0.5, nesterov: true });
-        // adam has no momentum: the flag leaves it as it is
-        let o = OptimConfig::from_flags("adam", &f).unwrap();
+        // adam has no momentum: the flag is an error rather than silently ignored
+        for name in ["adam", "adamw", "adadelta", "rmsprop"] {
+            let e = OptimConfig::from_flags(name, &f).unwrap_err().to_string();
+            assert!(e.contains("--momentum") && e.contains(name), "{e}");
+        }
+        let o = OptimConfig::from_flags("adam", &OptimFlags { momentum: None, ..f.clone() }).unwrap();
         assert!(matches!(o.method, Method::Adam { beta1, .. } if beta1 == 0.9));
         assert_eq!(OptimConfig::from_flags("adamw", &OptimFlags::default()).unwrap().weight_decay, 0.01);
     }

@@ -29,6 +29,9 @@ fn median(v: &mut [f64]) -> f64 {
 /// Times `reps` training steps and `reps` inference passes of `spec` on random `[batch, C, H, W]`
 /// input with `classes` outputs, after `warmup` untimed steps.
 pub fn bench_model(spec: &ModelSpec, input: &[usize], classes: usize, batch: usize, reps: usize, warmup: usize) -> Result<BenchResult> {
+    let cfg = TrainConfig { val_split: 0.0, ..TrainConfig::default() };
+    // refuse a step that cannot fit before allocating the images
+    crate::nn::check_step_memory(spec, input, batch, cfg.optimizer.state_slots())?;
     let per: usize = input.iter().product();
     let mut rng = Rng::new(1);
     let pixels: Vec<u8> = (0..batch * per).map(|_| rng.below(256) as u8).collect();
@@ -42,7 +45,6 @@ pub fn bench_model(spec: &ModelSpec, input: &[usize], classes: usize, batch: usi
         ids: None,
         class_names: (0..classes).map(|c| c.to_string()).collect(),
     };
-    let cfg = TrainConfig { val_split: 0.0, ..TrainConfig::default() };
     let mut trainer = Trainer::new(spec, &ds, cfg)?;
     let x = Tensor::rand_normal(&[batch, input[0], input[1], input[2]], 0.0, 1.0, 2);
     let y: Vec<usize> = labels.iter().map(|&l| l as usize).collect();

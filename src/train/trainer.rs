@@ -152,6 +152,7 @@ impl Trainer {
             return Err(Error::invalid("--batch", "batch norm takes statistics over a batch and needs at least 2 images: give --batch 2 or more"));
         }
         let input = vec![train.channels, train.height, train.width];
+        crate::nn::check_step_memory(spec, &input, config.batch_size.min(train.len()), config.optimizer.state_slots())?;
         let model = Sequential::build(spec, &input, config.seed)?;
         let out = model.output_shape();
         if out != [train.num_classes()] {

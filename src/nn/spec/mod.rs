@@ -21,12 +21,15 @@
 //! serde form of [`ModelSpec`]), which is also how a run directory stores it.
 //!
 //! Three parts: [`layer`] holds the types, [`shape`] the shape arithmetic (output shapes,
-//! parameter counts, the size limits), [`parse`] the text and JSON readers.
+//! parameter counts, the size limits), [`memory`] what a training step costs and the tensors a
+//! model file must hold, [`parse`] the text and JSON readers.
 
 mod layer;
+mod memory;
 mod parse;
 mod shape;
 
 pub use layer::{Act, LayerSpec, ModelSpec, Padding};
+pub use memory::{check_memory, check_step_memory, mem_available, parse_meminfo, StepMemory};
 pub use parse::parse_act;
 pub use shape::same_padding;

@@ -88,9 +88,67 @@ fn check_act_arg(name: &str, arg: &str) -> std::result::Result<(), String> {
     }
 }
 
+/// Every word that starts a layer line: the layers, then the activations.
+const LAYER_WORDS: [&str; 22] = [
+    "conv",
+    "conv2d",
+    "dense",
+    "linear",
+    "zeropad",
+    "pad",
+    "maxpool",
+    "avgpool",
+    "batchnorm",
+    "bn",
+    "prelu",
+    "dropout",
+    "flatten",
+    "relu",
+    "leakyrelu",
+    "elu",
+    "selu",
+    "softplus",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "logsoftmax",
+];
+
+/// Levenshtein distance: the fewest single-character insertions, deletions and substitutions
+/// that turn `a` into `b` (one row of the dynamic programme at a time).
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let next = (diag + usize::from(ca != cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// The layer word nearest to `word` (a transposition such as `desne` counts 2).
+fn nearest_layer(word: &str) -> &'static str {
+    LAYER_WORDS.iter().min_by_key(|w| edit_distance(word, w)).copied().unwrap_or("dense")
+}
+
 fn parse_layer(toks: &[&str]) -> std::result::Result<LayerSpec, ParseErr> {
     let kind = toks[0].to_ascii_lowercase();
     let e = |f: &str, m: String| (f.to_string(), m);
+    if !LAYER_WORDS.contains(&kind.as_str()) && parse_act(&kind, None).is_none() {
+        return Err(e(
+            "layer",
+            format!(
+                "unknown layer {:?}; did you mean {:?}? (conv, dense, zeropad, maxpool, avgpool, batchnorm, dropout, flatten, prelu, or an activation)",
+                toks[0],
+                nearest_layer(&kind)
+            ),
+        ));
+    }
     // split positional words and key=value options
     let mut pos = vec![];
     let mut opts: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
@@ -272,6 +330,20 @@ mod tests {
             let e = s.shapes(&[1, 48, 48]).unwrap_err().to_string();
             assert!(e.contains("limit"), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn unknown_layers_suggest_the_nearest_name() {
+        let p = Path::new("m.txt");
+        for (text, want) in
+            [("desne 7\n", "dense"), ("cnov 16 3x3 same\n", "conv"), ("maxpol 2\n", "maxpool"), ("batchnrom\n", "batchnorm"), ("rleu\n", "relu")]
+        {
+            let e = ModelSpec::parse(&format!("flatten\n{text}"), p).unwrap_err().to_string();
+            assert!(e.contains("m.txt:2: layer: unknown layer") && e.contains(&format!("did you mean {want:?}")), "{text}: {e}");
+        }
+        assert_eq!(edit_distance("desne", "dense"), 2);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]

@@ -144,23 +144,42 @@ impl ModelSpec {
             })?;
             // counts in u128 so that no spec can overflow them; the limits keep memory sane
             let values: u128 = s.iter().map(|&d| d as u128).product();
+            // every trainable layer counts toward the limit: conv, dense, batch norm, PReLU
             let params: u128 = match l {
                 LayerSpec::Conv2d { filters, kernel, .. } => *filters as u128 * (prev[0] as u128 * kernel.0 as u128 * kernel.1 as u128 + 1),
                 LayerSpec::Dense { units, .. } => *units as u128 * (prev.iter().map(|&d| d as u128).product::<u128>() + 1),
-                _ => values,
+                LayerSpec::BatchNorm { .. } => 2 * prev[0] as u128,
+                LayerSpec::Prelu { per_channel: true } => prev[0] as u128,
+                LayerSpec::Prelu { per_channel: false } => values,
+                _ => 0,
             };
-            if values > MAX_VALUES || params > MAX_VALUES {
-                return Err(err(format!("{}: {} values per image and {params} parameters exceed the limit of {MAX_VALUES}", l.describe(), values)));
+            if values > MAX_VALUES {
+                return Err(err(format!("{}: {values} values per image exceed the limit of {MAX_VALUES}", l.describe())));
             }
-            if matches!(l, LayerSpec::Conv2d { .. } | LayerSpec::Dense { .. }) {
-                total += params;
+            if params > MAX_VALUES {
+                return Err(err(format!("{}: {params} parameters exceed the limit of {MAX_VALUES}", l.describe())));
             }
+            total += params;
             if total > MAX_VALUES {
                 return Err(err(format!("the model reaches {total} parameters, over the limit of {MAX_VALUES} (~{} GB with Adam)", (MAX_VALUES * 16) >> 30)));
             }
             shapes.push(s);
         }
         Ok(shapes)
+    }
+
+    /// The per-sample input shape to use: the spec's own `input` line when it has one (a
+    /// `given` shape that differs from it is an error naming both), else `given`, else
+    /// `default`.
+    pub fn resolve_input(&self, given: Option<&[usize]>, default: &[usize]) -> Result<Vec<usize>> {
+        match (&self.input, given) {
+            (Some(own), Some(g)) if own.as_slice() != g => {
+                Err(Error::Shape { op: "model", lhs: own.clone(), rhs: g.to_vec(), detail: "the spec's input line [C, H, W] differs from --input".into() })
+            }
+            (Some(own), _) => Ok(own.clone()),
+            (None, Some(g)) => Ok(g.to_vec()),
+            (None, None) => Ok(default.to_vec()),
+        }
     }
 
     /// Total trainable parameters for `input`.
@@ -173,6 +192,38 @@ impl ModelSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_trainable_layer_counts_toward_the_parameter_limit() {
+        use std::path::Path;
+        // zeropad 16000 + 6 x prelu: 6 x ~1.03e9 PReLU parameters (summary showed 6,162,452,999)
+        let text = "zeropad 16000\n".to_string() + &"prelu\n".repeat(6) + "flatten\ndense 7\n";
+        let s = ModelSpec::parse(&text, Path::new("m")).unwrap();
+        let e = s.shapes(&[1, 48, 48]).unwrap_err().to_string();
+        assert!(e.contains("layer 3") && e.contains("parameters, over the limit"), "{e}");
+        // a layer that has no parameters is not said to have any in a size error
+        let s = ModelSpec::parse("zeropad 20000\nflatten\n", Path::new("m")).unwrap();
+        let e = s.shapes(&[3, 48, 48]).unwrap_err().to_string();
+        assert!(e.contains("values per image exceed") && !e.contains("parameters"), "{e}");
+        let s = ModelSpec::parse("zeropad 8000\nflatten\n", Path::new("m")).unwrap();
+        s.shapes(&[3, 48, 48]).unwrap();
+        let s = ModelSpec::parse("flatten\ndense 7\n", Path::new("m")).unwrap();
+        let e = s.shapes(&[1, 40000, 40000]).unwrap_err().to_string();
+        assert!(e.contains("layer 1: Flatten") && !e.contains("parameters"), "{e}");
+    }
+
+    #[test]
+    fn the_spec_input_line_is_used() {
+        use std::path::Path;
+        let s = ModelSpec::parse("input 28x28x3\nflatten\ndense 7\n", Path::new("m")).unwrap();
+        assert_eq!(s.resolve_input(None, &[1, 48, 48]).unwrap(), vec![3, 28, 28]);
+        assert_eq!(s.resolve_input(Some(&[3, 28, 28]), &[1, 48, 48]).unwrap(), vec![3, 28, 28]);
+        let e = s.resolve_input(Some(&[1, 48, 48]), &[1, 48, 48]).unwrap_err().to_string();
+        assert!(e.contains("[3, 28, 28]") && e.contains("--input"), "{e}");
+        let s = ModelSpec::parse("flatten\ndense 7\n", Path::new("m")).unwrap();
+        assert_eq!(s.resolve_input(None, &[1, 48, 48]).unwrap(), vec![1, 48, 48]);
+        assert_eq!(s.resolve_input(Some(&[1, 8, 8]), &[1, 48, 48]).unwrap(), vec![1, 8, 8]);
+    }
 
     #[test]
     fn keras_same_padding_split() {
