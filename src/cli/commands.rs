@@ -100,8 +100,9 @@ pub fn bench(a: BenchArgs) -> Result<()> {
 }
 
 pub fn summary(a: SummaryArgs) -> Result<()> {
-    let input = parse_input(&a.input)?;
     let spec = resolve_model(&a.model, a.classes)?;
+    let given = a.input.as_deref().map(parse_input).transpose()?;
+    let input = spec.resolve_input(given.as_ref().map(|g| &g[..]), &[1, 48, 48])?;
     print!("{}", summary_table(&spec, &input)?);
     Ok(())
 }

@@ -141,9 +141,9 @@ pub struct SummaryArgs {
     /// A preset name or a spec file.
     #[arg(long, default_value = "keras-hw3")]
     pub model: String,
-    /// Input size HxWxC.
-    #[arg(long, default_value = "48x48x1")]
-    pub input: String,
+    /// Input size HxWxC (default: the spec's `input` line, else 48x48x1).
+    #[arg(long)]
+    pub input: Option<String>,
     /// Number of classes (for presets).
     #[arg(long, default_value_t = 7)]
     pub classes: usize,

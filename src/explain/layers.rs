@@ -8,7 +8,6 @@
 
 use crate::error::{Error, Result};
 use crate::nn::{LayerSpec, Sequential};
-use std::collections::HashMap;
 
 /// What a layer is, as far as the explanations care.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,41 +53,24 @@ impl LayerInfo {
     }
 }
 
-fn kind_key(l: &LayerSpec) -> &'static str {
-    match l {
-        LayerSpec::Conv2d { .. } => "conv",
-        LayerSpec::Dense { .. } => "dense",
-        LayerSpec::ZeroPad { .. } => "pad",
-        LayerSpec::MaxPool { .. } => "maxpool",
-        LayerSpec::AvgPool { .. } => "avgpool",
-        LayerSpec::BatchNorm { .. } => "bn",
-        LayerSpec::Activation { .. } => "act",
-        LayerSpec::Prelu { .. } => "prelu",
-        LayerSpec::Dropout { .. } => "dropout",
-        LayerSpec::Flatten => "flatten",
-    }
-}
-
 /// Every layer of `model` (without a final Softmax head), in order.
 pub fn layers(model: &Sequential) -> Vec<LayerInfo> {
-    let mut counts: HashMap<&'static str, usize> = HashMap::new();
     let shapes = model.shapes();
+    let names = model.spec().layer_names();
     model
         .spec()
         .layers
         .iter()
         .take(model.len())
+        .zip(names)
         .enumerate()
-        .map(|(i, l)| {
-            let key = kind_key(l);
-            let c = counts.entry(key).or_insert(0);
-            *c += 1;
+        .map(|(i, (l, name))| {
             let kind = match l {
                 LayerSpec::Conv2d { .. } => LayerKind::Conv,
                 LayerSpec::Dense { .. } => LayerKind::Dense,
                 _ => LayerKind::Other,
             };
-            LayerInfo { index: i + 1, name: format!("{key}{c}"), description: l.describe(), kind, output: shapes[i + 1].clone() }
+            LayerInfo { index: i + 1, name, description: l.describe(), kind, output: shapes[i + 1].clone() }
         })
         .collect()
 }

@@ -37,12 +37,8 @@ impl Sequential {
         }
         let shapes = spec.shapes(input)?;
         let mut rng = Rng::new(seed);
-        let mut counts: HashMap<&'static str, usize> = HashMap::new();
-        let mut name = |kind: &'static str| {
-            let c = counts.entry(kind).or_insert(0);
-            *c += 1;
-            format!("{kind}{c}")
-        };
+        // parameters are named after their layer (`conv1.weight`): the names `pupil summary` prints
+        let names = spec.layer_names();
         let mut layers: Vec<Box<dyn Module>> = Vec::new();
         let mut body = spec.layers.clone();
         let is_head = |a: &Option<Act>| matches!(a, Some(Act::Softmax | Act::LogSoftmax));
@@ -55,22 +51,20 @@ impl Sequential {
             Some(LayerSpec::Dense { activation, .. }) if is_head(activation) => activation.take(),
             _ => None,
         };
-        for (l, s) in body.iter().zip(&shapes) {
+        for ((l, s), name) in body.iter().zip(&shapes).zip(&names) {
             let layer: Box<dyn Module> = match l {
                 LayerSpec::Conv2d { filters, kernel, stride, padding, activation, init, l2 } => {
-                    Box::new(Conv2d::new(&name("conv"), s[0], *filters, *kernel, *stride, *padding, *activation, *init, *l2, &mut rng))
+                    Box::new(Conv2d::new(name, s[0], *filters, *kernel, *stride, *padding, *activation, *init, *l2, &mut rng))
                 }
-                LayerSpec::Dense { units, activation, init, l2 } => {
-                    Box::new(Dense::new(&name("dense"), s.iter().product(), *units, *activation, *init, *l2, &mut rng))
-                }
+                LayerSpec::Dense { units, activation, init, l2 } => Box::new(Dense::new(name, s.iter().product(), *units, *activation, *init, *l2, &mut rng)),
                 LayerSpec::ZeroPad { top, bottom, left, right } => Box::new(ZeroPad(*top, *bottom, *left, *right)),
                 LayerSpec::MaxPool { kernel, stride } => Box::new(MaxPool { kernel: *kernel, stride: *stride }),
                 LayerSpec::AvgPool { kernel, stride } => Box::new(AvgPool { kernel: *kernel, stride: *stride }),
-                LayerSpec::BatchNorm { momentum, eps } => Box::new(BatchNorm::new(&name("bn"), s[0], *momentum, *eps)),
+                LayerSpec::BatchNorm { momentum, eps } => Box::new(BatchNorm::new(name, s[0], *momentum, *eps)),
                 LayerSpec::Activation { act } => Box::new(Activation(*act)),
                 LayerSpec::Prelu { per_channel } => {
                     let shape = if *per_channel { vec![s[0]] } else { s.clone() };
-                    Box::new(Prelu::new(&name("prelu"), &shape))
+                    Box::new(Prelu::new(name, &shape))
                 }
                 LayerSpec::Dropout { rate } => Box::new(Dropout(*rate)),
                 LayerSpec::Flatten => Box::new(Flatten),

@@ -27,11 +27,11 @@ pub fn summary(spec: &ModelSpec, input: &[usize]) -> Result<String> {
     };
     let mut rows = vec![];
     let (mut total, mut buffers) = (0, 0);
-    for (i, l) in spec.layers.iter().enumerate() {
+    for (i, (l, name)) in spec.layers.iter().zip(spec.layer_names()).enumerate() {
         let p = l.param_count(&shapes[i]);
         total += p;
         buffers += l.buffer_count(&shapes[i]);
-        rows.push((format!("{:>2} {}", i + 1, l.describe()), fmt_shape(&shapes[i + 1]), thousands(p)));
+        rows.push((format!("{:>2} {name:<9} {}", i + 1, l.describe()), fmt_shape(&shapes[i + 1]), thousands(p)));
     }
     let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(12) + 2;
     let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(12) + 2;
@@ -40,7 +40,7 @@ pub fn summary(spec: &ModelSpec, input: &[usize]) -> Result<String> {
     let mut s = String::new();
     let _ = writeln!(s, "Input: {}", fmt_shape(input));
     let _ = writeln!(s, "{}", "_".repeat(width));
-    let _ = writeln!(s, "{:<w0$}{:<w1$}{:>w2$}", "Layer (type)", "Output Shape", "Param #");
+    let _ = writeln!(s, "{:<w0$}{:<w1$}{:>w2$}", "#  name      layer", "Output Shape", "Param #");
     let _ = writeln!(s, "{}", "=".repeat(width));
     for (a, b, c) in &rows {
         let _ = writeln!(s, "{a:<w0$}{b:<w1$}{c:>w2$}");

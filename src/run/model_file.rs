@@ -73,6 +73,9 @@ pub fn load_model(path: &Path) -> Result<RunModel> {
     check_layout(path, &md)?;
     let json = md.get(META_KEY).ok_or_else(|| Error::parse(path, 0, META_KEY, "no pupil model metadata in this file"))?;
     let meta: ModelMeta = serde_json::from_str(json).map_err(|e| Error::parse(path, 0, META_KEY, e.to_string()))?;
+    // the file's tensors against its architecture, before any layer is allocated
+    let held: Vec<(String, Vec<usize>)> = tensors.iter().map(|(n, t)| (n.clone(), t.shape().to_vec())).collect();
+    meta.spec.check_tensors(&meta.input, &held).map_err(|e| Error::parse(path, 0, "weights", e.to_string()))?;
     let mut model = Sequential::build(&meta.spec, &meta.input, 0).map_err(|e| Error::parse(path, 0, META_KEY, e.to_string()))?;
     if model.output_shape() != [meta.class_names.len()] {
         return Err(Error::parse(path, 0, META_KEY, format!("{} class names for a model with output {:?}", meta.class_names.len(), model.output_shape())));

@@ -94,6 +94,23 @@ pub struct ModelSpec {
 }
 
 impl LayerSpec {
+    /// The kind part of a layer's name: `conv`, `dense`, `pad`, `maxpool`, `avgpool`, `bn`,
+    /// `act`, `prelu`, `dropout`, `flatten`.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            LayerSpec::Conv2d { .. } => "conv",
+            LayerSpec::Dense { .. } => "dense",
+            LayerSpec::ZeroPad { .. } => "pad",
+            LayerSpec::MaxPool { .. } => "maxpool",
+            LayerSpec::AvgPool { .. } => "avgpool",
+            LayerSpec::BatchNorm { .. } => "bn",
+            LayerSpec::Activation { .. } => "act",
+            LayerSpec::Prelu { .. } => "prelu",
+            LayerSpec::Dropout { .. } => "dropout",
+            LayerSpec::Flatten => "flatten",
+        }
+    }
+
     /// A short human-readable name, e.g. `Conv2D 64 5x5 valid`.
     pub fn describe(&self) -> String {
         match self {
@@ -147,4 +164,21 @@ fn act_name(a: &Act) -> String {
 
 fn act_suffix(a: &Option<Act>) -> String {
     a.as_ref().map(|a| format!(" + {}", act_name(a))).unwrap_or_default()
+}
+
+impl ModelSpec {
+    /// Each layer's name: its kind counted from 1 (`conv1`, `pad1`, `conv2`, `dense1`, ...).
+    /// `pupil summary` prints them, parameters are named after them (`conv1.weight`), and the
+    /// explain commands take them for `--layer`.
+    pub fn layer_names(&self) -> Vec<String> {
+        let mut counts: std::collections::HashMap<&'static str, usize> = std::collections::HashMap::new();
+        self.layers
+            .iter()
+            .map(|l| {
+                let c = counts.entry(l.kind_name()).or_insert(0);
+                *c += 1;
+                format!("{}{c}", l.kind_name())
+            })
+            .collect()
+    }
 }
