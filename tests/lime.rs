@@ -297,13 +297,13 @@ fn lime_picture_and_csv() {
     let cfg = LimeConfig { samples: 200, ..LimeConfig::default() };
     let exp = explain(&img, [1, 28, 28], &[0, 1], &cfg, &mut |b| lime::probabilities(&model, &norm, b, [1, 28, 28])).unwrap();
     let names = vec!["in, region".to_string(), "out".to_string()];
-    let canvas = lime::render_explanation(&img, [1, 28, 28], &exp, &names, Some(0), 3, "test").unwrap();
+    let canvas = pupil::viz::lime::render_explanation(&img, [1, 28, 28], &exp, &names, Some(0), 3, "test").unwrap();
     let png = canvas.encode_png().unwrap();
     let dec = png::Decoder::new(std::io::Cursor::new(png));
     let info = dec.read_info().unwrap().info().clone();
     // five tiles (image + 2 per class) of 28*7 pixels side by side
     assert!(info.width as usize >= 5 * 196 && info.height as usize >= 196, "{}x{}", info.width, info.height);
-    let csv = lime::weights_csv(0, &exp, &names);
+    let csv = pupil::viz::lime::weights_csv(0, &exp, &names);
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "image,class,class_name,superpixel,pixels,centroid_y,centroid_x,weight");
     assert_eq!(lines.len(), 1 + 2 * exp.segments.count);

@@ -169,15 +169,15 @@ pub fn run(a: LimeArgs) -> Result<()> {
             None => format!("LIME, image {id}"),
         };
         let png = out.join(format!("lime_{id}.png"));
-        lime::render_explanation(&raw, chw, &exp, &names, label, a.top, &title)?.save_png(&png)?;
-        pupil::io::write_atomic(&out.join(format!("lime_{id}.csv")), lime::weights_csv(id, &exp, &names).as_bytes())?;
+        pupil::viz::lime::render_explanation(&raw, chw, &exp, &names, label, a.top, &title)?.save_png(&png)?;
+        pupil::io::write_atomic(&out.join(format!("lime_{id}.csv")), pupil::viz::lime::weights_csv(id, &exp, &names).as_bytes())?;
         let pred = exp.predicted();
         for ce in &exp.classes {
             summary.push_str(&format!(
                 "{id},{},{pred},{},{},{:.6},{:.6},{:.6},{:.4},{},{},{secs:.3}\n",
                 label.map(|t| t.to_string()).unwrap_or_default(),
                 ce.class,
-                lime::render::csv_field(&names[ce.class]),
+                pupil::viz::lime::csv_field(&names[ce.class]),
                 ce.probability,
                 ce.intercept,
                 ce.local_prediction,

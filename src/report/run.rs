@@ -101,6 +101,8 @@ fn train_settings(config: &TrainConfig) -> Vec<(String, String)> {
                     (None, _) => rest.join(", "),
                 }
             }
+            // settings are f32: print the shortest text that reads back as the same f32
+            serde_json::Value::Number(n) if !(n.is_i64() || n.is_u64()) => n.as_f64().map(|f| (f as f32).to_string()).unwrap_or_else(|| n.to_string()),
             other => other.to_string(),
         }
     }
@@ -253,7 +255,7 @@ fn lime_section(run: &RunModel, data: &Dataset, opts: &RunReportOptions, progres
             Some(t) => format!("Image {i} ({})", names[t]),
             None => format!("Image {i}"),
         };
-        let canvas = lime::render_explanation(&raw, chw, &exp, &names, label, opts.lime_top, &title)?;
+        let canvas = crate::viz::lime::render_explanation(&raw, chw, &exp, &names, label, opts.lime_top, &title)?;
         for ce in &exp.classes {
             stats = stats.row([
                 i.to_string(),

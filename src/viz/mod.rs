@@ -17,6 +17,7 @@ pub mod colormap;
 pub mod confusion;
 pub mod explain;
 pub mod image;
+pub mod lime;
 pub mod plot;
 
 pub use canvas::{Align, Canvas, VAlign};

@@ -21,12 +21,10 @@
 //! [`render`] draws the outlined superpixels and writes the weights as CSV.
 
 pub mod model;
-pub mod render;
 pub mod ridge;
 pub mod slic;
 
 pub use model::probabilities;
-pub use render::{render_explanation, weights_csv};
 pub use ridge::{cholesky, cholesky_solve, weighted_ridge, RidgeFit};
 pub use slic::{slic, Segmentation};
 

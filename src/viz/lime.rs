@@ -1,4 +1,4 @@
-//! Pictures and CSV of a LIME [`Explanation`].
+//! Pictures and CSV of a LIME [`Explanation`] (computed by [`crate::explain::lime`]).
 //!
 //! The picture is one row of tiles, each the image enlarged by nearest neighbour (small
 //! images stay crisp): the image with every superpixel's border; then, for each explained
@@ -6,9 +6,9 @@
 //! ones in red (the rest dimmed), and the weight of every superpixel on a blue-white-red scale
 //! (white = 0, the strongest weight at full colour) over the image.
 
-use super::{Explanation, Segmentation};
+use super::{blue_white_red, render_grid, Canvas, Tile};
 use crate::error::Result;
-use crate::viz::{blue_white_red, render_grid, Canvas, Tile};
+use crate::explain::lime::{Explanation, Segmentation};
 
 const POSITIVE: [u8; 3] = [0x1f, 0xa0, 0x3c];
 const NEGATIVE: [u8; 3] = [0xd6, 0x27, 0x28];
