@@ -128,8 +128,8 @@ mod tests {
         assert_eq!(all.len(), 20);
         let table = crate::nn::summary(m.spec(), &[1, 48, 48]).unwrap();
         for l in &all {
-            // the summary's row for this index has this description and output size
-            let row = format!("{:>2} {}", l.index, l.description);
+            // the summary's row for this index has this name and description
+            let row = format!("{:>2} {:<9} {}", l.index, l.name, l.description);
             assert!(table.contains(&row), "{row:?} not in\n{table}");
         }
         let names: Vec<&str> = all.iter().map(|l| l.name.as_str()).collect();
