@@ -49,29 +49,25 @@ impl ModelSpec {
     pub fn expected_tensors(&self, input: &[usize]) -> Result<Vec<(String, Vec<usize>)>> {
         let shapes = self.shapes(input)?;
         let (mut params, mut buffers) = (vec![], vec![]);
-        let (mut conv, mut dense, mut bn, mut prelu) = (0, 0, 0, 0);
-        for (l, s) in self.layers.iter().zip(&shapes) {
+        // named as the layers name their tensors (PyTorch's state_dict layout: dense [out, in])
+        for ((l, s), name) in self.layers.iter().zip(&shapes).zip(self.layer_names()) {
             match l {
                 LayerSpec::Conv2d { filters, kernel, .. } => {
-                    conv += 1;
-                    params.push((format!("conv{conv}.weight"), vec![*filters, s[0], kernel.0, kernel.1]));
-                    params.push((format!("conv{conv}.bias"), vec![*filters]));
+                    params.push((format!("{name}.weight"), vec![*filters, s[0], kernel.0, kernel.1]));
+                    params.push((format!("{name}.bias"), vec![*filters]));
                 }
                 LayerSpec::Dense { units, .. } => {
-                    dense += 1;
-                    params.push((format!("dense{dense}.weight"), vec![s.iter().product(), *units]));
-                    params.push((format!("dense{dense}.bias"), vec![*units]));
+                    params.push((format!("{name}.weight"), vec![*units, s.iter().product()]));
+                    params.push((format!("{name}.bias"), vec![*units]));
                 }
                 LayerSpec::BatchNorm { .. } => {
-                    bn += 1;
-                    params.push((format!("bn{bn}.gamma"), vec![s[0]]));
-                    params.push((format!("bn{bn}.beta"), vec![s[0]]));
-                    buffers.push((format!("bn{bn}.running_mean"), vec![s[0]]));
-                    buffers.push((format!("bn{bn}.running_var"), vec![s[0]]));
+                    params.push((format!("{name}.weight"), vec![s[0]]));
+                    params.push((format!("{name}.bias"), vec![s[0]]));
+                    buffers.push((format!("{name}.running_mean"), vec![s[0]]));
+                    buffers.push((format!("{name}.running_var"), vec![s[0]]));
                 }
                 LayerSpec::Prelu { per_channel } => {
-                    prelu += 1;
-                    params.push((format!("prelu{prelu}.alpha"), if *per_channel { vec![s[0]] } else { s.clone() }));
+                    params.push((format!("{name}.weight"), if *per_channel { vec![s[0]] } else { s.clone() }));
                 }
                 _ => {}
             }
@@ -190,15 +186,38 @@ mod tests {
         let names: Vec<&str> = want.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,
-            ["conv1.weight", "conv1.bias", "bn1.gamma", "bn1.beta", "prelu1.alpha", "dense1.weight", "dense1.bias", "bn1.running_mean", "bn1.running_var"]
+            ["conv1.weight", "conv1.bias", "bn1.weight", "bn1.bias", "prelu1.weight", "dense1.weight", "dense1.bias", "bn1.running_mean", "bn1.running_var"]
         );
-        assert_eq!(want[5].1, vec![16, 460000]);
+        assert_eq!(want[5].1, vec![460000, 16]);
         s.check_tensors(&[1, 2, 2], &want).unwrap();
         let mut small = want.clone();
-        small[5].1 = vec![16, 7];
+        small[5].1 = vec![7, 16];
         let e = s.check_tensors(&[1, 2, 2], &small).unwrap_err().to_string();
         assert!(e.contains("dense1.weight") && e.contains("460000"), "{e}");
         let e = s.check_tensors(&[1, 2, 2], &want[..4]).unwrap_err().to_string();
-        assert!(e.contains("prelu1.alpha") && e.contains("does not hold"), "{e}");
+        assert!(e.contains("prelu1.weight") && e.contains("does not hold"), "{e}");
+    }
+
+    #[test]
+    fn expected_tensors_are_what_a_built_model_saves() {
+        let s = ModelSpec::parse(
+            "conv 4 3x3 same
+batchnorm
+prelu
+maxpool 2
+flatten
+dense 5
+batchnorm
+dense 3
+",
+            Path::new("m"),
+        )
+        .unwrap();
+        let m = crate::nn::Sequential::build(&s, &[1, 6, 6], 0).unwrap();
+        let mut built: Vec<(String, Vec<usize>)> = m.named_tensors().into_iter().map(|(n, t)| (n, t.shape().to_vec())).collect();
+        let mut want = s.expected_tensors(&[1, 6, 6]).unwrap();
+        built.sort();
+        want.sort();
+        assert_eq!(built, want);
     }
 }
