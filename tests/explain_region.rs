@@ -27,19 +27,20 @@ fn model() -> Sequential {
     let mut w = vec![0f32; 2 * 9];
     w[4] = 1.0; // channel 0: centre tap +1
     w[9 + 4] = -1.0; // channel 1: centre tap -1
-                     // dense weight [in, out], in = channel-major flatten of [2, 12, 12]
-    let mut d = vec![0f32; 2 * S * S * 2];
+                     // dense weight [out, in] (PyTorch's layout), in = channel-major flatten of [2, 12, 12]
+    let n_in = 2 * S * S;
+    let mut d = vec![0f32; 2 * n_in];
     for p in 0..S * S {
         if in_region(p) {
-            d[p * 2] = 1.0;
+            d[p] = 1.0;
         } else {
-            d[p * 2 + 1] = 0.5;
+            d[n_in + p] = 0.5;
         }
     }
     let t: HashMap<String, Tensor> = [
         ("conv1.weight".to_string(), Tensor::from_vec(w, &[2, 1, 3, 3]).unwrap()),
         ("conv1.bias".to_string(), Tensor::zeros(&[2])),
-        ("dense1.weight".to_string(), Tensor::from_vec(d, &[2 * S * S, 2]).unwrap()),
+        ("dense1.weight".to_string(), Tensor::from_vec(d, &[2, n_in]).unwrap()),
         ("dense1.bias".to_string(), Tensor::zeros(&[2])),
     ]
     .into_iter()

@@ -216,11 +216,12 @@ fn region_model(region: &[usize], a: f32, c: f32) -> Sequential {
     let spec = ModelSpec::parse("flatten\ndense 2\n", Path::new("region.txt")).unwrap();
     let mut m = Sequential::build(&spec, &[1, 28, 28], 0).unwrap();
     let mut t: HashMap<String, Tensor> = m.named_tensors().into_iter().collect();
-    let mut wt = vec![0.0f32; 784 * 2];
+    // dense weight [out, in] (PyTorch's layout): class 0 reads the region only
+    let mut wt = vec![0.0f32; 2 * 784];
     for &p in region {
-        wt[p * 2] = a;
+        wt[p] = a;
     }
-    t.insert("dense1.weight".into(), Tensor::from_vec(wt, &[784, 2]).unwrap());
+    t.insert("dense1.weight".into(), Tensor::from_vec(wt, &[2, 784]).unwrap());
     t.insert("dense1.bias".into(), Tensor::from_vec(vec![-c, 0.0], &[2]).unwrap());
     m.load_named(&t).unwrap();
     m

@@ -27,7 +27,27 @@ pub fn to_bytes(tensors: &[(String, Tensor)], metadata: &BTreeMap<String, String
         views.push((name.as_str(), v));
     }
     let md = (!metadata.is_empty()).then(|| metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<HashMap<_, _>>());
-    safetensors::serialize(views, md).map_err(|e| Error::invalid("safetensors", e.to_string()))
+    let raw = safetensors::serialize(views, md).map_err(|e| Error::invalid("safetensors", e.to_string()))?;
+    sorted_header(raw)
+}
+
+/// The crate writes its metadata from a `HashMap`, whose order changes from run to run: the
+/// header is written again with its keys sorted, so that equal tensors and metadata give equal
+/// bytes (a resumed run's files equal an uninterrupted run's). The data offsets are relative to
+/// the end of the header, so the data is kept as it is; the header is padded with spaces to a
+/// multiple of 8 bytes, as the crate does.
+fn sorted_header(raw: Vec<u8>) -> Result<Vec<u8>> {
+    let bad = |what: &str| Error::invalid("safetensors", format!("the serialised header is {what}"));
+    let n = raw.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).ok_or_else(|| bad("missing"))? as usize;
+    let header = raw.get(8..8 + n).ok_or_else(|| bad("truncated"))?;
+    let value: serde_json::Value = serde_json::from_slice(header).map_err(|_| bad("not JSON"))?;
+    let mut h = serde_json::to_vec(&value).map_err(|_| bad("not JSON"))?;
+    h.resize(h.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + h.len() + raw.len() - 8 - n);
+    out.extend_from_slice(&(h.len() as u64).to_le_bytes());
+    out.extend_from_slice(&h);
+    out.extend_from_slice(&raw[8 + n..]);
+    Ok(out)
 }
 
 /// Writes named tensors to `path` atomically.
@@ -94,6 +114,20 @@ pub fn load(path: &Path) -> Result<(HashMap<String, Tensor>, BTreeMap<String, St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn equal_tensors_and_metadata_give_equal_bytes() {
+        let t = vec![("b".to_string(), Tensor::from_vec(vec![1.0, 2.0], &[2]).unwrap()), ("a".to_string(), Tensor::zeros(&[3]))];
+        let md: BTreeMap<String, String> = (0..12).map(|i| (format!("key{i}"), format!("value {i}"))).collect();
+        let first = to_bytes(&t, &md).unwrap();
+        for _ in 0..8 {
+            assert_eq!(to_bytes(&t, &md).unwrap(), first);
+        }
+        let (back, md2) = from_bytes(&first, Path::new("x.safetensors")).unwrap();
+        assert_eq!(md2, md);
+        assert_eq!(back["b"].data(), &[1.0, 2.0]);
+        assert_eq!(u64::from_le_bytes(first[..8].try_into().unwrap()) % 8, 0, "header padded to 8 bytes");
+    }
 
     /// A file with the given JSON header (padded to 8 bytes) and data bytes, as any writer may
     /// produce it.
