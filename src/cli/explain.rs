@@ -31,12 +31,8 @@ pub struct RunArgs {
 pub struct SaliencyArgs {
     #[command(flatten)]
     pub run: RunArgs,
-    /// Images (default: the data the run was last evaluated on, else its validation data; see run.json).
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Which split of --data: train, test, public, private, all.
-    #[arg(long, default_value = "test")]
-    pub split: String,
+    #[command(flatten)]
+    pub data: super::DataArgs,
     /// Image indices in the data, e.g. 0,5,9 or 0-7.
     #[arg(long, conflicts_with = "per_class")]
     pub ids: Option<String>,
@@ -116,10 +112,8 @@ pub struct FiltersArgs {
 pub struct FeaturesArgs {
     #[command(flatten)]
     pub run: RunArgs,
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    #[arg(long, default_value = "test")]
-    pub split: String,
+    #[command(flatten)]
+    pub data: super::DataArgs,
     /// The image's index in the data.
     #[arg(long)]
     pub id: usize,
@@ -261,7 +255,7 @@ fn pick_ids(a: &SaliencyArgs, ds: &Dataset) -> Result<Vec<usize>> {
 const MAX_GRID_ROWS: usize = 64;
 
 pub fn saliency(a: SaliencyArgs) -> Result<()> {
-    let (dir, run, ds) = load(a.run.run.as_deref(), a.data.as_deref(), &a.split)?;
+    let (dir, run, ds) = load(a.run.run.as_deref(), a.data.data.as_deref(), &a.data.split)?;
     let ds = ds.expect("saliency always loads data");
     let mut ex = Explainer::new(&run.model, &run.meta.normalization)?;
     let choice: ClassChoice = a.class.parse()?;
@@ -353,7 +347,7 @@ pub fn filters(a: FiltersArgs) -> Result<()> {
 }
 
 pub fn features(a: FeaturesArgs) -> Result<()> {
-    let (dir, run, ds) = load(a.run.run.as_deref(), a.data.as_deref(), &a.split)?;
+    let (dir, run, ds) = load(a.run.run.as_deref(), a.data.data.as_deref(), &a.data.split)?;
     let ds = ds.expect("features always loads data");
     let mut ex = Explainer::new(&run.model, &run.meta.normalization)?;
     let layer = layer_of(&ex, &a.layer)?;

@@ -13,12 +13,8 @@ pub struct LimeArgs {
     /// Run directory written by `pupil train` (default: the latest run, runs/latest).
     #[arg(long)]
     pub run: Option<PathBuf>,
-    /// Data holding the images (default: the data the run was last evaluated on, else its validation data).
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Which split of fer2013.csv / an IDX directory: train, test, public, private, all.
-    #[arg(long, default_value = "test")]
-    pub split: String,
+    #[command(flatten)]
+    pub data: super::DataArgs,
     /// Images to explain: 0-based indices into the data, comma-separated, ranges allowed (0,5,10-12).
     #[arg(long, default_value = "0")]
     pub ids: String,
@@ -110,7 +106,7 @@ pub fn run(a: LimeArgs) -> Result<()> {
     let run = dir.load_model()?;
     let names = run.meta.class_names.clone();
     let picks = parse_classes(&a.classes, &names)?;
-    let (data_ref, ds) = dir.data_for(a.data.as_deref(), a.split.parse()?, &run.meta)?;
+    let (data_ref, ds) = dir.data_for(a.data.data.as_deref(), a.data.split.parse()?, &run.meta)?;
     let data_name = data_ref.describe();
     let ids = parse_ids(&a.ids, ds.len())?;
     if picks.contains(&Pick::True) && ds.labels.is_none() {

@@ -207,6 +207,17 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// The images a command that looks inside a run works on (saliency, features, lime, report).
+#[derive(Args, Debug)]
+pub struct DataArgs {
+    /// Images (default: the data the run was last evaluated on, else its validation data; see run.json).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Which split of --data (fer2013.csv or an IDX directory): train, test, public, private, all.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+}
+
 /// `0,5,9`, `0-7` or a mix; every value checked against `limit` (exclusive) if given.
 pub(crate) fn parse_list(s: &str, flag: &'static str) -> Result<Vec<usize>> {
     let bad = |p: &str| pupil::Error::invalid(flag, format!("{p:?} is not a number or a range like 0-7"));

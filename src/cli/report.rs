@@ -14,12 +14,8 @@ pub struct ReportArgs {
     /// Run directory written by `pupil train` (default: the latest run, runs/latest).
     #[arg(long)]
     pub run: Option<PathBuf>,
-    /// Labelled data for the confusion matrix and the examples (default: the data the run was last evaluated on, else its validation data).
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Which split of fer2013.csv / an IDX directory: train, test, public, private, all.
-    #[arg(long, default_value = "test")]
-    pub split: String,
+    #[command(flatten)]
+    pub data: super::DataArgs,
     /// The HTML file to write (default: RUN_DIR/report.html).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -54,7 +50,7 @@ pub fn run(a: ReportArgs) -> Result<()> {
         return Err(Error::invalid("--lime-images", format!("{} is more than 1000", a.lime_images)));
     }
     let dir = RunDir::resolve(a.run.as_deref())?;
-    let (data_ref, ds) = dir.data_for(a.data.as_deref(), a.split.parse()?, &dir.load_model()?.meta)?;
+    let (data_ref, ds) = dir.data_for(a.data.data.as_deref(), a.data.split.parse()?, &dir.load_model()?.meta)?;
     let name = data_ref.describe();
     let out = a.out.clone().unwrap_or_else(|| dir.path().join("report.html"));
     let bar = if a.quiet { ProgressBar::hidden() } else { ProgressBar::new(1) };
