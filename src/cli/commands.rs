@@ -5,12 +5,13 @@ use super::{BenchArgs, EvalArgs, PredictArgs, SummaryArgs, TrainArgs};
 use pupil::data::{Augment, NormKind};
 use pupil::error::Result;
 use pupil::nn::{resolve_model, summary as summary_table, thousands};
-use pupil::optim::{OptimConfig, OptimFlags};
+use pupil::optim::{OptimConfig, OptimFlags, Schedule, ScheduleFlags};
 use pupil::run::{self, ConfusionFiles, DataRef, RunDir, TrainPlan, TrainSession, MAX_CONFUSION_PNG_CLASSES};
 use pupil::train::{self, parse_input, TrainConfig};
 
 pub fn train(a: TrainArgs) -> Result<()> {
     let flags = OptimFlags { lr: a.lr, decay: a.decay, momentum: a.momentum, weight_decay: a.weight_decay };
+    let sched = ScheduleFlags { name: a.schedule.clone(), step_every: a.step_every, gamma: a.gamma, factor: a.factor, patience: a.lr_patience, min_lr: a.min_lr };
     let plan = TrainPlan {
         config: TrainConfig {
             batch_size: a.batch,
@@ -21,6 +22,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
             augment: Augment::parse(&a.augment)?,
             normalization: a.normalize.parse::<NormKind>()?,
             seed: a.seed,
+            split_mode: a.split_mode.parse()?,
+            class_weight: a.class_weight.parse()?,
+            schedule: Schedule::from_flags(&sched, a.epochs.unwrap_or(TrainConfig::default().epochs))?,
             ..TrainConfig::default()
         },
         out: a.out,
@@ -41,6 +45,10 @@ pub fn train(a: TrainArgs) -> Result<()> {
     }
     let name = if plan.resume { "(resumed)" } else { plan.model.as_str() };
     println!("Model {name}: {} parameters; output in {}", thousands(session.trainer.model.num_params()), out.display());
+    if let Some(w) = &session.trainer.state().class_weights {
+        let names = &session.trainer.meta().class_names;
+        println!("Class weights: {}", names.iter().zip(w).map(|(n, w)| format!("{n} {w:.3}")).collect::<Vec<_>>().join(", "));
+    }
     let mut progress = Progress::new(a.quiet);
     let report = session.fit(&mut |e| progress.on_event(e))?;
     if let Some(ev) = &report.evaluation {

@@ -107,6 +107,31 @@ pub struct TrainArgs {
     /// Fraction of the training data held out for validation.
     #[arg(long, default_value_t = 0.1)]
     pub val_split: f32,
+    /// How --val-split is drawn: stratified (each class in the same proportion) or random.
+    #[arg(long, default_value = "stratified")]
+    pub split_mode: String,
+    /// Class weights of the training loss: none, balanced (n / (classes * n_class)), or one
+    /// weight per class like 1,2.5,1.
+    #[arg(long, default_value = "none")]
+    pub class_weight: String,
+    /// Learning-rate schedule per epoch: none, step, cosine, plateau.
+    #[arg(long, default_value = "none")]
+    pub schedule: String,
+    /// step: epochs between two reductions.
+    #[arg(long)]
+    pub step_every: Option<usize>,
+    /// step: factor of each reduction.
+    #[arg(long, default_value_t = 0.1, allow_hyphen_values = true)]
+    pub gamma: f32,
+    /// plateau: factor of each reduction.
+    #[arg(long, default_value_t = 0.1, allow_hyphen_values = true)]
+    pub factor: f32,
+    /// plateau: epochs without improvement of --monitor tolerated before a reduction.
+    #[arg(long, default_value_t = 10)]
+    pub lr_patience: usize,
+    /// cosine, plateau: the lowest learning rate.
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    pub min_lr: f32,
     /// Stop after this many epochs without improvement (keeps the best weights).
     #[arg(long)]
     pub patience: Option<usize>,

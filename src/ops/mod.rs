@@ -26,4 +26,4 @@ pub use matmul::{linear, linear_t, matmul};
 pub use pad::pad2d;
 pub use pool::{avg_pool2d, max_pool2d};
 pub use regularize::l2_penalty;
-pub use softmax::{cross_entropy, log_softmax, nll_loss, softmax};
+pub use softmax::{cross_entropy, log_softmax, nll_loss, softmax, weighted_cross_entropy};

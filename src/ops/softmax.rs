@@ -1,6 +1,6 @@
 //! Softmax and log-softmax over the last axis of `[N, K]` logits, and the classification
-//! losses built on them: cross-entropy from logits and the negative log-likelihood of
-//! log-probabilities.
+//! losses built on them: cross-entropy from logits (plain, or class-weighted as PyTorch's
+//! `CrossEntropyLoss(weight=...)`) and the negative log-likelihood of log-probabilities.
 //!
 //! Everything is computed stably: each row is shifted by its maximum before `exp`, so logits of
 //! `1e4` (or `-1e4`) give finite, correct results. Rows are processed in parallel; every row is
@@ -127,8 +127,34 @@ pub fn log_softmax(x: &Var) -> Result<Var> {
 ///
 /// Errors: `labels.len() != N` (naming both) or a label `>= K` (naming the label and `K`).
 pub fn cross_entropy(logits: &Var, labels: &[usize]) -> Result<Var> {
-    let (n, k) = rows("cross_entropy", logits)?;
-    check_labels("cross_entropy", n, k, labels)?;
+    ce("cross_entropy", logits, labels, None)
+}
+
+/// Class-weighted cross-entropy, the weighted mean PyTorch's `CrossEntropyLoss(weight=w)`
+/// takes: with `l_i` the cross-entropy of row `i` and `w_c` the weight of class `c`,
+/// `L = Σ_i w_{y_i} l_i / Σ_i w_{y_i}`. Equal weights give [`cross_entropy`]. A batch whose
+/// rows all have weight 0 has nothing to learn from: its loss and gradient are 0 (PyTorch
+/// returns NaN there).
+///
+/// Backward: `dx_ij = g · w_{y_i} (softmax(x)_ij - [j = y_i]) / Σ_i w_{y_i}`.
+///
+/// Errors: as [`cross_entropy`], and `weights.len() != K` or a weight that is negative or not
+/// finite.
+pub fn weighted_cross_entropy(logits: &Var, labels: &[usize], weights: &[f32]) -> Result<Var> {
+    let (_, k) = rows("weighted_cross_entropy", logits)?;
+    if weights.len() != k {
+        return Err(Error::invalid("weighted_cross_entropy", format!("{} class weights for K = {k} classes", weights.len())));
+    }
+    if let Some((c, w)) = weights.iter().enumerate().find(|(_, w)| !(w.is_finite() && **w >= 0.0)) {
+        return Err(Error::invalid("weighted_cross_entropy", format!("the weight {w} of class {c} is not a finite number >= 0")));
+    }
+    ce("weighted_cross_entropy", logits, labels, Some(weights))
+}
+
+/// The two cross-entropies: row weights `w_{y_i}` (all 1 without `weights`).
+fn ce(op: &'static str, logits: &Var, labels: &[usize], weights: Option<&[f32]>) -> Result<Var> {
+    let (n, k) = rows(op, logits)?;
+    check_labels(op, n, k, labels)?;
     let mut p = vec![0.0f32; n * k];
     let mut row_loss = vec![0.0f32; n];
     p.par_chunks_mut(k).zip(logits.value().data().par_chunks(k)).zip(row_loss.par_iter_mut().zip(labels.par_iter())).with_min_len(min_rows(k)).for_each(
@@ -137,13 +163,32 @@ pub fn cross_entropy(logits: &Var, labels: &[usize]) -> Result<Var> {
             *l = (m - xs[lab]) + ls;
         },
     );
-    let loss = row_loss.iter().map(|&l| l as f64).sum::<f64>() / n as f64;
+    // per-row factor of the gradient, w_{y_i} / Σ w (1/N unweighted), and the loss
+    let (row_scale, loss): (Option<Vec<f32>>, f64) = match weights {
+        None => (None, row_loss.iter().map(|&l| l as f64).sum::<f64>() / n as f64),
+        Some(w) => {
+            let total: f64 = labels.iter().map(|&l| w[l] as f64).sum();
+            if total == 0.0 {
+                (Some(vec![0.0; n]), 0.0)
+            } else {
+                let loss = row_loss.iter().zip(labels).map(|(&l, &y)| w[y] as f64 * l as f64).sum::<f64>() / total;
+                (Some(labels.iter().map(|&y| (w[y] as f64 / total) as f32).collect()), loss)
+            }
+        }
+    };
     let labels = labels.to_vec();
     let shape = logits.shape().to_vec();
-    Ok(Var::from_op("cross_entropy", &[logits], Tensor::scalar(loss as f32), move |g, _| {
-        let s = g.data()[0] / n as f32;
-        let mut d: Vec<f32> = p.iter().map(|&p| p * s).collect();
-        for (row, &lab) in d.chunks_mut(k).zip(&labels) {
+    Ok(Var::from_op(op, &[logits], Tensor::scalar(loss as f32), move |g, _| {
+        let g = g.data()[0];
+        let mut d = vec![0.0f32; n * k];
+        for (i, ((row, p), &lab)) in d.chunks_mut(k).zip(p.chunks(k)).zip(&labels).enumerate() {
+            let s = match &row_scale {
+                None => g / n as f32,
+                Some(r) => g * r[i],
+            };
+            for (d, &p) in row.iter_mut().zip(p) {
+                *d = p * s;
+            }
             row[lab] -= s;
         }
         Ok(vec![Some(Tensor::from_vec(d, &shape)?)])

@@ -1,5 +1,6 @@
 //! Optimisers: SGD (momentum, Nesterov), Adam / AdamW (Keras-style learning-rate decay),
-//! Adadelta and RMSprop, with weight decay.
+//! Adadelta and RMSprop, with weight decay; learning-rate schedules over epochs ([`Schedule`]:
+//! step, cosine, reduce-on-plateau).
 //!
 //! Each optimiser owns its state: a typed [`ParamState`] per parameter (the named moment
 //! vectors of its method), saved and restored by the optimiser itself through
@@ -11,9 +12,11 @@
 //! effect on the result.
 
 mod optimizer;
+mod schedule;
 mod state;
 
 pub use optimizer::Optimizer;
+pub use schedule::{Schedule, ScheduleFlags, ScheduleState};
 pub use state::{OptimRecord, ParamState};
 
 use crate::error::{Error, Result};

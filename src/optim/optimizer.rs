@@ -43,6 +43,12 @@ impl Optimizer {
         self.names.iter().map(String::as_str).zip(&self.state)
     }
 
+    /// Sets the base learning rate of the next steps (a schedule's rate for an epoch; Keras'
+    /// decay still applies on top). The run's settings keep the original base rate.
+    pub fn set_lr(&mut self, lr: f32) {
+        self.config.lr = lr;
+    }
+
     /// Learning rate used by the next step.
     pub fn current_lr(&self) -> f32 {
         self.config.lr / (1.0 + self.config.decay * self.step as f32)

@@ -4,7 +4,7 @@
 
 use crate::data::{self, embedded_sample, Dataset, Split};
 use crate::error::Result;
-use crate::train::holdout;
+use crate::train::{holdout, SplitMode};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -18,11 +18,15 @@ pub enum DataSource {
     File { path: PathBuf },
 }
 
-/// The images of a training set held out for validation: [`holdout`]`(n, fraction, seed)`.
+/// The images of a training set held out for validation: [`holdout`]`(data, fraction, seed,
+/// mode)`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HeldOut {
     pub fraction: f32,
     pub seed: u64,
+    /// Records written before the mode existed: random.
+    #[serde(default = "SplitMode::legacy")]
+    pub mode: SplitMode,
 }
 
 /// A data set that can be loaded again.
@@ -45,9 +49,15 @@ impl DataRef {
         DataRef { source, split, held_out: None }
     }
 
-    /// The part of this (training) set held out for validation.
+    /// The part of this (training) set held out for validation by the default, stratified
+    /// split.
     pub fn held_out(&self, fraction: f32, seed: u64) -> DataRef {
-        DataRef { held_out: Some(HeldOut { fraction, seed }), ..self.clone() }
+        self.held_out_by(HeldOut { fraction, seed, mode: SplitMode::Stratified })
+    }
+
+    /// The part of this (training) set that `h` holds out.
+    pub fn held_out_by(&self, h: HeldOut) -> DataRef {
+        DataRef { held_out: Some(h), ..self.clone() }
     }
 
     /// The same data with an absolute file path, to be found from any directory.
@@ -66,7 +76,7 @@ impl DataRef {
             DataSource::File { path } => data::load(path, self.split)?,
         };
         Ok(match self.held_out {
-            Some(h) => ds.subset(&holdout(ds.len(), h.fraction, h.seed).1),
+            Some(h) => ds.subset(&holdout(&ds, h.fraction, h.seed, h.mode).1),
             None => ds,
         })
     }
@@ -119,8 +129,14 @@ mod tests {
         let train = DataRef::given(None, Split::Training);
         let all = train.load().unwrap();
         let val = train.held_out(0.1, 42).load().unwrap();
-        let (_, va) = holdout(all.len(), 0.1, 42);
+        let (_, va) = holdout(&all, 0.1, 42, SplitMode::Stratified);
         assert_eq!(val, all.subset(&va));
+        let random = train.held_out_by(HeldOut { fraction: 0.1, seed: 42, mode: SplitMode::Random }).load().unwrap();
+        assert_eq!(random, all.subset(&holdout(&all, 0.1, 42, SplitMode::Random).1));
+        assert_ne!(random, val);
+        // a record written before the mode existed means the random split
+        let old: HeldOut = serde_json::from_str(r#"{"fraction":0.1,"seed":42}"#).unwrap();
+        assert_eq!(old.mode, SplitMode::Random);
         assert!(train.held_out(0.1, 42).describe().contains("held out"));
     }
 

@@ -2,7 +2,7 @@
 //! policies of a new run and of `--resume`), evaluating and predicting with its model.
 
 use super::{
-    check_output, latest, new_run, write_confusion, ConfusionFiles, DataRef, RunDir, RunRecord, CHECKPOINT, CONFUSION_CSV, CONFUSION_PNG, CURVES, HISTORY,
+    check_output, HeldOut, latest, new_run, write_confusion, ConfusionFiles, DataRef, RunDir, RunRecord, CHECKPOINT, CONFUSION_CSV, CONFUSION_PNG, CURVES, HISTORY,
     MODEL, MODEL_JSON, RECORD, RUNS_BASE, RUN_FILES,
 };
 use crate::data::{self, Dataset, Split};
@@ -201,7 +201,7 @@ impl TrainSession {
             Some((r, _)) => Some(r.clone()),
             None => {
                 let c = self.trainer.config();
-                (c.val_split > 0.0).then(|| self.train.0.held_out(c.val_split, c.seed))
+                (c.val_split > 0.0).then(|| self.train.0.held_out_by(HeldOut { fraction: c.val_split, seed: c.seed, mode: c.split_mode }))
             }
         }
     }
@@ -233,7 +233,7 @@ impl TrainSession {
         let seconds = t0.elapsed().as_secs_f64();
         let mut written = vec![MODEL, MODEL_JSON, CHECKPOINT, HISTORY, CURVES, RECORD];
         let held_out = || {
-            let (_, va) = self.trainer.config().holdout(self.train.1.len());
+            let (_, va) = self.trainer.config().holdout(&self.train.1);
             (!va.is_empty()).then(|| (record.validation.clone().expect("a split run records its validation"), self.train.1.subset(&va)))
         };
         let test = self.test.take().or_else(|| self.val.take()).or_else(held_out);

@@ -1,9 +1,9 @@
-//! The settings of a training run ([`TrainConfig`]), their checks, and the one rule that says
-//! which training images are held out for validation ([`holdout`]).
+//! The settings of a training run ([`TrainConfig`]) and their checks.
 
-use crate::data::{split_validation, Augment, NormKind};
+use super::imbalance::{holdout, ClassWeight, SplitMode};
+use crate::data::{Augment, Dataset, NormKind};
 use crate::error::{Error, Result};
-use crate::optim::OptimConfig;
+use crate::optim::{OptimConfig, Schedule};
 use serde::{Deserialize, Serialize};
 
 /// What early stopping watches.
@@ -40,14 +40,15 @@ pub struct TrainConfig {
     pub augment: Augment,
     pub normalization: NormKind,
     pub seed: u64,
-}
-
-/// Which of `n` training images are trained on and which are held out for validation: a
-/// fraction `val_split` (rounded) drawn at random from `seed`, each list sorted. The one place
-/// the held-out images are decided: the trainer, the run directory's record of its data and
-/// the final evaluation all ask here.
-pub fn holdout(n: usize, val_split: f32, seed: u64) -> (Vec<usize>, Vec<usize>) {
-    split_validation(n, val_split, seed)
+    /// How `val_split` is drawn (settings saved before it existed: random).
+    #[serde(default = "SplitMode::legacy")]
+    pub split_mode: SplitMode,
+    /// Class weights of the training loss.
+    #[serde(default)]
+    pub class_weight: ClassWeight,
+    /// Learning-rate schedule over the epochs.
+    #[serde(default)]
+    pub schedule: Schedule,
 }
 
 impl TrainConfig {
@@ -60,6 +61,8 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&self.val_split) {
             return bad(format!("validation split {} is outside [0, 1)", self.val_split));
         }
+        self.class_weight.validate()?;
+        self.schedule.validate()?;
         self.optimizer.validate()
     }
 
@@ -69,12 +72,15 @@ impl TrainConfig {
         if self.patience.is_some() && !separate_validation && self.val_split <= 0.0 {
             return Err(Error::invalid("--patience", "early stopping needs validation data: give --val-split > 0 or --val-data"));
         }
+        if self.schedule.needs_validation() && !separate_validation && self.val_split <= 0.0 {
+            return Err(Error::invalid("--schedule", "plateau watches the validation score: give --val-split > 0 or --val-data"));
+        }
         self.validate()
     }
 
-    /// [`holdout`] of `n` training images with this run's split and seed.
-    pub fn holdout(&self, n: usize) -> (Vec<usize>, Vec<usize>) {
-        holdout(n, self.val_split, self.seed)
+    /// [`holdout`] of the training data `ds` with this run's split, seed and mode.
+    pub fn holdout(&self, ds: &Dataset) -> (Vec<usize>, Vec<usize>) {
+        holdout(ds, self.val_split, self.seed, self.split_mode)
     }
 }
 
@@ -90,6 +96,9 @@ impl Default for TrainConfig {
             augment: Augment::default(),
             normalization: NormKind::Scale255,
             seed: 42,
+            split_mode: SplitMode::Stratified,
+            class_weight: ClassWeight::None,
+            schedule: Schedule::Constant,
         }
     }
 }
@@ -120,13 +129,42 @@ mod tests {
 
     #[test]
     fn holdout_is_the_configs_split() {
+        let ds = Dataset {
+            channels: 1,
+            height: 1,
+            width: 1,
+            pixels: vec![0; 40],
+            labels: Some((0..40).map(|i| (i % 2) as u8).collect()),
+            ids: None,
+            class_names: vec!["a".into(), "b".into()],
+        };
         let cfg = TrainConfig { val_split: 0.25, seed: 9, ..TrainConfig::default() };
-        let (tr, va) = cfg.holdout(40);
+        let (tr, va) = cfg.holdout(&ds);
         assert_eq!((tr.len(), va.len()), (30, 10));
-        assert_eq!((tr.clone(), va.clone()), holdout(40, 0.25, 9));
+        assert_eq!((tr.clone(), va.clone()), holdout(&ds, 0.25, 9, SplitMode::Stratified));
         assert!(va.iter().all(|i| !tr.contains(i)));
         let none = TrainConfig { val_split: 0.0, ..cfg };
-        assert_eq!(none.holdout(40), ((0..40).collect(), vec![]));
+        assert_eq!(none.holdout(&ds), ((0..40).collect(), vec![]));
+    }
+
+    /// Settings saved before the split mode existed keep their random split on --resume.
+    #[test]
+    fn old_settings_split_at_random() {
+        let mut json = serde_json::to_value(TrainConfig::default()).unwrap();
+        let obj = json.as_object_mut().unwrap();
+        for k in ["split_mode", "class_weight", "schedule"] {
+            obj.remove(k);
+        }
+        let old: TrainConfig = serde_json::from_value(json).unwrap();
+        assert_eq!((old.split_mode, old.class_weight, old.schedule), (SplitMode::Random, ClassWeight::None, Schedule::Constant));
+    }
+
+    #[test]
+    fn plateau_needs_validation_data() {
+        let cfg = TrainConfig { schedule: Schedule::Plateau { factor: 0.1, patience: 2, min_lr: 0.0 }, val_split: 0.0, ..TrainConfig::default() };
+        let e = cfg.validate_with(false).unwrap_err().to_string();
+        assert!(e.contains("--schedule") && e.contains("--val-data"), "{e}");
+        cfg.validate_with(true).unwrap();
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod bench;
 mod check;
 mod config;
 mod eval;
+mod imbalance;
 mod meta;
 mod metrics;
 pub mod safetensors;
@@ -13,7 +14,8 @@ mod trainer;
 
 pub use bench::{bench_conv_layers, bench_model, BenchResult, LayerBench, SEED_CONV_LAYERS};
 pub use check::{check_bench, check_data, check_labelled, parse_input, set_threads};
-pub use config::{holdout, Monitor, TrainConfig};
+pub use config::{Monitor, TrainConfig};
+pub use imbalance::{holdout, ClassWeight, SplitMode};
 pub use eval::{evaluate, predict, Evaluation};
 pub use meta::ModelMeta;
 pub use metrics::{ClassScore, Confusion};

@@ -20,7 +20,7 @@ use crate::data::{make_batch, Dataset, Normalization};
 use crate::error::{Error, Result};
 use crate::nn::{Ctx, ModelSpec, Module, Sequential};
 use crate::ops;
-use crate::optim::{OptimRecord, Optimizer};
+use crate::optim::{OptimRecord, Optimizer, ScheduleState};
 use crate::tensor::{Rng, Tensor};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -88,6 +88,13 @@ pub struct TrainState {
     /// a resumed run refuses other data.
     #[serde(default)]
     pub data: Option<DataFingerprint>,
+    /// The class weights of the training loss, resolved from `config.class_weight` on the
+    /// training part of the data when the run started (None: unweighted).
+    #[serde(default)]
+    pub class_weights: Option<Vec<f32>>,
+    /// What the learning-rate schedule carries between epochs.
+    #[serde(default)]
+    pub schedule: ScheduleState,
 }
 
 /// [`fingerprint`]s of a run's training data (as given, validation split included) and of its
@@ -163,11 +170,25 @@ impl Trainer {
                 detail: "the model's output must have one value per class".into(),
             });
         }
-        let (tr, _) = config.holdout(train.len());
-        let normalization = Normalization::fit(config.normalization, &train.subset(&tr));
+        let (tr, _) = config.holdout(train);
+        let train_part = train.subset(&tr);
+        let normalization = Normalization::fit(config.normalization, &train_part);
+        let class_weights = config.class_weight.resolve(&train_part.class_counts(), &train.class_names)?;
         let meta = ModelMeta { spec: model.spec().clone(), input, class_names: train.class_names.clone(), normalization };
         let optimizer = Optimizer::new(config.optimizer.clone());
-        let state = TrainState { config, meta, history: vec![], epoch: 0, best: None, wait: 0, stopped: false, n_data: train.len(), data: None };
+        let state = TrainState {
+            config,
+            meta,
+            history: vec![],
+            epoch: 0,
+            best: None,
+            wait: 0,
+            stopped: false,
+            n_data: train.len(),
+            data: None,
+            class_weights,
+            schedule: ScheduleState::default(),
+        };
         Ok(Trainer { model, state, optimizer, best_weights: None })
     }
 
@@ -186,6 +207,11 @@ impl Trainer {
             let fits = b.len() == expected.len() && b.iter().all(|(k, v)| expected.get(k).is_some_and(|s| s == v.shape()));
             if !fits {
                 return Err(Error::invalid("best weights", "the best weights do not fit the model's tensors"));
+            }
+        }
+        if let Some(w) = &state.class_weights {
+            if w.len() != state.meta.class_names.len() {
+                return Err(Error::invalid("class weights", format!("{} class weights for {} classes", w.len(), state.meta.class_names.len())));
             }
         }
         let mut opt = Optimizer::new(state.config.optimizer.clone());
@@ -254,7 +280,7 @@ impl Trainer {
                 return Err(Error::invalid("train", format!("validation data given while val_split {} holds out training images: use one", cfg.val_split)));
             }
         }
-        let (tr_idx, va_idx) = cfg.holdout(train.len());
+        let (tr_idx, va_idx) = cfg.holdout(train);
         let held_out;
         let val = match val {
             Some(v) => Some(v),
@@ -293,6 +319,9 @@ impl Trainer {
         while self.state.epoch < cfg.epochs && !self.state.stopped {
             let epoch = self.state.epoch + 1;
             let t0 = std::time::Instant::now();
+            // the schedule's rate for this epoch; the history records the rate of its first step
+            self.optimizer.set_lr(cfg.schedule.lr(cfg.optimizer.lr, self.state.epoch, &self.state.schedule));
+            let epoch_lr = self.optimizer.current_lr();
             let mut order = tr_idx.clone();
             base.fork(epoch as u64).shuffle(&mut order);
             let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
@@ -344,12 +373,13 @@ impl Trainer {
                 train_acc: correct as f32 / seen as f32,
                 val_loss,
                 val_acc,
-                lr: self.optimizer.current_lr(),
+                lr: epoch_lr,
                 seconds: t0.elapsed().as_secs_f32(),
             };
             self.state.epoch = epoch;
-            if let (Some(l), Some(a)) = (val_loss, val_acc) {
-                let s = score(cfg.monitor, l, a);
+            let val_score = val_loss.zip(val_acc).map(|(l, a)| score(cfg.monitor, l, a));
+            cfg.schedule.epoch_end(cfg.optimizer.lr, val_score, &mut self.state.schedule);
+            if let Some(s) = val_score {
                 if self.state.best.is_none_or(|(_, b)| s > b) {
                     self.state.best = Some((epoch, s));
                     self.state.wait = 0;
@@ -374,13 +404,17 @@ impl Trainer {
     }
 
     /// One optimisation step on a batch; returns (loss, accuracy) of the batch. The loss is
-    /// the cross-entropy of the logits plus, for every parameter with a Keras-style L2 factor
+    /// the cross-entropy of the logits (class-weighted with the run's class weights,
+    /// [`ops::weighted_cross_entropy`]) plus, for every parameter with a Keras-style L2 factor
     /// λ, the penalty `λ Σ w²` ([`ops::l2_penalty`], on the tape, so its gradient `2 λ w` comes
     /// from the same backward pass).
     pub fn step(&mut self, x: Tensor, y: &[usize], rng: &mut Rng) -> Result<(f32, f32)> {
         let g = Graph::new();
         let logits = self.model.forward_logits_mut(&g.constant(x), &mut Ctx::new(rng))?;
-        let mut loss = ops::cross_entropy(&logits, y)?;
+        let mut loss = match &self.state.class_weights {
+            Some(w) => ops::weighted_cross_entropy(&logits, y, w)?,
+            None => ops::cross_entropy(&logits, y)?,
+        };
         for (p, lambda) in self.model.l2() {
             loss = ops::add(&loss, &ops::l2_penalty(&g.param(p), lambda)?)?;
         }
