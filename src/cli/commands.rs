@@ -121,8 +121,15 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     let r = run::evaluate_run(dir.path(), &data, a.out.as_deref())?;
     let (ev, conf) = (&r.evaluation, &r.confusion);
     println!("Accuracy: {:.4} on {} images (loss {:.4})", ev.accuracy, r.images, ev.loss);
+    for u in &r.by_usage {
+        println!("  {:?}: {:.4} on {} images (loss {:.4})", u.split, u.accuracy, u.images, u.loss);
+    }
     println!("{:<14} {:>9} {:>9} {:>9} {:>8}", "class", "precision", "recall", "f1", "support");
-    for s in conf.per_class() {
+    let (macro_avg, weighted_avg) = conf.averages();
+    for (i, s) in conf.per_class().into_iter().chain([macro_avg, weighted_avg]).enumerate() {
+        if i == conf.class_names.len() {
+            println!();
+        }
         println!("{:<14} {:>9.3} {:>9.3} {:>9.3} {:>8}", s.name, s.precision, s.recall, s.f1, s.support);
     }
     if conf.class_names.len() <= 20 {
@@ -142,7 +149,11 @@ pub fn eval(a: EvalArgs) -> Result<()> {
 
 pub fn predict(a: PredictArgs) -> Result<()> {
     let dir = RunDir::resolve(a.run.as_deref())?;
-    let n = run::predict_run(dir.path(), &a.data, a.split.parse()?, &a.out, a.force)?;
+    let opts = run::PredictOptions { probs: a.probs.clone(), tta: a.tta.parse()? };
+    let n = run::predict_run_with(dir.path(), &a.data, a.split.parse()?, &a.out, a.force, &opts)?;
     println!("Wrote {n} predictions to {}", a.out.display());
+    if let Some(p) = &a.probs {
+        println!("Wrote their class probabilities to {}", p.display());
+    }
     Ok(())
 }

@@ -206,6 +206,12 @@ pub struct PredictArgs {
     /// Replace --out if it exists.
     #[arg(long)]
     pub force: bool,
+    /// Also write the class probabilities to this CSV (id and one column per class).
+    #[arg(long)]
+    pub probs: Option<PathBuf>,
+    /// Test-time augmentation: none, or flip (average with the horizontal mirror).
+    #[arg(long, default_value = "none")]
+    pub tta: String,
 }
 
 /// Runs the parsed command line.

@@ -8,7 +8,8 @@ use super::{
 use crate::data::{self, Dataset, Split};
 use crate::error::{Error, Result};
 use crate::nn::resolve_model;
-use crate::train::{check_data, check_labelled, evaluate, predict, Confusion, Evaluation, Event, TrainConfig, Trainer};
+use crate::tensor::Tensor;
+use crate::train::{check_data, check_labelled, evaluate, predict_tta, Confusion, Evaluation, Event, TrainConfig, Trainer, Tta};
 use std::path::{Path, PathBuf};
 
 /// What `pupil train` is asked to do.
@@ -264,16 +265,48 @@ pub struct EvalReport {
     pub evaluation: Evaluation,
     pub confusion: Confusion,
     pub files: ConfusionFiles,
+    /// On fer2013.csv's test split: the PublicTest and PrivateTest rows scored apart, as
+    /// Kaggle's public and private leaderboards did (empty otherwise).
+    pub by_usage: Vec<UsageScore>,
+}
+
+/// The evaluation of the rows of one `Usage` of fer2013.csv.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UsageScore {
+    /// [`Split::PublicTest`] or [`Split::PrivateTest`].
+    pub split: Split,
+    pub images: usize,
+    pub accuracy: f64,
+    pub loss: f64,
 }
 
 /// Evaluates the model of the run in `run` on `data`, writes the confusion matrix into `out`
-/// (default: the run directory, whose `run.json` then records `data` as evaluated).
+/// (default: the run directory, whose `run.json` then records `data` as evaluated). The test
+/// split of a file with a `Usage` column (fer2013.csv) is evaluated as its PublicTest rows and
+/// its PrivateTest rows, reported apart in [`EvalReport::by_usage`] and together (public rows
+/// first) as the whole.
 pub fn evaluate_run(run: &Path, data: &DataRef, out: Option<&Path>) -> Result<EvalReport> {
     let dir = RunDir::open(run)?;
     let m = dir.load_model()?;
-    let ds = data.load()?;
-    check_labelled(&ds, &m.meta.input, m.meta.class_names.len(), &data.describe())?;
-    let ev = evaluate(&m.model, &ds, &m.meta.normalization, 256)?;
+    let (input, classes) = (&m.meta.input, m.meta.class_names.len());
+    let eval = |ds: &Dataset| evaluate(&m.model, ds, &m.meta.normalization, 256);
+    let parts = usage_parts(data);
+    let (ds, ev, by_usage) = match parts {
+        Some((public, private)) => {
+            check_labelled(&public, input, classes, &data.describe())?;
+            check_labelled(&private, input, classes, &data.describe())?;
+            let (ep, eq) = (eval(&public)?, eval(&private)?);
+            let score = |split, ds: &Dataset, e: &Evaluation| UsageScore { split, images: ds.len(), accuracy: e.accuracy, loss: e.loss };
+            let by = vec![score(Split::PublicTest, &public, &ep), score(Split::PrivateTest, &private, &eq)];
+            (public.concat(private)?, ep.merge(&eq), by)
+        }
+        None => {
+            let ds = data.load()?;
+            check_labelled(&ds, input, classes, &data.describe())?;
+            let ev = eval(&ds)?;
+            (ds, ev, vec![])
+        }
+    };
     let conf = Confusion::new(&m.meta.class_names, &ev.truth, &ev.predictions);
     let files = write_confusion(out.unwrap_or(dir.path()), &conf, "eval")?;
     if out.is_none_or(|o| o == dir.path()) {
@@ -282,7 +315,18 @@ pub fn evaluate_run(run: &Path, data: &DataRef, out: Option<&Path>) -> Result<Ev
             dir.write_record(&r)?;
         }
     }
-    Ok(EvalReport { data: data.clone(), images: ds.len(), evaluation: ev, confusion: conf, files })
+    Ok(EvalReport { data: data.clone(), images: ds.len(), evaluation: ev, confusion: conf, files, by_usage })
+}
+
+/// The PublicTest and PrivateTest rows of `data` when it is the test split of a file with a
+/// `Usage` column holding both; None otherwise (then `data.load()` is the whole, and reports
+/// any fault of the file).
+fn usage_parts(data: &DataRef) -> Option<(Dataset, Dataset)> {
+    if data.split != Split::Test || data.held_out.is_some() || !matches!(data.source, super::DataSource::File { .. }) {
+        return None;
+    }
+    let part = |split| DataRef { split, ..data.clone() }.load().ok();
+    Some((part(Split::PublicTest)?, part(Split::PrivateTest)?))
 }
 
 /// Predicts the classes of `data` with the run's model and writes a Kaggle submission
@@ -290,14 +334,56 @@ pub fn evaluate_run(run: &Path, data: &DataRef, out: Option<&Path>) -> Result<Ev
 /// file nor a file of a run, nor (unless `force`) any existing file. Returns the number of
 /// predictions.
 pub fn predict_run(run: &Path, data: &Path, split: Split, out: &Path, force: bool) -> Result<usize> {
+    predict_run_with(run, data, split, out, force, &PredictOptions::default())
+}
+
+/// Options of [`predict_run_with`] beyond the submission.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PredictOptions {
+    /// Also write the class probabilities here: `id` and one column per class name.
+    pub probs: Option<PathBuf>,
+    /// Test-time augmentation (the submission's labels are the argmax of its probabilities).
+    pub tta: Tta,
+}
+
+/// [`predict_run`] with [`PredictOptions`]; the probabilities file obeys the same rules as
+/// `out` and may not be `out`.
+pub fn predict_run_with(run: &Path, data: &Path, split: Split, out: &Path, force: bool, opts: &PredictOptions) -> Result<usize> {
     check_output(out, &[data], force)?;
+    if let Some(p) = &opts.probs {
+        check_output(p, &[data, out], force)?;
+    }
     let dir = RunDir::open(run)?;
     let m = dir.load_model()?;
     let ds = data::load(data, split)?;
     check_data(&ds, &m.meta.input, m.meta.class_names.len(), &data.display().to_string())?;
-    let probs = predict(&m.model, &ds, &m.meta.normalization, 256)?;
+    let probs = predict_tta(&m.model, &ds, &m.meta.normalization, 256, opts.tta)?;
     let labels = probs.argmax_rows()?;
     let ids: Vec<u64> = ds.ids.clone().unwrap_or_else(|| (0..ds.len() as u64).collect());
+    if let Some(p) = &opts.probs {
+        crate::io::write_atomic(p, probabilities_csv(&ids, &m.meta.class_names, &probs).as_bytes())?;
+    }
     data::write_submission(out, &ids, &labels)?;
     Ok(labels.len())
+}
+
+/// The probabilities as CSV: `id,<class names>`, then one row per image (shortest decimals
+/// that give the f32 back).
+fn probabilities_csv(ids: &[u64], class_names: &[String], probs: &Tensor) -> String {
+    let field = |s: &str| if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() };
+    let mut s = String::from("id");
+    for n in class_names {
+        s.push(',');
+        s.push_str(&field(n));
+    }
+    s.push('\n');
+    let k = class_names.len().max(1);
+    for (id, row) in ids.iter().zip(probs.data().chunks(k)) {
+        s.push_str(&id.to_string());
+        for p in row {
+            s.push_str(&format!(",{p}"));
+        }
+        s.push('\n');
+    }
+    s
 }

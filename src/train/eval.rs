@@ -1,5 +1,5 @@
 //! Evaluation and prediction in inference mode (no tape, batch norm on running statistics,
-//! no dropout).
+//! no dropout), with optional test-time augmentation ([`Tta`]).
 
 use crate::autograd::Graph;
 use crate::data::{make_batch, Dataset, Normalization};
@@ -35,6 +35,66 @@ pub fn predict(model: &Sequential, ds: &Dataset, norm: &Normalization, batch: us
         probs.extend_from_slice(p.value().data());
     }
     Tensor::from_vec(probs, &[ds.len(), k])
+}
+
+/// Test-time augmentation of [`predict_tta`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Tta {
+    /// The image as it is.
+    #[default]
+    None,
+    /// The mean of the probabilities of the image and of its horizontal mirror (left and right
+    /// swapped, before normalisation: what the model would see if given the mirrored file).
+    Flip,
+}
+
+impl std::str::FromStr for Tta {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Tta> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "none" => Ok(Tta::None),
+            "flip" => Ok(Tta::Flip),
+            t => Err(Error::invalid("--tta", format!("{t:?} is not none or flip"))),
+        }
+    }
+}
+
+/// `ds` with every image mirrored horizontally (each row of each channel reversed).
+pub fn mirrored(ds: &Dataset) -> Dataset {
+    let mut out = ds.clone();
+    if ds.width > 0 {
+        for row in out.pixels.chunks_mut(ds.width) {
+            row.reverse();
+        }
+    }
+    out
+}
+
+/// [`predict`] with test-time augmentation: with [`Tta::Flip`], each image's probabilities are
+/// `(p(x) + p(mirror(x))) / 2` (still summing to 1).
+pub fn predict_tta(model: &Sequential, ds: &Dataset, norm: &Normalization, batch: usize, tta: Tta) -> Result<Tensor> {
+    let p = predict(model, ds, norm, batch)?;
+    match tta {
+        Tta::None => Ok(p),
+        Tta::Flip => {
+            let q = predict(model, &mirrored(ds), norm, batch)?;
+            let mean: Vec<f32> = p.data().iter().zip(q.data()).map(|(a, b)| (a + b) / 2.0).collect();
+            Tensor::from_vec(mean, p.shape())
+        }
+    }
+}
+
+impl Evaluation {
+    /// The evaluation of two data sets together: predictions one after the other, the loss and
+    /// accuracy over all images.
+    pub fn merge(&self, other: &Evaluation) -> Evaluation {
+        let (a, b) = (self.truth.len() as f64, other.truth.len() as f64);
+        let n = (a + b).max(1.0);
+        let predictions: Vec<usize> = self.predictions.iter().chain(&other.predictions).copied().collect();
+        let truth: Vec<usize> = self.truth.iter().chain(&other.truth).copied().collect();
+        let correct = predictions.iter().zip(&truth).filter(|(p, t)| p == t).count();
+        Evaluation { loss: (self.loss * a + other.loss * b) / n, accuracy: correct as f64 / n, predictions, truth }
+    }
 }
 
 /// Loss, accuracy and predictions on a labelled dataset.

@@ -1,5 +1,6 @@
-//! Classification metrics: accuracy, confusion matrix, per-class precision and recall, and
-//! the most-confused pairs.
+//! Classification metrics: accuracy, confusion matrix, per-class precision and recall, their
+//! macro and weighted averages (scikit-learn's `classification_report`), and the most-confused
+//! pairs.
 
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +71,31 @@ impl Confusion {
                 ClassScore { name: self.class_names[c].clone(), support, precision, recall, f1 }
             })
             .collect()
+    }
+
+    /// The macro and weighted averages of precision, recall and F1, as scikit-learn's
+    /// `classification_report` gives them (named "macro avg" and "weighted avg", support =
+    /// all samples): the macro average is the plain mean over the classes, the weighted one
+    /// the mean weighted by each class's support. The macro F1 is the mean of the classes'
+    /// F1, not the F1 of the mean precision and recall. As scikit-learn does, a class that
+    /// occurs neither in the truth nor in the predictions is left out (its scores are
+    /// undefined, not 0).
+    pub fn averages(&self) -> (ClassScore, ClassScore) {
+        let k = self.counts.len();
+        let seen: Vec<ClassScore> = self
+            .per_class()
+            .into_iter()
+            .enumerate()
+            .filter(|(c, s)| s.support > 0 || (0..k).any(|t| self.counts[t][*c] > 0))
+            .map(|(_, s)| s)
+            .collect();
+        let total = self.total();
+        let avg = |name: &str, weight: &dyn Fn(&ClassScore) -> f64| {
+            let w: f64 = seen.iter().map(weight).sum();
+            let mean = |f: &dyn Fn(&ClassScore) -> f64| if w == 0.0 { 0.0 } else { seen.iter().map(|s| weight(s) * f(s)).sum::<f64>() / w };
+            ClassScore { name: name.to_string(), support: total, precision: mean(&|s| s.precision), recall: mean(&|s| s.recall), f1: mean(&|s| s.f1) }
+        };
+        (avg("macro avg", &|_| 1.0), avg("weighted avg", &|s| s.support as f64))
     }
 
     /// The `n` largest off-diagonal entries of the row-normalised matrix:
@@ -155,5 +181,19 @@ mod tests {
         let t = c.to_text();
         assert_eq!(t.lines().count(), 4);
         assert!(t.lines().nth(1).unwrap().trim_start().starts_with("a 1 1 0") && t.lines().nth(1).unwrap().ends_with("0.500"), "{t}");
+    }
+
+    /// Truth 0 0 0 1 1 2, predictions 0 0 1 1 2 2, class 3 never seen:
+    /// precision 1, 1/2, 1/2; recall 2/3, 1/2, 1; F1 4/5, 1/2, 2/3; supports 3, 2, 1.
+    /// Macro: P 2/3, R 13/18, F1 (4/5 + 1/2 + 2/3)/3 = 59/90. Weighted (by 3, 2, 1 of 6): P 3/4, R 2/3, F1 61/90.
+    #[test]
+    fn macro_and_weighted_averages() {
+        let names: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
+        let c = Confusion::new(&names, &[0, 0, 0, 1, 1, 2], &[0, 0, 1, 1, 2, 2]);
+        let (m, w) = c.averages();
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        assert_eq!((m.name.as_str(), m.support, w.name.as_str(), w.support), ("macro avg", 6, "weighted avg", 6));
+        assert!(close(m.precision, 2.0 / 3.0) && close(m.recall, 13.0 / 18.0) && close(m.f1, 59.0 / 90.0), "{m:?}");
+        assert!(close(w.precision, 0.75) && close(w.recall, 2.0 / 3.0) && close(w.f1, 61.0 / 90.0), "{w:?}");
     }
 }

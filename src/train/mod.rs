@@ -16,7 +16,7 @@ pub use bench::{bench_conv_layers, bench_model, BenchResult, LayerBench, SEED_CO
 pub use check::{check_bench, check_data, check_labelled, parse_input, set_threads};
 pub use config::{Monitor, TrainConfig};
 pub use imbalance::{holdout, ClassWeight, SplitMode};
-pub use eval::{evaluate, predict, Evaluation};
+pub use eval::{evaluate, mirrored, predict, predict_tta, Evaluation, Tta};
 pub use meta::ModelMeta;
 pub use metrics::{ClassScore, Confusion};
 pub use trainer::{fingerprint, first_non_finite, DataFingerprint, EpochRecord, EpochSink, Event, TrainState, Trainer};
