@@ -59,8 +59,9 @@ fn small_cnn_learns_the_embedded_sample() {
 fn resume_equals_uninterrupted() {
     let data = small_data(400);
     // 20 held-out images and a slow start: epochs 1 to 3 score the same validation accuracy
+    // (on the images the random split holds out; the stratified one gives no tie here)
     let stress_config = |epochs| {
-        let mut c = TrainConfig { val_split: 0.05, ..stress_config(epochs) };
+        let mut c = TrainConfig { val_split: 0.05, split_mode: pupil::train::SplitMode::Random, ..stress_config(epochs) };
         c.optimizer.lr = 0.0002;
         c
     };

@@ -11,7 +11,8 @@ use pupil::train::{self, parse_input, TrainConfig};
 
 pub fn train(a: TrainArgs) -> Result<()> {
     let flags = OptimFlags { lr: a.lr, decay: a.decay, momentum: a.momentum, weight_decay: a.weight_decay };
-    let sched = ScheduleFlags { name: a.schedule.clone(), step_every: a.step_every, gamma: a.gamma, factor: a.factor, patience: a.lr_patience, min_lr: a.min_lr };
+    let sched =
+        ScheduleFlags { name: a.schedule.clone(), step_every: a.step_every, gamma: a.gamma, factor: a.factor, patience: a.lr_patience, min_lr: a.min_lr };
     let plan = TrainPlan {
         config: TrainConfig {
             batch_size: a.batch,

@@ -4,13 +4,14 @@
 //! With `η` the base rate (`--lr`) and `e` the number of epochs completed before the epoch
 //! (0 for the first), the rate of an epoch is (PyTorch's formulas, stepped once per epoch):
 //!
-//! * [`Schedule::Constant`]: `η`.
-//! * [`Schedule::Step`] (`StepLR`): `η · γ^⌊e / every⌋`.
-//! * [`Schedule::Cosine`] (`CosineAnnealingLR`): `η_min + (η - η_min) (1 + cos(π e / T)) / 2`
-//!   with `T` the run's epochs when it started, so the first epoch runs at `η` and the curve
-//!   reaches `η_min` after `T` epochs (a resumed run given more epochs stays at `η_min`
-//!   after `T`, rather than climbing again as PyTorch's closed form would).
-//! * [`Schedule::Plateau`] (`ReduceLROnPlateau`, threshold 0, no cooldown): the rate starts at
+//! * [`Schedule::Constant`] keeps `η`.
+//! * [`Schedule::Step`] (`StepLR`) gives `η · γ^⌊e / every⌋`.
+//! * [`Schedule::Cosine`] (`CosineAnnealingLR`) gives `η_min + (η - η_min) (1 + cos(π e / T)) / 2`
+//!   with `T` the run's epochs when it started: the first epoch runs at `η`, the last one just
+//!   above `η_min` (as in PyTorch, where `T_max` epochs end at `e = T_max - 1`); a resumed run
+//!   given more epochs stays at `η_min` after `T`, rather than climbing again as PyTorch's
+//!   closed form would.
+//! * [`Schedule::Plateau`] (`ReduceLROnPlateau`, threshold 0, no cooldown) starts the rate at
 //!   `η`; after each validated epoch, a monitored score that is not strictly better than the
 //!   best so far counts a bad epoch, and when there have been more than `patience` bad epochs
 //!   in a row the rate becomes `max(rate · factor, min_lr)` and the count restarts. Its state

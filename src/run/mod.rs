@@ -27,7 +27,8 @@ pub use data_ref::{DataRef, DataSource, HeldOut, RunRecord};
 pub use model_file::{load_model, save_model, RunModel, META_KEY};
 pub use numbered::{latest, new_run, LATEST, RUNS_BASE};
 pub use session::{
-    check_same_data, evaluate_run, predict_run, predict_run_with, resume, EvalReport, FinalEvaluation, PredictOptions, TrainPlan, TrainReport, TrainSession, UsageScore,
+    check_same_data, evaluate_run, predict_run, predict_run_with, resume, EvalReport, FinalEvaluation, PredictOptions, TrainPlan, TrainReport, TrainSession,
+    UsageScore,
 };
 
 use crate::data::Dataset;

@@ -2,8 +2,8 @@
 //! policies of a new run and of `--resume`), evaluating and predicting with its model.
 
 use super::{
-    check_output, HeldOut, latest, new_run, write_confusion, ConfusionFiles, DataRef, RunDir, RunRecord, CHECKPOINT, CONFUSION_CSV, CONFUSION_PNG, CURVES, HISTORY,
-    MODEL, MODEL_JSON, RECORD, RUNS_BASE, RUN_FILES,
+    check_output, latest, new_run, write_confusion, ConfusionFiles, DataRef, HeldOut, RunDir, RunRecord, CHECKPOINT, CONFUSION_CSV, CONFUSION_PNG, CURVES,
+    HISTORY, MODEL, MODEL_JSON, RECORD, RUNS_BASE, RUN_FILES,
 };
 use crate::data::{self, Dataset, Split};
 use crate::error::{Error, Result};

@@ -99,9 +99,9 @@ impl std::str::FromStr for ClassWeight {
         }
         let mut w = vec![];
         for (i, part) in s.split(',').map(str::trim).enumerate() {
-            let v: f32 = part
-                .parse()
-                .map_err(|_| Error::invalid("--class-weight", format!("{part:?} (weight {}) is not a number; give none, balanced or a list like 1,2.5,1", i + 1)))?;
+            let v: f32 = part.parse().map_err(|_| {
+                Error::invalid("--class-weight", format!("{part:?} (weight {}) is not a number; give none, balanced or a list like 1,2.5,1", i + 1))
+            })?;
             w.push(v);
         }
         let cw = ClassWeight::Given(w);
@@ -169,7 +169,17 @@ mod tests {
     /// exactly 8, 2 and 1 of them.
     #[test]
     fn stratified_keeps_every_class_proportion() {
-        let labels: Vec<u8> = (0..110).map(|i| if i < 80 { 0 } else if i < 100 { 1 } else { 2 }).collect();
+        let labels: Vec<u8> = (0..110)
+            .map(|i| {
+                if i < 80 {
+                    0
+                } else if i < 100 {
+                    1
+                } else {
+                    2
+                }
+            })
+            .collect();
         let ds = labelled(&labels, 3);
         let (tr, va) = holdout(&ds, 0.1, 7, SplitMode::Stratified);
         let count = |idx: &[usize], c: u8| idx.iter().filter(|&&i| labels[i] == c).count();

@@ -82,13 +82,8 @@ impl Confusion {
     /// undefined, not 0).
     pub fn averages(&self) -> (ClassScore, ClassScore) {
         let k = self.counts.len();
-        let seen: Vec<ClassScore> = self
-            .per_class()
-            .into_iter()
-            .enumerate()
-            .filter(|(c, s)| s.support > 0 || (0..k).any(|t| self.counts[t][*c] > 0))
-            .map(|(_, s)| s)
-            .collect();
+        let seen: Vec<ClassScore> =
+            self.per_class().into_iter().enumerate().filter(|(c, s)| s.support > 0 || (0..k).any(|t| self.counts[t][*c] > 0)).map(|(_, s)| s).collect();
         let total = self.total();
         let avg = |name: &str, weight: &dyn Fn(&ClassScore) -> f64| {
             let w: f64 = seen.iter().map(weight).sum();
