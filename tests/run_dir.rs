@@ -191,6 +191,7 @@ fn a_session_records_its_data_for_later_commands() {
         data: Some(csv.clone()),
         val_data: None,
         test_data: None,
+        class_names: None,
     };
     let mut s = TrainSession::start(&plan).unwrap_or_else(|e| panic!("{e}"));
     let report = s.fit(&mut |_| {}).unwrap();
