@@ -7,16 +7,17 @@
 //! ...                       faces/test/Angry/...            val/ or validation/)
 //! ```
 //!
-//! * A directory is a **class tree** when one of its subfolders holds image files directly;
-//!   every non-hidden subfolder is then a class, named by the folder, classes in sorted (byte)
-//!   order as torchvision sorts them, label `i` = the `i`-th folder. A class's images are the
-//!   files with a PNG, JPEG or BMP extension anywhere below its folder (sorted by path; names
-//!   starting with `.` are skipped). A class folder without images is an error.
-//! * A directory is a **tree of splits** when it is no class tree but `train/`, `test/`,
-//!   `val/` or `validation/` in it is one: [`Split::Training`] reads `train/`, [`Split::Test`]
-//!   `test/` (else `val/`), [`Split::PublicTest`] (`--split val`) `val/` (else
-//!   `validation/`), [`Split::All`] `train/` then `test/`.
-//!   A class tree itself is one split: `Training`, `Test` and `All` read all of it.
+//! * A directory is a **tree of splits** when `train/`, `test/`, `val/` or `validation/` in
+//!   it is a class tree (its other folders, say a run directory, are ignored):
+//!   [`Split::Training`] reads `train/`, [`Split::Test`] `test/` (else `val/`, `validation/`),
+//!   [`Split::PublicTest`] (`--split val`) `val/` (else `validation/`), [`Split::All`]
+//!   `train/` then `test/`.
+//! * Else a directory is a **class tree** when one of its subfolders holds image files
+//!   directly; every non-hidden subfolder is then a class, named by the folder, classes in
+//!   sorted (byte) order as torchvision sorts them, label `i` = the `i`-th folder. A class's
+//!   images are the files with a PNG, JPEG or BMP extension anywhere below its folder (sorted
+//!   by path; names starting with `.` are skipped). A class folder without images is an
+//!   error. A class tree is one split: `Training`, `Test` and `All` read all of it.
 //! * Every image is made gray and brought to one size ([`super::image::fit`]): the size asked
 //!   for ([`LoadOptions::size`], the model's input when a model reads the data), else the size
 //!   of the first image (first class, first file).
@@ -60,7 +61,12 @@ pub fn is_class_tree(dir: &Path) -> bool {
 
 /// True if `dir` is a class tree or a tree of splits: what [`load_tree`] reads.
 pub fn is_image_tree(dir: &Path) -> bool {
-    is_class_tree(dir) || ["train", "test", "val", "validation"].iter().any(|n| is_class_tree(&dir.join(n)))
+    is_class_tree(dir) || is_split_tree(dir)
+}
+
+/// True if `train/`, `test/`, `val/` or `validation/` in `dir` is a class tree.
+fn is_split_tree(dir: &Path) -> bool {
+    ["train", "test", "val", "validation"].iter().any(|n| is_class_tree(&dir.join(n)))
 }
 
 /// The image files below `dir`, recursively, sorted by path.
@@ -93,7 +99,7 @@ fn split_dir(dir: &Path, split: Split) -> Option<PathBuf> {
 
 /// Loads `dir` if it is a class tree or a tree of splits (None otherwise; see the module doc).
 pub fn load_tree(dir: &Path, split: Split, opts: &LoadOptions) -> Result<Option<Dataset>> {
-    if is_class_tree(dir) {
+    if is_class_tree(dir) && !is_split_tree(dir) {
         return match split {
             Split::Training | Split::Test | Split::All => load_classes(dir, opts).map(Some),
             _ => Err(Error::parse(dir, 0, "split", format!("split {split:?}: this folder of class folders is one split (use train, test or all)"))),

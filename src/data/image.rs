@@ -39,12 +39,13 @@ pub fn has_image_extension(path: &Path) -> bool {
 /// the file and says what is wrong with it.
 pub fn read_gray(path: &Path) -> Result<GrayImage> {
     let bad = |msg: String| Error::parse(path, 0, "image", msg);
-    let mut reader = ImageReader::open(path).map_err(|e| Error::io(path, e))?.with_guessed_format().map_err(|e| Error::io(path, e))?;
-    match reader.format() {
-        Some(image::ImageFormat::Png | image::ImageFormat::Jpeg | image::ImageFormat::Bmp) => {}
-        Some(f) => return Err(bad(format!("a {f:?} image; pupil reads PNG, JPEG and BMP"))),
-        None => return Err(bad("not a PNG, JPEG or BMP image (unrecognised content)".into())),
-    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let format = match image::guess_format(&bytes) {
+        Ok(f @ (image::ImageFormat::Png | image::ImageFormat::Jpeg | image::ImageFormat::Bmp)) => f,
+        Ok(f) => return Err(bad(format!("a {f:?} image; pupil reads PNG, JPEG and BMP"))),
+        Err(_) => return Err(bad("not a PNG, JPEG or BMP image (unrecognised content)".into())),
+    };
+    let mut reader = ImageReader::with_format(std::io::Cursor::new(bytes), format);
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
