@@ -71,7 +71,8 @@ fn is_split_tree(dir: &Path) -> bool {
 
 /// The image files below `dir`, recursively, sorted by path.
 fn images_below(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.map(|e| e.map(|e| e.path())).collect::<std::io::Result<_>>().map_err(|e| Error::io(dir, e))?;
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.map(|e| e.map(|e| e.path())).collect::<std::io::Result<_>>().map_err(|e| Error::io(dir, e))?;
     entries.sort();
     for p in entries {
         if hidden(&p) {
@@ -135,9 +136,10 @@ fn load_classes(dir: &Path, opts: &LoadOptions) -> Result<Dataset> {
                 .iter()
                 .zip(&classes)
                 .map(|(f, c)| {
-                    names.iter().position(|n| n == f).ok_or_else(|| {
-                        Error::parse(c, 0, "class folder", format!("{f:?} is not one of the classes {}", names.join(", ")))
-                    })
+                    names
+                        .iter()
+                        .position(|n| n == f)
+                        .ok_or_else(|| Error::parse(c, 0, "class folder", format!("{f:?} is not one of the classes {}", names.join(", "))))
                 })
                 .collect::<Result<_>>()?;
             (names.clone(), labels)

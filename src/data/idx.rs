@@ -129,15 +129,7 @@ pub fn dataset_from(images: IdxImages, labels: Option<(Vec<u8>, &Path)>, path: &
     let max = labels.as_ref().and_then(|l| l.iter().copied().max());
     let first = &images.pixels[..(images.height * images.width).min(images.pixels.len())];
     let class_names = idx_class_names(first, images.height, images.width, max);
-    Ok(Dataset {
-        channels: 1,
-        height: images.height,
-        width: images.width,
-        pixels: images.pixels,
-        labels,
-        ids: None,
-        class_names,
-    })
+    Ok(Dataset { channels: 1, height: images.height, width: images.width, pixels: images.pixels, labels, ids: None, class_names })
 }
 
 /// Labels beyond the ten classes of MNIST make a model with one output per class up to the

@@ -37,8 +37,8 @@ mod text;
 pub use augment::Augment;
 pub use batch::{make_batch, shuffled, split_validation};
 pub use classes::parse_class_names;
-pub use image::load_images;
 pub use csv::write_submission;
+pub use image::load_images;
 pub use normalize::{NormKind, Normalization};
 
 use crate::error::{Error, Result};

@@ -165,7 +165,10 @@ impl TrainSession {
         let mut train = train_ref.load_with(&LoadOptions { size, class_names: None })?;
         if let Some(names) = &plan.class_names {
             if plan.data.as_deref().is_some_and(crate::data::folder::is_image_tree) {
-                return Err(Error::invalid("--class-names", format!("{}: an image folder names its classes by its folders; rename the folders instead", train_ref.describe())));
+                return Err(Error::invalid(
+                    "--class-names",
+                    format!("{}: an image folder names its classes by its folders; rename the folders instead", train_ref.describe()),
+                ));
             }
             train = train.with_class_names(names.clone())?;
         }
