@@ -136,6 +136,25 @@ fn image_folders_name_classes_by_their_folders() {
 }
 
 #[test]
+fn trees_of_splits_pick_their_folder() {
+    let root = tmp("splits");
+    write_tree(&root.join("train"), &["a", "b"], 3);
+    write_tree(&root.join("val"), &["b"], 2);
+    let count = |s: Split| data::load(&root, s).map(|d| (d.len(), d.labels.unwrap()));
+    assert_eq!(count(Split::Training).unwrap(), (6, vec![0, 0, 0, 1, 1, 1]));
+    // val/ stands in for a missing test/; its one folder is class "b" of the training data
+    let opts = data::LoadOptions { size: None, class_names: Some(vec!["a".into(), "b".into()]) };
+    assert_eq!(data::load_with(&root, Split::PublicTest, &opts).unwrap().labels.unwrap(), [1, 1]);
+    assert_eq!(count(Split::Test).unwrap().0, 2);
+    assert_eq!(count(Split::All).unwrap().0, 8);
+    let e = count(Split::PrivateTest).unwrap_err().to_string();
+    assert!(e.contains("PrivateTest"), "{e}");
+    // a folder of class folders is one split: no PublicTest in it
+    let e = data::load(&root.join("train"), Split::PublicTest).unwrap_err().to_string();
+    assert!(e.contains("one split"), "{e}");
+}
+
+#[test]
 fn a_bad_picture_is_named() {
     let root = tmp("bad");
     write_tree(&root, &["a", "b"], 2);
