@@ -36,6 +36,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         data: a.data,
         val_data: a.val_data,
         test_data: a.test_data,
+        class_names: a.class_names.as_deref().map(pupil::data::parse_class_names).transpose()?,
     };
     let mut session = TrainSession::start(&plan)?;
     let (data, ds) = session.train_data();
@@ -150,11 +151,24 @@ pub fn eval(a: EvalArgs) -> Result<()> {
 
 pub fn predict(a: PredictArgs) -> Result<()> {
     let dir = RunDir::resolve(a.run.as_deref())?;
+    let Some(data) = &a.data else {
+        return print_image_predictions(dir.path(), &a.image);
+    };
     let opts = run::PredictOptions { probs: a.probs.clone(), tta: a.tta.parse()? };
-    let n = run::predict_run_with(dir.path(), &a.data, a.split.parse()?, &a.out, a.force, &opts)?;
+    let n = run::predict_run_with(dir.path(), data, a.split.parse()?, &a.out, a.force, &opts)?;
     println!("Wrote {n} predictions to {}", a.out.display());
     if let Some(p) = &a.probs {
         println!("Wrote their class probabilities to {}", p.display());
+    }
+    Ok(())
+}
+
+/// `predict --image`: one line per picture, its classes by probability (the first five).
+fn print_image_predictions(run: &std::path::Path, images: &[std::path::PathBuf]) -> Result<()> {
+    let (names, preds) = run::predict_images(run, images)?;
+    for p in &preds {
+        let ranked: Vec<String> = p.ranked().iter().take(5).map(|&(c, q)| format!("{} {:.1}%", names[c], 100.0 * q)).collect();
+        println!("{}: {}", p.path.display(), ranked.join(", "));
     }
     Ok(())
 }

@@ -154,13 +154,14 @@ pub struct ClassvizArgs {
 }
 
 /// The run (`--run`, else the latest), its model and, unless `split` is empty (commands that
-/// need no images), its images: `--data` when given, else the data the run was evaluated on.
-fn load(run: Option<&Path>, data_path: Option<&Path>, split: &str) -> Result<(RunDir, RunModel, Option<Dataset>)> {
+/// need no images), its images: `--image` or `--data` when given, else the data the run was
+/// evaluated on.
+fn load(run: Option<&Path>, images: &[PathBuf], data_path: Option<&Path>, split: &str) -> Result<(RunDir, RunModel, Option<Dataset>)> {
     let dir = RunDir::resolve(run)?;
     let model = dir.load_model()?;
     let ds = match (data_path, split.is_empty()) {
         (None, true) => None,
-        _ => Some(dir.data_for(data_path, if split.is_empty() { Split::Test } else { split.parse()? }, &model.meta)?.1),
+        _ => Some(dir.data_for(images, data_path, if split.is_empty() { Split::Test } else { split.parse()? }, &model.meta)?.1),
     };
     Ok((dir, model, ds))
 }
@@ -255,7 +256,7 @@ fn pick_ids(a: &SaliencyArgs, ds: &Dataset) -> Result<Vec<usize>> {
 const MAX_GRID_ROWS: usize = 64;
 
 pub fn saliency(a: SaliencyArgs) -> Result<()> {
-    let (dir, run, ds) = load(a.run.run.as_deref(), a.data.data.as_deref(), &a.data.split)?;
+    let (dir, run, ds) = load(a.run.run.as_deref(), &a.data.image, a.data.data.as_deref(), &a.data.split)?;
     let ds = ds.expect("saliency always loads data");
     let mut ex = Explainer::new(&run.model, &run.meta.normalization)?;
     let choice: ClassChoice = a.class.parse()?;
@@ -318,7 +319,7 @@ fn layer_of(ex: &Explainer, key: &str) -> Result<LayerInfo> {
 }
 
 pub fn filters(a: FiltersArgs) -> Result<()> {
-    let (dir, run, _) = load(a.run.run.as_deref(), None, "")?;
+    let (dir, run, _) = load(a.run.run.as_deref(), &[], None, "")?;
     let mut ex = Explainer::new(&run.model, &run.meta.normalization)?;
     let layer = layer_of(&ex, &a.layer)?;
     pupil::explain::require_spatial(&layer, "filters")?;
@@ -347,7 +348,7 @@ pub fn filters(a: FiltersArgs) -> Result<()> {
 }
 
 pub fn features(a: FeaturesArgs) -> Result<()> {
-    let (dir, run, ds) = load(a.run.run.as_deref(), a.data.data.as_deref(), &a.data.split)?;
+    let (dir, run, ds) = load(a.run.run.as_deref(), &a.data.image, a.data.data.as_deref(), &a.data.split)?;
     let ds = ds.expect("features always loads data");
     let mut ex = Explainer::new(&run.model, &run.meta.normalization)?;
     let layer = layer_of(&ex, &a.layer)?;
@@ -366,7 +367,7 @@ pub fn features(a: FeaturesArgs) -> Result<()> {
 }
 
 pub fn classviz(a: ClassvizArgs) -> Result<()> {
-    let (dir, run, _) = load(a.run.run.as_deref(), None, "")?;
+    let (dir, run, _) = load(a.run.run.as_deref(), &[], None, "")?;
     let mut ex = Explainer::new(&run.model, &run.meta.normalization)?;
     let names = &run.meta.class_names;
     let classes = if a.classes.trim() == "all" { (0..names.len()).collect() } else { parse_list(&a.classes, "--classes")? };

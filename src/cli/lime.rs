@@ -106,7 +106,7 @@ pub fn run(a: LimeArgs) -> Result<()> {
     let run = dir.load_model()?;
     let names = run.meta.class_names.clone();
     let picks = parse_classes(&a.classes, &names)?;
-    let (data_ref, ds) = dir.data_for(a.data.data.as_deref(), a.data.split.parse()?, &run.meta)?;
+    let (data_ref, ds) = dir.data_for(&a.data.image, a.data.data.as_deref(), a.data.split.parse()?, &run.meta)?;
     let data_name = data_ref.describe();
     let ids = parse_ids(&a.ids, ds.len())?;
     if picks.contains(&Pick::True) && ds.labels.is_none() {

@@ -146,6 +146,10 @@ pub struct TrainArgs {
     pub normalize: String,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Names of the classes, in label order, e.g. Angry,Disgust,Fear (default: the data's own:
+    /// FER2013's emotions, Fashion-MNIST's names, an image folder's folders, else numbers).
+    #[arg(long)]
+    pub class_names: Option<String>,
     /// Run directory (model, checkpoint, history.csv, curves.png, confusion.png). Default: a
     /// new numbered run runs/run-NNN, with runs/latest pointing to it (with --resume: runs/latest).
     #[arg(long)]
@@ -196,8 +200,12 @@ pub struct PredictArgs {
     #[arg(long)]
     pub run: Option<PathBuf>,
     /// Data to predict (Kaggle test.csv with id,feature, or any supported format).
-    #[arg(long)]
-    pub data: PathBuf,
+    #[arg(long, required_unless_present = "image")]
+    pub data: Option<PathBuf>,
+    /// Picture files (PNG, JPEG, BMP): print each one's class probabilities instead of writing
+    /// a submission.
+    #[arg(long, num_args = 1.., conflicts_with = "data")]
+    pub image: Vec<PathBuf>,
     #[arg(long, default_value = "test")]
     pub split: String,
     /// Submission file to write (id,label); never an input or a file of a run.
@@ -244,6 +252,10 @@ pub struct DataArgs {
     /// Images (default: the data the run was last evaluated on, else its validation data; see run.json).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Picture files (PNG, JPEG, BMP) to look at instead of --data: made gray and brought to
+    /// the model's input size.
+    #[arg(long, num_args = 1.., conflicts_with = "data")]
+    pub image: Vec<PathBuf>,
     /// Which split of --data (fer2013.csv or an IDX directory): train, test, public, private, all.
     #[arg(long, default_value = "test")]
     pub split: String,

@@ -50,7 +50,7 @@ pub fn run(a: ReportArgs) -> Result<()> {
         return Err(Error::invalid("--lime-images", format!("{} is more than 1000", a.lime_images)));
     }
     let dir = RunDir::resolve(a.run.as_deref())?;
-    let (data_ref, ds) = dir.data_for(a.data.data.as_deref(), a.data.split.parse()?, &dir.load_model()?.meta)?;
+    let (data_ref, ds) = dir.data_for(&a.data.image, a.data.data.as_deref(), a.data.split.parse()?, &dir.load_model()?.meta)?;
     let name = data_ref.describe();
     let out = a.out.clone().unwrap_or_else(|| dir.path().join("report.html"));
     let bar = if a.quiet { ProgressBar::hidden() } else { ProgressBar::new(1) };

@@ -4,7 +4,7 @@
 //! and for recreating the embedded sample.
 
 use super::input::{find_beside, open_input};
-use super::{numbered_or_fashion, Dataset, Split};
+use super::{classes::idx_class_names, Dataset, Split};
 use crate::error::{Error, Result};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -127,15 +127,9 @@ pub fn dataset_from(images: IdxImages, labels: Option<(Vec<u8>, &Path)>, path: &
     }
     let labels = labels.map(|(l, _)| l);
     let max = labels.as_ref().and_then(|l| l.iter().copied().max());
-    Ok(Dataset {
-        channels: 1,
-        height: images.height,
-        width: images.width,
-        pixels: images.pixels,
-        labels,
-        ids: None,
-        class_names: numbered_or_fashion(path, max),
-    })
+    let first = &images.pixels[..(images.height * images.width).min(images.pixels.len())];
+    let class_names = idx_class_names(first, images.height, images.width, max);
+    Ok(Dataset { channels: 1, height: images.height, width: images.width, pixels: images.pixels, labels, ids: None, class_names })
 }
 
 /// Labels beyond the ten classes of MNIST make a model with one output per class up to the

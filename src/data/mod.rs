@@ -25,15 +25,20 @@
 
 pub mod augment;
 pub mod batch;
+pub mod classes;
 pub mod csv;
+pub mod folder;
 pub mod idx;
+pub mod image;
 mod input;
 pub mod normalize;
 mod text;
 
 pub use augment::Augment;
 pub use batch::{make_batch, shuffled, split_validation};
+pub use classes::parse_class_names;
 pub use csv::write_submission;
+pub use image::load_images;
 pub use normalize::{NormKind, Normalization};
 
 use crate::error::{Error, Result};
@@ -186,6 +191,18 @@ impl Dataset {
     }
 }
 
+/// How to read data whose size or classes are not fixed by the file: image folders
+/// ([`folder`]) and image files ([`load_images`]). Other formats ignore it (a model then checks
+/// their size and labels against its own).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LoadOptions {
+    /// Bring every image to `(height, width)` (default: the first image's size).
+    pub size: Option<(usize, usize)>,
+    /// Label image folders by these class names (a folder that names none of them is an
+    /// error); default: the folders, in sorted order.
+    pub class_names: Option<Vec<String>>,
+}
+
 /// Loads a dataset, detecting the format from the content, not the extension:
 ///
 /// * a CSV with header `label,feature` (Kaggle train.csv), `id,feature` (Kaggle test.csv) or
@@ -194,13 +211,21 @@ impl Dataset {
 ///   beside it named `*-labels-idx1-ubyte[.gz]` (unlabelled if there is none);
 /// * a directory holding MNIST / Fashion-MNIST IDX files (`train-*` for
 ///   [`Split::Training`], `t10k-*` for [`Split::Test`]), or `fer2013.csv`, or Kaggle
-///   `train.csv` / `test.csv`.
+///   `train.csv` / `test.csv`;
+/// * a directory of class folders of PNG / JPEG / BMP pictures (torchvision's ImageFolder),
+///   or of `train/`, `test/`, `val/` such directories ([`folder`]).
 ///
-/// FER data gets the seven emotion names; other data the Fashion-MNIST names when the path
-/// mentions "fashion", else numbered classes.
+/// Class names come from the content ([`classes`]): the seven emotions for FER data, the
+/// Fashion-MNIST names for Fashion-MNIST's IDX files, the folder names of an image folder,
+/// else numbered classes.
 pub fn load(path: &Path, split: Split) -> Result<Dataset> {
+    load_with(path, split, &LoadOptions::default())
+}
+
+/// [`load`], with the size and classes image folders are read with.
+pub fn load_with(path: &Path, split: Split, opts: &LoadOptions) -> Result<Dataset> {
     if path.is_dir() {
-        return load_dir(path, split);
+        return load_dir(path, split, opts);
     }
     let (prefix, reader) = open_peek(path, 4)?;
     if let Some(magic) = idx::magic_of(&prefix) {
@@ -214,8 +239,8 @@ pub fn load(path: &Path, split: Split) -> Result<Dataset> {
 }
 
 /// A directory: IDX files ([`idx::load_dir`]), else fer2013.csv, else Kaggle train.csv /
-/// test.csv.
-fn load_dir(dir: &Path, split: Split) -> Result<Dataset> {
+/// test.csv, else image folders ([`folder::load_tree`]).
+fn load_dir(dir: &Path, split: Split, opts: &LoadOptions) -> Result<Dataset> {
     if let Some(ds) = idx::load_dir(dir, split)? {
         return Ok(ds);
     }
@@ -227,29 +252,21 @@ fn load_dir(dir: &Path, split: Split) -> Result<Dataset> {
         Split::Test => find_beside(dir, &["test.csv".to_string()]),
         _ => None,
     };
-    match kaggle {
-        Some(p) => load(&p, split),
+    if let Some(p) = kaggle {
+        return load(&p, split);
+    }
+    match folder::load_tree(dir, split, opts)? {
+        Some(ds) => Ok(ds),
         None => Err(Error::parse(
             dir,
             0,
             "directory",
             format!(
                 "holds no train-images-idx3-ubyte[.gz] / t10k-images-idx3-ubyte[.gz], \
-                 fer2013.csv, or (for split {split:?}) Kaggle train.csv / test.csv"
+                 fer2013.csv, (for split {split:?}) Kaggle train.csv / test.csv, \
+                 or folders of .png / .jpg / .bmp images (one per class)"
             ),
         )),
-    }
-}
-
-/// Class names for non-FER data with labels up to `max_label`: the Fashion-MNIST names when
-/// the path mentions "fashion" (and the labels fit), else "0", "1", ... (at least ten).
-pub(crate) fn numbered_or_fashion(path: &Path, max_label: Option<u8>) -> Vec<String> {
-    let n = max_label.map_or(0, |m| m as usize + 1);
-    let fashion = path.to_string_lossy().to_ascii_lowercase().contains("fashion");
-    if fashion && n <= FASHION_CLASSES.len() {
-        FASHION_CLASSES.iter().map(|s| s.to_string()).collect()
-    } else {
-        (0..n.max(10)).map(|i| i.to_string()).collect()
     }
 }
 

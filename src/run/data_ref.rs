@@ -2,9 +2,9 @@
 //! and optionally only the part held out for validation) so that it can be loaded again, and
 //! [`RunRecord`] (`run.json`) keeps the run's training, validation and evaluation data.
 
-use crate::data::{self, embedded_sample, Dataset, Split};
+use crate::data::{self, embedded_sample, Dataset, LoadOptions, Split};
 use crate::error::Result;
-use crate::train::{holdout, SplitMode};
+use crate::train::{holdout, ModelMeta, SplitMode};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -16,6 +16,8 @@ pub enum DataSource {
     Embedded,
     /// A file or directory that `data::load` reads.
     File { path: PathBuf },
+    /// Picture files (PNG, JPEG, BMP), unlabelled, read by [`data::load_images`].
+    Images { paths: Vec<PathBuf> },
 }
 
 /// The images of a training set held out for validation: [`holdout`]`(data, fraction, seed,
@@ -49,6 +51,11 @@ impl DataRef {
         DataRef { source, split, held_out: None }
     }
 
+    /// Picture files (PNG, JPEG, BMP) as unlabelled data.
+    pub fn images(paths: &[PathBuf]) -> DataRef {
+        DataRef { source: DataSource::Images { paths: paths.to_vec() }, split: Split::All, held_out: None }
+    }
+
     /// The part of this (training) set held out for validation by the default, stratified
     /// split.
     pub fn held_out(&self, fraction: f32, seed: u64) -> DataRef {
@@ -62,8 +69,10 @@ impl DataRef {
 
     /// The same data with an absolute file path, to be found from any directory.
     pub fn absolute(&self) -> DataRef {
+        let abs = |p: &PathBuf| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
         let source = match &self.source {
-            DataSource::File { path } => DataSource::File { path: std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()) },
+            DataSource::File { path } => DataSource::File { path: abs(path) },
+            DataSource::Images { paths } => DataSource::Images { paths: paths.iter().map(abs).collect() },
             s => s.clone(),
         };
         DataRef { source, ..self.clone() }
@@ -71,9 +80,29 @@ impl DataRef {
 
     /// Loads the images.
     pub fn load(&self) -> Result<Dataset> {
+        self.load_with(&LoadOptions::default())
+    }
+
+    /// Loads the images for `meta`'s model: pictures and image folders are brought to its
+    /// input size, and image folders labelled by its class names.
+    pub fn load_for(&self, meta: &ModelMeta) -> Result<Dataset> {
+        let size = match meta.input[..] {
+            [_, h, w] => Some((h, w)),
+            _ => None,
+        };
+        self.load_with(&LoadOptions { size, class_names: Some(meta.class_names.clone()) })
+    }
+
+    /// Loads the images; `opts` say how to read pictures and image folders.
+    pub fn load_with(&self, opts: &LoadOptions) -> Result<Dataset> {
         let ds = match &self.source {
             DataSource::Embedded => embedded_sample(self.split)?,
-            DataSource::File { path } => data::load(path, self.split)?,
+            DataSource::File { path } => data::load_with(path, self.split, opts)?,
+            DataSource::Images { paths } => {
+                let mut ds = data::load_images(paths, opts.size)?;
+                ds.class_names = opts.class_names.clone().unwrap_or_default();
+                ds
+            }
         };
         Ok(match self.held_out {
             Some(h) => ds.subset(&holdout(&ds, h.fraction, h.seed, h.mode).1),
@@ -83,13 +112,14 @@ impl DataRef {
 
     /// A separate validation file: its public-test split (fer2013.csv) or, for files that are
     /// one split already, the whole file.
-    pub fn load_validation_file(path: &Path) -> Result<(DataRef, Dataset)> {
+    /// `opts`: how to read pictures (the training data's size and classes).
+    pub fn load_validation_file(path: &Path, opts: &LoadOptions) -> Result<(DataRef, Dataset)> {
         let public = DataRef::given(Some(path), Split::PublicTest);
-        match public.load() {
+        match public.load_with(opts) {
             Ok(ds) => Ok((public, ds)),
             Err(_) => {
                 let test = DataRef::given(Some(path), Split::Test);
-                let ds = test.load()?;
+                let ds = test.load_with(opts)?;
                 Ok((test, ds))
             }
         }
@@ -100,6 +130,10 @@ impl DataRef {
         let base = match &self.source {
             DataSource::Embedded => "embedded Fashion-MNIST sample".to_string(),
             DataSource::File { path } => path.display().to_string(),
+            DataSource::Images { paths } => match &paths[..] {
+                [one] => one.display().to_string(),
+                more => format!("{} images ({}, ...)", more.len(), more.first().map(|p| p.display().to_string()).unwrap_or_default()),
+            },
         };
         match self.held_out {
             Some(h) => format!("{base} (the {} held out for validation)", h.fraction),
@@ -153,7 +187,7 @@ mod tests {
 
     #[test]
     fn a_missing_validation_file_is_an_error_naming_it() {
-        let e = DataRef::load_validation_file(Path::new("/nonexistent/val.csv")).unwrap_err().to_string();
+        let e = DataRef::load_validation_file(Path::new("/nonexistent/val.csv"), &LoadOptions::default()).unwrap_err().to_string();
         assert!(e.contains("/nonexistent/val.csv"), "{e}");
     }
 }

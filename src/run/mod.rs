@@ -18,12 +18,14 @@
 
 mod checkpoint;
 mod data_ref;
+mod images;
 mod model_file;
 mod numbered;
 mod session;
 
 pub use checkpoint::history_csv;
 pub use data_ref::{DataRef, DataSource, HeldOut, RunRecord};
+pub use images::{predict_images, ImagePrediction};
 pub use model_file::{load_model, save_model, RunModel, META_KEY};
 pub use numbered::{latest, new_run, LATEST, RUNS_BASE};
 pub use session::{
@@ -149,17 +151,16 @@ impl RunDir {
         Ok((r, ds))
     }
 
-    /// The images a command that looks inside this run works on: `data`'s `split` when given,
-    /// else [`Self::evaluated_data`]; checked against the run's model (image size, classes).
-    pub fn data_for(&self, data: Option<&Path>, split: crate::data::Split, meta: &crate::train::ModelMeta) -> Result<(DataRef, Dataset)> {
-        let (r, ds) = match data {
-            Some(p) => {
-                let r = DataRef::given(Some(p), split);
-                let ds = r.load()?;
-                (r, ds)
-            }
-            None => self.load_evaluated_data()?,
+    /// The images a command that looks inside this run works on: the picture files `images`
+    /// when given (made gray, brought to the model's input size), else `data`'s `split`, else
+    /// [`Self::evaluated_data`]; checked against the run's model (image size, classes).
+    pub fn data_for(&self, images: &[PathBuf], data: Option<&Path>, split: crate::data::Split, meta: &crate::train::ModelMeta) -> Result<(DataRef, Dataset)> {
+        let r = match (images, data) {
+            ([_, ..], _) => DataRef::images(images),
+            ([], Some(p)) => DataRef::given(Some(p), split),
+            ([], None) => self.evaluated_data()?,
         };
+        let ds = r.load_for(meta)?;
         crate::train::check_data(&ds, &meta.input, meta.class_names.len(), &r.describe())?;
         Ok((r, ds))
     }

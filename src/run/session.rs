@@ -5,7 +5,7 @@ use super::{
     check_output, latest, new_run, write_confusion, ConfusionFiles, DataRef, HeldOut, RunDir, RunRecord, CHECKPOINT, CONFUSION_CSV, CONFUSION_PNG, CURVES,
     HISTORY, MODEL, MODEL_JSON, RECORD, RUNS_BASE, RUN_FILES,
 };
-use crate::data::{self, Dataset, Split};
+use crate::data::{self, Dataset, LoadOptions, Split};
 use crate::error::{Error, Result};
 use crate::nn::resolve_model;
 use crate::tensor::Tensor;
@@ -35,6 +35,9 @@ pub struct TrainPlan {
     pub val_data: Option<PathBuf>,
     /// Data evaluated at the end (default: the validation data).
     pub test_data: Option<PathBuf>,
+    /// Names for the training data's classes (`--class-names`; default: the data's own).
+    /// Refused for image folders, which name their classes by their folders.
+    pub class_names: Option<Vec<String>>,
 }
 
 /// Continues the run in `run`: refused when it is finished (all its epochs, or stopped early)
@@ -144,18 +147,6 @@ impl TrainSession {
         }
         cfg.validate_with(plan.val_data.is_some())?;
         let train_ref = DataRef::given(plan.data.as_deref(), Split::Training);
-        let train = train_ref.load()?;
-        if train.is_empty() {
-            return Err(Error::invalid("--data", format!("{}: the training data has no images", train_ref.describe())));
-        }
-        if train.labels.is_none() {
-            return Err(Error::invalid(
-                "--data",
-                format!("{}: the training data has no labels (give a labelled file, e.g. label,feature)", train_ref.describe()),
-            ));
-        }
-        let val = plan.val_data.as_deref().map(DataRef::load_validation_file).transpose()?;
-        let test = plan.test_data.as_deref().map(|p| DataRef::given(Some(p), Split::Test)).map(|r| r.load().map(|d| (r, d))).transpose()?;
         let run = match &plan.out {
             Some(out) => out_dir(out, plan.resume, plan.overwrite)?,
             None if plan.resume => RunDir::new(latest(Path::new(RUNS_BASE))?),
@@ -165,9 +156,42 @@ impl TrainSession {
         if plan.resume && !run.has_checkpoint() {
             return Err(Error::parse(run.file(CHECKPOINT), 0, "--resume", "no checkpoint to resume from in this directory"));
         }
+        // pictures are read at the model's size: the run's (resuming), the spec's `input` line,
+        // else the first picture's
+        let input = if plan.resume { run.load_model().ok().map(|m| m.meta.input) } else { resolve_model(&plan.model, 1).ok().and_then(|s| s.input) };
+        let size = input.and_then(|i| match i[..] {
+            [_, h, w] => Some((h, w)),
+            _ => None,
+        });
+        let mut train = train_ref.load_with(&LoadOptions { size, class_names: None })?;
+        if let Some(names) = &plan.class_names {
+            if plan.data.as_deref().is_some_and(crate::data::folder::is_image_tree) {
+                return Err(Error::invalid(
+                    "--class-names",
+                    format!("{}: an image folder names its classes by its folders; rename the folders instead", train_ref.describe()),
+                ));
+            }
+            train = train.with_class_names(names.clone())?;
+        }
+        if train.is_empty() {
+            return Err(Error::invalid("--data", format!("{}: the training data has no images", train_ref.describe())));
+        }
+        if train.labels.is_none() {
+            return Err(Error::invalid(
+                "--data",
+                format!("{}: the training data has no labels (give a labelled file, e.g. label,feature)", train_ref.describe()),
+            ));
+        }
+        // validation and test pictures: the training data's size and classes
+        let same = LoadOptions { size: Some((train.height, train.width)), class_names: Some(train.class_names.clone()) };
+        let val = plan.val_data.as_deref().map(|p| DataRef::load_validation_file(p, &same)).transpose()?;
+        let test = plan.test_data.as_deref().map(|p| DataRef::given(Some(p), Split::Test)).map(|r| r.load_with(&same).map(|d| (r, d))).transpose()?;
         let (trainer, resumed_after) = if plan.resume {
             let t = resume(&run, plan.epochs, val.is_some())?;
             check_same_data(&run, &train_ref, val.as_ref().map(|v| &v.0))?;
+            if plan.class_names.as_ref().is_some_and(|n| *n != t.meta().class_names) {
+                return Err(Error::invalid("--class-names", format!("the run's classes are {}: give the same names or none", t.meta().class_names.join(","))));
+            }
             let done = t.history().len();
             (t, Some(done))
         } else {
@@ -301,7 +325,7 @@ pub fn evaluate_run(run: &Path, data: &DataRef, out: Option<&Path>) -> Result<Ev
             (public.concat(private)?, ep.merge(&eq), by)
         }
         None => {
-            let ds = data.load()?;
+            let ds = data.load_for(&m.meta)?;
             check_labelled(&ds, input, classes, &data.describe())?;
             let ev = eval(&ds)?;
             (ds, ev, vec![])
@@ -355,7 +379,7 @@ pub fn predict_run_with(run: &Path, data: &Path, split: Split, out: &Path, force
     }
     let dir = RunDir::open(run)?;
     let m = dir.load_model()?;
-    let ds = data::load(data, split)?;
+    let ds = DataRef::given(Some(data), split).load_for(&m.meta)?;
     check_data(&ds, &m.meta.input, m.meta.class_names.len(), &data.display().to_string())?;
     let probs = predict_tta(&m.model, &ds, &m.meta.normalization, 256, opts.tta)?;
     let labels = probs.argmax_rows()?;
