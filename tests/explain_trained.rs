@@ -99,6 +99,7 @@ fn integrated_gradients_are_complete() {
         let (sx, sb) = (ex.scores(&x, &labels).unwrap(), ex.scores(&b, &labels).unwrap());
         for (rule, steps) in [(Quadrature::GaussLegendre, 64), (Quadrature::Trapezoid, 65), (Quadrature::Midpoint, 64)] {
             let ig = ex.integrated(&x, &b, &labels, steps, rule, &mut |_, _| {}).unwrap();
+            println!("{kind:?} {rule:?} {steps}: worst |delta| / |S(x) - S(b)| = {:.4}", ig.worst_relative_delta());
             for i in 0..n {
                 let sum: f64 = ig.attributions.data()[i * per..(i + 1) * per].iter().map(|&v| v as f64).sum();
                 let change = (sx[i] - sb[i]) as f64;
@@ -108,11 +109,12 @@ fn integrated_gradients_are_complete() {
                 assert!((ig.delta[i] as f64 - (sum - change)).abs() <= 1e-4 * (1.0 + change.abs()), "{rule:?}: delta {} vs {}", ig.delta[i], sum - change);
                 // Completeness. On a ReLU / max-pool net the gradient is piecewise constant along
                 // the path, so every rule errs by O(1/steps) of the score change per unit that
-                // switches, partly cancelling. Gauss-Legendre (the default) with 64 nodes: within
-                // 1% of |S(x) - S(b)| + 0.01 (on keras-hw3 trained by `pupil train`, 10 images,
-                // black baseline, its worst was 0.33% against 6.8% for the midpoint rule). The
-                // Riemann rules get 5%.
-                let tol = if rule == Quadrature::GaussLegendre { 0.01 } else { 0.05 } * change.abs() + 0.01;
+                // switches, partly cancelling. Tolerance: 1% of |S(x) - S(b)| + 0.01 (f32 sums)
+                // for Gauss-Legendre, the default, and 2% for the Riemann rules. On this model the
+                // worst is about 0.3% for every rule (printed with --nocapture); on keras-hw3
+                // trained by `pupil train` (10 images, black baseline, 64 nodes) Gauss-Legendre
+                // gave 0.33% and the midpoint rule 6.8%, which is why it is the default.
+                let tol = if rule == Quadrature::GaussLegendre { 0.01 } else { 0.02 } * change.abs() + 0.01;
                 assert!((sum - change).abs() <= tol, "{kind:?} {rule:?} image {i}: sum {sum} vs S(x) - S(b) = {change} (tolerance {tol})");
             }
         }
