@@ -71,11 +71,11 @@ fn vanilla_saliency_equals_pytorch_input_gradient() {
     assert!(worst <= TOLERANCE * scale, "input gradients differ from PyTorch's by {worst} = {:.2e} of max |g| = {scale}", worst / scale);
     // per image too, so one image's large gradient does not hide another's error
     let per = raw.len() / ids.len();
-    for n in 0..ids.len() {
+    for (n, id) in ids.iter().enumerate() {
         let (g, w) = (&got.data()[n * per..(n + 1) * per], &want.data()[n * per..(n + 1) * per]);
         let s = max_abs(w);
         let d = g.iter().zip(w).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
-        assert!(d <= TOLERANCE * s.max(1e-3 * scale), "image {}: differs by {d} (max |g| {s})", ids[n]);
+        assert!(d <= TOLERANCE * s.max(1e-3 * scale), "image {id}: differs by {d} (max |g| {s})");
     }
 
     // the fixture exercises the tie rule: the wrong rule would miss by far more than the bound

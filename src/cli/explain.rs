@@ -7,8 +7,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pupil::data::{Dataset, Split};
 use pupil::error::{Error, Result};
 use pupil::explain::{
-    class_list, method_label, parse_methods, pick_ids, save_attributions, saliency_captions, AscentOptions, AttributionSet, ClassChoice, ClassObjective, Explainer,
-    Integrated, MethodSettings,
+    class_list, method_label, parse_methods, pick_ids, saliency_captions, save_attributions, AscentOptions, AttributionSet, ClassChoice, ClassObjective,
+    Explainer, Integrated, MethodSettings,
 };
 use pupil::run::{RunDir, RunModel};
 use pupil::tensor::Tensor;
@@ -255,14 +255,17 @@ const MAX_DELTA_LINES: usize = 16;
 /// Completeness of integrated gradients: the convergence delta per image (all of them are in
 /// attributions.safetensors).
 fn print_completeness(ig: &Integrated, ids: &[usize]) {
-    println!(
-        "  completeness, δ = Σ IG − (S(x) − S(baseline)): largest |δ| is {:.2}% of |S(x) − S(baseline)|",
-        100.0 * ig.worst_relative_delta()
-    );
+    println!("  completeness, δ = Σ IG − (S(x) − S(baseline)): largest |δ| is {:.2}% of |S(x) − S(baseline)|", 100.0 * ig.worst_relative_delta());
     if ids.len() <= MAX_DELTA_LINES {
         for (n, id) in ids.iter().enumerate() {
             let change = ig.score_input[n] - ig.score_baseline[n];
-            println!("  #{id}: S(x) = {:.4}, S(baseline) = {:.4}, Σ IG = {:.4}, δ = {:+.5}", ig.score_input[n], ig.score_baseline[n], change + ig.delta[n], ig.delta[n]);
+            println!(
+                "  #{id}: S(x) = {:.4}, S(baseline) = {:.4}, Σ IG = {:.4}, δ = {:+.5}",
+                ig.score_input[n],
+                ig.score_baseline[n],
+                change + ig.delta[n],
+                ig.delta[n]
+            );
         }
     }
 }

@@ -21,8 +21,8 @@
 
 pub mod ascent;
 pub mod attributions;
-pub mod layers;
 pub mod integrated;
+pub mod layers;
 pub mod lime;
 pub mod net;
 pub mod saliency;
@@ -31,8 +31,8 @@ pub mod stats;
 
 pub use ascent::{class_list, AscentOptions, AscentResult, ClassObjective};
 pub use attributions::{save_attributions, AttributionSet};
-pub use layers::{find_layer, last_conv, layers, require_spatial, LayerInfo, LayerKind};
 pub use integrated::{Integrated, Quadrature};
+pub use layers::{find_layer, last_conv, layers, require_spatial, LayerInfo, LayerKind};
 pub use saliency::{Attribution, Baseline, Method};
 pub use select::{method_label, parse_methods, per_class_ids, pick_ids, saliency_captions, MethodSettings};
 pub use stats::{spearman, top_fraction_mask};

@@ -80,7 +80,8 @@ pub fn parse_methods(names: &str, s: &MethodSettings, ex: &Explainer) -> Result<
     if s.samples == 0 || s.samples > 10_000 || !(s.noise.is_finite() && s.noise >= 0.0) || s.steps == 0 || s.steps > 10_000 {
         return Err(Error::invalid("saliency", "--samples and --steps must be from 1 to 10000 and --noise a number >= 0"));
     }
-    let list: Vec<&str> = if names.trim() == "all" { vec!["vanilla", "smoothgrad", "integrated", "gradcam"] } else { names.split(',').map(str::trim).collect() };
+    let list: Vec<&str> =
+        if names.trim() == "all" { vec!["vanilla", "smoothgrad", "integrated", "gradcam"] } else { names.split(',').map(str::trim).collect() };
     let mut out = Vec::new();
     for n in list {
         let m = match n.to_ascii_lowercase().as_str() {
@@ -148,15 +149,7 @@ mod tests {
     use super::*;
 
     fn data(labels: Option<Vec<u8>>, n: usize) -> Dataset {
-        Dataset {
-            channels: 1,
-            height: 2,
-            width: 2,
-            pixels: vec![0; n * 4],
-            labels,
-            ids: None,
-            class_names: vec!["a".into(), "b".into(), "c".into()],
-        }
+        Dataset { channels: 1, height: 2, width: 2, pixels: vec![0; n * 4], labels, ids: None, class_names: vec!["a".into(), "b".into(), "c".into()] }
     }
 
     #[test]
@@ -199,7 +192,14 @@ mod tests {
         let ex = Explainer::new(&m, &Normalization::Scale255).unwrap();
         let s = MethodSettings { steps: 16, ..MethodSettings::default() };
         let got = parse_methods("gradcam, IG,vanilla,ig", &s, &ex).unwrap();
-        assert_eq!(got, vec![Method::GradCam { layer: Some(12) }, Method::Integrated { baseline: Baseline::Black, steps: 16, rule: Quadrature::GaussLegendre }, Method::Vanilla]);
+        assert_eq!(
+            got,
+            vec![
+                Method::GradCam { layer: Some(12) },
+                Method::Integrated { baseline: Baseline::Black, steps: 16, rule: Quadrature::GaussLegendre },
+                Method::Vanilla
+            ]
+        );
         assert_eq!(parse_methods("all", &s, &ex).unwrap().len(), 4);
         assert_eq!(method_label(&got[0], &ex), "Grad-CAM conv5");
         assert_eq!(method_label(&got[1], &ex), "IG (black)");

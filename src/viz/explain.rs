@@ -10,8 +10,8 @@ use super::colormap::{inferno, viridis};
 use super::image::{gray_to_rgb, heatmap, image_grid, overlay, render_grid, Tile};
 use crate::error::{Error, Result};
 use crate::explain::saliency::gaussian_blur;
-use crate::explain::AscentResult;
 use crate::explain::stats::{clip_quantile, pixel_saliency, top_fraction_mask};
+use crate::explain::AscentResult;
 use crate::tensor::Tensor;
 use std::path::Path;
 

@@ -77,7 +77,10 @@ mod tests {
     #[test]
     fn words_indices_and_names_parse_with_clear_errors() {
         let n = names();
-        assert_eq!(parse_class_picks("predicted, HAPPY,0,true", &n).unwrap(), vec![ClassPick::Predicted, ClassPick::Class(1), ClassPick::Class(0), ClassPick::True]);
+        assert_eq!(
+            parse_class_picks("predicted, HAPPY,0,true", &n).unwrap(),
+            vec![ClassPick::Predicted, ClassPick::Class(1), ClassPick::Class(0), ClassPick::True]
+        );
         assert_eq!(parse_class_picks("all", &n).unwrap(), vec![ClassPick::All]);
         assert!(parse_class_picks("7", &n).unwrap_err().to_string().contains("3 classes"));
         assert!(parse_class_picks("glad", &n).unwrap_err().to_string().contains("Angry, Happy, Sad"));
