@@ -80,8 +80,11 @@ fn attributions_fall_in_the_region() {
         let want: f32 = x.data()[i * S * S..(i + 1) * S * S].iter().enumerate().filter(|(p, _)| in_region(*p)).map(|(_, v)| v.max(0.0)).sum();
         assert!((si - want).abs() < 1e-4, "{si} vs {want}");
     }
-    let methods =
-        [Method::Vanilla, Method::SmoothGrad { samples: 16, noise: 0.2, seed: 1 }, Method::Integrated { baseline: pupil::explain::Baseline::Black, steps: 32 }];
+    let methods = [
+        Method::Vanilla,
+        Method::SmoothGrad { samples: 16, noise: 0.2, seed: 1 },
+        Method::Integrated { baseline: pupil::explain::Baseline::Black, steps: 32, rule: pupil::explain::Quadrature::GaussLegendre },
+    ];
     for m in methods {
         let attr = ex.saliency(&x, &classes, &m, &mut |_, _| {}).unwrap();
         assert_eq!(attr.shape(), &[n, 1, S, S]);

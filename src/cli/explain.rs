@@ -6,10 +6,13 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use pupil::data::{Dataset, Split};
 use pupil::error::{Error, Result};
-use pupil::explain::{save_attributions, AscentOptions, AttributionSet, Baseline, ClassChoice, Explainer, LayerInfo, Method};
+use pupil::explain::{
+    class_list, method_label, parse_methods, pick_ids, saliency_captions, save_attributions, AscentOptions, AttributionSet, ClassChoice, ClassObjective,
+    Explainer, Integrated, MethodSettings,
+};
 use pupil::run::{RunDir, RunModel};
 use pupil::tensor::Tensor;
-use pupil::viz::explain::{ascent_grid, features_grid, saliency_grid, SaliencyColumn};
+use pupil::viz::explain::{ascent_grid, class_captions, features_grid, filter_captions, filters_csv, saliency_grid, SaliencyColumn};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -60,6 +63,9 @@ pub struct SaliencyArgs {
     /// Integrated gradients: points on the path.
     #[arg(long, default_value_t = 64)]
     pub steps: usize,
+    /// Integrated gradients: quadrature rule, gauss-legendre, midpoint or trapezoid.
+    #[arg(long, default_value = "gauss-legendre")]
+    pub rule: String,
     /// Seed of SmoothGrad's noise.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -189,69 +195,6 @@ fn tick(b: &ProgressBar) -> impl FnMut(usize, usize) + '_ {
     }
 }
 
-fn parse_methods(a: &SaliencyArgs, ex: &Explainer) -> Result<Vec<Method>> {
-    let names: Vec<&str> =
-        if a.method.trim() == "all" { vec!["vanilla", "smoothgrad", "integrated", "gradcam"] } else { a.method.split(',').map(str::trim).collect() };
-    let mut out = Vec::new();
-    for n in names {
-        let m = match n.to_ascii_lowercase().as_str() {
-            "vanilla" | "gradient" => Method::Vanilla,
-            "smoothgrad" | "smooth" => Method::SmoothGrad { samples: a.samples, noise: a.noise, seed: a.seed },
-            "integrated" | "ig" => Method::Integrated { baseline: a.baseline.parse::<Baseline>()?, steps: a.steps },
-            "gradcam" | "grad-cam" => {
-                let layer = match &a.layer {
-                    Some(l) => ex.layer(l)?,
-                    None => ex
-                        .layers()
-                        .into_iter()
-                        .rev()
-                        .find(|l| l.kind == pupil::explain::LayerKind::Conv)
-                        .ok_or_else(|| Error::invalid("--method", "gradcam: the model has no convolutional layer"))?,
-                };
-                pupil::explain::require_spatial(&layer, "Grad-CAM")?;
-                Method::GradCam { layer: Some(layer.index) }
-            }
-            _ => return Err(Error::invalid("--method", format!("{n:?} is not vanilla, smoothgrad, integrated, gradcam or all"))),
-        };
-        if !out.contains(&m) {
-            out.push(m);
-        }
-    }
-    if a.samples == 0 || a.samples > 10_000 || !(a.noise.is_finite() && a.noise >= 0.0) || a.steps == 0 || a.steps > 10_000 {
-        return Err(Error::invalid("saliency", "--samples and --steps must be from 1 to 10000 and --noise a number >= 0"));
-    }
-    Ok(out)
-}
-
-fn method_label(m: &Method, ex: &Explainer) -> String {
-    match m {
-        Method::Integrated { baseline, .. } => format!("IG ({})", baseline.name()),
-        Method::GradCam { layer: Some(i) } => ex.layers().get(i - 1).map(|l| format!("Grad-CAM {}", l.name)).unwrap_or_else(|| "Grad-CAM".into()),
-        m => m.name().to_string(),
-    }
-}
-
-fn pick_ids(a: &SaliencyArgs, ds: &Dataset) -> Result<Vec<usize>> {
-    if let Some(s) = &a.ids {
-        return parse_ids(s, ds.len());
-    }
-    match (&ds.labels, a.per_class) {
-        (None, Some(_)) => Err(Error::invalid("--per-class", "the data has no labels; give --ids")),
-        (None, None) => Ok((0..ds.len().min(8)).collect()),
-        (Some(labels), n) => {
-            let n = n.unwrap_or(1);
-            if n == 0 || n > 1000 {
-                return Err(Error::invalid("--per-class", format!("{n} is not from 1 to 1000")));
-            }
-            let mut ids = Vec::new();
-            for c in 0..ds.num_classes() {
-                ids.extend(labels.iter().enumerate().filter(|(_, &l)| l as usize == c).map(|(i, _)| i).take(n));
-            }
-            Ok(ids)
-        }
-    }
-}
-
 /// Most images (rows) drawn in saliency.png.
 const MAX_GRID_ROWS: usize = 64;
 
@@ -260,8 +203,18 @@ pub fn saliency(a: SaliencyArgs) -> Result<()> {
     let ds = ds.expect("saliency always loads data");
     let mut ex = Explainer::new(&run.model, &run.meta.normalization)?;
     let choice: ClassChoice = a.class.parse()?;
-    let methods = parse_methods(&a, &ex)?;
-    let ids = pick_ids(&a, &ds)?;
+    let settings = MethodSettings {
+        samples: a.samples,
+        noise: a.noise,
+        seed: a.seed,
+        baseline: a.baseline.parse()?,
+        steps: a.steps,
+        rule: a.rule.parse()?,
+        layer: a.layer.clone(),
+    };
+    let methods = parse_methods(&a.method, &settings, &ex)?;
+    let given = a.ids.as_deref().map(|s| parse_ids(s, ds.len())).transpose()?;
+    let ids = pick_ids(&ds, given.as_deref(), a.per_class)?;
     let out = out_dir(&a.run, &dir)?;
     let t0 = Instant::now();
     let raw = Explainer::raw_images(&ds, &ids)?;
@@ -270,58 +223,58 @@ pub fn saliency(a: SaliencyArgs) -> Result<()> {
     let classes = ex.resolve_classes(&x, choice, labels.as_deref())?;
     let probs = ex.probabilities(&x)?;
     let names = &run.meta.class_names;
-    let k = names.len();
     let mut maps = Vec::new();
     for m in &methods {
         let t = Instant::now();
         let b = bar(a.run.quiet, m.name());
-        let attr = ex.saliency(&raw, &classes, m, &mut tick(&b))?;
+        let attr = ex.attribute(&raw, &classes, m, &mut tick(&b))?;
         b.finish_and_clear();
         let secs = t.elapsed().as_secs_f64();
-        let mut note = String::new();
-        if let Method::Integrated { baseline, .. } = m {
-            // completeness: sum of attributions vs. score(x) - score(baseline)
-            let s_x = ex.scores(&x, &classes)?;
-            let s_b = ex.scores(&ex.baseline(*baseline, &raw)?, &classes)?;
-            let per = attr.len() / ids.len();
-            let worst = attr.data().chunks(per).zip(s_x.iter().zip(&s_b)).map(|(c, (sx, sb))| (c.iter().sum::<f32>() - (sx - sb)).abs()).fold(0.0f32, f32::max);
-            note = format!("; completeness: largest |sum - (S(x) - S(baseline))| = {worst:.4}");
+        println!("{}: {} images in {secs:.2}s ({:.0} images/s)", m.name(), ids.len(), ids.len() as f64 / secs.max(1e-9));
+        if let Some(ig) = &attr.integrated {
+            print_completeness(ig, &ids);
         }
-        println!("{}: {} images in {secs:.2}s ({:.0} images/s){note}", m.name(), ids.len(), ids.len() as f64 / secs.max(1e-9));
         maps.push((m.clone(), attr));
     }
-    let captions: Vec<String> = ids
-        .iter()
-        .enumerate()
-        .map(|(n, &id)| {
-            let truth = labels.as_ref().map(|l| names[l[n]].clone()).unwrap_or_else(|| "?".into());
-            let pred = probs.data()[n * k..(n + 1) * k].iter().enumerate().fold((0, f32::MIN), |b, (c, &p)| if p > b.1 { (c, p) } else { b });
-            let explains = if choice == ClassChoice::Predicted { String::new() } else { format!("\nfor {}", names[classes[n]]) };
-            format!("#{id} {truth}\n→ {} {:.2}{explains}", names[pred.0], pred.1)
-        })
-        .collect();
-    let labels_col: Vec<String> = maps.iter().map(|(m, _)| method_label(m, &ex)).collect();
-    let cols: Vec<SaliencyColumn> = maps.iter().zip(&labels_col).map(|((_, t), l)| SaliencyColumn { label: l.clone(), maps: t }).collect();
+    let explained = (choice != ClassChoice::Predicted).then_some(&classes[..]);
+    let captions = saliency_captions(&ids, labels.as_deref(), probs.data(), explained, names);
     // the picture shows at most MAX_GRID_ROWS images; attributions.safetensors has them all
     let shown = ids.len().min(MAX_GRID_ROWS);
     let more = if shown < ids.len() { format!(", first {shown} of {}", ids.len()) } else { String::new() };
     let title = format!("Saliency, {} class{more}", a.class);
-    let cut: Vec<Tensor> = maps.iter().map(|(_, t)| t.slice_batch(0, shown)).collect::<Result<_>>()?;
-    let cols: Vec<SaliencyColumn> = cols.iter().zip(&cut).map(|(c, t)| SaliencyColumn { label: c.label.clone(), maps: t }).collect();
+    let cut: Vec<Tensor> = maps.iter().map(|(_, at)| at.map.slice_batch(0, shown)).collect::<Result<_>>()?;
+    let cols: Vec<SaliencyColumn> = maps.iter().zip(&cut).map(|((m, _), t)| SaliencyColumn { label: method_label(m, &ex), maps: t }).collect();
     saliency_grid(out.join("saliency.png"), &raw.slice_batch(0, shown)?, &captions[..shown], &cols, &title)?;
     save_attributions(&out.join("attributions.safetensors"), &AttributionSet { ids: ids.clone(), classes, class_names: names.clone(), maps })?;
     println!("Wrote {}/saliency.png and attributions.safetensors ({} images) in {:.1}s", out.display(), ids.len(), t0.elapsed().as_secs_f64());
     Ok(())
 }
 
-fn layer_of(ex: &Explainer, key: &str) -> Result<LayerInfo> {
-    ex.layer(key)
+/// Images whose completeness is printed one per line (above this: the worst only).
+const MAX_DELTA_LINES: usize = 16;
+
+/// Completeness of integrated gradients: the convergence delta per image (all of them are in
+/// attributions.safetensors).
+fn print_completeness(ig: &Integrated, ids: &[usize]) {
+    println!("  completeness, δ = Σ IG − (S(x) − S(baseline)): largest |δ| is {:.2}% of |S(x) − S(baseline)|", 100.0 * ig.worst_relative_delta());
+    if ids.len() <= MAX_DELTA_LINES {
+        for (n, id) in ids.iter().enumerate() {
+            let change = ig.score_input[n] - ig.score_baseline[n];
+            println!(
+                "  #{id}: S(x) = {:.4}, S(baseline) = {:.4}, Σ IG = {:.4}, δ = {:+.5}",
+                ig.score_input[n],
+                ig.score_baseline[n],
+                change + ig.delta[n],
+                ig.delta[n]
+            );
+        }
+    }
 }
 
 pub fn filters(a: FiltersArgs) -> Result<()> {
     let (dir, run, _) = load(a.run.run.as_deref(), &[], None, "")?;
     let mut ex = Explainer::new(&run.model, &run.meta.normalization)?;
-    let layer = layer_of(&ex, &a.layer)?;
+    let layer = ex.layer(&a.layer)?;
     pupil::explain::require_spatial(&layer, "filters")?;
     let filters = match &a.filters {
         Some(s) => parse_list(s, "--filters")?,
@@ -333,14 +286,11 @@ pub fn filters(a: FiltersArgs) -> Result<()> {
     let r = ex.visualize_filters(&layer, &filters, &a.ascent.options(), &mut tick(&b))?;
     b.finish_and_clear();
     let secs = t0.elapsed().as_secs_f64();
-    let captions: Vec<String> = r.targets.iter().zip(&r.end).map(|(f, v)| format!("filter {f}\nact {v:.3}")).collect();
+    let captions = filter_captions(&r);
     let title = format!("{} ({}): gradient ascent, {} steps", layer.name, layer.description, a.ascent.steps);
     let path = out.join(format!("filters_{}.png", layer.name));
     ascent_grid(&path, &r.images, &captions, 8, &title)?;
-    let csv: String = std::iter::once("filter,start_activation,final_activation\n".to_string())
-        .chain(r.targets.iter().zip(r.start.iter().zip(&r.end)).map(|(f, (s, e))| format!("{f},{s},{e}\n")))
-        .collect();
-    pupil::io::write_atomic(&out.join(format!("filters_{}.csv", layer.name)), csv.as_bytes())?;
+    pupil::io::write_atomic(&out.join(format!("filters_{}.csv", layer.name)), filters_csv(&r).as_bytes())?;
     let raised = r.start.iter().zip(&r.end).filter(|(s, e)| e > s).count();
     println!("{} filters of {} x {} steps in {secs:.1}s; activation raised for {raised} of them", filters.len(), layer.name, a.ascent.steps);
     println!("Wrote {} and filters_{}.csv", path.display(), layer.name);
@@ -351,7 +301,7 @@ pub fn features(a: FeaturesArgs) -> Result<()> {
     let (dir, run, ds) = load(a.run.run.as_deref(), &a.data.image, a.data.data.as_deref(), &a.data.split)?;
     let ds = ds.expect("features always loads data");
     let mut ex = Explainer::new(&run.model, &run.meta.normalization)?;
-    let layer = layer_of(&ex, &a.layer)?;
+    let layer = ex.layer(&a.layer)?;
     pupil::explain::require_spatial(&layer, "features")?;
     let raw = Explainer::raw_images(&ds, &[a.id]).map_err(|e| match e {
         Error::Invalid { msg, .. } => Error::invalid("--id", msg),
@@ -370,31 +320,24 @@ pub fn classviz(a: ClassvizArgs) -> Result<()> {
     let (dir, run, _) = load(a.run.run.as_deref(), &[], None, "")?;
     let mut ex = Explainer::new(&run.model, &run.meta.normalization)?;
     let names = &run.meta.class_names;
-    let classes = if a.classes.trim() == "all" { (0..names.len()).collect() } else { parse_list(&a.classes, "--classes")? };
-    if let Some(&bad) = classes.iter().find(|&&c| c >= names.len()) {
-        return Err(Error::invalid("--classes", format!("class {bad} is out of range: the model has classes 0 to {}", names.len() - 1)));
-    }
+    let chosen = if a.classes.trim() == "all" { None } else { Some(parse_list(&a.classes, "--classes")?) };
+    let classes = class_list(chosen.as_deref(), names.len())?;
+    let objective: ClassObjective = a.objective.parse()?;
     let out = out_dir(&a.run, &dir)?;
     let t0 = Instant::now();
     let b = bar(a.run.quiet, "class ascent");
-    let log_prob = match a.objective.as_str() {
-        "logprob" | "log-prob" | "logsoftmax" => true,
-        "logit" => false,
-        o => return Err(Error::invalid("--objective", format!("{o:?} is not logprob or logit"))),
-    };
     let opts = AscentOptions { steps: a.steps, lr: a.lr, l2: a.l2, tv: a.tv, jitter: a.jitter, seed: a.seed };
-    let r = ex.visualize_classes(&classes, log_prob, &opts, &mut tick(&b))?;
+    let r = ex.visualize_classes(&classes, objective.log_prob(), &opts, &mut tick(&b))?;
     b.finish_and_clear();
     let probs: Tensor = ex.probabilities(&r.images)?;
-    let k = names.len();
-    let captions: Vec<String> = classes.iter().enumerate().map(|(n, &c)| format!("{}\np = {:.3}", names[c], probs.data()[n * k + c])).collect();
+    let captions = class_captions(&r, probs.data(), names);
     let path = out.join("classviz.png");
     ascent_grid(
         &path,
         &r.images,
         &captions,
         classes.len().min(8),
-        &format!("Class images: ascent on the {} from noise, {} steps", if log_prob { "log-probability" } else { "logit" }, a.steps),
+        &format!("Class images: ascent on the {} from noise, {} steps", objective.describe(), a.steps),
     )?;
     println!("{} classes x {} steps in {:.1}s; wrote {}", classes.len(), a.steps, t0.elapsed().as_secs_f64(), path.display());
     Ok(())

@@ -45,6 +45,7 @@ pub struct LimeArgs {
     /// Images per model call.
     #[arg(long, default_value_t = 200)]
     pub batch: usize,
+    /// Seed of the random on/off draws (each image's draws also depend on its id).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Output directory (default: RUN_DIR/lime).
@@ -53,41 +54,6 @@ pub struct LimeArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
-}
-
-/// Which classes to explain for one image.
-#[derive(Clone, Debug, PartialEq)]
-enum Pick {
-    Predicted,
-    True,
-    All,
-    Class(usize),
-}
-
-fn parse_classes(s: &str, names: &[String]) -> Result<Vec<Pick>> {
-    let mut out = Vec::new();
-    for p in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let pick = match p.to_ascii_lowercase().as_str() {
-            "predicted" | "pred" => Pick::Predicted,
-            "true" | "label" => Pick::True,
-            "all" => Pick::All,
-            _ => match p.parse::<usize>() {
-                Ok(k) if k < names.len() => Pick::Class(k),
-                Ok(k) => return Err(Error::invalid("--classes", format!("class {k} is not below the model's {} classes", names.len()))),
-                Err(_) => match names.iter().position(|n| n.eq_ignore_ascii_case(p)) {
-                    Some(k) => Pick::Class(k),
-                    None => {
-                        return Err(Error::invalid("--classes", format!("{p:?} is not predicted, true, all, a class index or one of: {}", names.join(", "))))
-                    }
-                },
-            },
-        };
-        out.push(pick);
-    }
-    if out.is_empty() {
-        return Err(Error::invalid("--classes", "no class given"));
-    }
-    Ok(out)
 }
 
 pub fn run(a: LimeArgs) -> Result<()> {
@@ -105,11 +71,11 @@ pub fn run(a: LimeArgs) -> Result<()> {
     let dir = pupil::run::RunDir::resolve(a.run.as_deref())?;
     let run = dir.load_model()?;
     let names = run.meta.class_names.clone();
-    let picks = parse_classes(&a.classes, &names)?;
+    let picks = lime::parse_class_picks(&a.classes, &names)?;
     let (data_ref, ds) = dir.data_for(&a.data.image, a.data.data.as_deref(), a.data.split.parse()?, &run.meta)?;
     let data_name = data_ref.describe();
     let ids = parse_ids(&a.ids, ds.len())?;
-    if picks.contains(&Pick::True) && ds.labels.is_none() {
+    if lime::needs_labels(&picks) && ds.labels.is_none() {
         return Err(Error::invalid("--classes", format!("\"true\" needs labelled data; {data_name} has no labels")));
     }
     let out = a.out.clone().unwrap_or_else(|| dir.path().join("lime"));
@@ -141,15 +107,7 @@ pub fn run(a: LimeArgs) -> Result<()> {
         let t0 = Instant::now();
         let raw: Vec<f32> = ds.image(id).iter().map(|&v| v as f32).collect();
         let label = ds.label(id).map(|l| l as usize);
-        let mut classes = Vec::new();
-        for p in &picks {
-            match p {
-                Pick::Predicted => classes.push(lime::PREDICTED),
-                Pick::True => classes.extend(label),
-                Pick::All => classes.extend(0..names.len()),
-                Pick::Class(k) => classes.push(*k),
-            }
-        }
+        let classes = lime::expand_picks(&picks, label, names.len());
         let mut lc = cfg.clone();
         lc.seed = lime::image_seed(cfg.seed, id);
         let (model, norm) = (&run.model, &run.meta.normalization);
@@ -205,17 +163,4 @@ pub fn run(a: LimeArgs) -> Result<()> {
         out.display()
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_and_classes_parse_with_clear_errors() {
-        let names: Vec<String> = ["Angry", "Happy"].iter().map(|s| s.to_string()).collect();
-        assert_eq!(parse_classes("predicted,happy,0", &names).unwrap(), vec![Pick::Predicted, Pick::Class(1), Pick::Class(0)]);
-        assert!(parse_classes("7", &names).unwrap_err().to_string().contains("2 classes"));
-        assert!(parse_classes("sad", &names).unwrap_err().to_string().contains("Angry, Happy"));
-    }
 }

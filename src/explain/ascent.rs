@@ -46,6 +46,50 @@ impl Default for AscentOptions {
     }
 }
 
+/// What class visualisation climbs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClassObjective {
+    /// The log-probability `S_c − log Σ_k exp S_k` (pushes the other classes down too).
+    LogProb,
+    /// The logit `S_c`.
+    Logit,
+}
+
+impl ClassObjective {
+    /// True for [`ClassObjective::LogProb`] (the `log_prob` of [`Explainer::visualize_classes`]).
+    pub fn log_prob(self) -> bool {
+        self == ClassObjective::LogProb
+    }
+    /// `log-probability` or `logit`, for titles.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ClassObjective::LogProb => "log-probability",
+            ClassObjective::Logit => "logit",
+        }
+    }
+}
+
+impl std::str::FromStr for ClassObjective {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<ClassObjective> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "logprob" | "log-prob" | "logsoftmax" => Ok(ClassObjective::LogProb),
+            "logit" => Ok(ClassObjective::Logit),
+            o => Err(Error::invalid("--objective", format!("{o:?} is not logprob or logit"))),
+        }
+    }
+}
+
+/// The classes to visualise: all `k` when `chosen` is None, else `chosen`, each checked to be
+/// below `k` (the error names `--classes`).
+pub fn class_list(chosen: Option<&[usize]>, k: usize) -> Result<Vec<usize>> {
+    let Some(c) = chosen else { return Ok((0..k).collect()) };
+    if let Some(&bad) = c.iter().find(|&&c| c >= k) {
+        return Err(Error::invalid("--classes", format!("class {bad} is out of range: the model has classes 0 to {}", k.saturating_sub(1))));
+    }
+    Ok(c.to_vec())
+}
+
 impl AscentOptions {
     fn check(&self) -> Result<()> {
         let ok = |v: f32| v.is_finite() && v >= 0.0;
@@ -268,5 +312,20 @@ impl Explainer {
         let g = Graph::no_grad();
         let acts = net.activations(&g.constant(x.clone()))?;
         Ok(acts.last().expect("layers").value().clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objectives_and_class_lists_parse_with_clear_errors() {
+        assert_eq!("LogProb".parse::<ClassObjective>().unwrap(), ClassObjective::LogProb);
+        assert!(!"logit".parse::<ClassObjective>().unwrap().log_prob());
+        assert!("prob".parse::<ClassObjective>().unwrap_err().to_string().contains("--objective"));
+        assert_eq!(class_list(None, 3).unwrap(), vec![0, 1, 2]);
+        assert_eq!(class_list(Some(&[2, 0]), 3).unwrap(), vec![2, 0]);
+        assert!(class_list(Some(&[3]), 3).unwrap_err().to_string().contains("class 3 is out of range: the model has classes 0 to 2"));
     }
 }

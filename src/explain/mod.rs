@@ -3,10 +3,14 @@
 //!
 //! - [`saliency`]: vanilla gradients (Simonyan et al. 2014), SmoothGrad (Smilkov et al. 2017),
 //!   integrated gradients (Sundararajan et al. 2017) and Grad-CAM (Selvaraju et al. 2017).
+//! - [`integrated`]: integrated gradients by a quadrature rule, with Captum's convergence
+//!   delta per image.
 //! - [`ascent`]: gradient ascent on the input, for what a filter responds to and what image
 //!   the model finds most like a class; and the feature maps of one real image.
 //! - [`layers`]: layers by the name or index that `pupil summary` shows.
 //! - [`attributions`]: the raw maps as `attributions.safetensors`.
+//! - [`select`]: which images (`--ids`, `--per-class`) and methods a call covers, and the
+//!   captions of a saliency grid.
 //! - [`lime`]: LIME (Ribeiro et al. 2016) on SLIC superpixels, with a weighted ridge fit.
 //!
 //! An [`Explainer`] holds a frozen inference copy of the model ([`net::Net`]) and the input
@@ -17,16 +21,20 @@
 
 pub mod ascent;
 pub mod attributions;
+pub mod integrated;
 pub mod layers;
 pub mod lime;
 pub mod net;
 pub mod saliency;
+pub mod select;
 pub mod stats;
 
-pub use ascent::{AscentOptions, AscentResult};
+pub use ascent::{class_list, AscentOptions, AscentResult, ClassObjective};
 pub use attributions::{save_attributions, AttributionSet};
+pub use integrated::{Integrated, Quadrature};
 pub use layers::{find_layer, last_conv, layers, require_spatial, LayerInfo, LayerKind};
-pub use saliency::{Baseline, Method};
+pub use saliency::{Attribution, Baseline, Method};
+pub use select::{method_label, parse_methods, per_class_ids, pick_ids, saliency_captions, MethodSettings};
 pub use stats::{spearman, top_fraction_mask};
 
 use crate::autograd::Graph;

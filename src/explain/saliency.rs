@@ -7,13 +7,13 @@
 //!
 //! - vanilla: `∂S_c/∂x`.
 //! - SmoothGrad: `(1/m) Σ_i ∂S_c/∂x (x + ε_i)`, `ε_i ~ N(0, σ²)`, `σ = noise · (max x − min x)`.
-//! - integrated gradients: `(x − b) ⊙ ∫₀¹ ∂S_c/∂x (b + α (x − b)) dα`, the integral by the
-//!   midpoint rule with `steps` points `α_k = (k + ½)/steps`. Completeness:
-//!   `Σ attributions = S_c(x) − S_c(b)` up to the quadrature error.
+//! - integrated gradients: `(x − b) ⊙ ∫₀¹ ∂S_c/∂x (b + α (x − b)) dα`, the integral by a
+//!   quadrature rule, with the completeness miss per image (see [`super::integrated`]).
 //! - Grad-CAM on a layer with maps `A_k` (`[K, h, w]`): weights `α_k = mean_ij ∂S_c/∂A_kij`,
 //!   map `ReLU(Σ_k α_k A_k)`, resized to the input by bilinear interpolation (pixel centres
 //!   aligned, as OpenCV's resize).
 
+use super::integrated::Quadrature;
 use super::{Explainer, Progress};
 use crate::autograd::Graph;
 use crate::error::{Error, Result};
@@ -65,9 +65,11 @@ pub enum Method {
         noise: f32,
         seed: u64,
     },
+    /// Integrated gradients: `steps` nodes of `rule` on the path from `baseline`.
     Integrated {
         baseline: Baseline,
         steps: usize,
+        rule: Quadrature,
     },
     /// Grad-CAM on the layer with this 1-based index (None: the last convolution).
     GradCam {
@@ -91,8 +93,8 @@ impl Method {
         match self {
             Method::Vanilla => serde_json::json!({"method": "vanilla"}),
             Method::SmoothGrad { samples, noise, seed } => serde_json::json!({"method": "smoothgrad", "samples": samples, "noise": noise, "seed": seed}),
-            Method::Integrated { baseline, steps } => {
-                serde_json::json!({"method": "integrated", "baseline": baseline.name(), "steps": steps, "rule": "midpoint"})
+            Method::Integrated { baseline, steps, rule } => {
+                serde_json::json!({"method": "integrated", "baseline": baseline.name(), "steps": steps, "rule": rule.name()})
             }
             Method::GradCam { layer } => serde_json::json!({"method": "gradcam", "layer": layer}),
         }
@@ -176,13 +178,14 @@ impl Explainer {
     }
 
     /// Runs `rows` rows of gradient work in batches: `make(r)` writes row `r`'s input, the
-    /// gradient of row `r` is passed to `take(r, grad)`. Rows of one batch are built in parallel.
-    fn gradient_rows(
+    /// gradient and score of row `r` are passed to `take(r, grad, score)`. Rows of one batch
+    /// are built in parallel.
+    pub(super) fn gradient_rows(
         &mut self,
         rows: usize,
         class_of_row: &(dyn Fn(usize) -> usize + Sync),
         make: &(dyn Fn(usize, &mut [f32]) + Sync),
-        take: &mut dyn FnMut(usize, &[f32]),
+        take: &mut dyn FnMut(usize, &[f32], f32),
         progress: Progress,
     ) -> Result<()> {
         let per: usize = self.input_shape().iter().product();
@@ -193,9 +196,9 @@ impl Explainer {
             let mut v = vec![0f32; (e - s) * per];
             v.par_chunks_mut(per).enumerate().for_each(|(i, row)| make(s + i, row));
             let cls: Vec<usize> = (s..e).map(class_of_row).collect();
-            let (dx, _) = self.input_gradient(Tensor::from_vec(v, &[e - s, c, h, w])?, &cls)?;
-            for (i, g) in dx.data().chunks(per).enumerate() {
-                take(s + i, g);
+            let (dx, scores) = self.input_gradient(Tensor::from_vec(v, &[e - s, c, h, w])?, &cls)?;
+            for (i, (g, sc)) in dx.data().chunks(per).zip(scores).enumerate() {
+                take(s + i, g, sc);
             }
             progress(e, rows);
         }
@@ -213,7 +216,7 @@ impl Explainer {
             n,
             &|r| classes[r],
             &|r, row| row.copy_from_slice(&xd[r * per..(r + 1) * per]),
-            &mut |r, g| out[r * per..(r + 1) * per].copy_from_slice(g),
+            &mut |r, g, _| out[r * per..(r + 1) * per].copy_from_slice(g),
             progress,
         )?;
         Tensor::from_vec(out, x.shape())
@@ -250,7 +253,7 @@ impl Explainer {
                     *o = v + sigma[img] * rng.normal();
                 }
             },
-            &mut |r, g| {
+            &mut |r, g, _| {
                 let img = r / samples;
                 for (o, &v) in out[img * per..(img + 1) * per].iter_mut().zip(g) {
                     *o += v * inv;
@@ -259,44 +262,6 @@ impl Explainer {
             progress,
         )?;
         Tensor::from_vec(out, x.shape())
-    }
-
-    /// Integrated gradients from `baseline` (same shape as `x`, normalised) with `steps`
-    /// midpoint-rule points.
-    pub fn integrated_gradients(&mut self, x: &Tensor, baseline: &Tensor, classes: &[usize], steps: usize, progress: Progress) -> Result<Tensor> {
-        let n = self.check_images(x, "saliency")?;
-        self.check_classes(classes, n)?;
-        if baseline.shape() != x.shape() {
-            return Err(Error::shape("integrated gradients (baseline)", x.shape(), baseline.shape()));
-        }
-        if steps == 0 {
-            return Err(Error::invalid("--steps", "integrated gradients needs at least 1 step"));
-        }
-        let per = x.len() / n.max(1);
-        let (xd, bd) = (x.data(), baseline.data());
-        let mut avg = vec![0f32; x.len()];
-        let inv = 1.0 / steps as f32;
-        self.gradient_rows(
-            n * steps,
-            &|r| classes[r / steps],
-            &|r, row| {
-                let (img, k) = (r / steps, r % steps);
-                let a = (k as f32 + 0.5) * inv;
-                let o = img * per;
-                for (j, v) in row.iter_mut().enumerate() {
-                    *v = bd[o + j] + a * (xd[o + j] - bd[o + j]);
-                }
-            },
-            &mut |r, g| {
-                let img = r / steps;
-                for (o, &v) in avg[img * per..(img + 1) * per].iter_mut().zip(g) {
-                    *o += v * inv;
-                }
-            },
-            progress,
-        )?;
-        let attr: Vec<f32> = avg.iter().zip(xd.iter().zip(bd)).map(|(g, (x, b))| g * (x - b)).collect();
-        Tensor::from_vec(attr, x.shape())
     }
 
     /// The baseline image of integrated gradients for raw images `[N, C, H, W]`, normalised.
@@ -372,15 +337,32 @@ impl Explainer {
     /// The attributions of raw images `[N, C, H, W]` (0..=255) for `classes` by `method`:
     /// `[N, C, H, W]` (Grad-CAM: `[N, 1, H, W]`), with respect to the normalised input.
     pub fn saliency(&mut self, raw: &Tensor, classes: &[usize], method: &Method, progress: Progress) -> Result<Tensor> {
-        let x = self.normalize(raw)?;
-        match method {
-            Method::Vanilla => self.vanilla(&x, classes, progress),
-            Method::SmoothGrad { samples, noise, seed } => self.smoothgrad(&x, classes, *samples, *noise, *seed, progress),
-            Method::Integrated { baseline, steps } => {
-                let b = self.baseline(*baseline, raw)?;
-                self.integrated_gradients(&x, &b, classes, *steps, progress)
-            }
-            Method::GradCam { layer } => self.gradcam(&x, classes, *layer, progress),
-        }
+        Ok(self.attribute(raw, classes, method, progress)?.map)
     }
+
+    /// [`Explainer::saliency`] with what the method knows about its own accuracy: for
+    /// integrated gradients the scores and convergence delta per image.
+    pub fn attribute(&mut self, raw: &Tensor, classes: &[usize], method: &Method, progress: Progress) -> Result<Attribution> {
+        let x = self.normalize(raw)?;
+        let map = match method {
+            Method::Vanilla => self.vanilla(&x, classes, progress)?,
+            Method::SmoothGrad { samples, noise, seed } => self.smoothgrad(&x, classes, *samples, *noise, *seed, progress)?,
+            Method::Integrated { baseline, steps, rule } => {
+                let b = self.baseline(*baseline, raw)?;
+                let ig = self.integrated(&x, &b, classes, *steps, *rule, progress)?;
+                return Ok(Attribution { map: ig.attributions.clone(), integrated: Some(ig) });
+            }
+            Method::GradCam { layer } => self.gradcam(&x, classes, *layer, progress)?,
+        };
+        Ok(Attribution { map, integrated: None })
+    }
+}
+
+/// One method's maps, and for integrated gradients their completeness check.
+#[derive(Clone, Debug)]
+pub struct Attribution {
+    /// `[N, C, H, W]` (Grad-CAM: `[N, 1, H, W]`).
+    pub map: Tensor,
+    /// Integrated gradients only: scores and convergence delta per image.
+    pub integrated: Option<super::integrated::Integrated>,
 }

@@ -6,10 +6,10 @@ use super::run::lime_picks;
 use super::{Figure, Section};
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::explain::{last_conv, layers, no_progress, AscentOptions, ClassChoice, Explainer, LayerKind, Method};
+use crate::explain::{last_conv, layers, no_progress, saliency_captions, AscentOptions, ClassChoice, Explainer, LayerKind, Method};
 use crate::run::RunModel;
 use crate::tensor::Tensor;
-use crate::viz::explain::{render_ascent_grid, render_saliency_grid, SaliencyColumn};
+use crate::viz::explain::{class_captions, filter_captions, render_ascent_grid, render_saliency_grid, SaliencyColumn};
 
 /// Filters of the first convolution shown at most.
 const MAX_FILTERS: usize = 32;
@@ -37,7 +37,6 @@ fn saliency_section(ex: &mut Explainer, data: &Dataset, names: &[String]) -> Res
     let x = ex.normalize(&raw)?;
     let classes = ex.resolve_classes(&x, ClassChoice::Predicted, None)?;
     let probs = ex.probabilities(&x)?;
-    let k = names.len();
     let mut methods = vec![(Method::Vanilla, "vanilla".to_string())];
     if let Some(l) = last_conv(ex.model()) {
         methods.push((Method::GradCam { layer: Some(l.index) }, format!("Grad-CAM {}", l.name)));
@@ -46,14 +45,8 @@ fn saliency_section(ex: &mut Explainer, data: &Dataset, names: &[String]) -> Res
     for (m, label) in &methods {
         maps.push((ex.saliency(&raw, &classes, m, &mut no_progress())?, label.clone()));
     }
-    let captions: Vec<String> = ids
-        .iter()
-        .enumerate()
-        .map(|(n, &id)| {
-            let truth = data.label(id).map(|l| names[l as usize].clone()).unwrap_or_else(|| "?".into());
-            format!("#{id} {truth}\n→ {} {:.2}", names[classes[n]], probs.data()[n * k + classes[n]])
-        })
-        .collect();
+    let labels: Option<Vec<usize>> = data.labels.as_ref().map(|l| ids.iter().map(|&i| l[i] as usize).collect());
+    let captions = saliency_captions(&ids, labels.as_deref(), probs.data(), None, names);
     let cols: Vec<SaliencyColumn> = maps.iter().map(|(t, l)| SaliencyColumn { label: l.clone(), maps: t }).collect();
     let canvas = render_saliency_grid(&raw, &captions, &cols, "Saliency of the predicted class")?;
     Ok(Section::new("Where the model looks: saliency")
@@ -70,7 +63,7 @@ fn filters_section(ex: &mut Explainer) -> Result<Option<Section>> {
     let filters: Vec<usize> = (0..layer.channels().min(MAX_FILTERS)).collect();
     let opts = AscentOptions::default();
     let r = ex.visualize_filters(&layer, &filters, &opts, &mut no_progress())?;
-    let captions: Vec<String> = r.targets.iter().zip(&r.end).map(|(f, v)| format!("filter {f}\nact {v:.3}")).collect();
+    let captions = filter_captions(&r);
     let canvas = render_ascent_grid(&r.images, &captions, 8, &format!("{} ({})", layer.name, layer.description))?;
     Ok(Some(
         Section::new("What the filters respond to")
@@ -89,8 +82,7 @@ fn classes_section(ex: &mut Explainer, names: &[String]) -> Result<Section> {
     let opts = AscentOptions { lr: 0.05, tv: 0.1, jitter: 1, ..AscentOptions::default() };
     let r = ex.visualize_classes(&classes, true, &opts, &mut no_progress())?;
     let probs = ex.probabilities(&r.images)?;
-    let k = names.len();
-    let captions: Vec<String> = classes.iter().map(|&c| format!("{}\np = {:.3}", names[c], probs.data()[c * k + c])).collect();
+    let captions = class_captions(&r, probs.data(), names);
     let canvas = render_ascent_grid(&r.images, &captions, 5, "Class images")?;
     Ok(Section::new("What the model thinks each class looks like")
         .text(format!(

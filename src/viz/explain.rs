@@ -11,6 +11,7 @@ use super::image::{gray_to_rgb, heatmap, image_grid, overlay, render_grid, Tile}
 use crate::error::{Error, Result};
 use crate::explain::saliency::gaussian_blur;
 use crate::explain::stats::{clip_quantile, pixel_saliency, top_fraction_mask};
+use crate::explain::AscentResult;
 use crate::tensor::Tensor;
 use std::path::Path;
 
@@ -111,6 +112,25 @@ pub fn render_ascent_grid(images: &Tensor, captions: &[String], cols: usize, tit
     render_grid(&tiles, cols, tile_px(h, w), Some(title))
 }
 
+/// Captions of filter images: the filter index and its final mean activation.
+pub fn filter_captions(r: &AscentResult) -> Vec<String> {
+    r.targets.iter().zip(&r.end).map(|(f, v)| format!("filter {f}\nact {v:.3}")).collect()
+}
+
+/// Captions of class images: the class name and the probability the model gives the image
+/// (`probs`: `[N, K]` rows in the order of `r.targets`).
+pub fn class_captions(r: &AscentResult, probs: &[f32], names: &[String]) -> Vec<String> {
+    let k = names.len();
+    r.targets.iter().enumerate().map(|(n, &c)| format!("{}\np = {:.3}", names[c], probs[n * k + c])).collect()
+}
+
+/// The filter ascent as CSV: `filter,start_activation,final_activation`, one row per filter.
+pub fn filters_csv(r: &AscentResult) -> String {
+    std::iter::once("filter,start_activation,final_activation\n".to_string())
+        .chain(r.targets.iter().zip(r.start.iter().zip(&r.end)).map(|(f, (s, e))| format!("{f},{s},{e}\n")))
+        .collect()
+}
+
 /// A non-negative map (after ReLU) through viridis scaled from 0 to its largest value, so a
 /// map that is zero everywhere (a filter that does not fire) is dark, not mid-scale; maps with
 /// negative values are min-max scaled instead.
@@ -137,4 +157,19 @@ pub fn features_grid(path: impl AsRef<Path>, face: &Tensor, maps: &Tensor, title
     }
     let cols = ((c + 1) as f64).sqrt().ceil() as usize;
     image_grid(path, &tiles, cols.clamp(4, 16), px, Some(title))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascent_captions_and_csv() {
+        let r = AscentResult { images: Tensor::zeros(&[2, 1, 2, 2]), targets: vec![3, 1], start: vec![0.5, -1.0], end: vec![2.25, 0.125] };
+        assert_eq!(filter_captions(&r), vec!["filter 3\nact 2.250", "filter 1\nact 0.125"]);
+        let names: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
+        let probs = [0.1, 0.2, 0.3, 0.4, 0.25, 0.5, 0.125, 0.125];
+        assert_eq!(class_captions(&r, &probs, &names), vec!["d\np = 0.400", "b\np = 0.500"]);
+        assert_eq!(filters_csv(&r), "filter,start_activation,final_activation\n3,0.5,2.25\n1,-1,0.125\n");
+    }
 }

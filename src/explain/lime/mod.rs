@@ -20,10 +20,12 @@
 //! [`model::probabilities`] runs a [`Sequential`](crate::nn::Sequential) on raw pixels;
 //! [`render`] draws the outlined superpixels and writes the weights as CSV.
 
+pub mod classes;
 pub mod model;
 pub mod ridge;
 pub mod slic;
 
+pub use classes::{expand_picks, needs_labels, parse_class_picks, ClassPick};
 pub use model::probabilities;
 pub use ridge::{cholesky, cholesky_solve, weighted_ridge, RidgeFit};
 pub use slic::{slic, Segmentation};
