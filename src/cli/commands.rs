@@ -4,7 +4,7 @@ use super::progress::Progress;
 use super::{BenchArgs, EvalArgs, PredictArgs, SummaryArgs, TrainArgs};
 use pupil::data::{Augment, NormKind};
 use pupil::error::Result;
-use pupil::nn::{resolve_model, summary as summary_table, thousands};
+use pupil::nn::{resolve_model, summary as summary_table, summary_model, thousands};
 use pupil::optim::{OptimConfig, OptimFlags};
 use pupil::run::{self, ConfusionFiles, DataRef, RunDir, TrainPlan, TrainSession, MAX_CONFUSION_PNG_CLASSES};
 use pupil::train::{self, parse_input, TrainConfig};
@@ -41,7 +41,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
     }
     let name = if plan.resume { "(resumed)" } else { plan.model.as_str() };
     println!("Model {name}: {} parameters; output in {}", thousands(session.trainer.model.num_params()), out.display());
-    let mut progress = Progress::new(a.quiet);
+    let mut progress = Progress::new(a.quiet.quiet);
     let report = session.fit(&mut |e| progress.on_event(e))?;
     if let Some(ev) = &report.evaluation {
         print_png_skipped(&ev.confusion);
@@ -100,16 +100,32 @@ pub fn bench(a: BenchArgs) -> Result<()> {
 }
 
 pub fn summary(a: SummaryArgs) -> Result<()> {
-    let spec = resolve_model(&a.model, a.classes)?;
-    let given = a.input.as_deref().map(parse_input).transpose()?;
-    let input = spec.resolve_input(given.as_ref().map(|g| &g[..]), &[1, 48, 48])?;
-    print!("{}", summary_table(&spec, &input)?);
+    let name = a.run.as_ref().map_or(a.model.clone(), |r| r.display().to_string());
+    let m = summary_model(&name, a.classes)?;
+    let given = a.input.as_deref().map(parse_input).transpose()?.map(|g| g.to_vec());
+    let input = match (&m.input, &given) {
+        (Some(own), Some(g)) if own != g => {
+            return Err(pupil::Error::invalid("--input", format!("{} is not the model's own input {}", a.input.as_deref().unwrap_or(""), hxwxc(own))))
+        }
+        (Some(own), _) => own.clone(),
+        (None, Some(g)) => g.clone(),
+        (None, None) => vec![1, 48, 48],
+    };
+    print!("{}", summary_table(&m.spec, &input)?);
     Ok(())
+}
+
+/// `[C, H, W]` as the flags write it, HxWxC.
+fn hxwxc(s: &[usize]) -> String {
+    match s {
+        [c, h, w] => format!("{h}x{w}x{c}"),
+        _ => s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x"),
+    }
 }
 
 pub fn eval(a: EvalArgs) -> Result<()> {
     let data = DataRef::given(a.data.as_deref(), a.split.parse()?);
-    let dir = RunDir::resolve(a.run.as_deref())?;
+    let dir = RunDir::resolve(a.run.run.as_deref())?;
     let r = run::evaluate_run(dir.path(), &data, a.out.as_deref())?;
     let (ev, conf) = (&r.evaluation, &r.confusion);
     println!("Accuracy: {:.4} on {} images (loss {:.4})", ev.accuracy, r.images, ev.loss);
@@ -133,7 +149,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
 }
 
 pub fn predict(a: PredictArgs) -> Result<()> {
-    let dir = RunDir::resolve(a.run.as_deref())?;
+    let dir = RunDir::resolve(a.run.run.as_deref())?;
     let n = run::predict_run(dir.path(), &a.data, a.split.parse()?, &a.out, a.force)?;
     println!("Wrote {n} predictions to {}", a.out.display());
     Ok(())
