@@ -27,22 +27,18 @@ pub fn fraction(s: &str) -> Result<f32, String> {
 }
 
 /// clap's rendered error, trimmed to what the project prints for every error: the `error:`
-/// line and clap's `tip:` lines (its "a similar argument exists" suggestion), without the usage
-/// block, plus a pointer to `--help`.
+/// line (with a pointer to `--help`) and clap's `tip:` lines (its "a similar argument exists"
+/// suggestion), without the usage block.
 pub fn usage_error_text(rendered: &str) -> String {
-    let mut out = String::new();
-    for line in rendered.lines() {
-        let t = line.trim();
-        if t.is_empty() || t.starts_with("Usage:") || t.starts_with("For more information") {
-            continue;
-        }
-        out.push_str(line);
+    let mut lines = rendered.lines().map(str::trim_end).filter(|l| {
+        let t = l.trim();
+        !t.is_empty() && !t.starts_with("Usage:") && !t.starts_with("For more information")
+    });
+    let mut out = format!("{} (see pupil --help)\n", lines.next().unwrap_or("error: bad arguments"));
+    for tip in lines {
+        out.push_str(tip);
         out.push('\n');
     }
-    if out.is_empty() {
-        out.push_str("error: bad arguments\n");
-    }
-    out.push_str("(see pupil --help)\n");
     out
 }
 
@@ -65,6 +61,7 @@ mod tests {
     fn usage_text_keeps_the_tip_and_drops_usage() {
         let rendered = "error: unexpected argument '--epoch' found\n\n  tip: a similar argument exists: '--epochs'\n\nUsage: pupil train --epochs <EPOCHS>\n\nFor more information, try '--help'.\n";
         let t = usage_error_text(rendered);
-        assert_eq!(t, "error: unexpected argument '--epoch' found\n  tip: a similar argument exists: '--epochs'\n(see pupil --help)\n");
+        assert_eq!(t, "error: unexpected argument '--epoch' found (see pupil --help)\n  tip: a similar argument exists: '--epochs'\n");
+        assert_eq!(usage_error_text("error: bad\n\nUsage: x\n"), "error: bad (see pupil --help)\n");
     }
 }

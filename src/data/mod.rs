@@ -94,6 +94,40 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// A dataset from raw pixels `N*C*H*W` (image after image, bytes `0..=255`), one label per
+    /// image (or `None`), the image shape `[C, H, W]` and the name of each class; the sizes are
+    /// checked against each other: pixels a whole number of images, one label per image, each
+    /// label naming a class.
+    ///
+    /// ```
+    /// use pupil::data::Dataset;
+    /// let names = vec!["dark".to_string(), "light".to_string()];
+    /// let ds = Dataset::new(vec![0, 0, 0, 0, 255, 255, 255, 255], Some(vec![0, 1]), [1, 2, 2], names).unwrap();
+    /// assert_eq!((ds.len(), ds.label(1)), (2, Some(1)));
+    /// ```
+    pub fn new(pixels: Vec<u8>, labels: Option<Vec<u8>>, shape: [usize; 3], class_names: Vec<String>) -> Result<Dataset> {
+        let bad = |msg: String| Error::invalid("Dataset::new", msg);
+        let [c, h, w] = shape;
+        let per = c.checked_mul(h).and_then(|x| x.checked_mul(w)).filter(|&p| p > 0);
+        let per = per.ok_or_else(|| bad(format!("image shape [C, H, W] = {shape:?} must have sizes of at least 1")))?;
+        if pixels.is_empty() || pixels.len() % per != 0 {
+            return Err(bad(format!("{} pixel values are not a whole number (at least 1) of {c}x{h}x{w} = {per}-value images", pixels.len())));
+        }
+        let n = pixels.len() / per;
+        if class_names.is_empty() || class_names.len() > 256 {
+            return Err(bad(format!("{} class names: expected 1 to 256", class_names.len())));
+        }
+        if let Some(labels) = &labels {
+            if labels.len() != n {
+                return Err(bad(format!("{} labels for {n} images", labels.len())));
+            }
+            if let Some((i, &l)) = labels.iter().enumerate().find(|&(_, &l)| l as usize >= class_names.len()) {
+                return Err(bad(format!("label {l} of image {i} names no class (there are {} classes, 0 to {})", class_names.len(), class_names.len() - 1)));
+            }
+        }
+        Ok(Dataset { channels: c, height: h, width: w, pixels, labels, ids: None, class_names })
+    }
+
     /// Number of values in one image (`C*H*W`).
     pub fn image_len(&self) -> usize {
         self.channels * self.height * self.width
