@@ -84,7 +84,10 @@ where
 #[macro_export]
 macro_rules! assert_gradcheck {
     ($f:expr, $($input:expr),+ $(,)?) => {
-        $crate::testing::check_gradients($f, &[$($input.clone()),+])?
+        {
+            let inputs = [$($input.clone()),+];
+            $crate::testing::check_gradients($f, &inputs)?
+        }
     };
 }
 

@@ -1,6 +1,6 @@
 //! The commands: flags into library settings, one library call, printing.
 
-use super::progress::Progress;
+use super::progress::{self, Progress};
 use super::{BenchArgs, EvalArgs, PredictArgs, SummaryArgs, TrainArgs};
 use pupil::data::{Augment, NormKind};
 use pupil::error::Result;
@@ -70,7 +70,10 @@ pub fn bench(a: BenchArgs) -> Result<()> {
             pupil_kernels::sgemm_isa()
         );
         println!("{:<20} {:>10} {:>8} {:>14} {:>8}", "layer", "fwd GF/s", "% peak", "fwd+bwd GF/s", "% peak");
-        for l in train::bench_conv_layers(a.batch, a.reps)? {
+        let spin = progress::spinner(a.quiet.quiet, "timing the conv layers");
+        let layers = train::bench_conv_layers(a.batch, a.reps);
+        spin.finish_and_clear();
+        for l in layers? {
             println!(
                 "{:<20} {:>10.1} {:>7.0}% {:>14.1} {:>7.0}%",
                 l.name,
@@ -84,18 +87,25 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     }
     println!("batch {}, input {}, {threads} threads, median of {} steps; sgemm kernel: {}", a.batch, a.input, a.reps, pupil_kernels::sgemm_isa());
     println!("{:<14} {:>12} {:>14} {:>20} {:>14}", "model", "params", "train img/s", "(min-max)", "infer img/s");
-    for name in a.models.split(',') {
+    let names: Vec<&str> = a.models.split(',').collect();
+    let bar = progress::items(a.quiet.quiet, names.len());
+    for name in names {
+        bar.set_message(format!("timing {}", name.trim()));
         let spec = resolve_model(name.trim(), a.classes)?;
         let r = train::bench_model(&spec, &input, a.classes, a.batch, a.reps, 2)?;
-        println!(
-            "{:<14} {:>12} {:>14.0} {:>20} {:>14.0}",
-            name,
-            thousands(r.params),
-            r.train_img_s,
-            format!("({:.0}-{:.0})", r.train_img_s_min, r.train_img_s_max),
-            r.infer_img_s
-        );
+        bar.inc(1);
+        bar.suspend(|| {
+            println!(
+                "{:<14} {:>12} {:>14.0} {:>20} {:>14.0}",
+                name,
+                thousands(r.params),
+                r.train_img_s,
+                format!("({:.0}-{:.0})", r.train_img_s_min, r.train_img_s_max),
+                r.infer_img_s
+            )
+        });
     }
+    bar.finish_and_clear();
     Ok(())
 }
 
@@ -126,7 +136,10 @@ fn hxwxc(s: &[usize]) -> String {
 pub fn eval(a: EvalArgs) -> Result<()> {
     let data = DataRef::given(a.data.as_deref(), a.split.parse()?);
     let dir = RunDir::resolve(a.run.run.as_deref())?;
-    let r = run::evaluate_run(dir.path(), &data, a.out.as_deref())?;
+    let spin = progress::spinner(a.quiet.quiet, format!("evaluating {}", dir.path().display()));
+    let r = run::evaluate_run(dir.path(), &data, a.out.as_deref());
+    spin.finish_and_clear();
+    let r = r?;
     let (ev, conf) = (&r.evaluation, &r.confusion);
     println!("Accuracy: {:.4} on {} images (loss {:.4})", ev.accuracy, r.images, ev.loss);
     println!("{:<14} {:>9} {:>9} {:>9} {:>8}", "class", "precision", "recall", "f1", "support");
@@ -150,7 +163,11 @@ pub fn eval(a: EvalArgs) -> Result<()> {
 
 pub fn predict(a: PredictArgs) -> Result<()> {
     let dir = RunDir::resolve(a.run.run.as_deref())?;
-    let n = run::predict_run(dir.path(), &a.data, a.split.parse()?, &a.out, a.force)?;
+    let split = a.split.parse()?;
+    let spin = progress::spinner(a.quiet.quiet, format!("predicting {}", a.data.display()));
+    let n = run::predict_run(dir.path(), &a.data, split, &a.out, a.force);
+    spin.finish_and_clear();
+    let n = n?;
     println!("Wrote {n} predictions to {}", a.out.display());
     Ok(())
 }

@@ -52,7 +52,7 @@ pub fn run(a: ReportArgs) -> Result<()> {
     let (data_ref, ds) = dir.data_for(a.data.data.as_deref(), a.data.split.parse()?, &dir.load_model()?.meta)?;
     let name = data_ref.describe();
     let out = a.out.clone().unwrap_or_else(|| dir.path().join("report.html"));
-    let bar = if a.quiet.quiet { ProgressBar::hidden() } else { ProgressBar::new(1) };
+    let bar = if !super::progress::visible(a.quiet.quiet) { ProgressBar::hidden() } else { ProgressBar::new(1) };
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ETA {eta}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "),
     );
