@@ -21,6 +21,8 @@ pub mod ops;
 pub mod optim;
 pub mod report;
 pub mod run;
+#[cfg(feature = "proptest")]
+pub mod testing;
 pub mod train;
 pub mod viz;
 

@@ -1,5 +1,6 @@
 //! The `pupil` command line: a thin layer over the library (argument parsing, progress bars,
-//! printing). Every error is printed as one line and exits with status 1.
+//! printing). A usage error (unknown flag, bad value) exits with status 2, as clap's own
+//! convention; every other error is printed as one line and exits with status 1.
 
 mod cli;
 
@@ -47,11 +48,10 @@ fn main() {
         Ok(a) => a,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version: print and exit 0
         Err(e) => {
-            // one line, as every other error: clap's first line without its "error: " prefix
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("bad arguments").trim_start_matches("error: ");
-            eprintln!("error: {first} (see pupil --help)");
-            std::process::exit(1);
+            // a usage error: clap's message and its "tip:" lines (the "did you mean" suggestion),
+            // without the usage block, and clap's exit status 2 (runtime errors exit 1)
+            eprint!("{}", cli::usage_error_text(&e.to_string()));
+            std::process::exit(2);
         }
     };
     if let Err(e) = cli::run(args) {

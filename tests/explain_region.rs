@@ -22,7 +22,7 @@ fn in_region(p: usize) -> bool {
 }
 
 fn model() -> Sequential {
-    let spec = ModelSpec::parse("conv 2 3x3 same relu\nflatten\ndense 2\n", Path::new("region.txt")).unwrap();
+    let spec = ModelSpec::parse_named("conv 2 3x3 same relu\nflatten\ndense 2\n", Path::new("region.txt")).unwrap();
     let mut m = Sequential::build(&spec, &[1, S, S], 0).unwrap();
     let mut w = vec![0f32; 2 * 9];
     w[4] = 1.0; // channel 0: centre tap +1

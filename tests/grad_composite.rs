@@ -47,9 +47,11 @@ proptest! {
 /// with respect to the input image: this is the saliency-map gradient.
 #[test]
 fn sequential_gradient_wrt_input_image() {
-    let spec =
-        ModelSpec::parse("conv 4 3x3 same\nbatchnorm\nprelu channel\navgpool 2\nconv 4 3x3 valid tanh\nflatten\ndense 5 selu\ndense 3\n", Path::new("t.txt"))
-            .unwrap();
+    let spec = ModelSpec::parse_named(
+        "conv 4 3x3 same\nbatchnorm\nprelu channel\navgpool 2\nconv 4 3x3 valid tanh\nflatten\ndense 5 selu\ndense 3\n",
+        Path::new("t.txt"),
+    )
+    .unwrap();
     let mut model = Sequential::build(&spec, &[1, 8, 8], 7).unwrap();
     // make PReLU slopes non-zero so both branches carry gradient
     for p in model.params_mut() {

@@ -213,7 +213,7 @@ fn ridge_matches_the_normal_equations_and_recovers_a_noiseless_model() {
 /// A 1x28x28 -> 2 model: class 0's logit is `a Σ_{p ∈ R} x_p - c` over the region R, class 1's
 /// logit is 0: a dense layer whose weights are nonzero only over R.
 fn region_model(region: &[usize], a: f32, c: f32) -> Sequential {
-    let spec = ModelSpec::parse("flatten\ndense 2\n", Path::new("region.txt")).unwrap();
+    let spec = ModelSpec::parse_named("flatten\ndense 2\n", Path::new("region.txt")).unwrap();
     let mut m = Sequential::build(&spec, &[1, 28, 28], 0).unwrap();
     let mut t: HashMap<String, Tensor> = m.named_tensors().into_iter().collect();
     // dense weight [out, in] (PyTorch's layout): class 0 reads the region only

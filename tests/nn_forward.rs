@@ -15,7 +15,7 @@ const SPEC: &str =
 
 /// The model of [`SPEC`] with non-trivial batch-norm scale, shift and running statistics.
 fn model() -> Sequential {
-    let spec = ModelSpec::parse(SPEC, Path::new("t.txt")).unwrap();
+    let spec = ModelSpec::parse_named(SPEC, Path::new("t.txt")).unwrap();
     let mut m = Sequential::build(&spec, &[2, 6, 6], 3).unwrap();
     for (i, p) in m.params_mut().into_iter().enumerate() {
         if p.name.starts_with("bn") {

@@ -155,7 +155,7 @@ fn checkpoints_of_the_old_layout_are_refused_naming_the_file() {
     use pupil::train::{TrainConfig, Trainer};
     let dir = tmp("ckpt");
     let train = embedded_sample(Split::Training).unwrap().subset(&(0..64).collect::<Vec<_>>());
-    let spec = ModelSpec::parse("conv 2 3x3 valid relu\nmaxpool 2\nflatten\ndense 10\n", Path::new("test.txt")).unwrap();
+    let spec = ModelSpec::parse_named("conv 2 3x3 valid relu\nmaxpool 2\nflatten\ndense 10\n", Path::new("test.txt")).unwrap();
     let cfg = TrainConfig { epochs: 1, batch_size: 32, val_split: 0.0, ..TrainConfig::default() };
     let mut t = Trainer::new(&spec, &train, cfg).unwrap();
     t.fit(&train, None, &mut RunDir::new(&dir), &mut |_| {}).unwrap();

@@ -18,7 +18,7 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn spec(text: &str) -> ModelSpec {
-    ModelSpec::parse(text, Path::new("test.txt")).unwrap()
+    ModelSpec::parse_named(text, Path::new("test.txt")).unwrap()
 }
 
 fn sample(n: usize, from: usize) -> Dataset {

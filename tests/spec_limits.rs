@@ -10,7 +10,7 @@ use std::path::Path;
 #[test]
 fn bench_refuses_a_step_larger_than_memory() {
     // 1024 filters at 48x48 and batch 65536: ~1.2 TB of activations (an abort before the check)
-    let spec = ModelSpec::parse("conv 1024 3x3 same relu\nflatten\ndense 7\n", Path::new("big.txt")).unwrap();
+    let spec = ModelSpec::parse_named("conv 1024 3x3 same relu\nflatten\ndense 7\n", Path::new("big.txt")).unwrap();
     let e = bench_model(&spec, &[1, 48, 48], 7, 65536, 1, 0).expect_err("refused").to_string();
     assert!(e.contains("batch 65536") && e.contains("GB of memory is available"), "{e}");
 }
@@ -18,7 +18,7 @@ fn bench_refuses_a_step_larger_than_memory() {
 #[test]
 fn training_refuses_a_hundred_thousand_layers() {
     let text = "relu\n".repeat(100_000) + "flatten\ndense 2\n";
-    let spec = ModelSpec::parse(&text, Path::new("deep.txt")).unwrap();
+    let spec = ModelSpec::parse_named(&text, Path::new("deep.txt")).unwrap();
     let ds = Dataset {
         channels: 1,
         height: 256,

@@ -7,7 +7,7 @@ use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(spec) = ModelSpec::parse(text, Path::new("fuzz.txt")) {
+        if let Ok(spec) = ModelSpec::parse_named(text, Path::new("fuzz.txt")) {
             let _ = spec.shapes(&[1, 48, 48]);
             let _ = spec.param_count(&[1, 28, 28]);
         }

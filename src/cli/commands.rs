@@ -1,10 +1,10 @@
 //! The commands: flags into library settings, one library call, printing.
 
-use super::progress::Progress;
+use super::progress::{self, Progress};
 use super::{BenchArgs, EvalArgs, PredictArgs, SummaryArgs, TrainArgs};
 use pupil::data::{Augment, NormKind};
 use pupil::error::Result;
-use pupil::nn::{resolve_model, summary as summary_table, thousands};
+use pupil::nn::{resolve_model, summary as summary_table, summary_model, thousands};
 use pupil::optim::{OptimConfig, OptimFlags, Schedule, ScheduleFlags};
 use pupil::run::{self, ConfusionFiles, DataRef, RunDir, TrainPlan, TrainSession, MAX_CONFUSION_PNG_CLASSES};
 use pupil::train::{self, parse_input, TrainConfig};
@@ -51,7 +51,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         let names = &session.trainer.meta().class_names;
         println!("Class weights: {}", names.iter().zip(w).map(|(n, w)| format!("{n} {w:.3}")).collect::<Vec<_>>().join(", "));
     }
-    let mut progress = Progress::new(a.quiet);
+    let mut progress = Progress::new(a.quiet.quiet);
     let report = session.fit(&mut |e| progress.on_event(e))?;
     if let Some(ev) = &report.evaluation {
         print_png_skipped(&ev.confusion);
@@ -80,7 +80,10 @@ pub fn bench(a: BenchArgs) -> Result<()> {
             pupil_kernels::sgemm_isa()
         );
         println!("{:<20} {:>10} {:>8} {:>14} {:>8}", "layer", "fwd GF/s", "% peak", "fwd+bwd GF/s", "% peak");
-        for l in train::bench_conv_layers(a.batch, a.reps)? {
+        let spin = progress::spinner(a.quiet.quiet, "timing the conv layers");
+        let layers = train::bench_conv_layers(a.batch, a.reps);
+        spin.finish_and_clear();
+        for l in layers? {
             println!(
                 "{:<20} {:>10.1} {:>7.0}% {:>14.1} {:>7.0}%",
                 l.name,
@@ -94,33 +97,59 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     }
     println!("batch {}, input {}, {threads} threads, median of {} steps; sgemm kernel: {}", a.batch, a.input, a.reps, pupil_kernels::sgemm_isa());
     println!("{:<14} {:>12} {:>14} {:>20} {:>14}", "model", "params", "train img/s", "(min-max)", "infer img/s");
-    for name in a.models.split(',') {
+    let names: Vec<&str> = a.models.split(',').collect();
+    let bar = progress::items(a.quiet.quiet, names.len());
+    for name in names {
+        bar.set_message(format!("timing {}", name.trim()));
         let spec = resolve_model(name.trim(), a.classes)?;
         let r = train::bench_model(&spec, &input, a.classes, a.batch, a.reps, 2)?;
-        println!(
-            "{:<14} {:>12} {:>14.0} {:>20} {:>14.0}",
-            name,
-            thousands(r.params),
-            r.train_img_s,
-            format!("({:.0}-{:.0})", r.train_img_s_min, r.train_img_s_max),
-            r.infer_img_s
-        );
+        bar.inc(1);
+        bar.suspend(|| {
+            println!(
+                "{:<14} {:>12} {:>14.0} {:>20} {:>14.0}",
+                name,
+                thousands(r.params),
+                r.train_img_s,
+                format!("({:.0}-{:.0})", r.train_img_s_min, r.train_img_s_max),
+                r.infer_img_s
+            )
+        });
     }
+    bar.finish_and_clear();
     Ok(())
 }
 
 pub fn summary(a: SummaryArgs) -> Result<()> {
-    let spec = resolve_model(&a.model, a.classes)?;
-    let given = a.input.as_deref().map(parse_input).transpose()?;
-    let input = spec.resolve_input(given.as_ref().map(|g| &g[..]), &[1, 48, 48])?;
-    print!("{}", summary_table(&spec, &input)?);
+    let name = a.run.as_ref().map_or(a.model.clone(), |r| r.display().to_string());
+    let m = summary_model(&name, a.classes)?;
+    let given = a.input.as_deref().map(parse_input).transpose()?.map(|g| g.to_vec());
+    let input = match (&m.input, &given) {
+        (Some(own), Some(g)) if own != g => {
+            return Err(pupil::Error::invalid("--input", format!("{} is not the model's own input {}", a.input.as_deref().unwrap_or(""), hxwxc(own))))
+        }
+        (Some(own), _) => own.clone(),
+        (None, Some(g)) => g.clone(),
+        (None, None) => vec![1, 48, 48],
+    };
+    print!("{}", summary_table(&m.spec, &input)?);
     Ok(())
+}
+
+/// `[C, H, W]` as the flags write it, HxWxC.
+fn hxwxc(s: &[usize]) -> String {
+    match s {
+        [c, h, w] => format!("{h}x{w}x{c}"),
+        _ => s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x"),
+    }
 }
 
 pub fn eval(a: EvalArgs) -> Result<()> {
     let data = DataRef::given(a.data.as_deref(), a.split.parse()?);
-    let dir = RunDir::resolve(a.run.as_deref())?;
-    let r = run::evaluate_run(dir.path(), &data, a.out.as_deref())?;
+    let dir = RunDir::resolve(a.run.run.as_deref())?;
+    let spin = progress::spinner(a.quiet.quiet, format!("evaluating {}", dir.path().display()));
+    let r = run::evaluate_run(dir.path(), &data, a.out.as_deref());
+    spin.finish_and_clear();
+    let r = r?;
     let (ev, conf) = (&r.evaluation, &r.confusion);
     println!("Accuracy: {:.4} on {} images (loss {:.4})", ev.accuracy, r.images, ev.loss);
     for u in &r.by_usage {
@@ -150,12 +179,16 @@ pub fn eval(a: EvalArgs) -> Result<()> {
 }
 
 pub fn predict(a: PredictArgs) -> Result<()> {
-    let dir = RunDir::resolve(a.run.as_deref())?;
+    let dir = RunDir::resolve(a.run.run.as_deref())?;
     let Some(data) = &a.data else {
         return print_image_predictions(dir.path(), &a.image);
     };
     let opts = run::PredictOptions { probs: a.probs.clone(), tta: a.tta.parse()? };
-    let n = run::predict_run_with(dir.path(), data, a.split.parse()?, &a.out, a.force, &opts)?;
+    let split = a.split.parse()?;
+    let spin = progress::spinner(a.quiet.quiet, format!("predicting {}", data.display()));
+    let n = run::predict_run_with(dir.path(), data, split, &a.out, a.force, &opts);
+    spin.finish_and_clear();
+    let n = n?;
     println!("Wrote {n} predictions to {}", a.out.display());
     if let Some(p) = &a.probs {
         println!("Wrote their class probabilities to {}", p.display());

@@ -1,10 +1,15 @@
 //! Command definitions and dispatch.
 
+#[cfg(test)]
+mod command_tree_tests;
 mod commands;
 mod explain;
 mod lime;
 mod progress;
 mod report;
+mod values;
+
+pub use values::usage_error_text;
 
 use clap::{Args, Parser, Subcommand};
 use pupil::Result;
@@ -15,7 +20,7 @@ use std::path::PathBuf;
 #[command(name = "pupil", version, about)]
 pub struct Cli {
     /// Worker threads (default: all cores).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, allow_negative_numbers = true, value_parser = values::at_least::<1>)]
     pub threads: Option<usize>,
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -53,19 +58,24 @@ pub struct BenchArgs {
     /// Models to time (presets or spec files), comma-separated.
     #[arg(long, default_value = "keras-hw3,alexnet-bn,dnn")]
     pub models: String,
+    /// Input size HxWxC of the random images.
     #[arg(long, default_value = "48x48x1")]
     pub input: String,
-    #[arg(long, default_value_t = 7)]
+    /// Number of classes (the presets' output layer).
+    #[arg(long, default_value_t = 7, allow_negative_numbers = true, value_parser = values::at_least::<1>)]
     pub classes: usize,
-    #[arg(long, default_value_t = 128)]
+    /// Images per timed step.
+    #[arg(long, default_value_t = 128, allow_negative_numbers = true, value_parser = values::at_least::<1>)]
     pub batch: usize,
     /// Timed repetitions (the median is reported).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, allow_negative_numbers = true, value_parser = values::at_least::<1>)]
     pub reps: usize,
     /// Time the seed models' conv layers (forward, forward+backward) against this machine's
     /// measured FMA peak, instead of whole models.
     #[arg(long)]
     pub layers: bool,
+    #[command(flatten)]
+    pub quiet: QuietArg,
 }
 
 #[derive(Args, Debug)]
@@ -85,9 +95,10 @@ pub struct TrainArgs {
     #[arg(long, default_value = "keras-hw3")]
     pub model: String,
     /// Epochs in total (default 10; with --resume, default: the run's own).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = values::at_least::<1>)]
     pub epochs: Option<usize>,
-    #[arg(long, default_value_t = 128)]
+    /// Images per training step (mini-batch size).
+    #[arg(long, default_value_t = 128, allow_negative_numbers = true, value_parser = values::at_least::<1>)]
     pub batch: usize,
     /// sgd, nesterov, adam, adamw, adadelta, rmsprop.
     #[arg(long, default_value = "adam")]
@@ -105,7 +116,7 @@ pub struct TrainArgs {
     #[arg(long, allow_hyphen_values = true)]
     pub weight_decay: Option<f32>,
     /// Fraction of the training data held out for validation.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true, value_parser = values::fraction)]
     pub val_split: f32,
     /// How --val-split is drawn: stratified (each class in the same proportion) or random.
     #[arg(long, default_value = "stratified")]
@@ -133,7 +144,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub min_lr: f32,
     /// Stop after this many epochs without improvement (keeps the best weights).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = values::at_least::<1>)]
     pub patience: Option<usize>,
     /// What early stopping watches: val_acc or val_loss.
     #[arg(long, default_value = "val_acc")]
@@ -144,7 +155,8 @@ pub struct TrainArgs {
     /// Input normalisation: scale255, featurewise, samplewise, none.
     #[arg(long, default_value = "scale255")]
     pub normalize: String,
-    #[arg(long, default_value_t = 42)]
+    /// Seed of the weight initialisation, shuffling, validation split, augmentation and dropout.
+    #[arg(long, default_value_t = 42, allow_negative_numbers = true, value_parser = values::seed)]
     pub seed: u64,
     /// Names of the classes, in label order, e.g. Angry,Disgust,Fear (default: the data's own:
     /// FER2013's emotions, Fashion-MNIST's names, an image folder's folders, else numbers).
@@ -160,29 +172,30 @@ pub struct TrainArgs {
     /// Replace the run in --out (without it, an --out that holds a run is refused).
     #[arg(long, conflicts_with = "resume")]
     pub overwrite: bool,
-    /// No progress bars.
-    #[arg(long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub quiet: QuietArg,
 }
 
 #[derive(Args, Debug)]
 pub struct SummaryArgs {
-    /// A preset name or a spec file.
+    /// A preset name, a spec file, a run directory or a run's model.json.
     #[arg(long, default_value = "keras-hw3")]
     pub model: String,
+    /// A run directory or its model.json (the same as --model RUN).
+    #[arg(long, conflicts_with = "model")]
+    pub run: Option<PathBuf>,
     /// Input size HxWxC (default: the spec's `input` line, else 48x48x1).
     #[arg(long)]
     pub input: Option<String>,
     /// Number of classes (for presets).
-    #[arg(long, default_value_t = 7)]
+    #[arg(long, default_value_t = 7, allow_negative_numbers = true, value_parser = values::at_least::<1>)]
     pub classes: usize,
 }
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// Run directory written by `pupil train` (default: runs/latest).
-    #[arg(long)]
-    pub run: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: RunArg,
     /// Labelled data (default: the embedded sample's test split).
     #[arg(long)]
     pub data: Option<PathBuf>,
@@ -192,13 +205,14 @@ pub struct EvalArgs {
     /// Where to write confusion.csv and confusion.png (default: the run directory).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub quiet: QuietArg,
 }
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {
-    /// Run directory written by `pupil train` (default: runs/latest).
-    #[arg(long)]
-    pub run: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: RunArg,
     /// Data to predict (Kaggle test.csv with id,feature, or any supported format).
     #[arg(long, required_unless_present = "image")]
     pub data: Option<PathBuf>,
@@ -206,6 +220,7 @@ pub struct PredictArgs {
     /// a submission.
     #[arg(long, num_args = 1.., conflicts_with = "data")]
     pub image: Vec<PathBuf>,
+    /// Which split of fer2013.csv / an IDX directory: train, test, public, private, all.
     #[arg(long, default_value = "test")]
     pub split: String,
     /// Submission file to write (id,label); never an input or a file of a run.
@@ -220,6 +235,24 @@ pub struct PredictArgs {
     /// Test-time augmentation: none, or flip (average with the horizontal mirror).
     #[arg(long, default_value = "none")]
     pub tta: String,
+    #[command(flatten)]
+    pub quiet: QuietArg,
+}
+
+/// `--run`, shared by the commands that read a trained run (eval, predict, report).
+#[derive(Args, Debug)]
+pub struct RunArg {
+    /// Run directory written by `pupil train` (default: the latest run, runs/latest).
+    #[arg(long)]
+    pub run: Option<PathBuf>,
+}
+
+/// `--quiet`, shared by the commands that draw progress bars.
+#[derive(Args, Debug)]
+pub struct QuietArg {
+    /// No progress bars (they are also hidden when stderr is not a terminal).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// Runs the parsed command line.

@@ -1,7 +1,43 @@
-//! Progress bars for training (indicatif): one bar per epoch with loss, accuracy and ETA.
+//! Progress on stderr (indicatif): one bar per training epoch with loss, accuracy and ETA, a
+//! bar over the models `bench` times, and a spinner with the elapsed time for a library call
+//! that reports no progress of its own (eval, predict). All are hidden with `--quiet` and when
+//! stderr is not a terminal, so piped or logged output holds only the results.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use pupil::train::Event;
+use std::io::IsTerminal;
+use std::time::Duration;
+
+/// True if progress may be drawn: not `--quiet`, and stderr is a terminal.
+pub fn visible(quiet: bool) -> bool {
+    !quiet && std::io::stderr().is_terminal()
+}
+
+/// A spinner showing `msg` and the time elapsed, ticking on its own thread while the caller
+/// blocks in one library call; `finish_and_clear` it before printing results.
+pub fn spinner(quiet: bool, msg: impl Into<String>) -> ProgressBar {
+    if !visible(quiet) {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} {msg} ({elapsed})").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    bar.set_message(msg.into());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// A bar over `len` items (models to time, ...) with the current item as its message.
+pub fn items(quiet: bool, len: usize) -> ProgressBar {
+    if !visible(quiet) {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template("[{bar:30}] {pos}/{len} {msg} ({elapsed})").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
 
 /// Draws training events on the terminal.
 pub struct Progress {
@@ -17,7 +53,7 @@ impl Progress {
     pub fn on_event(&mut self, e: Event) {
         match e {
             Event::EpochStart { epoch, epochs, batches } => {
-                if self.quiet {
+                if !visible(self.quiet) {
                     return;
                 }
                 let bar = ProgressBar::new(batches as u64);

@@ -11,9 +11,8 @@ use std::time::Instant;
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
-    /// Run directory written by `pupil train` (default: the latest run, runs/latest).
-    #[arg(long)]
-    pub run: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: super::RunArg,
     #[command(flatten)]
     pub data: super::DataArgs,
     /// The HTML file to write (default: RUN_DIR/report.html).
@@ -31,11 +30,11 @@ pub struct ReportArgs {
     /// What a switched-off superpixel shows: mean, blur or segment.
     #[arg(long, default_value = "mean")]
     pub fill: String,
-    #[arg(long, default_value_t = 0)]
+    /// Seed of LIME's perturbations.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = super::values::seed)]
     pub seed: u64,
-    /// No progress bar.
-    #[arg(long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub quiet: super::QuietArg,
 }
 
 pub fn run(a: ReportArgs) -> Result<()> {
@@ -49,11 +48,11 @@ pub fn run(a: ReportArgs) -> Result<()> {
     if a.lime_images > 1000 {
         return Err(Error::invalid("--lime-images", format!("{} is more than 1000", a.lime_images)));
     }
-    let dir = RunDir::resolve(a.run.as_deref())?;
+    let dir = RunDir::resolve(a.run.run.as_deref())?;
     let (data_ref, ds) = dir.data_for(&a.data.image, a.data.data.as_deref(), a.data.split.parse()?, &dir.load_model()?.meta)?;
     let name = data_ref.describe();
     let out = a.out.clone().unwrap_or_else(|| dir.path().join("report.html"));
-    let bar = if a.quiet { ProgressBar::hidden() } else { ProgressBar::new(1) };
+    let bar = if !super::progress::visible(a.quiet.quiet) { ProgressBar::hidden() } else { ProgressBar::new(1) };
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ETA {eta}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "),
     );

@@ -99,6 +99,40 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// A dataset from raw pixels `N*C*H*W` (image after image, bytes `0..=255`), one label per
+    /// image (or `None`), the image shape `[C, H, W]` and the name of each class; the sizes are
+    /// checked against each other: pixels a whole number of images, one label per image, each
+    /// label naming a class.
+    ///
+    /// ```
+    /// use pupil::data::Dataset;
+    /// let names = vec!["dark".to_string(), "light".to_string()];
+    /// let ds = Dataset::new(vec![0, 0, 0, 0, 255, 255, 255, 255], Some(vec![0, 1]), [1, 2, 2], names).unwrap();
+    /// assert_eq!((ds.len(), ds.label(1)), (2, Some(1)));
+    /// ```
+    pub fn new(pixels: Vec<u8>, labels: Option<Vec<u8>>, shape: [usize; 3], class_names: Vec<String>) -> Result<Dataset> {
+        let bad = |msg: String| Error::invalid("Dataset::new", msg);
+        let [c, h, w] = shape;
+        let per = c.checked_mul(h).and_then(|x| x.checked_mul(w)).filter(|&p| p > 0);
+        let per = per.ok_or_else(|| bad(format!("image shape [C, H, W] = {shape:?}: each size must be at least 1, and C*H*W fit in memory")))?;
+        if pixels.is_empty() || !pixels.len().is_multiple_of(per) {
+            return Err(bad(format!("{} pixel values are not a whole number (at least 1) of {c}x{h}x{w} = {per}-value images", pixels.len())));
+        }
+        let n = pixels.len() / per;
+        if class_names.is_empty() || class_names.len() > 256 {
+            return Err(bad(format!("{} class names: expected 1 to 256", class_names.len())));
+        }
+        if let Some(labels) = &labels {
+            if labels.len() != n {
+                return Err(bad(format!("{} labels for {n} images", labels.len())));
+            }
+            if let Some((i, &l)) = labels.iter().enumerate().find(|&(_, &l)| l as usize >= class_names.len()) {
+                return Err(bad(format!("label {l} of image {i} names no class (there are {} classes, 0 to {})", class_names.len(), class_names.len() - 1)));
+            }
+        }
+        Ok(Dataset { channels: c, height: h, width: w, pixels, labels, ids: None, class_names })
+    }
+
     /// Number of values in one image (`C*H*W`).
     pub fn image_len(&self) -> usize {
         self.channels * self.height * self.width
@@ -298,5 +332,33 @@ pub fn embedded_sample(split: Split) -> Result<Dataset> {
         Split::Test => embedded_part(SAMPLE_TEST_IMAGES, SAMPLE_TEST_LABELS, "t10k"),
         Split::All => embedded_sample(Split::Training)?.concat(embedded_sample(Split::Test)?),
         _ => Err(Error::invalid("embedded_sample", format!("split {split:?}: the embedded sample has only Training and Test"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Dataset;
+
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("c{i}")).collect()
+    }
+
+    #[test]
+    fn new_checks_its_sizes() {
+        let ds = Dataset::new(vec![7; 2 * 3 * 4 * 5], Some(vec![0, 2]), [3, 4, 5], names(3)).unwrap();
+        assert_eq!((ds.len(), ds.image_len(), ds.num_classes(), ds.label(1)), (2, 60, 3, Some(2)));
+        assert!(Dataset::new(vec![0; 10], None, [1, 2, 5], names(1)).unwrap().labels.is_none());
+        for (pixels, labels, shape, classes, want) in [
+            (61, Some(vec![0, 1]), [3, 4, 5], 3, "61 pixel values are not a whole number"),
+            (0, None, [3, 4, 5], 3, "0 pixel values"),
+            (120, Some(vec![0]), [3, 4, 5], 3, "1 labels for 2 images"),
+            (120, Some(vec![0, 3]), [3, 4, 5], 3, "label 3 of image 1 names no class (there are 3 classes, 0 to 2)"),
+            (120, None, [0, 4, 5], 3, "each size must be at least 1"),
+            (120, None, [3, 4, 5], 0, "0 class names"),
+            (120, None, [usize::MAX, 2, 2], 3, "fit in memory"),
+        ] {
+            let e = Dataset::new(vec![0; pixels], labels, shape, names(classes)).unwrap_err().to_string();
+            assert!(e.contains("Dataset::new") && e.contains(want), "{e:?} lacks {want:?}");
+        }
     }
 }

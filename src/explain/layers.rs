@@ -151,7 +151,7 @@ mod tests {
 
     #[test]
     fn a_softmax_head_is_named_in_the_error() {
-        let spec = ModelSpec::parse("conv 2 3x3 same relu\nflatten\ndense 3\nsoftmax\n", Path::new("h.txt")).unwrap();
+        let spec = ModelSpec::parse_named("conv 2 3x3 same relu\nflatten\ndense 3\nsoftmax\n", Path::new("h.txt")).unwrap();
         let m = Sequential::build(&spec, &[1, 5, 5], 0).unwrap();
         assert_eq!(layers(&m).len(), 3);
         let e = find_layer(&m, "4").unwrap_err().to_string();

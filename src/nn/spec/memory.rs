@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn step_memory_counts_params_state_and_activations() {
-        let s = ModelSpec::parse("conv 2 3x3 valid relu\nflatten\ndense 3\n", Path::new("m")).unwrap();
+        let s = ModelSpec::parse_named("conv 2 3x3 valid relu\nflatten\ndense 3\n", Path::new("m")).unwrap();
         // conv: 2*(1*9+1) = 20, dense: 3*(2*2*2+1) = 27; values: 16 + 8 + 8 + 3 = 35
         let m = s.step_memory(&[1, 4, 4], 10, 2).unwrap();
         assert_eq!(m, StepMemory { params: 8 * 47, optimizer: 8 * 47, activations: 8 * 10 * 35, batch: 10 });
@@ -172,7 +172,7 @@ mod tests {
     fn a_huge_step_is_refused_before_allocation() {
         // 100,000 layers at 48x48: ~59 GB of activations at batch 32
         let text = "relu\n".repeat(100_000) + "flatten\ndense 7\n";
-        let s = ModelSpec::parse(&text, Path::new("m")).unwrap();
+        let s = ModelSpec::parse_named(&text, Path::new("m")).unwrap();
         let need = s.step_memory(&[1, 48, 48], 32, 2).unwrap();
         assert!(need.activations > 50 << 30, "{need:?}");
         let e = check_memory(&need, Some(16 << 30)).unwrap_err().to_string();
@@ -181,7 +181,7 @@ mod tests {
 
     #[test]
     fn tensors_are_checked_before_building() {
-        let s = ModelSpec::parse("conv 4 3x3 same\nbatchnorm\nprelu channel\nflatten\ndense 460000\n", Path::new("m")).unwrap();
+        let s = ModelSpec::parse_named("conv 4 3x3 same\nbatchnorm\nprelu channel\nflatten\ndense 460000\n", Path::new("m")).unwrap();
         let want = s.expected_tensors(&[1, 2, 2]).unwrap();
         let names: Vec<&str> = want.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
@@ -200,7 +200,7 @@ mod tests {
 
     #[test]
     fn expected_tensors_are_what_a_built_model_saves() {
-        let s = ModelSpec::parse(
+        let s = ModelSpec::parse_named(
             "conv 4 3x3 same
 batchnorm
 prelu

@@ -10,11 +10,24 @@ impl ModelSpec {
     /// Reads a spec file: JSON if it starts with `{`, else the line format.
     pub fn from_file(path: &Path) -> Result<ModelSpec> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        Self::parse(&text, path)
+        Self::parse_named(&text, path)
     }
 
-    /// Parses spec text (`path` is only used in error messages).
-    pub fn parse(text: &str, path: &Path) -> Result<ModelSpec> {
+    /// Parses spec text given inline (the line format or JSON); errors name it `spec`, e.g.
+    /// `spec:2: layer: ...`.
+    ///
+    /// ```
+    /// use pupil::nn::ModelSpec;
+    /// let spec = ModelSpec::parse("input 28x28x1\nconv 8 3x3 same relu\nmaxpool 2\nflatten\ndense 10").unwrap();
+    /// assert_eq!((spec.layers.len(), spec.input.as_deref()), (4, Some(&[1, 28, 28][..])));
+    /// assert!(ModelSpec::parse("dense 7\ndesne 3").unwrap_err().to_string().starts_with("spec:2:"));
+    /// ```
+    pub fn parse(text: &str) -> Result<ModelSpec> {
+        Self::parse_named(text, Path::new("spec"))
+    }
+
+    /// Parses spec text read from `path` (only used in error messages).
+    pub fn parse_named(text: &str, path: &Path) -> Result<ModelSpec> {
         let text = text.trim_start_matches('\u{feff}');
         if text.trim_start().starts_with('{') {
             return serde_json::from_str(text).map_err(|e| Error::parse(path, e.line(), "json", e.to_string()));
@@ -288,19 +301,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn inline_text_parses_like_a_file_and_errors_name_it_spec() {
+        let text = "input 12x10x3\nconv 4 3x3 valid relu\nbatchnorm\nflatten\ndense 5\n";
+        let inline = ModelSpec::parse(text).unwrap();
+        let named = ModelSpec::parse_named(text, Path::new("m.txt")).unwrap();
+        assert_eq!(serde_json::to_string(&inline).unwrap(), serde_json::to_string(&named).unwrap());
+        assert_eq!(inline.input, Some(vec![3, 12, 10]));
+        // its JSON form parses inline too
+        let back = ModelSpec::parse(&serde_json::to_string(&inline).unwrap()).unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), serde_json::to_string(&inline).unwrap());
+        let e = ModelSpec::parse("dense 7\nconv 3 axb\n").unwrap_err().to_string();
+        assert!(e.starts_with("spec:2:") && e.contains("kernel"), "{e}");
+        assert!(ModelSpec::parse("# only a comment\n").unwrap_err().to_string().contains("no layers"));
+    }
+
+    #[test]
     fn parses_and_reports_errors_with_line() {
         let p = Path::new("m.txt");
-        let s = ModelSpec::parse("input 48x48x1\nconv 64 5x5 valid relu\nzeropad 2\nmaxpool 5 stride=2\nflatten\ndense 7\n", p).unwrap();
+        let s = ModelSpec::parse_named("input 48x48x1\nconv 64 5x5 valid relu\nzeropad 2\nmaxpool 5 stride=2\nflatten\ndense 7\n", p).unwrap();
         assert_eq!(s.input, Some(vec![1, 48, 48]));
         assert_eq!(s.layers.len(), 5);
         let shapes = s.shapes(&[1, 48, 48]).unwrap();
         assert_eq!(shapes[1], vec![64, 44, 44]);
         assert_eq!(shapes[3], vec![64, 22, 22]);
-        let e = ModelSpec::parse("conv 64 5x5\nconv 3 axb\n", p).unwrap_err().to_string();
+        let e = ModelSpec::parse_named("conv 64 5x5\nconv 3 axb\n", p).unwrap_err().to_string();
         assert!(e.contains("m.txt:2") && e.contains("kernel"), "{e}");
-        let e = ModelSpec::parse("dense 7\nfoo\n", p).unwrap_err().to_string();
+        let e = ModelSpec::parse_named("dense 7\nfoo\n", p).unwrap_err().to_string();
         assert!(e.contains("m.txt:2") && e.contains("unknown layer"), "{e}");
-        let e = ModelSpec::parse("dropout 1.5\n", p).unwrap_err().to_string();
+        let e = ModelSpec::parse_named("dropout 1.5\n", p).unwrap_err().to_string();
         assert!(e.contains("rate"), "{e}");
         // typos and meaningless words are errors, with the line
         for (text, what) in [
@@ -313,7 +341,7 @@ mod tests {
             ("batchnorm momentum=5\n", "momentum"),
             ("prelu chanel\n", "channel"),
         ] {
-            let e = match ModelSpec::parse(text, p) {
+            let e = match ModelSpec::parse_named(text, p) {
                 Err(e) => e.to_string(),
                 Ok(s) => s.shapes(&[1, 8, 8]).unwrap_err().to_string(),
             };
@@ -326,7 +354,7 @@ mod tests {
             "conv 2 3x3 1000000\nflatten\ndense 1000000\n",
             "flatten\ndense 1000\ndense 1048576\ndense 1048576\n",
         ] {
-            let s = ModelSpec::parse(text, p).unwrap();
+            let s = ModelSpec::parse_named(text, p).unwrap();
             let e = s.shapes(&[1, 48, 48]).unwrap_err().to_string();
             assert!(e.contains("limit"), "{text}: {e}");
         }
@@ -338,7 +366,7 @@ mod tests {
         for (text, want) in
             [("desne 7\n", "dense"), ("cnov 16 3x3 same\n", "conv"), ("maxpol 2\n", "maxpool"), ("batchnrom\n", "batchnorm"), ("rleu\n", "relu")]
         {
-            let e = ModelSpec::parse(&format!("flatten\n{text}"), p).unwrap_err().to_string();
+            let e = ModelSpec::parse_named(&format!("flatten\n{text}"), p).unwrap_err().to_string();
             assert!(e.contains("m.txt:2: layer: unknown layer") && e.contains(&format!("did you mean {want:?}")), "{text}: {e}");
         }
         assert_eq!(edit_distance("desne", "dense"), 2);
@@ -349,20 +377,20 @@ mod tests {
     #[test]
     fn json_unknown_fields_are_errors() {
         let good = r#"{"input": null, "layers": [{"type": "flatten"}, {"type": "dense", "units": 7, "activation": null}]}"#;
-        ModelSpec::parse(good, Path::new("m.json")).unwrap();
+        ModelSpec::parse_named(good, Path::new("m.json")).unwrap();
         let typo = r#"{"input": null, "layers": [{"type": "flatten"}, {"type": "dense", "unit": 7, "activation": null}]}"#;
-        let e = ModelSpec::parse(typo, Path::new("m.json")).unwrap_err().to_string();
+        let e = ModelSpec::parse_named(typo, Path::new("m.json")).unwrap_err().to_string();
         assert!(e.contains("m.json") && e.contains("unit"), "{e}");
         let extra = r#"{"input": null, "layers": [{"type": "batch_norm", "momentum": 0.1, "eps": 0.001, "momentom": 0.2}]}"#;
-        assert!(ModelSpec::parse(extra, Path::new("m.json")).is_err());
+        assert!(ModelSpec::parse_named(extra, Path::new("m.json")).is_err());
         let top = r#"{"input": null, "layer": []}"#;
-        assert!(ModelSpec::parse(top, Path::new("m.json")).is_err());
+        assert!(ModelSpec::parse_named(top, Path::new("m.json")).is_err());
     }
 
     #[test]
     fn json_round_trip() {
-        let s = ModelSpec::parse("conv 8 3x3 same relu\nbatchnorm\nflatten\ndense 7 softmax\n", Path::new("x")).unwrap();
+        let s = ModelSpec::parse_named("conv 8 3x3 same relu\nbatchnorm\nflatten\ndense 7 softmax\n", Path::new("x")).unwrap();
         let j = serde_json::to_string(&s).unwrap();
-        assert_eq!(ModelSpec::parse(&j, Path::new("x")).unwrap(), s);
+        assert_eq!(ModelSpec::parse_named(&j, Path::new("x")).unwrap(), s);
     }
 }

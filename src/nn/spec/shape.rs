@@ -198,16 +198,16 @@ mod tests {
         use std::path::Path;
         // zeropad 16000 + 6 x prelu: 6 x ~1.03e9 PReLU parameters (summary showed 6,162,452,999)
         let text = "zeropad 16000\n".to_string() + &"prelu\n".repeat(6) + "flatten\ndense 7\n";
-        let s = ModelSpec::parse(&text, Path::new("m")).unwrap();
+        let s = ModelSpec::parse_named(&text, Path::new("m")).unwrap();
         let e = s.shapes(&[1, 48, 48]).unwrap_err().to_string();
         assert!(e.contains("layer 3") && e.contains("parameters, over the limit"), "{e}");
         // a layer that has no parameters is not said to have any in a size error
-        let s = ModelSpec::parse("zeropad 20000\nflatten\n", Path::new("m")).unwrap();
+        let s = ModelSpec::parse_named("zeropad 20000\nflatten\n", Path::new("m")).unwrap();
         let e = s.shapes(&[3, 48, 48]).unwrap_err().to_string();
         assert!(e.contains("values per image exceed") && !e.contains("parameters"), "{e}");
-        let s = ModelSpec::parse("zeropad 8000\nflatten\n", Path::new("m")).unwrap();
+        let s = ModelSpec::parse_named("zeropad 8000\nflatten\n", Path::new("m")).unwrap();
         s.shapes(&[3, 48, 48]).unwrap();
-        let s = ModelSpec::parse("flatten\ndense 7\n", Path::new("m")).unwrap();
+        let s = ModelSpec::parse_named("flatten\ndense 7\n", Path::new("m")).unwrap();
         let e = s.shapes(&[1, 40000, 40000]).unwrap_err().to_string();
         assert!(e.contains("layer 1: Flatten") && !e.contains("parameters"), "{e}");
     }
@@ -215,12 +215,12 @@ mod tests {
     #[test]
     fn the_spec_input_line_is_used() {
         use std::path::Path;
-        let s = ModelSpec::parse("input 28x28x3\nflatten\ndense 7\n", Path::new("m")).unwrap();
+        let s = ModelSpec::parse_named("input 28x28x3\nflatten\ndense 7\n", Path::new("m")).unwrap();
         assert_eq!(s.resolve_input(None, &[1, 48, 48]).unwrap(), vec![3, 28, 28]);
         assert_eq!(s.resolve_input(Some(&[3, 28, 28]), &[1, 48, 48]).unwrap(), vec![3, 28, 28]);
         let e = s.resolve_input(Some(&[1, 48, 48]), &[1, 48, 48]).unwrap_err().to_string();
         assert!(e.contains("[3, 28, 28]") && e.contains("--input"), "{e}");
-        let s = ModelSpec::parse("flatten\ndense 7\n", Path::new("m")).unwrap();
+        let s = ModelSpec::parse_named("flatten\ndense 7\n", Path::new("m")).unwrap();
         assert_eq!(s.resolve_input(None, &[1, 48, 48]).unwrap(), vec![1, 48, 48]);
         assert_eq!(s.resolve_input(Some(&[1, 8, 8]), &[1, 48, 48]).unwrap(), vec![1, 8, 8]);
     }

@@ -1,0 +1,126 @@
+//! The `pupil` binary's contract with a shell: usage errors exit 2 and keep clap's suggestion,
+//! runtime errors exit 1, negative or out-of-range numbers get a message naming the range, and
+//! `pupil summary` reads a spec's input line, a run directory or its model.json, counting batch
+//! norm's running statistics as non-trainable parameters as Keras does.
+
+use pupil::data::Normalization;
+use pupil::nn::{ModelSpec, Sequential};
+use pupil::run::save_model;
+use pupil::train::ModelMeta;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("pupil-cli-usage-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn pupil(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pupil")).args(args).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn summary(args: &[&str]) -> String {
+    let o = pupil(&[&["summary"], args].concat());
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn usage_errors_exit_2_with_the_suggestion_runtime_errors_exit_1() {
+    let o = pupil(&["train", "--epoch", "3"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.starts_with("error: unexpected argument '--epoch'"), "{err}");
+    assert!(err.contains("tip: a similar argument exists: '--epochs'"), "{err}");
+    assert!(!err.contains("Usage:"), "the usage block is left out: {err}");
+    let o = pupil(&["trian"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("'train'"), "{}", stderr(&o));
+    // a runtime error: a run directory that does not exist
+    let o = pupil(&["eval", "--run", "/nonexistent/pupil-run"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(stderr(&o).trim().lines().count(), 1, "{}", stderr(&o));
+    // --help is not an error
+    assert_eq!(pupil(&["train", "--help"]).status.code(), Some(0));
+}
+
+#[test]
+fn negative_and_out_of_range_numbers_name_the_range() {
+    for (args, want) in [
+        (&["train", "--val-split", "-0.1"][..], "'--val-split <VAL_SPLIT>': must be in [0, 1), got -0.1"),
+        (&["train", "--val-split", "1"][..], "must be in [0, 1), got 1"),
+        (&["train", "--epochs", "-1"][..], "'--epochs <EPOCHS>': must be a whole number of at least 1, got -1"),
+        (&["train", "--batch", "0"][..], "'--batch <BATCH>': must be a whole number of at least 1, got 0"),
+        (&["train", "--seed", "-5"][..], "'--seed <SEED>': must be a whole number from 0"),
+        (&["bench", "--reps", "-3"][..], "'--reps <REPS>': must be a whole number of at least 1, got -3"),
+        (&["--threads", "-2", "summary"][..], "'--threads <THREADS>': must be a whole number of at least 1, got -2"),
+    ] {
+        let o = pupil(args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err:?} lacks {want:?}");
+        assert!(!err.contains("unexpected argument"), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+    }
+}
+
+/// The spec used below: a conv (3*3*1*4 + 4 = 40), batch norm on 4 channels (8 trainable,
+/// 8 running statistics), a dense layer from the input line's 6x6 (4*6*6*3 + 3 = 435).
+const SPEC: &str = "input 6x6x1\nconv 4 3x3 same\nbatchnorm\nflatten\ndense 3\n";
+
+#[test]
+fn summary_reads_the_input_line_and_counts_statistics_as_non_trainable() {
+    let dir = tmp("spec");
+    let path = dir.join("spec.txt");
+    std::fs::write(&path, SPEC).unwrap();
+    let s = summary(&["--model", path.to_str().unwrap()]);
+    assert!(s.starts_with("Input: (None, 6, 6, 1)"), "{s}");
+    assert!(s.contains("(None, 3)"), "{s}");
+    assert!(s.contains("Total params: 491\n"), "{s}");
+    assert!(s.contains("Trainable params: 483\n"), "{s}");
+    assert!(s.contains("Non-trainable params: 8 (batch-norm running statistics)\n"), "{s}");
+    // --input that contradicts the spec's own line is refused
+    let o = pupil(&["summary", "--model", path.to_str().unwrap(), "--input", "8x8x1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("6x6x1"), "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn summary_of_report003_matches_keras() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/specs/report003.txt");
+    let s = summary(&["--model", path]);
+    assert!(s.contains("Total params: 106,536,711\n"), "{s}");
+    assert!(s.contains("Trainable params: 106,524,935\n"), "{s}");
+    assert!(s.contains("Non-trainable params: 11,776 (batch-norm running statistics)\n"), "{s}");
+}
+
+#[test]
+fn summary_of_a_run_directory_or_its_model_json() {
+    let dir = tmp("run");
+    let spec = ModelSpec::parse(&SPEC.replace("input 6x6x1\n", "")).unwrap();
+    let input = vec![1, 6, 6];
+    let model = Sequential::build(&spec, &input, 1).unwrap();
+    let meta = ModelMeta { spec, input, class_names: vec!["a".into(), "b".into(), "c".into()], normalization: Normalization::Scale255 };
+    save_model(&dir, &model.named_tensors(), &meta).unwrap();
+    let d = dir.to_str().unwrap();
+    let json = dir.join("model.json");
+    let by_dir = summary(&["--model", d]);
+    assert!(by_dir.starts_with("Input: (None, 6, 6, 1)") && by_dir.contains("Total params: 491\n"), "{by_dir}");
+    assert_eq!(summary(&["--run", d]), by_dir);
+    assert_eq!(summary(&["--model", json.to_str().unwrap()]), by_dir);
+    assert_eq!(summary(&["--run", json.to_str().unwrap()]), by_dir);
+    // a directory that is not a run
+    let empty = tmp("empty");
+    let o = pupil(&["summary", "--run", empty.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("model.json"), "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&empty);
+}
