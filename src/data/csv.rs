@@ -1,9 +1,10 @@
 //! FER2013 CSV files: Kaggle `train.csv` (`label,feature`), Kaggle `test.csv` (`id,feature`)
 //! and the original `fer2013.csv` (`emotion,pixels,Usage`); plus the Kaggle submission writer.
 //!
-//! The reader streams: it reads blocks of about 8 MB of whole lines, parses the lines of a
-//! block in parallel (rayon) straight into the pixel buffer, and drops the text before reading
-//! the next block. Bad input gives one error naming the file, the 1-based line and the field.
+//! The reader streams: it reads blocks of at most 8 MB of whole lines (the text buffer grows
+//! with the input, so a small file never reserves a whole block), parses the lines of a block
+//! in parallel (rayon) straight into the pixel buffer, and drops the text before reading the
+//! next block. Bad input gives one error naming the file, the 1-based line and the field.
 
 use super::input::open_input;
 use super::text::{count_tokens, parse_pixels, parse_uint, show, unquote};
@@ -310,7 +311,10 @@ pub fn read_csv_from(mut reader: impl Read, path: &Path, split: Split) -> Result
         ids: Vec::new(),
         id_lines: Default::default(),
     };
-    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + (1 << 16));
+    // No up-front reservation: `read_to_end` grows the buffer with the input (doubling), so
+    // a small file costs a small buffer and a large one at most about one block (plus the
+    // doubling slack), kept and reused from block to block.
+    let mut buf: Vec<u8> = Vec::new();
     let mut next_line = 1usize;
     let mut first = true;
     loop {

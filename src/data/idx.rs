@@ -50,10 +50,11 @@ fn read_header(r: &mut impl Read, path: &Path, magic: u32, ndim: usize) -> Resul
     Ok((0..ndim).map(|d| u32::from_be_bytes([head[4 + 4 * d], head[5 + 4 * d], head[6 + 4 * d], head[7 + 4 * d]]) as usize).collect())
 }
 
-/// Reads exactly `len` payload bytes (never pre-allocating more than the data holds) and
-/// checks that nothing follows them.
+/// Reads exactly `len` payload bytes and checks that nothing follows them. The buffer starts
+/// small and grows with the bytes really read, so a header that claims more than the file
+/// holds costs no large allocation.
 fn read_payload(r: &mut impl Read, path: &Path, len: usize, what: &str) -> Result<Vec<u8>> {
-    let mut data = Vec::with_capacity(len.min(64 << 20));
+    let mut data = Vec::with_capacity(len.min(1 << 16));
     r.take(len as u64).read_to_end(&mut data).map_err(|e| Error::io(path, e))?;
     if data.len() < len {
         return Err(Error::parse(path, 0, "data", format!("truncated file: expected {len} bytes of {what}, found {}", data.len())));

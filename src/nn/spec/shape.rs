@@ -49,6 +49,16 @@ impl LayerSpec {
                 return bad(format!("l2 {l2} must be finite and >= 0"));
             }
         }
+        // softmax and log-softmax normalise over the classes of a flat [F] input; on a feature
+        // map the model would build and then fail in its first forward pass
+        let softmax = match self {
+            LayerSpec::Activation { act } | LayerSpec::Conv2d { activation: Some(act), .. } => matches!(act, Act::Softmax | Act::LogSoftmax),
+            _ => false,
+        };
+        let flat_out = matches!(self, LayerSpec::Activation { .. }) && input.len() == 1;
+        if softmax && !flat_out {
+            return bad(format!("softmax and logsoftmax need a flat input [F] (put them after flatten or on a dense layer), got a feature map {input:?}"));
+        }
         if let LayerSpec::Activation { act: Act::LeakyRelu { alpha } | Act::Elu { alpha } } = self {
             if !alpha.is_finite() {
                 return bad(format!("alpha {alpha} must be finite"));
@@ -223,6 +233,23 @@ mod tests {
         let s = ModelSpec::parse_named("flatten\ndense 7\n", Path::new("m")).unwrap();
         assert_eq!(s.resolve_input(None, &[1, 48, 48]).unwrap(), vec![1, 48, 48]);
         assert_eq!(s.resolve_input(Some(&[1, 8, 8]), &[1, 48, 48]).unwrap(), vec![1, 8, 8]);
+    }
+
+    #[test]
+    fn softmax_on_a_feature_map_is_refused_before_building() {
+        use std::path::Path;
+        // found by the spec_parser fuzz target: `conv 4 3 logsoftmax` built a model whose first
+        // forward pass failed in log_softmax ("needs [N, K]")
+        for text in ["conv 4 3 logsoftmax\n", "conv 4 3x3 same softmax\nflatten\ndense 7\n", "conv 4 3\nsoftmax\nflatten\ndense 7\n"] {
+            let s = ModelSpec::parse(text, Path::new("m")).unwrap();
+            let e = s.shapes(&[1, 8, 8]).unwrap_err().to_string();
+            assert!(e.contains("layer ") && e.contains("need a flat input"), "{text:?}: {e}");
+            assert!(crate::nn::Sequential::build(&s, &[1, 8, 8], 0).is_err(), "{text:?}");
+        }
+        for text in ["flatten\ndense 7 softmax\n", "flatten\ndense 7\nlogsoftmax\n"] {
+            let s = ModelSpec::parse(text, Path::new("m")).unwrap();
+            s.shapes(&[1, 8, 8]).unwrap();
+        }
     }
 
     #[test]

@@ -1,0 +1,58 @@
+"""Marks the backward code of src/ops as the added lines of a unified diff, for
+`cargo mutants --in-diff`, so that mutation testing covers only the gradients: the closures
+given to `Var::from_op` (and `let backward = move |...|`), the derivative closures given to
+`activation::unary`, and the `backward` / `max_backward` / `avg_backward` kernels. Each such
+span runs from its first line to where its brackets balance; the tests modules are left out.
+
+Usage: python3 mutants/backward_diff.py REPO_ROOT > backward.diff
+"""
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+
+START = re.compile(r'from_op\(|let backward = move \||unary\("|fn (max_|avg_)?backward\(')
+
+
+def backward_lines(lines):
+    end = next((i for i, l in enumerate(lines) if l.startswith('#[cfg(test)]')), len(lines))
+    marked, i = set(), 0
+    while i < end:
+        if START.search(lines[i]) and not lines[i].lstrip().startswith('//'):
+            depth, opened, j = 0, False, i
+            while j < end:
+                for c in lines[j]:
+                    if c in '({':
+                        depth, opened = depth + 1, True
+                    elif c in ')}':
+                        depth -= 1
+                marked.add(j)
+                if opened and depth <= 0:
+                    break
+                j += 1
+            i = j + 1
+        else:
+            i += 1
+    return marked
+
+
+def main(root):
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for p in sorted(pathlib.Path(root, 'src/ops').rglob('*.rs')):
+            rel = p.relative_to(root).as_posix()
+            lines = p.read_text().splitlines(keepends=True)
+            marked = backward_lines(lines)
+            if not marked:
+                continue
+            old = pathlib.Path(tmp, rel.replace('/', '_'))
+            old.write_text(''.join(l for k, l in enumerate(lines) if k not in marked))
+            diff = subprocess.run(['diff', '-u', '--label', f'a/{rel}', '--label', f'b/{rel}', str(old), str(p)], capture_output=True, text=True)
+            out.append(diff.stdout)
+            print(f'{rel}: {len(marked)} backward lines', file=sys.stderr)
+    sys.stdout.write(''.join(out))
+
+
+if __name__ == '__main__':
+    main(sys.argv[1] if len(sys.argv) > 1 else '.')
