@@ -18,7 +18,7 @@
 //! transformed tile is a matrix product over all tiles at once:
 //!
 //! ```text
-//! U[t] = (G·g·Gᵀ)[t] as [O] x [C]     V[t] = (Bᵀ·d·B)[t] as [C] x [tiles]
+//! U[t] = (G·g·Gᵀ)[t] as [O] x [C]     V[t] = (Bᵀ·d·B)[t] as [C] x [tiles] (rows 16·tiles apart)
 //! M[t] = U[t] · V[t]                 (16 GEMMs, [O] x [tiles] each)
 //! ```
 //!
@@ -154,14 +154,16 @@ pub fn conv3x3(g: &Wino3x3, gn: usize, x: &[f32], u: &[f32], bias: Option<&[f32]
     let m = &mut rest[..POINTS * g.o * ld];
     transform::input(g, gn, x, v, ld);
     let (cc, oc) = (g.c, g.o);
+    // V is [c][16][ld] and M [o][16][ld]: the transforms then touch one contiguous block per
+    // channel, and the GEMMs read and write rows 16·ld apart.
+    let rs = POINTS * ld;
     for t in 0..POINTS {
         let ut = &u[t * oc * cc..(t + 1) * oc * cc];
-        let vt = &v[t * cc * ld..(t + 1) * cc * ld];
-        let mt = &mut m[t * oc * ld..(t + 1) * oc * ld];
+        let (vt, mt) = (&v[t * ld..], &mut m[t * ld..]);
         if par {
-            crate::sgemm_par(oc, cc, ld, 1.0, ut, cc, 1, vt, ld, 1, 0.0, mt, ld);
+            crate::sgemm_par(oc, cc, ld, 1.0, ut, cc, 1, vt, rs, 1, 0.0, mt, rs);
         } else {
-            crate::sgemm(oc, cc, ld, 1.0, ut, cc, 1, vt, ld, 1, 0.0, mt, ld);
+            crate::sgemm(oc, cc, ld, 1.0, ut, cc, 1, vt, rs, 1, 0.0, mt, rs);
         }
     }
     transform::output(g, gn, m, ld, bias, y);
