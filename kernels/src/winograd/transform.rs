@@ -89,8 +89,8 @@ fn input_body(g: &Wino3x3, gn: usize, x: &[f32], v: &mut [f32], ld_v: usize) {
     let twp = tw.div_ceil(L) * L; // tiles of a row rounded up to whole chunks
     let hp = twp + L; // row width of the split planes: chunk reads at tx + 1 stay inside
     let rows = 2 * th + 2; // padded rows; input row iy is padded row iy + ph
-    // One padded row, then the plane split into even and odd padded columns. Only image
-    // positions are ever written, so the zero borders stay zero from plane to plane.
+                           // One padded row, then the plane split into even and odd padded columns. Only image
+                           // positions are ever written, so the zero borders stay zero from plane to plane.
     let mut prow = vec![0.0f32; 2 * half];
     let mut pe = vec![0.0f32; rows * hp];
     let mut po = vec![0.0f32; rows * hp];
