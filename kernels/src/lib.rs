@@ -21,6 +21,7 @@ pub mod par;
 pub mod peak;
 pub mod pool;
 pub mod window;
+pub mod winograd;
 
 pub use alloc::zeroed;
 pub use gemm::{available_isas, selected_isa, sgemm, sgemm_isa, sgemm_par, sgemm_par_with, sgemm_with, Isa};

@@ -1,0 +1,81 @@
+//! Criterion benchmark: one group of images through Winograd F(2x2, 3x3)
+//! (`winograd::conv3x3`: input transform, 16 GEMMs, output transform) against im2col + one
+//! GEMM (`im2col` + `sgemm`, the path conv2d takes otherwise), serial, on the seed models' 3x3
+//! layers with the group sizes conv2d uses. Throughput in the direct convolution's FLOPs
+//! (`2·gn·O·oh·ow·C·9`), so Winograd can show more than the FMA peak.
+//!
+//! Timed in CPU time of the benchmarking thread (`CLOCK_THREAD_CPUTIME_ID`), not wall time:
+//! the kernels are serial, and on a shared machine wall time mostly measures the other load.
+//!
+//! `cargo bench -p pupil-kernels --bench winograd`
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use pupil_kernels::winograd::{self, Wino3x3};
+use pupil_kernels::{im2col, sgemm, Patches};
+use std::time::Duration;
+
+fn data(len: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed;
+    (0..len)
+        .map(|_| {
+            s = s.wrapping_mul(1664525).wrapping_add(1013904223);
+            (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        })
+        .collect()
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant the kernel knows.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// `iters` runs of `f`, timed in thread CPU time.
+fn cpu_timed(iters: u64, mut f: impl FnMut()) -> Duration {
+    let t0 = thread_cpu();
+    for _ in 0..iters {
+        f();
+    }
+    thread_cpu() - t0
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("conv3x3_group");
+    group.sample_size(20).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
+    // (name, C, O, side, images per group as conv2d groups them)
+    for (name, ci, co, hw, gn) in [("64->64@22", 64, 64, 22, 1), ("64->128@10", 64, 128, 10, 4), ("128->128@10", 128, 128, 10, 4)] {
+        let g = Wino3x3::new(ci, hw, hw, co, 1, 1).unwrap();
+        let pt = Patches::new(ci, hw, hw, (3, 3), (1, 1), (1, 1)).unwrap();
+        let (x, w) = (data(gn * ci * hw * hw, 1), data(co * ci * 9, 2));
+        let mut y = vec![0.0f32; gn * co * hw * hw];
+        group.throughput(Throughput::Elements(2 * (gn * co * hw * hw * ci * 9) as u64));
+
+        let mut u = vec![0.0; g.filter_len()];
+        winograd::filter_transform(co, ci, &w, &mut u);
+        let mut scratch = vec![0.0; g.scratch_len(gn)];
+        group.bench_function(BenchmarkId::new("winograd", name), |b| {
+            b.iter_custom(|iters| cpu_timed(iters, || winograd::conv3x3(&g, gn, &x, &u, None, &mut y, &mut scratch, false)))
+        });
+
+        let (k, p) = (pt.rows(), pt.pixels());
+        let ld = gn * p;
+        let mut cols = vec![0.0; k * ld];
+        let mut out = vec![0.0; co * ld];
+        group.bench_function(BenchmarkId::new("im2col_gemm", name), |b| {
+            b.iter_custom(|iters| {
+                cpu_timed(iters, || {
+                    for i in 0..gn {
+                        im2col(&pt, &x[i * pt.image_len()..(i + 1) * pt.image_len()], &mut cols, ld, i * p);
+                    }
+                    sgemm(co, k, ld, 1.0, &w, k, 1, &cols, ld, 1, 0.0, &mut out, ld);
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,115 @@
+//! Winograd against a direct f64 convolution and its adjoint.
+
+use super::*;
+use proptest::prelude::*;
+
+fn data(len: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2654435761).wrapping_add(12345);
+    (0..len)
+        .map(|_| {
+            s = s.wrapping_mul(1664525).wrapping_add(1013904223);
+            (s >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// Direct `y[n][o][i][j] = b[o] + Σ w[o][c][u][v]·x[n][c][i+u-ph][j+v-pw]` in f64.
+fn direct(g: &Wino3x3, n: usize, x: &[f32], w: &[f32], b: Option<&[f32]>) -> Vec<f64> {
+    let mut y = vec![0.0f64; n * g.o * g.oh * g.ow];
+    for img in 0..n {
+        for o in 0..g.o {
+            for i in 0..g.oh {
+                for j in 0..g.ow {
+                    let mut s = b.map_or(0.0, |b| b[o] as f64);
+                    for c in 0..g.c {
+                        for u in 0..3 {
+                            for v in 0..3 {
+                                let (iy, ix) = ((i + u) as isize - g.ph as isize, (j + v) as isize - g.pw as isize);
+                                if iy >= 0 && ix >= 0 && (iy as usize) < g.h && (ix as usize) < g.w {
+                                    let xv = x[((img * g.c + c) * g.h + iy as usize) * g.w + ix as usize] as f64;
+                                    s += w[((o * g.c + c) * 3 + u) * 3 + v] as f64 * xv;
+                                }
+                            }
+                        }
+                    }
+                    y[((img * g.o + o) * g.oh + i) * g.ow + j] = s;
+                }
+            }
+        }
+    }
+    y
+}
+
+/// Largest |a - b| over the largest |b| (1 if all zero).
+fn rel_err(a: &[f32], b: &[f64]) -> f64 {
+    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1.0);
+    a.iter().zip(b).fold(0.0f64, |m, (&x, &y)| m.max((x as f64 - y).abs())) / scale
+}
+
+fn run(g: &Wino3x3, n: usize, x: &[f32], u: &[f32], b: Option<&[f32]>, par: bool) -> Vec<f32> {
+    let mut y = vec![f32::NAN; n * g.o * g.oh * g.ow];
+    let mut scratch = vec![f32::NAN; g.scratch_len(n)];
+    conv3x3(g, n, x, u, b, &mut y, &mut scratch, par);
+    y
+}
+
+#[test]
+fn geometry_and_limits() {
+    let g = Wino3x3::new(64, 22, 22, 64, 1, 1).unwrap();
+    assert_eq!((g.oh, g.ow, g.tiles()), (22, 22, (11, 11)));
+    let g = Wino3x3::new(3, 7, 5, 2, 0, 2).unwrap();
+    assert_eq!((g.oh, g.ow, g.tiles()), (5, 7, (3, 4)));
+    let d = g.input_grad();
+    assert_eq!((d.c, d.o, d.h, d.w, d.ph, d.pw, d.oh, d.ow), (2, 3, 5, 7, 2, 0, 7, 5));
+    assert!(Wino3x3::new(1, 8, 8, 1, 3, 0).is_none());
+    assert!(Wino3x3::new(1, 2, 8, 1, 0, 0).is_none());
+}
+
+#[test]
+fn seed_shapes_within_1e_5() {
+    for (c, o, hw) in [(64, 64, 22), (64, 128, 10), (128, 128, 10)] {
+        let g = Wino3x3::new(c, hw, hw, o, 1, 1).unwrap();
+        let n = 2;
+        let (x, w, b) = (data(n * c * hw * hw, 1), data(o * c * 9, 2), data(o, 3));
+        let mut u = vec![0.0; g.filter_len()];
+        filter_transform(o, c, &w, &mut u);
+        let err = rel_err(&run(&g, n, &x, &u, Some(&b), false), &direct(&g, n, &x, &w, Some(&b)));
+        assert!(err < 1e-5, "{c}->{o} @{hw}: relative error {err}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn forward_matches_direct(c in 1usize..6, o in 1usize..6, h in 1usize..10, w in 1usize..10, ph in 0usize..3, pw in 0usize..3, n in 1usize..3, seed in 0u32..1000) {
+        prop_assume!(h + 2 * ph >= 3 && w + 2 * pw >= 3);
+        let g = Wino3x3::new(c, h, w, o, ph, pw).unwrap();
+        let (x, wt, b) = (data(n * c * h * w, seed), data(o * c * 9, seed + 1), data(o, seed + 2));
+        let mut u = vec![0.0; g.filter_len()];
+        filter_transform(o, c, &wt, &mut u);
+        let y = run(&g, n, &x, &u, Some(&b), false);
+        let err = rel_err(&y, &direct(&g, n, &x, &wt, Some(&b)));
+        prop_assert!(err < 1e-5, "relative error {}", err);
+        // the parallel GEMM driver gives the same bits
+        prop_assert_eq!(y, run(&g, n, &x, &u, Some(&b), true));
+    }
+
+    /// The flipped filters on the gradient geometry give the adjoint: <conv(x), dy> = <x, dx>.
+    #[test]
+    fn input_grad_is_the_adjoint(c in 1usize..6, o in 1usize..6, h in 1usize..9, w in 1usize..9, ph in 0usize..3, pw in 0usize..3, seed in 0u32..1000) {
+        prop_assume!(h + 2 * ph >= 3 && w + 2 * pw >= 3);
+        let g = Wino3x3::new(c, h, w, o, ph, pw).unwrap();
+        let d = g.input_grad();
+        let (x, wt, dy) = (data(c * h * w, seed), data(o * c * 9, seed + 1), data(o * g.oh * g.ow, seed + 2));
+        let mut u = vec![0.0; d.filter_len()];
+        filter_transform_flipped(o, c, &wt, &mut u);
+        let dx = run(&d, 1, &dy, &u, None, false);
+        prop_assert_eq!(dx.len(), x.len());
+        let y = direct(&g, 1, &x, &wt, None);
+        let lhs: f64 = y.iter().zip(&dy).map(|(a, &b)| a * b as f64).sum();
+        let rhs: f64 = x.iter().zip(&dx).map(|(&a, &b)| a as f64 * b as f64).sum();
+        let scale = y.iter().zip(&dy).map(|(a, &b)| (a * b as f64).abs()).sum::<f64>().max(1.0);
+        prop_assert!((lhs - rhs).abs() < 1e-5 * scale, "<conv x, dy> = {} but <x, dx> = {}", lhs, rhs);
+    }
+}
