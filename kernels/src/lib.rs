@@ -4,7 +4,8 @@
 //! * [`sgemm`] / [`sgemm_par`]: blocked single-precision GEMM with AVX-512,
 //!   AVX2+FMA and portable micro-kernels selected at run time ([`sgemm_isa`]).
 //! * [`im2col()`] / [`col2im`]: convolution lowering and its adjoint ([`Patches`]).
-//! * [`max_pool2d`], [`avg_pool2d`] and their backward passes.
+//! * [`max_pool2d`], [`avg_pool2d`] and their backward passes; the `_padded` variants take a
+//!   [`Window`] with virtual zero padding (a padding layer fused into the pool).
 //! * [`out_size`]: the one output-size formula of sliding windows (convolution, pooling).
 //! * [`zeroed`]: zeroed output buffers (huge-page backed when large).
 //! * [`par_map`] / [`par_zip3`]: elementwise loops in parallel over [`CHUNK`]-sized chunks.
@@ -27,5 +28,5 @@ pub use gemm::{available_isas, selected_isa, sgemm, sgemm_isa, sgemm_par, sgemm_
 pub use im2col::{col2im, im2col, Patches};
 pub use par::{par_map, par_zip3, CHUNK};
 pub use peak::fma_peak_gflops;
-pub use pool::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward};
+pub use pool::{avg_pool2d, avg_pool2d_backward, avg_pool2d_padded, avg_pool2d_padded_backward, max_pool2d, max_pool2d_backward, max_pool2d_padded, Window, PADDED};
 pub use window::out_size;
