@@ -104,7 +104,17 @@ impl Scratch {
         let plen_all = win.sw * plen + win.kw + owl;
         let k = |n: usize| vec![0u32; if keys { n } else { 0 }];
         let room = wl + win.kw + owl;
-        Scratch { plane: vec![0.0; hp * wl], cv: vec![0.0; room], ck: k(room), pv: vec![0.0; plen_all], pk: k(plen_all), ov: vec![0.0; owl], ok: k(owl), wl, plen }
+        Scratch {
+            plane: vec![0.0; hp * wl],
+            cv: vec![0.0; room],
+            ck: k(room),
+            pv: vec![0.0; plen_all],
+            pk: k(plen_all),
+            ov: vec![0.0; owl],
+            ok: k(owl),
+            wl,
+            plen,
+        }
     }
 
     /// Copies plane `x` into the padded block.

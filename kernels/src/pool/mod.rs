@@ -64,7 +64,10 @@ impl Window {
     /// Checks the slices against the geometry (panics naming `name`); returns `(oh, ow)`.
     fn check(&self, name: &str, in_len: usize, out_len: usize, planes: usize) -> (usize, usize) {
         let Some((oh, ow)) = self.out() else {
-            panic!("{name}: window {}x{} with stride {}x{} does not fit a {}x{} plane padded by {:?}", self.kh, self.kw, self.sh, self.sw, self.h, self.w, self.pad);
+            panic!(
+                "{name}: window {}x{} with stride {}x{} does not fit a {}x{} plane padded by {:?}",
+                self.kh, self.kw, self.sh, self.sw, self.h, self.w, self.pad
+            );
         };
         assert!(in_len >= planes * self.h * self.w, "{name}: input slice too short: {in_len} < planes*h*w = {}", planes * self.h * self.w);
         assert!(out_len >= planes * oh * ow, "{name}: output slice too short: {out_len} < planes*oh*ow = {}", planes * oh * ow);
