@@ -4,10 +4,11 @@
 //! * [`sgemm`] / [`sgemm_par`]: blocked single-precision GEMM with AVX-512,
 //!   AVX2+FMA and portable micro-kernels selected at run time ([`sgemm_isa`]).
 //! * [`im2col()`] / [`col2im`]: convolution lowering and its adjoint ([`Patches`]).
-//! * [`max_pool2d`], [`avg_pool2d`] and their backward passes.
+//! * [`max_pool2d`], [`avg_pool2d`] and their backward passes; the `_padded` variants take a
+//!   [`Window`] with virtual zero padding (a padding layer fused into the pool).
 //! * [`out_size`]: the one output-size formula of sliding windows (convolution, pooling).
 //! * [`zeroed`]: zeroed output buffers (huge-page backed when large).
-//! * [`par_map`] / [`par_zip3`]: elementwise loops in parallel over [`CHUNK`]-sized chunks.
+//! * [`par_map`] / [`par_zip2`] / [`par_zip3`]: elementwise loops in parallel over [`CHUNK`]-sized chunks.
 //!
 //! Functions panic (with a clear message) when a slice is too short for the
 //! shapes given; callers are expected to have validated shapes.
@@ -26,7 +27,9 @@ pub mod winograd;
 pub use alloc::zeroed;
 pub use gemm::{available_isas, selected_isa, sgemm, sgemm_isa, sgemm_par, sgemm_par_with, sgemm_with, Isa};
 pub use im2col::{col2im, im2col, Patches};
-pub use par::{par_map, par_zip3, CHUNK};
+pub use par::{par_map, par_zip2, par_zip3, CHUNK};
 pub use peak::fma_peak_gflops;
-pub use pool::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward};
+pub use pool::{
+    avg_pool2d, avg_pool2d_backward, avg_pool2d_padded, avg_pool2d_padded_backward, max_pool2d, max_pool2d_backward, max_pool2d_padded, Window, PADDED,
+};
 pub use window::out_size;

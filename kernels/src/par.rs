@@ -25,6 +25,25 @@ pub fn par_map(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
     out
 }
 
+/// `out[i] = f(a[i], b[i])`, in parallel over chunks of [`CHUNK`] elements.
+///
+/// Panics if the two slices differ in length.
+pub fn par_zip2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
+    assert!(a.len() == b.len(), "par_zip2: lengths differ: {} {}", a.len(), b.len());
+    let mut out = vec![0.0f32; a.len()];
+    let kernel = |o: &mut [f32], a: &[f32], b: &[f32]| {
+        for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+            *o = f(a, b);
+        }
+    };
+    if a.len() <= CHUNK {
+        kernel(&mut out, a, b);
+    } else {
+        out.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK))).for_each(|(o, (a, b))| kernel(o, a, b));
+    }
+    out
+}
+
 /// `out[i] = f(a[i], b[i], c[i])`, in parallel over chunks of [`CHUNK`] elements.
 ///
 /// Panics if the three slices differ in length.
@@ -60,6 +79,8 @@ mod tests {
             assert_eq!(got, want);
             let got3 = pool.install(|| par_zip3(&x, &x, &x, |a, b, c| a * 2.0 - b * c));
             assert_eq!(got3, want3);
+            let got2 = pool.install(|| par_zip2(&x, &x, |a, b| a * 2.0 - b * b));
+            assert_eq!(got2, want3);
         }
         assert!(par_map(&[], |v| v).is_empty());
     }

@@ -16,6 +16,7 @@
 use crate::autograd::{Param, Var};
 use crate::error::Result;
 use crate::tensor::{Rng, Tensor};
+use std::any::Any;
 
 /// What a training forward pass needs besides the input: the random stream for dropout.
 pub struct Ctx<'a> {
@@ -31,7 +32,10 @@ impl<'a> Ctx<'a> {
 }
 
 /// A layer: inference and training forwards on the tape, and its parameters.
-pub trait Module: Send + Sync {
+///
+/// `Any` lets [`Sequential`](super::Sequential) recognise a layer's concrete type (to fold a
+/// zero padding into the convolution or pooling after it).
+pub trait Module: Any + Send + Sync {
     /// Inference on a batch (evaluation mode; see the module documentation).
     fn forward(&self, x: &Var) -> Result<Var>;
     /// Training on a batch: dropout from `ctx.rng`, batch norm on batch statistics updating

@@ -6,10 +6,12 @@ use super::conv::Conv2d;
 use super::dense::Dense;
 use super::module::{Ctx, Module};
 use super::reshape::{AvgPool, Dropout, Flatten, MaxPool, ZeroPad};
-use super::spec::{Act, LayerSpec, ModelSpec};
+use super::spec::{Act, LayerSpec, ModelSpec, Padding};
 use crate::autograd::{Param, Var};
 use crate::error::{Error, Result};
+use crate::ops;
 use crate::tensor::{Rng, Tensor};
+use std::any::Any;
 use std::collections::HashMap;
 
 /// A sequential model.
@@ -17,8 +19,36 @@ pub struct Sequential {
     spec: ModelSpec,
     shapes: Vec<Vec<usize>>,
     layers: Vec<Box<dyn Module>>,
+    /// Per layer: a zero padding folded into the layer after it (see [`Fold`]).
+    folds: Vec<Option<Fold>>,
     /// A final Softmax / LogSoftmax, kept apart so training can use the logits before it.
     head: Option<Act>,
+}
+
+/// A `ZeroPad` layer run as part of the layer after it, in the forward passes that return only
+/// the output ([`Sequential::forward_logits`], [`Sequential::forward_logits_mut`] and the
+/// [`Module`] forwards): the padded copy is never made. The layers, their names, indices and
+/// parameters stay as the spec has them, and [`Sequential::forward_all`] (whose caller sees
+/// every layer's output) runs the pad and the next layer separately. Both ways give the same
+/// values and gradients bit for bit (the ops' zero padding is the same zeros).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fold {
+    /// Into a `valid` or explicitly padded convolution: padding `p` on every side added to
+    /// its own (the convolution op's padding is the same on top/bottom and left/right).
+    Conv(usize),
+    /// Into a max or average pool: `[top, bottom, left, right]` (the `_padded` pool ops).
+    Pool([usize; 4]),
+}
+
+/// The fold of layer `l` (a `ZeroPad`) into `next`, if there is one.
+fn fold_of(l: &LayerSpec, next: &LayerSpec) -> Option<Fold> {
+    let LayerSpec::ZeroPad { top, bottom, left, right } = *l else { return None };
+    match next {
+        LayerSpec::Conv2d { padding: Padding::Valid, .. } if [bottom, left, right] == [top; 3] => Some(Fold::Conv(top)),
+        LayerSpec::Conv2d { padding: Padding::Explicit(p), .. } if [bottom, left, right] == [top; 3] => Some(Fold::Conv(top + p)),
+        LayerSpec::MaxPool { .. } | LayerSpec::AvgPool { .. } => Some(Fold::Pool([top, bottom, left, right])),
+        _ => None,
+    }
 }
 
 impl Sequential {
@@ -71,9 +101,11 @@ impl Sequential {
             };
             layers.push(layer);
         }
+        let mut folds: Vec<Option<Fold>> = body.windows(2).map(|p| fold_of(&p[0], &p[1])).collect();
+        folds.push(None);
         let mut spec = spec.clone();
         spec.input = Some(input.to_vec());
-        Ok(Sequential { spec, shapes, layers, head })
+        Ok(Sequential { spec, shapes, layers, folds, head })
     }
 
     /// The architecture (with the input shape filled in).
@@ -124,13 +156,50 @@ impl Sequential {
         Ok(())
     }
 
+    /// Layer `i + 1` run on `x`, the input of the `ZeroPad` layer `i` folded into it.
+    fn forward_folded(&self, i: usize, fold: Fold, x: &Var) -> Result<Var> {
+        let next: &dyn Any = self.layers[i + 1].as_ref();
+        match fold {
+            Fold::Conv(p) => {
+                if let Some(c) = next.downcast_ref::<Conv2d>() {
+                    let folded = Conv2d {
+                        weight: c.weight.clone(), // the same parameter (same id): same gradient
+                        bias: c.bias.clone(),
+                        stride: c.stride,
+                        padding: Padding::Explicit(p),
+                        activation: c.activation,
+                        l2: c.l2,
+                    };
+                    return folded.forward(x);
+                }
+            }
+            Fold::Pool(pad) => {
+                if let Some(m) = next.downcast_ref::<MaxPool>() {
+                    return ops::max_pool2d_padded(x, m.kernel, m.stride, pad);
+                }
+                if let Some(m) = next.downcast_ref::<AvgPool>() {
+                    return ops::avg_pool2d_padded(x, m.kernel, m.stride, pad);
+                }
+            }
+        }
+        // not the layer the spec promised: run both layers as they are
+        self.layers[i + 1].forward(&self.layers[i].forward(x)?)
+    }
+
     /// Inference: the output before a final Softmax / LogSoftmax (the logits), in evaluation
-    /// mode (see [`Module::forward`]).
+    /// mode (see [`Module::forward`]). A zero padding runs folded into the next layer.
     pub fn forward_logits(&self, x: &Var) -> Result<Var> {
         self.check_input(x)?;
         let mut y = x.clone();
-        for l in &self.layers {
-            y = l.forward(&y)?;
+        let mut i = 0;
+        while i < self.layers.len() {
+            if let Some(f) = self.folds[i] {
+                y = self.forward_folded(i, f, &y)?;
+                i += 2;
+            } else {
+                y = self.layers[i].forward(&y)?;
+                i += 1;
+            }
         }
         Ok(y)
     }
@@ -148,12 +217,21 @@ impl Sequential {
         Ok(outs)
     }
 
-    /// Training: the logits, in training mode (see [`Module::forward_mut`]).
+    /// Training: the logits, in training mode (see [`Module::forward_mut`]). A zero padding
+    /// runs folded into the next layer (a convolution or pool: stateless, so its training
+    /// forward is its inference forward).
     pub fn forward_logits_mut(&mut self, x: &Var, ctx: &mut Ctx) -> Result<Var> {
         self.check_input(x)?;
         let mut y = x.clone();
-        for l in self.layers.iter_mut() {
-            y = l.forward_mut(&y, ctx)?;
+        let mut i = 0;
+        while i < self.layers.len() {
+            if let Some(f) = self.folds[i] {
+                y = self.forward_folded(i, f, &y)?;
+                i += 2;
+            } else {
+                y = self.layers[i].forward_mut(&y, ctx)?;
+                i += 1;
+            }
         }
         Ok(y)
     }

@@ -12,7 +12,7 @@
 use crate::autograd::Var;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
-use pupil_kernels::{par_map, par_zip3, CHUNK};
+use pupil_kernels::{par_map, par_zip2, par_zip3, CHUNK};
 use rayon::prelude::*;
 
 /// Records an elementwise op `y = f(x)` whose derivative is `dx = grad(g, x, y)`.
@@ -22,6 +22,19 @@ fn unary(op: &'static str, x: &Var, y: Vec<f32>, grad: impl Fn(f32, f32, f32) ->
     Ok(Var::from_op(op, &[x], y, move |g, _| {
         let d = par_zip3(g.data(), xv.data(), yv.data(), &grad);
         Ok(vec![Some(Tensor::from_vec(d, xv.shape())?)])
+    }))
+}
+
+/// Records an elementwise op `y = f(x)` whose derivative needs only the output:
+/// `dx = grad(g, y)`. The backward keeps `y` alone, so the input can be freed as soon as
+/// nothing else holds it (a convolution's pre-activation output, the largest tensor of a CNN
+/// step, is not kept twice).
+fn unary_y(op: &'static str, x: &Var, y: Vec<f32>, grad: impl Fn(f32, f32) -> f32 + Sync + 'static) -> Result<Var> {
+    let y = Tensor::from_vec(y, x.shape())?;
+    let yv = y.clone();
+    Ok(Var::from_op(op, &[x], y, move |g, _| {
+        let d = par_zip2(g.data(), yv.data(), &grad);
+        Ok(vec![Some(Tensor::from_vec(d, yv.shape())?)])
     }))
 }
 
@@ -35,10 +48,11 @@ fn finite(op: &'static str, name: &str, v: f32) -> Result<()> {
 /// Rectified linear unit: `y = max(x, 0)`.
 ///
 /// Backward: `dx = g · [x > 0]` (the derivative at the kink `x = 0` is taken as 0, as in
-/// PyTorch and Keras). NaN inputs stay NaN so divergence is visible.
+/// PyTorch and Keras), computed as `g · [y > 0]`, the same test (`y > 0` exactly when
+/// `x > 0`; a NaN fails both). NaN inputs stay NaN so divergence is visible.
 pub fn relu(x: &Var) -> Result<Var> {
     let y = par_map(x.value().data(), |v| if v <= 0.0 { 0.0 } else { v });
-    unary("relu", x, y, |g, x, _| if x > 0.0 { g } else { 0.0 })
+    unary_y("relu", x, y, |g, y| if y > 0.0 { g } else { 0.0 })
 }
 
 /// Leaky ReLU: `y = x` for `x > 0`, `y = α x` otherwise.
@@ -72,7 +86,8 @@ pub const SELU_LAMBDA: f32 = 1.050_701;
 pub fn selu(x: &Var) -> Result<Var> {
     const LA: f32 = SELU_LAMBDA * SELU_ALPHA;
     let y = par_map(x.value().data(), |v| if v > 0.0 { SELU_LAMBDA * v } else { LA * v.exp_m1() });
-    unary("selu", x, y, |g, x, y| if x > 0.0 { SELU_LAMBDA * g } else { g * (y + LA) })
+    // y > 0 exactly when x > 0 (λ, λα > 0), so the backward needs y alone
+    unary_y("selu", x, y, |g, y| if y > 0.0 { SELU_LAMBDA * g } else { g * (y + LA) })
 }
 
 /// Logistic function `σ(x) = 1 / (1 + e⁻ˣ)`, evaluated as `eˣ / (1 + eˣ)` for `x < 0` so that
@@ -101,7 +116,7 @@ pub fn softplus(x: &Var) -> Result<Var> {
 /// Backward: `dx = g · y (1 - y)`.
 pub fn sigmoid(x: &Var) -> Result<Var> {
     let y = par_map(x.value().data(), sigmoid_scalar);
-    unary("sigmoid", x, y, |g, _, y| g * y * (1.0 - y))
+    unary_y("sigmoid", x, y, |g, y| g * y * (1.0 - y))
 }
 
 /// Hyperbolic tangent: `y = tanh x`.
@@ -109,7 +124,7 @@ pub fn sigmoid(x: &Var) -> Result<Var> {
 /// Backward: `dx = g · (1 - y²)`.
 pub fn tanh(x: &Var) -> Result<Var> {
     let y = par_map(x.value().data(), f32::tanh);
-    unary("tanh", x, y, |g, _, y| g * (1.0 - y * y))
+    unary_y("tanh", x, y, |g, y| g * (1.0 - y * y))
 }
 
 /// Parametric ReLU with learned slopes: `y = x` for `x > 0`, `y = a · x` otherwise, where the

@@ -24,6 +24,6 @@ pub use conv::conv2d;
 pub use dropout::dropout;
 pub use matmul::{linear, linear_t, matmul};
 pub use pad::pad2d;
-pub use pool::{avg_pool2d, max_pool2d};
+pub use pool::{avg_pool2d, avg_pool2d_padded, max_pool2d, max_pool2d_padded};
 pub use regularize::l2_penalty;
 pub use softmax::{cross_entropy, log_softmax, nll_loss, softmax, weighted_cross_entropy};

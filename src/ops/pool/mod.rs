@@ -1,6 +1,7 @@
 //! Max and average pooling over NCHW images, without padding ("valid", like Keras'
-//! `MaxPooling2D` / `AveragePooling2D` and PyTorch's defaults): for kernel `(kh, kw)` and
-//! stride `(sh, sw)`,
+//! `MaxPooling2D` / `AveragePooling2D` and PyTorch's defaults), or with zero padding folded in
+//! (the `_padded` variants: a `ZeroPadding2D` layer and the pool after it in one pass): for
+//! kernel `(kh, kw)` and stride `(sh, sw)`,
 //!
 //! ```text
 //! oh = floor((H - kh) / sh) + 1,   ow = floor((W - kw) / sw) + 1
@@ -19,9 +20,9 @@ use crate::autograd::Var;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 use cpu_kernel::PoolGeom;
-use pupil_kernels::out_size;
+use pupil_kernels::Window;
 
-fn geometry(op: &'static str, xs: &[usize], kernel: (usize, usize), stride: (usize, usize)) -> Result<PoolGeom> {
+fn geometry(op: &'static str, xs: &[usize], kernel: (usize, usize), stride: (usize, usize), pad: [usize; 4]) -> Result<PoolGeom> {
     if xs.len() != 4 {
         return Err(Error::Shape { op, lhs: xs.to_vec(), rhs: vec![kernel.0, kernel.1], detail: "needs an [N, C, H, W] input and a (kh, kw) kernel".into() });
     }
@@ -29,15 +30,24 @@ fn geometry(op: &'static str, xs: &[usize], kernel: (usize, usize), stride: (usi
         return Err(Error::invalid(op, format!("kernel {kernel:?} and stride {stride:?} must be at least 1")));
     }
     let (h, w) = (xs[2], xs[3]);
-    let (Some(oh), Some(ow)) = (out_size(h, kernel.0, stride.0, 0), out_size(w, kernel.1, stride.1, 0)) else {
+    let win = Window { h, w, kh: kernel.0, kw: kernel.1, sh: stride.0, sw: stride.1, pad };
+    if !win.fits_keys() {
+        return Err(Error::Shape {
+            op,
+            lhs: xs.to_vec(),
+            rhs: pad.to_vec(),
+            detail: "the padded plane is too large for pooling (each side must be below 65528)".into(),
+        });
+    }
+    let Some((oh, ow)) = win.out() else {
         return Err(Error::Shape {
             op,
             lhs: xs.to_vec(),
             rhs: vec![kernel.0, kernel.1],
-            detail: format!("kernel {}x{} is larger than the input {h}x{w}", kernel.0, kernel.1),
+            detail: format!("kernel {}x{} is larger than the input {h}x{w} padded by {pad:?}", kernel.0, kernel.1),
         });
     };
-    Ok(PoolGeom { planes: xs[0] * xs[1], h, w, kh: kernel.0, kw: kernel.1, sh: stride.0, sw: stride.1, oh, ow })
+    Ok(PoolGeom { planes: xs[0] * xs[1], win, oh, ow })
 }
 
 /// Max pooling of `x: [N, C, H, W]` with window `kernel = (kh, kw)` and `stride = (sh, sw)`,
@@ -46,10 +56,25 @@ fn geometry(op: &'static str, xs: &[usize], kernel: (usize, usize), stride: (usi
 /// Errors naming the shapes if `x` is not 4-D or the kernel is larger than the input;
 /// `Error::Invalid` on a zero kernel or stride.
 pub fn max_pool2d(x: &Var, kernel: (usize, usize), stride: (usize, usize)) -> Result<Var> {
-    let g = geometry("max_pool2d", x.shape(), kernel, stride)?;
-    let (y, arg) = cpu_kernel::max_forward(&g, x.value().data());
+    max_pool2d_padded(x, kernel, stride, [0; 4])
+}
+
+/// Max pooling of `x` zero-padded by `pad = [top, bottom, left, right]`: exactly
+/// `max_pool2d(pad2d(x, top, bottom, left, right), kernel, stride)`, values and gradient, in one
+/// pass without the padded copy (a padding zero that wins a window takes its gradient nowhere,
+/// as the padding's crop would). Same errors as [`max_pool2d`].
+///
+/// When no gradient can be asked of the result (a [`Graph::no_grad`](crate::autograd::Graph::no_grad)
+/// graph, or an input that needs none) only the values are computed: no argmax is kept.
+pub fn max_pool2d_padded(x: &Var, kernel: (usize, usize), stride: (usize, usize), pad: [usize; 4]) -> Result<Var> {
+    let g = geometry("max_pool2d", x.shape(), kernel, stride, pad)?;
+    let record = x.graph().is_recording() && x.requires_grad();
+    let (y, arg) = cpu_kernel::max_forward(&g, x.value().data(), record);
     let s = x.shape();
     let y = Tensor::from_vec(y, &[s[0], s[1], g.oh, g.ow])?;
+    let Some(arg) = arg else {
+        return Ok(Var::from_op("max_pool2d", &[x], y, |_, _| Err(Error::invalid("max_pool2d", "no gradient was recorded"))));
+    };
     let xshape = s.to_vec();
     Ok(Var::from_op("max_pool2d", &[x], y, move |gr, _| Ok(vec![Some(Tensor::from_vec(cpu_kernel::max_backward(&g, gr.data(), &arg), &xshape)?)])))
 }
@@ -57,7 +82,14 @@ pub fn max_pool2d(x: &Var, kernel: (usize, usize), stride: (usize, usize)) -> Re
 /// Average pooling of `x: [N, C, H, W]` with window `kernel` and `stride`, no padding; every
 /// window is divided by `kh·kw`. Same shapes and errors as [`max_pool2d`].
 pub fn avg_pool2d(x: &Var, kernel: (usize, usize), stride: (usize, usize)) -> Result<Var> {
-    let g = geometry("avg_pool2d", x.shape(), kernel, stride)?;
+    avg_pool2d_padded(x, kernel, stride, [0; 4])
+}
+
+/// Average pooling of `x` zero-padded by `pad = [top, bottom, left, right]`, the padding
+/// counted in the divisor: exactly `avg_pool2d(pad2d(x, ...), kernel, stride)`, values and
+/// gradient, without the padded copy.
+pub fn avg_pool2d_padded(x: &Var, kernel: (usize, usize), stride: (usize, usize), pad: [usize; 4]) -> Result<Var> {
+    let g = geometry("avg_pool2d", x.shape(), kernel, stride, pad)?;
     let y = cpu_kernel::avg_forward(&g, x.value().data());
     let s = x.shape();
     let y = Tensor::from_vec(y, &[s[0], s[1], g.oh, g.ow])?;

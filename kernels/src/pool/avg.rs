@@ -1,0 +1,134 @@
+//! Average pooling and its adjoint. Every window is divided by `kh·kw`, padding zeros included
+//! (PyTorch's `count_include_pad`), which is what a zero-padding layer followed by an average
+//! pool computes.
+//!
+//! Summation order, fixed whatever the padding or the thread count: the column pass sums the
+//! window's rows top to bottom (`((r0 + r1) + r2) ...`, a padding row adding `+0.0`), then the
+//! row pass sums those column sums left to right, then the sum is multiplied by `1/(kh·kw)`.
+//! So a virtually padded pool is bit for bit the pool of the materialised padded plane.
+
+use super::{multiversion, split_phases, Window};
+
+/// Average pooling without padding.
+#[allow(clippy::too_many_arguments)]
+pub fn avg_pool2d(input: &[f32], planes: usize, h: usize, w: usize, kh: usize, kw: usize, sh: usize, sw: usize, out: &mut [f32]) {
+    avg_pool2d_padded(input, planes, &Window { h, w, kh, kw, sh, sw, pad: [0; 4] }, out);
+}
+
+/// Backward of [`avg_pool2d`] (its adjoint): accumulates (`+=`) `dout / (kh*kw)` over every
+/// input position of each window.
+#[allow(clippy::too_many_arguments)]
+pub fn avg_pool2d_backward(dout: &[f32], planes: usize, h: usize, w: usize, kh: usize, kw: usize, sh: usize, sw: usize, dinput: &mut [f32]) {
+    avg_pool2d_padded_backward(dout, planes, &Window { h, w, kh, kw, sh, sw, pad: [0; 4] }, dinput);
+}
+
+/// Average pooling of `planes` planes with the geometry `win` (its zero padding virtual,
+/// counted in the divisor). Panics if a slice is too short or the window does not fit.
+pub fn avg_pool2d_padded(input: &[f32], planes: usize, win: &Window, out: &mut [f32]) {
+    let (oh, ow) = win.check("avg_pool2d", input.len(), out.len(), planes);
+    if planes * oh * ow > 0 {
+        forward(input, planes, win, out);
+    }
+}
+
+/// Backward of [`avg_pool2d_padded`] (its adjoint): accumulates (`+=`) `dout / (kh*kw)` over
+/// every input position of each window; the padding's share is dropped.
+pub fn avg_pool2d_padded_backward(dout: &[f32], planes: usize, win: &Window, dinput: &mut [f32]) {
+    let (oh, ow) = win.check("avg_pool2d_backward", dinput.len(), dout.len(), planes);
+    if planes * oh * ow > 0 {
+        backward(dout, planes, win, dinput);
+    }
+}
+
+#[inline(always)]
+fn forward_body(input: &[f32], planes: usize, win: &Window, out: &mut [f32]) {
+    let Window { h, w, kh, kw, sh, sw, pad: [pt, _, pl, _] } = *win;
+    let (oh, ow) = win.out().expect("checked by the caller");
+    let wp = win.padded().1;
+    let scale = 1.0 / (kh * kw) as f32;
+    let mut cs = vec![0f32; wp];
+    let plen = wp.div_ceil(sw);
+    let mut ps = vec![0f32; plen * sw];
+    for p in 0..planes {
+        let x = &input[p * h * w..(p + 1) * h * w];
+        let o = &mut out[p * oh * ow..(p + 1) * oh * ow];
+        for oy in 0..oh {
+            for ky in 0..kh {
+                let py = oy * sh + ky;
+                let row = (py >= pt && py - pt < h).then(|| &x[(py - pt) * w..(py - pt + 1) * w]);
+                let (c0, c1) = cs.split_at_mut(pl);
+                let (c1, c2) = c1.split_at_mut(w);
+                if ky == 0 {
+                    c0.fill(0.0);
+                    c2.fill(0.0);
+                    match row {
+                        Some(r) => c1.copy_from_slice(r),
+                        None => c1.fill(0.0),
+                    }
+                    continue;
+                }
+                c0.iter_mut().chain(c2.iter_mut()).for_each(|c| *c += 0.0);
+                match row {
+                    Some(r) => c1.iter_mut().zip(r).for_each(|(c, &v)| *c += v),
+                    None => c1.iter_mut().for_each(|c| *c += 0.0),
+                }
+            }
+            let (v, plen) = if sw == 1 {
+                (&cs[..], wp)
+            } else {
+                split_phases(&cs, sw, &mut ps);
+                (&ps[..], plen)
+            };
+            let orow = &mut o[oy * ow..(oy + 1) * ow];
+            orow.copy_from_slice(&v[..ow]);
+            for kx in 1..kw {
+                let off = (kx % sw) * plen + kx / sw;
+                orow.iter_mut().zip(&v[off..off + ow]).for_each(|(a, &b)| *a += b);
+            }
+            orow.iter_mut().for_each(|a| *a *= scale);
+        }
+    }
+}
+
+#[inline(always)]
+fn backward_body(dout: &[f32], planes: usize, win: &Window, dinput: &mut [f32]) {
+    let Window { h, w, kh, kw, sh, sw, pad: [pt, _, pl, _] } = *win;
+    let (oh, ow) = win.out().expect("checked by the caller");
+    let wp = win.padded().1;
+    let scale = 1.0 / (kh * kw) as f32;
+    let plen = wp.div_ceil(sw);
+    // the row pass's adjoint, in phase layout, then the phases merged back into `cs`
+    let (mut ps, mut cs, mut gs) = (vec![0f32; plen * sw], vec![0f32; wp], vec![0f32; ow]);
+    for p in 0..planes {
+        let d = &mut dinput[p * h * w..(p + 1) * h * w];
+        let g = &dout[p * oh * ow..(p + 1) * oh * ow];
+        for oy in 0..oh {
+            gs.iter_mut().zip(&g[oy * ow..(oy + 1) * ow]).for_each(|(s, &v)| *s = v * scale);
+            ps.fill(0.0);
+            for kx in 0..kw {
+                let off = (kx % sw) * plen + kx / sw;
+                ps[off..off + ow].iter_mut().zip(&gs).for_each(|(a, &b)| *a += b);
+            }
+            let c = if sw == 1 {
+                &ps[..wp]
+            } else {
+                for r in 0..sw.min(wp) {
+                    for (c, &v) in cs[r..].iter_mut().step_by(sw).zip(&ps[r * plen..(r + 1) * plen]) {
+                        *c = v;
+                    }
+                }
+                &cs[..]
+            };
+            for ky in 0..kh {
+                let py = oy * sh + ky;
+                if py >= pt && py - pt < h {
+                    let y = py - pt;
+                    d[y * w..(y + 1) * w].iter_mut().zip(&c[pl..pl + w]).for_each(|(d, &v)| *d += v);
+                }
+            }
+        }
+    }
+}
+
+multiversion!(fn forward(input: &[f32], planes: usize, win: &Window, out: &mut [f32]) => forward_body);
+multiversion!(fn backward(dout: &[f32], planes: usize, win: &Window, dinput: &mut [f32]) => backward_body);

@@ -1,0 +1,94 @@
+//! Pooling with folded zero padding: gradcheck of `max_pool2d_padded` / `avg_pool2d_padded`,
+//! the exact equality of each with `pad2d` followed by the plain pool (values and gradient),
+//! and the values-only max pool of a no-grad graph against the recording one.
+
+use proptest::prelude::*;
+use pupil::autograd::{gradcheck, GradcheckOptions, Graph};
+use pupil::{ops, Rng, Tensor};
+
+/// Distinct values spread over [-1.02, -0.02] and [0.02, 1.02] in random order, at least
+/// `2 / len` apart and 0.02 away from the padding's zeros, so no finite-difference step of
+/// gradcheck (5e-3) crosses a tie when `len <= 256`.
+fn distinct(shape: &[usize], seed: u64) -> Tensor {
+    let n: usize = shape.iter().product();
+    let mut v: Vec<f32> =
+        (0..n).map(|i| if n == 1 { 0.5 } else { -1.0 + 2.0 * i as f32 / (n - 1) as f32 }).map(|v| if v >= 0.0 { v + 0.02 } else { v - 0.02 }).collect();
+    Rng::new(seed).shuffle(&mut v);
+    Tensor::from_vec(v, shape).unwrap()
+}
+
+/// Coarse values (many ties, with each other and with the padding's zeros).
+fn coarse(shape: &[usize], seed: u64) -> Tensor {
+    let mut r = Rng::new(seed);
+    let n: usize = shape.iter().product();
+    Tensor::from_vec((0..n).map(|_| r.uniform(-4.0, 4.0).round() + 0.0).collect(), shape).unwrap()
+}
+
+fn bits(t: &Tensor) -> Vec<u32> {
+    t.data().iter().map(|v| v.to_bits()).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn padded_pool_gradcheck(n in 1usize..=2, c in 1usize..=2, h in 1usize..=6, w in 1usize..=6,
+                             kh in 1usize..=5, kw in 1usize..=5, sh in 1usize..=3, sw in 1usize..=3,
+                             pad in (0usize..=2, 0usize..=2, 0usize..=2, 0usize..=2), seed in 0u64..1000) {
+        let pad = [pad.0, pad.1, pad.2, pad.3];
+        prop_assume!(kh <= h + pad[0] + pad[1] && kw <= w + pad[2] + pad[3]);
+        let opts = GradcheckOptions::default();
+        let x = distinct(&[n, c, h, w], seed);
+        gradcheck(|_, v| ops::max_pool2d_padded(&v[0], (kh, kw), (sh, sw), pad), std::slice::from_ref(&x), &opts).unwrap();
+        gradcheck(|_, v| ops::avg_pool2d_padded(&v[0], (kh, kw), (sh, sw), pad), &[x], &opts).unwrap();
+    }
+
+    /// Folded and materialised padding agree bit for bit, forward and backward, ties included.
+    #[test]
+    fn padded_pool_equals_pad_then_pool(n in 1usize..=2, c in 1usize..=3, h in 1usize..=9, w in 1usize..=9,
+                                        kh in 1usize..=5, kw in 1usize..=5, sh in 1usize..=3, sw in 1usize..=3,
+                                        pad in (0usize..=2, 0usize..=2, 0usize..=2, 0usize..=2), seed in 0u64..1000) {
+        let [t, b, l, r] = [pad.0, pad.1, pad.2, pad.3];
+        prop_assume!(kh <= h + t + b && kw <= w + l + r);
+        let x0 = coarse(&[n, c, h, w], seed);
+        for max in [true, false] {
+            let g = Graph::new();
+            let x = g.leaf(x0.clone());
+            let pool = |v: &pupil::autograd::Var, p: [usize; 4]| if max { ops::max_pool2d_padded(v, (kh, kw), (sh, sw), p) } else { ops::avg_pool2d_padded(v, (kh, kw), (sh, sw), p) };
+            let folded = pool(&x, [t, b, l, r]).unwrap();
+            let plain = pool(&ops::pad2d(&x, t, b, l, r).unwrap(), [0; 4]).unwrap();
+            prop_assert_eq!(folded.shape(), plain.shape());
+            prop_assert_eq!(bits(folded.value()), bits(plain.value()));
+            let seed_t = coarse(folded.shape(), seed + 1);
+            let gf = folded.backward_with(seed_t.clone()).unwrap();
+            let gp = plain.backward_with(seed_t).unwrap();
+            prop_assert_eq!(bits(gf.wrt(&x).unwrap()), bits(gp.wrt(&x).unwrap()));
+        }
+    }
+
+    /// On a no-grad graph the max pool keeps no argmax and records nothing, and its values
+    /// are the recording pool's (a tie of -0.0 and +0.0 aside; `coarse` has no -0.0).
+    #[test]
+    fn no_grad_max_pool_equals_recording(n in 1usize..=2, c in 1usize..=3, h in 2usize..=12, w in 2usize..=12,
+                                         k in 1usize..=5, s in 1usize..=3, p in 0usize..=2, seed in 0u64..1000) {
+        prop_assume!(k <= h + 2 * p && k <= w + 2 * p);
+        let x0 = coarse(&[n, c, h, w], seed);
+        let g = Graph::new();
+        let rec = ops::max_pool2d_padded(&g.leaf(x0.clone()), (k, k), (s, s), [p; 4]).unwrap();
+        let ng = Graph::no_grad();
+        let inf = ops::max_pool2d_padded(&ng.leaf(x0), (k, k), (s, s), [p; 4]).unwrap();
+        prop_assert!(ng.is_empty() && inf.op().is_none());
+        prop_assert_eq!(bits(inf.value()), bits(rec.value()));
+    }
+}
+
+#[test]
+fn padded_pool_errors_name_the_shapes() {
+    let g = Graph::new();
+    let x = g.leaf(Tensor::zeros(&[1, 1, 3, 3]));
+    let e = ops::max_pool2d_padded(&x, (6, 6), (1, 1), [1, 1, 1, 1]).unwrap_err().to_string();
+    assert!(e.contains("[1, 1, 3, 3]") && e.contains("larger"), "{e}");
+    assert!(ops::max_pool2d_padded(&x, (5, 5), (1, 1), [1, 1, 1, 1]).is_ok());
+    let e = ops::avg_pool2d_padded(&x, (2, 2), (1, 1), [0, 70000, 0, 0]).unwrap_err().to_string();
+    assert!(e.contains("too large"), "{e}");
+}
