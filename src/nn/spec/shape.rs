@@ -241,13 +241,13 @@ mod tests {
         // found by the spec_parser fuzz target: `conv 4 3 logsoftmax` built a model whose first
         // forward pass failed in log_softmax ("needs [N, K]")
         for text in ["conv 4 3 logsoftmax\n", "conv 4 3x3 same softmax\nflatten\ndense 7\n", "conv 4 3\nsoftmax\nflatten\ndense 7\n"] {
-            let s = ModelSpec::parse(text, Path::new("m")).unwrap();
+            let s = ModelSpec::parse(text).unwrap();
             let e = s.shapes(&[1, 8, 8]).unwrap_err().to_string();
             assert!(e.contains("layer ") && e.contains("need a flat input"), "{text:?}: {e}");
             assert!(crate::nn::Sequential::build(&s, &[1, 8, 8], 0).is_err(), "{text:?}");
         }
         for text in ["flatten\ndense 7 softmax\n", "flatten\ndense 7\nlogsoftmax\n"] {
-            let s = ModelSpec::parse(text, Path::new("m")).unwrap();
+            let s = ModelSpec::parse(text).unwrap();
             s.shapes(&[1, 8, 8]).unwrap();
         }
     }
