@@ -237,7 +237,6 @@ mod tests {
 
     #[test]
     fn softmax_on_a_feature_map_is_refused_before_building() {
-        use std::path::Path;
         // found by the spec_parser fuzz target: `conv 4 3 logsoftmax` built a model whose first
         // forward pass failed in log_softmax ("needs [N, K]")
         for text in ["conv 4 3 logsoftmax\n", "conv 4 3x3 same softmax\nflatten\ndense 7\n", "conv 4 3\nsoftmax\nflatten\ndense 7\n"] {
