@@ -124,3 +124,16 @@ fn summary_of_a_run_directory_or_its_model_json() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&empty);
 }
+
+#[test]
+fn predict_image_refuses_the_flags_of_a_submission() {
+    // --image prints probabilities; flags that only shape a submission file would be ignored
+    for flag in [&["--probs", "p.csv"][..], &["--tta", "flip"], &["--out", "s.csv"], &["--force"], &["--split", "all"]] {
+        let o = pupil(&[&["predict", "--run", "/nonexistent/pupil-run", "--image", "face.png"][..], flag].concat());
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{flag:?}: {err}");
+        assert!(err.contains("cannot be used with") && err.contains(flag[0]), "{flag:?}: {err}");
+    }
+    // alone it is accepted by the parser (and fails at run time on the missing run, exit 1)
+    assert_eq!(pupil(&["predict", "--run", "/nonexistent/pupil-run", "--image", "face.png"]).status.code(), Some(1));
+}

@@ -217,8 +217,8 @@ pub struct PredictArgs {
     #[arg(long, required_unless_present = "image")]
     pub data: Option<PathBuf>,
     /// Picture files (PNG, JPEG, BMP): print each one's class probabilities instead of writing
-    /// a submission.
-    #[arg(long, num_args = 1.., conflicts_with = "data")]
+    /// a submission (so --split, --out, --force, --probs and --tta do not apply).
+    #[arg(long, num_args = 1.., conflicts_with_all = ["data", "split", "out", "force", "probs", "tta"])]
     pub image: Vec<PathBuf>,
     /// Which split of fer2013.csv / an IDX directory: train, test, public, private, all.
     #[arg(long, default_value = "test")]
