@@ -19,6 +19,7 @@ pub mod explain;
 pub mod nn;
 pub mod ops;
 pub mod optim;
+pub mod progress;
 pub mod report;
 pub mod run;
 #[cfg(feature = "proptest")]

@@ -38,7 +38,11 @@ pub fn train(a: TrainArgs) -> Result<()> {
         test_data: a.test_data,
         class_names: a.class_names.as_deref().map(pupil::data::parse_class_names).transpose()?,
     };
-    let mut session = TrainSession::start(&plan)?;
+    // bars while the data files are read; the epochs draw their own (and validation within them)
+    progress::observe_library(a.quiet.quiet);
+    let session = TrainSession::start(&plan);
+    pupil::progress::clear_observer();
+    let mut session = session?;
     let (data, ds) = session.train_data();
     println!("Data: {} images {}x{}x{}, {} classes ({})", ds.len(), ds.height, ds.width, ds.channels, ds.num_classes(), data.describe());
     let out = session.run_dir().path().to_path_buf();
@@ -146,9 +150,9 @@ fn hxwxc(s: &[usize]) -> String {
 pub fn eval(a: EvalArgs) -> Result<()> {
     let data = DataRef::given(a.data.as_deref(), a.split.parse()?);
     let dir = RunDir::resolve(a.run.run.as_deref())?;
-    let spin = progress::spinner(a.quiet.quiet, format!("evaluating {}", dir.path().display()));
+    progress::observe_library(a.quiet.quiet);
     let r = run::evaluate_run(dir.path(), &data, a.out.as_deref());
-    spin.finish_and_clear();
+    pupil::progress::clear_observer();
     let r = r?;
     let (ev, conf) = (&r.evaluation, &r.confusion);
     println!("Accuracy: {:.4} on {} images (loss {:.4})", ev.accuracy, r.images, ev.loss);
@@ -185,9 +189,9 @@ pub fn predict(a: PredictArgs) -> Result<()> {
     };
     let opts = run::PredictOptions { probs: a.probs.clone(), tta: a.tta.parse()? };
     let split = a.split.parse()?;
-    let spin = progress::spinner(a.quiet.quiet, format!("predicting {}", data.display()));
+    progress::observe_library(a.quiet.quiet);
     let n = run::predict_run_with(dir.path(), data, split, &a.out, a.force, &opts);
-    spin.finish_and_clear();
+    pupil::progress::clear_observer();
     let n = n?;
     println!("Wrote {n} predictions to {}", a.out.display());
     if let Some(p) = &a.probs {

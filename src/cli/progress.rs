@@ -1,6 +1,7 @@
 //! Progress on stderr (indicatif): one bar per training epoch with loss, accuracy and ETA, a
-//! bar over the models `bench` times, and a spinner with the elapsed time for a library call
-//! that reports no progress of its own (eval, predict). All are hidden with `--quiet` and when
+//! bar over the models `bench` times, a spinner for a library call that reports no progress of
+//! its own (`bench --layers`), and the library's own reports ([`pupil::progress`]: bytes of a
+//! data file read, images evaluated or predicted) as bars. All are hidden with `--quiet` and when
 //! stderr is not a terminal, so piped or logged output holds only the results.
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -86,4 +87,40 @@ impl Progress {
             }
         }
     }
+}
+
+/// Draws the library's own progress reports ([`pupil::progress`]) as one bar at a time: bytes
+/// while a data file is read, images while a model evaluates or predicts. Installs nothing when
+/// progress is hidden (`--quiet`, or stderr is not a terminal).
+pub fn observe_library(quiet: bool) {
+    if !visible(quiet) {
+        return;
+    }
+    let current: std::sync::Mutex<Option<(String, ProgressBar)>> = std::sync::Mutex::new(None);
+    pupil::progress::set_observer(move |r| {
+        let mut cur = current.lock().unwrap_or_else(|e| e.into_inner());
+        if cur.as_ref().is_none_or(|(task, _)| task != r.task) {
+            if let Some((_, old)) = cur.take() {
+                old.finish_and_clear();
+            }
+            let template = if r.task.starts_with("reading") {
+                "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, ETA {eta})"
+            } else {
+                "{msg} [{bar:30}] {pos}/{len} (ETA {eta})"
+            };
+            let bar = ProgressBar::new(r.total);
+            bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+            bar.set_message(r.task.to_string());
+            *cur = Some((r.task.to_string(), bar));
+        }
+        if let Some((_, bar)) = cur.as_ref() {
+            bar.set_length(r.total);
+            bar.set_position(r.done);
+        }
+        if r.done >= r.total {
+            if let Some((_, bar)) = cur.take() {
+                bar.finish_and_clear();
+            }
+        }
+    });
 }

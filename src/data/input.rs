@@ -2,6 +2,7 @@
 //! first bytes for format detection, and finding `name` or `name.gz` in a directory.
 
 use crate::error::{Error, Result};
+use crate::progress::Counted;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
@@ -18,6 +19,8 @@ pub(crate) fn open_input(path: &Path) -> Result<Input> {
 /// if the file is shorter, along with a reader that still yields them.
 pub(crate) fn open_peek(path: &Path, n: usize) -> Result<(Vec<u8>, Input)> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let file = Counted::new(file, format!("reading {}", path.display()), size);
     let mut raw = BufReader::with_capacity(1 << 16, file);
     let head = read_prefix(&mut raw, 2).map_err(|e| Error::io(path, e))?;
     let raw = std::io::Cursor::new(head.clone()).chain(raw);

@@ -33,6 +33,7 @@ pub fn predict(model: &Sequential, ds: &Dataset, norm: &Normalization, batch: us
         let p = ops::softmax(&logits)?;
         k = p.shape()[1];
         probs.extend_from_slice(p.value().data());
+        crate::progress::report("predicting", (chunk[0] + chunk.len()) as u64, ds.len() as u64);
     }
     Tensor::from_vec(probs, &[ds.len(), k])
 }
@@ -112,6 +113,7 @@ pub fn evaluate(model: &Sequential, ds: &Dataset, norm: &Normalization, batch: u
         let pred = logits.value().argmax_rows()?;
         correct += pred.iter().zip(&y).filter(|(a, b)| a == b).count();
         predictions.extend(pred);
+        crate::progress::report("evaluating", (chunk[0] + chunk.len()) as u64, ds.len() as u64);
     }
     let n = ds.len().max(1) as f64;
     Ok(Evaluation { loss: loss_sum / n, accuracy: correct as f64 / n, predictions, truth: labels.iter().map(|&l| l as usize).collect() })
