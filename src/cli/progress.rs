@@ -103,14 +103,16 @@ pub fn observe_library(quiet: bool) {
             if let Some((_, old)) = cur.take() {
                 old.finish_and_clear();
             }
-            let template = if r.task.starts_with("reading") {
-                "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, ETA {eta})"
-            } else {
-                "{msg} [{bar:30}] {pos}/{len} (ETA {eta})"
-            };
+            let template =
+                if r.task.starts_with("reading") { "{msg} [{bar:25}] {bytes}/{total_bytes} ETA {eta}" } else { "{msg} [{bar:25}] {pos}/{len} ETA {eta}" };
             let bar = ProgressBar::new(r.total);
             bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
-            bar.set_message(r.task.to_string());
+            // "reading /a/long/path/train.csv" as "reading train.csv", to stay on one line
+            let msg = match r.task.strip_prefix("reading ") {
+                Some(path) => format!("reading {}", std::path::Path::new(path).file_name().map_or(path.into(), |f| f.to_string_lossy())),
+                None => r.task.to_string(),
+            };
+            bar.set_message(msg);
             *cur = Some((r.task.to_string(), bar));
         }
         if let Some((_, bar)) = cur.as_ref() {

@@ -184,7 +184,14 @@ impl<'a> Parser<'a> {
                 if line.trim_ascii().is_empty() {
                     return Err(self.err(line_no, "header", format!("empty first line; {EXPECTED}")));
                 }
-                self.header = Some(parse_header(line, self.path)?);
+                let h = parse_header(line, self.path)?;
+                // refused here, not after reading the whole file (eval tries the Kaggle splits of
+                // any file it is given)
+                if h.pos(Col::Usage).is_none() && matches!(self.split, Split::PublicTest | Split::PrivateTest) {
+                    let msg = format!("split {:?} needs fer2013.csv with a Usage column; this file has none", self.split);
+                    return Err(self.err(line_no, "header", msg));
+                }
+                self.header = Some(h);
                 continue;
             }
             if line.trim_ascii().is_empty() {
@@ -397,5 +404,16 @@ mod tests {
             let _ = read_csv_from(&text[..], Path::new("fuzz.csv"), Split::All);
             let _ = read_csv_from(&bytes[..], Path::new("fuzz.csv"), Split::All);
         }
+    }
+
+    #[test]
+    fn a_kaggle_split_of_a_file_without_usage_is_refused_at_the_header() {
+        // the second row is malformed: refusing at the header means it is never read
+        let text = b"label,feature\n0,1 2 3 4\n0,x\n";
+        for split in [Split::PublicTest, Split::PrivateTest] {
+            let e = read_csv_from(&text[..], Path::new("train.csv"), split).unwrap_err().to_string();
+            assert_eq!(e, format!("train.csv:1: header: split {split:?} needs fer2013.csv with a Usage column; this file has none"));
+        }
+        assert!(read_csv_from(&text[..], Path::new("train.csv"), Split::All).unwrap_err().to_string().starts_with("train.csv:3:"));
     }
 }
