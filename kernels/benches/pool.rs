@@ -11,15 +11,8 @@ use std::time::Duration;
 
 const PLANES: usize = 16 * 64;
 
-fn data(len: usize) -> Vec<f32> {
-    let mut s = 7u32;
-    (0..len)
-        .map(|_| {
-            s = s.wrapping_mul(1664525).wrapping_add(1013904223);
-            (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-        })
-        .collect()
-}
+mod common;
+use common::data;
 
 /// (name, window): keras-hw3's `pad 2, max 5x5 s2` on 44x44 (folded and on the padded 48x48),
 /// alexnet-bn's 2x2 s2 on 44x44 and 3x3 s1 on 9x9, keras-hw3's `pad 1, avg 3x3 s2` on 9x9.
@@ -40,7 +33,7 @@ fn bench(c: &mut Criterion) {
     for (name, win) in windows() {
         let (oh, ow) = win.out().unwrap();
         let n = PLANES * oh * ow;
-        let x = data(PLANES * win.h * win.w);
+        let x = data(PLANES * win.h * win.w, 7);
         let (mut y, mut arg) = (vec![0f32; n], vec![0u32; n]);
         group.throughput(Throughput::Elements(n as u64));
         group.bench_function(BenchmarkId::new("max_argmax", name), |b| b.iter(|| max_pool2d_padded(&x, PLANES, &win, &mut y, Some(&mut arg))));

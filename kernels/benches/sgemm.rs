@@ -9,15 +9,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use pupil_kernels::{sgemm, sgemm_isa};
 use std::time::{Duration, Instant};
 
-fn data(len: usize, seed: u32) -> Vec<f32> {
-    let mut s = seed;
-    (0..len)
-        .map(|_| {
-            s = s.wrapping_mul(1664525).wrapping_add(1013904223);
-            (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-        })
-        .collect()
-}
+mod common;
+use common::data;
 
 fn shapes() -> Vec<(String, usize, usize, usize)> {
     let mut v: Vec<(String, usize, usize, usize)> = [256, 512, 1024].iter().map(|&s| (format!("square{s}"), s, s, s)).collect();

@@ -14,15 +14,8 @@ use pupil_kernels::winograd::{self, Wino3x3};
 use pupil_kernels::{im2col, sgemm, Patches};
 use std::time::Duration;
 
-fn data(len: usize, seed: u32) -> Vec<f32> {
-    let mut s = seed;
-    (0..len)
-        .map(|_| {
-            s = s.wrapping_mul(1664525).wrapping_add(1013904223);
-            (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-        })
-        .collect()
-}
+mod common;
+use common::data;
 
 /// CPU time of the calling thread.
 fn thread_cpu() -> Duration {
