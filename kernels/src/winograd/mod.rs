@@ -36,6 +36,37 @@
 
 mod transform;
 
+#[cfg(target_arch = "x86_64")]
+mod fused;
+/// Without x86-64 there is no fused kernel: [`Fused::new`] is always None.
+#[cfg(not(target_arch = "x86_64"))]
+mod fused {
+    use super::Wino3x3;
+    /// Never built on this architecture.
+    #[derive(Clone, Debug)]
+    pub struct Fused(());
+    impl Fused {
+        /// Always None here: use [`super::conv3x3`].
+        pub fn new(_o: usize, _c: usize, _u: &[f32]) -> Option<Fused> {
+            None
+        }
+        /// Never called: no `Fused` exists.
+        pub fn scratch_len(&self) -> usize {
+            0
+        }
+        /// One image per task.
+        pub fn images_per_task(_g: &Wino3x3, _max: usize) -> usize {
+            1
+        }
+    }
+    /// Never called: no `Fused` exists.
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv3x3_fused(_g: &Wino3x3, _gn: usize, _x: &[f32], _f: &Fused, _bias: Option<&[f32]>, _y: &mut [f32], _scratch: &mut [f32]) {
+        unreachable!("no fused Winograd kernel on this architecture")
+    }
+}
+pub use fused::{conv3x3_fused, Fused};
+
 #[cfg(test)]
 mod tests;
 

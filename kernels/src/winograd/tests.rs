@@ -113,3 +113,64 @@ proptest! {
         prop_assert!((lhs - rhs).abs() < 1e-5 * scale, "<conv x, dy> = {} but <x, dx> = {}", lhs, rhs);
     }
 }
+
+fn run_fused(g: &Wino3x3, n: usize, x: &[f32], u: &[f32], b: Option<&[f32]>) -> Option<Vec<f32>> {
+    let f = Fused::new(g.o, g.c, u)?;
+    let mut y = vec![f32::NAN; n * g.o * g.oh * g.ow];
+    let mut scratch = vec![f32::NAN; f.scratch_len()];
+    conv3x3_fused(g, n, x, &f, b, &mut y, &mut scratch);
+    Some(y)
+}
+
+#[test]
+fn fused_seed_shapes_within_1e_5() {
+    if Fused::new(1, 1, &[0.0; 16]).is_none() {
+        eprintln!("no AVX-512: the fused kernel is not used on this CPU");
+        return;
+    }
+    // 22x22 (11 tiles a row: segments cross blocks), 10x10, 9x9 (odd: clipped tiles), 48x48
+    // (24 tiles a row: segments of 16 + 8), padding 0, 1 and 2, channels not multiples of MR
+    for (c, o, hw, p) in [(64, 64, 22, 1), (64, 128, 10, 1), (128, 128, 9, 1), (16, 13, 48, 1), (9, 20, 11, 0), (8, 8, 7, 2)] {
+        let g = Wino3x3::new(c, hw, hw, o, p, p).unwrap();
+        let n = 3;
+        let (x, w, b) = (data(n * c * hw * hw, 1), data(o * c * 9, 2), data(o, 3));
+        let mut u = vec![0.0; g.filter_len()];
+        filter_transform(o, c, &w, &mut u);
+        let y = run_fused(&g, n, &x, &u, Some(&b)).unwrap();
+        let err = rel_err(&y, &direct(&g, n, &x, &w, Some(&b)));
+        assert!(err < 1e-5, "{c}->{o} @{hw} pad {p}: relative error {err}");
+    }
+}
+
+#[test]
+fn images_per_task_fills_the_blocks() {
+    let g = |hw| Wino3x3::new(64, hw, hw, 64, 1, 1).unwrap();
+    if Fused::new(1, 1, &[0.0; 16]).is_none() {
+        return;
+    }
+    assert_eq!(Fused::images_per_task(&g(22), 8), 1); // 121 tiles of 128
+    assert_eq!(Fused::images_per_task(&g(10), 8), 5); // 125 of 128
+    assert_eq!(Fused::images_per_task(&g(10), 4), 4); // all of 1..=4 fill 78%: the largest
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Any small geometry, images split into tasks or not: the fused kernel matches the direct
+    /// convolution, and its bits do not depend on how images are grouped.
+    #[test]
+    fn fused_matches_direct(c in 1usize..12, o in 1usize..20, h in 1usize..14, w in 1usize..40, ph in 0usize..3, pw in 0usize..3, n in 1usize..4, seed in 0u32..1000) {
+        prop_assume!(h + 2 * ph >= 3 && w + 2 * pw >= 3);
+        let g = Wino3x3::new(c, h, w, o, ph, pw).unwrap();
+        let (x, wt, b) = (data(n * c * h * w, seed), data(o * c * 9, seed + 1), data(o, seed + 2));
+        let mut u = vec![0.0; g.filter_len()];
+        filter_transform(o, c, &wt, &mut u);
+        let Some(y) = run_fused(&g, n, &x, &u, Some(&b)) else { return Ok(()) };
+        let err = rel_err(&y, &direct(&g, n, &x, &wt, Some(&b)));
+        prop_assert!(err < 1e-5, "relative error {}", err);
+        let (il, ol) = (c * h * w, o * g.oh * g.ow);
+        let one_by_one: Vec<f32> = (0..n).flat_map(|i| run_fused(&g, 1, &x[i * il..(i + 1) * il], &u, Some(&b)).unwrap()).collect();
+        prop_assert_eq!(y.len(), n * ol);
+        prop_assert_eq!(y, one_by_one);
+    }
+}

@@ -132,12 +132,22 @@ pub(crate) fn forward(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32]>) -> 
     }
 }
 
-/// [`winograd::conv3x3`] over `n` images in parallel groups of a size fixed by the geometry
-/// (so the bits do not depend on the thread count); `u` holds the transformed filters.
+/// A Winograd convolution over `n` images in parallel tasks of a size fixed by the geometry
+/// (so the bits do not depend on the thread count); `u` holds the transformed filters. The
+/// fused kernel ([`winograd::conv3x3_fused`]) when the CPU has it, else [`winograd::conv3x3`].
 fn winograd_run(wg: &Wino3x3, n: usize, x: &[f32], u: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let (in_len, out_len) = (wg.c * wg.h * wg.w, wg.o * wg.oh * wg.ow);
     let mut y = zeroed(n * out_len);
     if y.is_empty() {
+        return y;
+    }
+    if let Some(f) = winograd::Fused::new(wg.o, wg.c, u) {
+        let gs = winograd::Fused::images_per_task(wg, MAX_GROUP);
+        y.par_chunks_mut(gs * out_len).enumerate().for_each(|(gi, yg)| {
+            let gn = yg.len() / out_len;
+            let xg = &x[gi * gs * in_len..(gi * gs + gn) * in_len];
+            with_scratch(f.scratch_len(), |s| winograd::conv3x3_fused(wg, gn, xg, &f, bias, yg, s));
+        });
         return y;
     }
     let gs = WINOGRAD_COLS.div_ceil(wg.tiles_per_image()).clamp(1, MAX_GROUP);

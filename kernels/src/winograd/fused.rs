@@ -1,0 +1,268 @@
+//! Winograd F(2x2, 3x3) fused per block of [`NB`] tiles (AVX-512).
+//!
+//! [`super::conv3x3`] transforms a whole group of images into `V`, runs 16 GEMMs and transforms
+//! all of `M` back: `V` and `M` are each 4x the input or output, written and read once more by
+//! the GEMM's packing, so the transforms are bound by memory traffic. Here the work goes one
+//! block of `NB = NR = 32` tiles at a time (tiles numbered image by image, row by row, so a
+//! block may span tile rows and images):
+//!
+//! ```text
+//! for each block of NB tiles:
+//!     V[t] = (Bᵀ·d·B)[t]  for the block's tiles, written straight in the GEMM's packed-B layout
+//!                          ([t][c][NB]: one KC x NR micro-panel per transform point t)
+//!     M[t] = U[t] · V[t]   the micro-kernel on U[t] packed once per call (MR-row panels)
+//!     Y    = Aᵀ·M·A + b    for the block's tiles
+//! ```
+//!
+//! so `V` (16·C·NB floats) and `M` (16·O·NB) stay in L1/L2, and nothing is packed twice.
+//!
+//! The transforms work on 16 tiles of one tile row per vector: the 4x4 patches of 16 adjacent
+//! tiles start 2 columns apart, so one input row of 34 floats holds them all, and
+//! de-interleaving its even and odd columns gives each patch column as a vector over tiles.
+//! Zero padding and the image edges are masked loads; clipped outputs are masked stores.
+//!
+//! Every output is computed by one block whatever the thread count, and the sum over channels
+//! inside the micro-kernel has a fixed order, so results do not depend on how the caller splits
+//! images between threads.
+
+use super::{Wino3x3, POINTS};
+use crate::gemm::{avx512, MicroKernel};
+use std::arch::x86_64::*;
+
+/// Tiles per block: the AVX-512 micro-kernel's NR.
+const NB: usize = avx512::NR;
+/// Rows of a packed filter panel: the micro-kernel's MR.
+const MR: usize = avx512::MR;
+
+/// Transformed filters packed for the fused kernel: `U[t]` as MR-row micro-panels, `[16][Opad][C]`.
+#[derive(Clone, Debug)]
+pub struct Fused {
+    o: usize,
+    c: usize,
+    opad: usize,
+    a: Vec<f32>,
+}
+
+impl Fused {
+    /// Packs `u: [16][o][c]` (from [`super::filter_transform`] or
+    /// [`super::filter_transform_flipped`], then with `o` and `c` swapped). None when the CPU
+    /// has no AVX-512 or a lower ISA was selected (`PUPIL_ISA`): the caller then uses
+    /// [`super::conv3x3`].
+    pub fn new(o: usize, c: usize, u: &[f32]) -> Option<Fused> {
+        if crate::selected_isa() != crate::Isa::Avx512 {
+            return None;
+        }
+        assert!(u.len() >= POINTS * o * c, "winograd Fused::new: filters shorter than 16x{o}x{c}");
+        let opad = o.div_ceil(MR) * MR;
+        let mut a = vec![0.0f32; POINTS * opad * c];
+        for (t, dst) in a.chunks_exact_mut(opad * c.max(1)).enumerate().take(POINTS) {
+            // SAFETY: reads the `o x c` row-major block `u[t]`, writes `opad·c` floats of `dst`, as
+            // `pack_a` requires; the plain packer needs no particular ISA.
+            unsafe { crate::gemm::pack::pack_a::<MR>(o, c, u[t * o * c..].as_ptr(), c, 1, dst.as_mut_ptr()) };
+        }
+        Some(Fused { o, c, opad, a })
+    }
+
+    /// Floats of per-call scratch [`conv3x3_fused`] needs: one block's `V` and `M`.
+    pub fn scratch_len(&self) -> usize {
+        POINTS * (self.c + self.opad) * NB
+    }
+
+    /// Images a caller should hand to one [`conv3x3_fused`] call (one task): the fewest, up to
+    /// `max`, whose tiles fill at least 90% of the blocks they take (22x22 outputs: 121 tiles,
+    /// 1 image; 10x10: 25 tiles, 5 images), else the count that fills them best. It depends
+    /// only on the geometry.
+    pub fn images_per_task(g: &Wino3x3, max: usize) -> usize {
+        let tpi = g.tiles_per_image().max(1);
+        let fill = |n: usize| (n * tpi) as f64 / ((n * tpi).div_ceil(NB) * NB) as f64;
+        let max = max.max(1);
+        (1..=max).find(|&n| fill(n) >= 0.9).unwrap_or_else(|| (1..=max).max_by(|&a, &b| fill(a).total_cmp(&fill(b))).unwrap_or(1))
+    }
+}
+
+/// `y = conv3x3(x) + bias` for `gn` images, as [`super::conv3x3`], with the filters packed in
+/// `f`. `scratch` holds at least [`Fused::scratch_len`] floats (contents ignored).
+///
+/// Panics when a slice is too short or `f` does not match the geometry.
+#[allow(clippy::too_many_arguments)]
+pub fn conv3x3_fused(g: &Wino3x3, gn: usize, x: &[f32], f: &Fused, bias: Option<&[f32]>, y: &mut [f32], scratch: &mut [f32]) {
+    assert!((f.o, f.c) == (g.o, g.c), "winograd conv3x3_fused: filters {}x{} for a {}->{} convolution", f.o, f.c, g.c, g.o);
+    assert!(x.len() >= gn * g.in_len(), "winograd conv3x3_fused: input shorter than {gn} images of {g:?}");
+    assert!(y.len() >= gn * g.out_len(), "winograd conv3x3_fused: output shorter than {gn} images of {g:?}");
+    assert!(scratch.len() >= f.scratch_len(), "winograd conv3x3_fused: scratch shorter than {}", f.scratch_len());
+    assert!(bias.is_none_or(|b| b.len() >= g.o), "winograd conv3x3_fused: bias shorter than {}", g.o);
+    assert!(crate::selected_isa() == crate::Isa::Avx512, "winograd conv3x3_fused: needs AVX-512");
+    // SAFETY: AVX-512F is the selected ISA (checked above, and `selected_isa` checks the CPU);
+    // every slice length was checked above.
+    unsafe { run(g, gn, x, f, bias, y, scratch) }
+}
+
+/// One run of tiles inside one tile row of one image: tiles `tx0..tx0 + n` of row `ty`, which
+/// are columns `j0..j0 + n` of the block.
+#[derive(Clone, Copy)]
+struct Segment {
+    img: usize,
+    ty: usize,
+    tx0: usize,
+    n: usize,
+    j0: usize,
+}
+
+/// Cuts the tiles `b0..b0 + nb` into segments of at most 16 tiles within one tile row.
+fn segments(g: &Wino3x3, b0: usize, nb: usize, mut f: impl FnMut(Segment)) {
+    let (_, tw) = g.tiles();
+    let tpi = g.tiles_per_image();
+    let mut j = 0;
+    while j < nb {
+        let tile = b0 + j;
+        let (img, r) = (tile / tpi, tile % tpi);
+        let (ty, tx0) = (r / tw, r % tw);
+        let n = 16.min(tw - tx0).min(nb - j);
+        f(Segment { img, ty, tx0, n, j0: j });
+        j += n;
+    }
+}
+
+/// Lanes `l` of a 16-lane load at column `start` that are inside `0..w` and below `limit`.
+#[inline(always)]
+fn lanes(start: isize, w: isize, limit: isize) -> u16 {
+    let lo = (-start).clamp(0, 16);
+    let hi = (w - start).min(limit).clamp(0, 16);
+    if hi <= lo {
+        0
+    } else {
+        (((1u32 << hi) - 1) & !((1u32 << lo) - 1)) as u16
+    }
+}
+
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn run(g: &Wino3x3, gn: usize, x: &[f32], f: &Fused, bias: Option<&[f32]>, y: &mut [f32], scratch: &mut [f32]) {
+    let total = gn * g.tiles_per_image();
+    let (c, opad) = (g.c, f.opad);
+    let (v, rest) = scratch.split_at_mut(POINTS * c * NB);
+    let m = &mut rest[..POINTS * opad * NB];
+    for b0 in (0..total).step_by(NB) {
+        let nb = NB.min(total - b0);
+        if nb < NB {
+            // columns past the last tile feed only unused columns of M; keep them finite
+            v.fill(0.0);
+        }
+        // SAFETY: AVX-512F is enabled in this function (see the caller).
+        segments(g, b0, nb, |s| unsafe { input_segment(g, x, s, v) });
+        for t in 0..POINTS {
+            let vt = v[t * c * NB..].as_ptr();
+            for ob in 0..opad / MR {
+                let rows = MR.min(g.o - ob * MR);
+                let a = f.a[(t * opad + ob * MR) * c..].as_ptr();
+                let mt = m[(t * opad + ob * MR) * NB..].as_mut_ptr();
+                // SAFETY: `a` is a packed MR x c panel and `vt` a packed c x NB one (both inside
+                // their slices), `mt` holds `rows` rows of NB floats; AVX-512F is enabled.
+                unsafe { avx512::Avx512::kernel(rows, c, 1.0, a, vt, 0.0, mt, NB) };
+            }
+        }
+        // SAFETY: as above.
+        segments(g, b0, nb, |s| unsafe { output_segment(g, m, opad, s, bias, y) });
+    }
+}
+
+/// Indices de-interleaving two vectors: the even lanes of `(lo, hi)`, then the odd ones.
+#[inline(always)]
+fn evens_odds() -> (__m512i, __m512i) {
+    let even: [i32; 16] = std::array::from_fn(|i| 2 * i as i32);
+    let odd: [i32; 16] = std::array::from_fn(|i| 2 * i as i32 + 1);
+    // SAFETY: unaligned loads of two local arrays of 16 i32.
+    unsafe { (_mm512_loadu_si512(even.as_ptr().cast()), _mm512_loadu_si512(odd.as_ptr().cast())) }
+}
+
+/// Writes `(Bᵀ·d·B)` of the segment's tiles, every channel, into `v: [16][c][NB]`.
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn input_segment(g: &Wino3x3, x: &[f32], s: Segment, v: &mut [f32]) {
+    let (c, h, w) = (g.c, g.h as isize, g.w as isize);
+    let (even, odd) = evens_odds();
+    let x0 = 2 * s.tx0 as isize - g.pw as isize; // first input column of the segment
+    let span = 2 * s.n as isize + 2; // input columns the segment's patches cover
+    let masks = [lanes(x0, w, span), lanes(x0 + 16, w, span - 16), lanes(x0 + 2, w, span - 2), lanes(x0 + 18, w, span - 18)];
+    let store = ((1u32 << s.n) - 1) as u16;
+    let y0 = 2 * s.ty as isize - g.ph as isize;
+    for ci in 0..c {
+        let plane = &x[(s.img * c + ci) * g.h * g.w..(s.img * c + ci + 1) * g.h * g.w];
+        // d[r][k]: column k (0..4) of patch row r, over the segment's tiles
+        let mut d = [[_mm512_setzero_ps(); 4]; 4];
+        for (r, dr) in d.iter_mut().enumerate() {
+            let iy = y0 + r as isize;
+            if iy < 0 || iy >= h {
+                continue;
+            }
+            let row = plane[iy as usize * g.w..].as_ptr().wrapping_offset(x0);
+            // SAFETY: a masked load touches only its set lanes, which lie inside the row
+            // (`lanes` keeps columns in 0..w); unset lanes read as zero and never fault.
+            let ld = |off: isize, k: __mmask16| unsafe { _mm512_maskz_loadu_ps(k, row.wrapping_offset(off)) };
+            let (a, b) = (ld(0, masks[0]), ld(16, masks[1]));
+            let (a2, b2) = (ld(2, masks[2]), ld(18, masks[3]));
+            *dr = [
+                _mm512_permutex2var_ps(a, even, b),
+                _mm512_permutex2var_ps(a, odd, b),
+                _mm512_permutex2var_ps(a2, even, b2),
+                _mm512_permutex2var_ps(a2, odd, b2),
+            ];
+        }
+        // Bᵀ·d over the rows, then (·)·B over the columns
+        let rows = [
+            std::array::from_fn::<_, 4, _>(|k| _mm512_sub_ps(d[0][k], d[2][k])),
+            std::array::from_fn::<_, 4, _>(|k| _mm512_add_ps(d[1][k], d[2][k])),
+            std::array::from_fn::<_, 4, _>(|k| _mm512_sub_ps(d[2][k], d[1][k])),
+            std::array::from_fn::<_, 4, _>(|k| _mm512_sub_ps(d[1][k], d[3][k])),
+        ];
+        for (i, [e0, e1, e2, e3]) in rows.into_iter().enumerate() {
+            let out = [_mm512_sub_ps(e0, e2), _mm512_add_ps(e1, e2), _mm512_sub_ps(e2, e1), _mm512_sub_ps(e1, e3)];
+            for (j, o) in out.into_iter().enumerate() {
+                let dst = &mut v[((i * 4 + j) * c + ci) * NB + s.j0..];
+                debug_assert!(dst.len() >= s.n);
+                // SAFETY: the store mask keeps the first `n` lanes, and `j0 + n <= NB` lies
+                // inside the panel row.
+                unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), store, o) };
+            }
+        }
+    }
+}
+
+/// Writes `Aᵀ·M·A + bias` of the segment's tiles into `y: [gn][o][oh][ow]`, clipped at the
+/// bottom and right edges; `m: [16][opad][NB]`.
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn output_segment(g: &Wino3x3, m: &[f32], opad: usize, s: Segment, bias: Option<&[f32]>, y: &mut [f32]) {
+    let (o, oh, ow) = (g.o, g.oh, g.ow);
+    let lo_idx: [i32; 16] = std::array::from_fn(|i| if i % 2 == 0 { i as i32 / 2 } else { 16 + i as i32 / 2 });
+    let hi_idx: [i32; 16] = std::array::from_fn(|i| lo_idx[i] + 8);
+    // SAFETY: unaligned loads of two local arrays of 16 i32.
+    let (lo_idx, hi_idx) = unsafe { (_mm512_loadu_si512(lo_idx.as_ptr().cast()), _mm512_loadu_si512(hi_idx.as_ptr().cast())) };
+    let take = ((1u32 << s.n) - 1) as u16;
+    let x0 = 2 * s.tx0; // first output column
+    let cols = (ow - x0).min(2 * s.n) as isize;
+    let (mask_lo, mask_hi) = (lanes(0, cols, 16), lanes(16, cols, 16));
+    let oy = 2 * s.ty;
+    for oc in 0..o {
+        // SAFETY: masked loads of the first `n` lanes of row `(t, oc)` of the block, inside `m`.
+        let mt = |t: usize| unsafe { _mm512_maskz_loadu_ps(take, m[(t * opad + oc) * NB + s.j0..].as_ptr()) };
+        let mv: [__m512; POINTS] = std::array::from_fn(mt);
+        // s = Aᵀ·M: row 0 = m0 + m1 + m2, row 1 = m1 - m2 - m3 (rows of the 4x4 tile)
+        let s0: [__m512; 4] = std::array::from_fn(|j| _mm512_add_ps(_mm512_add_ps(mv[j], mv[4 + j]), mv[8 + j]));
+        let s1: [__m512; 4] = std::array::from_fn(|j| _mm512_sub_ps(_mm512_sub_ps(mv[4 + j], mv[8 + j]), mv[12 + j]));
+        let b = _mm512_set1_ps(bias.map_or(0.0, |b| b[oc]));
+        let plane = &mut y[((s.img * o + oc) * oh) * ow..((s.img * o + oc + 1) * oh) * ow];
+        for (dy, sr) in [s0, s1].into_iter().enumerate() {
+            if oy + dy >= oh {
+                break;
+            }
+            // Y = s·A: left = s0 + s1 + s2, right = s1 - s2 - s3
+            let left = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(sr[0], sr[1]), sr[2]), b);
+            let right = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(sr[1], sr[2]), sr[3]), b);
+            let row = plane[(oy + dy) * ow + x0..].as_mut_ptr();
+            // SAFETY: the masks keep output columns below `ow` (and below the segment's end),
+            // inside this row of the plane.
+            unsafe {
+                _mm512_mask_storeu_ps(row, mask_lo, _mm512_permutex2var_ps(left, lo_idx, right));
+                _mm512_mask_storeu_ps(row.wrapping_add(16), mask_hi, _mm512_permutex2var_ps(left, hi_idx, right));
+            }
+        }
+    }
+}
