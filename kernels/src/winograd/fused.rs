@@ -100,16 +100,16 @@ pub fn conv3x3_fused(g: &Wino3x3, gn: usize, x: &[f32], f: &Fused, bias: Option<
 /// One run of tiles inside one tile row of one image: tiles `tx0..tx0 + n` of row `ty`, which
 /// are columns `j0..j0 + n` of the block.
 #[derive(Clone, Copy)]
-struct Segment {
-    img: usize,
-    ty: usize,
-    tx0: usize,
-    n: usize,
-    j0: usize,
+pub(super) struct Segment {
+    pub(super) img: usize,
+    pub(super) ty: usize,
+    pub(super) tx0: usize,
+    pub(super) n: usize,
+    pub(super) j0: usize,
 }
 
 /// Cuts the tiles `b0..b0 + nb` into segments of at most 16 tiles within one tile row.
-fn segments(g: &Wino3x3, b0: usize, nb: usize, mut f: impl FnMut(Segment)) {
+pub(super) fn segments(g: &Wino3x3, b0: usize, nb: usize, mut f: impl FnMut(Segment)) {
     let (_, tw) = g.tiles();
     let tpi = g.tiles_per_image();
     let mut j = 0;
@@ -125,7 +125,7 @@ fn segments(g: &Wino3x3, b0: usize, nb: usize, mut f: impl FnMut(Segment)) {
 
 /// Lanes `l` of a 16-lane load at column `start` that are inside `0..w` and below `limit`.
 #[inline(always)]
-fn lanes(start: isize, w: isize, limit: isize) -> u16 {
+pub(super) fn lanes(start: isize, w: isize, limit: isize) -> u16 {
     let lo = (-start).clamp(0, 16);
     let hi = (w - start).min(limit).clamp(0, 16);
     if hi <= lo {
@@ -148,7 +148,7 @@ unsafe fn run(g: &Wino3x3, gn: usize, x: &[f32], f: &Fused, bias: Option<&[f32]>
             v.fill(0.0);
         }
         // SAFETY: AVX-512F is enabled in this function (see the caller).
-        segments(g, b0, nb, |s| unsafe { input_segment(g, x, s, v) });
+        segments(g, b0, nb, |s| unsafe { input_segment(g, x, s, v, NB) });
         for t in 0..POINTS {
             let vt = v[t * c * NB..].as_ptr();
             for ob in 0..opad / MR {
@@ -167,16 +167,20 @@ unsafe fn run(g: &Wino3x3, gn: usize, x: &[f32], f: &Fused, bias: Option<&[f32]>
 
 /// Indices de-interleaving two vectors: the even lanes of `(lo, hi)`, then the odd ones.
 #[inline(always)]
-fn evens_odds() -> (__m512i, __m512i) {
+pub(super) fn evens_odds() -> (__m512i, __m512i) {
     let even: [i32; 16] = std::array::from_fn(|i| 2 * i as i32);
     let odd: [i32; 16] = std::array::from_fn(|i| 2 * i as i32 + 1);
     // SAFETY: unaligned loads of two local arrays of 16 i32.
     unsafe { (_mm512_loadu_si512(even.as_ptr().cast()), _mm512_loadu_si512(odd.as_ptr().cast())) }
 }
 
-/// Writes `(Bᵀ·d·B)` of the segment's tiles, every channel, into `v: [16][c][NB]`.
+/// Writes `(Bᵀ·d·B)` of the segment's tiles, every channel, into columns `j0..j0 + n` of
+/// `v: [16][c][ld]`.
+///
+/// # Safety
+/// The CPU supports AVX-512F; `j0 + n <= ld`.
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn input_segment(g: &Wino3x3, x: &[f32], s: Segment, v: &mut [f32]) {
+pub(super) unsafe fn input_segment(g: &Wino3x3, x: &[f32], s: Segment, v: &mut [f32], ld: usize) {
     let (c, h, w) = (g.c, g.h as isize, g.w as isize);
     let (even, odd) = evens_odds();
     let x0 = 2 * s.tx0 as isize - g.pw as isize; // first input column of the segment
@@ -216,10 +220,10 @@ unsafe fn input_segment(g: &Wino3x3, x: &[f32], s: Segment, v: &mut [f32]) {
         for (i, [e0, e1, e2, e3]) in rows.into_iter().enumerate() {
             let out = [_mm512_sub_ps(e0, e2), _mm512_add_ps(e1, e2), _mm512_sub_ps(e2, e1), _mm512_sub_ps(e1, e3)];
             for (j, o) in out.into_iter().enumerate() {
-                let dst = &mut v[((i * 4 + j) * c + ci) * NB + s.j0..];
-                debug_assert!(dst.len() >= s.n);
-                // SAFETY: the store mask keeps the first `n` lanes, and `j0 + n <= NB` lies
-                // inside the panel row.
+                let dst = &mut v[((i * 4 + j) * c + ci) * ld + s.j0..];
+                debug_assert!(dst.len() >= s.n && s.j0 + s.n <= ld);
+                // SAFETY: the store mask keeps the first `n` lanes, and `j0 + n <= ld` (the
+                // caller's contract) lies inside the row.
                 unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), store, o) };
             }
         }
@@ -262,6 +266,54 @@ unsafe fn output_segment(g: &Wino3x3, m: &[f32], opad: usize, s: Segment, bias: 
             unsafe {
                 _mm512_mask_storeu_ps(row, mask_lo, _mm512_permutex2var_ps(left, lo_idx, right));
                 _mm512_mask_storeu_ps(row.wrapping_add(16), mask_hi, _mm512_permutex2var_ps(left, hi_idx, right));
+            }
+        }
+    }
+}
+
+/// Writes `dM = A·dY·Aᵀ` of the segment's tiles (the adjoint of the output transform), every
+/// output channel, into columns `j0..j0 + n` of `dm: [16][o][ld]`; clipped outputs count as 0.
+///
+/// # Safety
+/// The CPU supports AVX-512F; `j0 + n <= ld`.
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(super) unsafe fn output_adjoint_segment(g: &Wino3x3, dy: &[f32], s: Segment, dm: &mut [f32], ld: usize) {
+    let (o, oh, ow) = (g.o, g.oh, g.ow);
+    let (even, odd) = evens_odds();
+    let x0 = 2 * s.tx0;
+    let cols = (ow - x0).min(2 * s.n) as isize;
+    let (mask_lo, mask_hi) = (lanes(0, cols, 16), lanes(16, cols, 16));
+    let store = ((1u32 << s.n) - 1) as u16;
+    let oy = 2 * s.ty;
+    for oc in 0..o {
+        let plane = &dy[(s.img * o + oc) * oh * ow..(s.img * o + oc + 1) * oh * ow];
+        // [left, right] output columns of the tile's top and bottom rows, over the tiles
+        let mut r = [[_mm512_setzero_ps(); 2]; 2];
+        for (dyr, rr) in r.iter_mut().enumerate() {
+            if oy + dyr >= oh {
+                break;
+            }
+            let row = plane[(oy + dyr) * ow + x0..].as_ptr();
+            // SAFETY: the masks keep columns below `ow` and the segment's end, inside the row.
+            let (a, b) = unsafe { (_mm512_maskz_loadu_ps(mask_lo, row), _mm512_maskz_loadu_ps(mask_hi, row.wrapping_add(16))) };
+            *rr = [_mm512_permutex2var_ps(a, even, b), _mm512_permutex2var_ps(a, odd, b)];
+        }
+        // A·dY: rows dY0, dY0 + dY1, dY0 - dY1, -dY1
+        let zero = _mm512_setzero_ps();
+        let rows: [[__m512; 2]; 4] = [
+            r[0],
+            [_mm512_add_ps(r[0][0], r[1][0]), _mm512_add_ps(r[0][1], r[1][1])],
+            [_mm512_sub_ps(r[0][0], r[1][0]), _mm512_sub_ps(r[0][1], r[1][1])],
+            [_mm512_sub_ps(zero, r[1][0]), _mm512_sub_ps(zero, r[1][1])],
+        ];
+        for (i, [p, q]) in rows.into_iter().enumerate() {
+            // (·)·Aᵀ: p, p + q, p - q, -q
+            let out = [p, _mm512_add_ps(p, q), _mm512_sub_ps(p, q), _mm512_sub_ps(zero, q)];
+            for (j, v) in out.into_iter().enumerate() {
+                let dst = &mut dm[((i * 4 + j) * o + oc) * ld + s.j0..];
+                debug_assert!(dst.len() >= s.n && s.j0 + s.n <= ld);
+                // SAFETY: the store mask keeps the first `n` lanes, inside the row (`j0 + n <= ld`).
+                unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), store, v) };
             }
         }
     }

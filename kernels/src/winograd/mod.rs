@@ -67,6 +67,8 @@ mod fused {
 }
 pub use fused::{conv3x3_fused, Fused};
 
+pub mod filter_grad;
+
 #[cfg(test)]
 mod tests;
 

@@ -174,3 +174,77 @@ proptest! {
         prop_assert_eq!(y, one_by_one);
     }
 }
+
+/// Direct `dw[o][c][u][v] = Σ dy[n][o][i][j]·x[n][c][i+u-ph][j+v-pw]` in f64.
+fn direct_dw(g: &Wino3x3, n: usize, x: &[f32], dy: &[f32]) -> Vec<f64> {
+    let mut dw = vec![0.0f64; g.o * g.c * 9];
+    for img in 0..n {
+        for o in 0..g.o {
+            for c in 0..g.c {
+                for u in 0..3 {
+                    for v in 0..3 {
+                        let mut s = 0.0;
+                        for i in 0..g.oh {
+                            for j in 0..g.ow {
+                                let (iy, ix) = ((i + u) as isize - g.ph as isize, (j + v) as isize - g.pw as isize);
+                                if iy >= 0 && ix >= 0 && (iy as usize) < g.h && (ix as usize) < g.w {
+                                    let xv = x[((img * g.c + c) * g.h + iy as usize) * g.w + ix as usize] as f64;
+                                    s += dy[((img * g.o + o) * g.oh + i) * g.ow + j] as f64 * xv;
+                                }
+                            }
+                        }
+                        dw[((o * g.c + c) * 3 + u) * 3 + v] += s;
+                    }
+                }
+            }
+        }
+    }
+    dw
+}
+
+/// dW of `n` images in groups of `gs`, accumulated in order, then finished.
+fn winograd_dw(g: &Wino3x3, n: usize, gs: usize, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let mut du = vec![0.0f32; POINTS * g.o * g.c];
+    let (il, ol) = (g.c * g.h * g.w, g.o * g.oh * g.ow);
+    for n0 in (0..n).step_by(gs) {
+        let gn = gs.min(n - n0);
+        let mut scratch = vec![f32::NAN; filter_grad::scratch_len(g, gn)];
+        filter_grad::accumulate(g, gn, &x[n0 * il..(n0 + gn) * il], &dy[n0 * ol..(n0 + gn) * ol], &mut du, &mut scratch);
+    }
+    let mut dw = vec![f32::NAN; g.o * g.c * 9];
+    filter_grad::finish(g.o, g.c, &du, &mut dw);
+    dw
+}
+
+#[test]
+fn filter_grad_seed_shapes_within_1e_5() {
+    if !filter_grad::available() {
+        eprintln!("no AVX-512: the Winograd filter gradient is not used on this CPU");
+        return;
+    }
+    for (c, o, hw, p) in [(64, 64, 22, 1), (64, 128, 10, 1), (128, 128, 9, 1), (16, 13, 48, 1), (9, 20, 11, 0), (8, 8, 7, 2)] {
+        let g = Wino3x3::new(c, hw, hw, o, p, p).unwrap();
+        let n = 3;
+        let (x, dy) = (data(n * c * hw * hw, 4), data(n * o * g.oh * g.ow, 5));
+        let err = rel_err(&winograd_dw(&g, n, 2, &x, &dy), &direct_dw(&g, n, &x, &dy));
+        assert!(err < 1e-5, "{c}->{o} @{hw} pad {p}: relative error {err}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Any small geometry and grouping of images: the Winograd filter gradient matches the
+    /// direct one.
+    #[test]
+    fn filter_grad_matches_direct(c in 1usize..10, o in 1usize..10, h in 1usize..14, w in 1usize..40, ph in 0usize..3, pw in 0usize..3, n in 1usize..4, gs in 1usize..3, seed in 0u32..1000) {
+        prop_assume!(h + 2 * ph >= 3 && w + 2 * pw >= 3);
+        if !filter_grad::available() {
+            return Ok(());
+        }
+        let g = Wino3x3::new(c, h, w, o, ph, pw).unwrap();
+        let (x, dy) = (data(n * c * h * w, seed), data(n * o * g.oh * g.ow, seed + 1));
+        let err = rel_err(&winograd_dw(&g, n, gs, &x, &dy), &direct_dw(&g, n, &x, &dy));
+        prop_assert!(err < 1e-5, "relative error {}", err);
+    }
+}

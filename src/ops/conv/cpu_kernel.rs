@@ -9,6 +9,11 @@
 //! Backward, per chunk of [`CHUNK_IMAGES`] images (a constant): `dW_chunk = Σ dY_g · cols_gᵀ`,
 //! `db_chunk = Σ dY`, `dX = col2im(Wᵀ · dY_g)`. Chunks run in parallel; their partial `dW` and
 //! `db` are then added in chunk order, so the result is bit-identical on any number of threads.
+//!
+//! 3x3 stride-1 convolutions with enough channels ([`Geom::winograd`]) take Winograd
+//! F(2x2, 3x3) instead (`pupil_kernels::winograd`): the forward pass and `dX` (a convolution
+//! with the flipped filters), fused per block of tiles where the CPU has AVX-512, and `dW` by the
+//! adjoint transforms in the same fixed chunks.
 
 use pupil_kernels::winograd::{self, Wino3x3};
 use pupil_kernels::{col2im, im2col, zeroed, Patches};
@@ -227,19 +232,53 @@ struct Partial {
 }
 
 /// Backward of [`forward`] for `dy: [n][o][oh][ow]`. When Winograd applies, `dX` is the
-/// Winograd convolution of `dy` with the flipped, transposed filters (see
-/// `pupil_kernels::winograd`); `dW` and `db` always come from [`backward_im2col`].
+/// Winograd convolution of `dy` with the flipped, transposed filters, and `dW` comes from the
+/// Winograd transforms too where the CPU has the fused kernel (see
+/// `pupil_kernels::winograd::filter_grad`); the rest from [`backward_im2col`].
 pub(crate) fn backward(g: &Geom, x: &[f32], wt: &[f32], dy: &[f32], need: [bool; 3]) -> ConvGrads {
-    match g.winograd() {
-        Some(wg) if need[0] => {
-            let d = wg.input_grad();
-            let mut u = vec![0.0; d.filter_len()];
-            winograd::filter_transform_flipped(g.o, g.pt.c, wt, &mut u);
-            let dx = winograd_run(&d, g.n, dy, &u, None);
-            ConvGrads { dx: Some(dx), ..backward_im2col(g, x, wt, dy, [false, need[1], need[2]]) }
-        }
-        _ => backward_im2col(g, x, wt, dy, need),
+    let Some(wg) = g.winograd() else {
+        return backward_im2col(g, x, wt, dy, need);
+    };
+    let dx = need[0].then(|| {
+        let d = wg.input_grad();
+        let mut u = vec![0.0; d.filter_len()];
+        winograd::filter_transform_flipped(g.o, g.pt.c, wt, &mut u);
+        winograd_run(&d, g.n, dy, &u, None)
+    });
+    let dw = (need[1] && winograd::filter_grad::available()).then(|| winograd_dw(&wg, g.n, x, dy));
+    let rest = backward_im2col(g, x, wt, dy, [false, need[1] && dw.is_none(), need[2]]);
+    ConvGrads { dx, dw: dw.or(rest.dw), db: rest.db }
+}
+
+/// `dW` by the Winograd transforms: images in groups of about [`WINOGRAD_COLS`] tiles, groups
+/// summed in order within chunks of [`CHUNK_IMAGES`] images, chunks in parallel and then added
+/// in chunk order, so the bits do not depend on the thread count.
+fn winograd_dw(wg: &Wino3x3, n: usize, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    use winograd::filter_grad;
+    let (in_len, out_len, du_len) = (wg.c * wg.h * wg.w, wg.o * wg.oh * wg.ow, winograd::POINTS * wg.o * wg.c);
+    let gs = WINOGRAD_COLS.div_ceil(wg.tiles_per_image().max(1)).clamp(1, MAX_GROUP);
+    let cs = gs * (CHUNK_IMAGES / gs).max(1);
+    let parts: Vec<Vec<f32>> = (0..n.div_ceil(cs))
+        .into_par_iter()
+        .map(|ci| {
+            let mut du = vec![0.0f32; du_len];
+            let (c0, c1) = (ci * cs, ((ci + 1) * cs).min(n));
+            for n0 in (c0..c1).step_by(gs) {
+                let gn = gs.min(c1 - n0);
+                let (xg, dyg) = (&x[n0 * in_len..(n0 + gn) * in_len], &dy[n0 * out_len..(n0 + gn) * out_len]);
+                with_scratch(filter_grad::scratch_len(wg, gn), |s| filter_grad::accumulate(wg, gn, xg, dyg, &mut du, s));
+            }
+            du
+        })
+        .collect();
+    let mut it = parts.into_iter();
+    let mut du = it.next().unwrap_or_else(|| vec![0.0; du_len]);
+    for part in it {
+        du.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
     }
+    let mut dw = vec![0.0f32; wg.o * wg.c * 9];
+    filter_grad::finish(wg.o, wg.c, &du, &mut dw);
+    dw
 }
 
 /// [`backward`] as im2col + GEMM (and col2im for `dX`), whatever the geometry.
