@@ -9,7 +9,9 @@
 use std::sync::RwLock;
 
 /// `done` of `total` units of the task `task`: bytes for `"reading FILE"`, images for
-/// `"evaluating"` and `"predicting"`.
+/// `"evaluating"` and `"predicting"`. (The
+/// validation within training is reported by the training loop's own events,
+/// [`crate::train::Event::Validating`].)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Report<'a> {
     pub task: &'a str,

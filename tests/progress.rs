@@ -1,10 +1,11 @@
 //! The library reports its long loops through `pupil::progress`: the bytes of a data file as
 //! they are read (plain and gzipped: the file's own bytes), and the images evaluated and
-//! predicted. One test in its own binary, since the observer is process-wide.
+//! predicted; the training loop reports its validation passes as `Event::Validating`. One test in its own binary, since the observer is
+//! process-wide.
 
-use pupil::data::{self, Normalization, Split};
+use pupil::data::{self, Dataset, Normalization, Split};
 use pupil::nn::{ModelSpec, Sequential};
-use pupil::train::{evaluate, predict};
+use pupil::train::{evaluate, predict, Event, TrainConfig, Trainer};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -21,7 +22,7 @@ fn reports_of(log: &Log, task: &str) -> Vec<(u64, u64)> {
 }
 
 #[test]
-fn reading_evaluating_and_predicting_report_their_progress() {
+fn reading_evaluating_predicting_and_validating_report_their_progress() {
     let log: Log = Arc::default();
     let sink = log.clone();
     pupil::progress::set_observer(move |r| sink.lock().unwrap().push((r.task.to_string(), r.done, r.total)));
@@ -60,10 +61,51 @@ fn reading_evaluating_and_predicting_report_their_progress() {
     predict(&model, &ds, &Normalization::Scale255, 256).unwrap();
     assert_eq!(reports_of(&log, "predicting"), vec![(256, 600), (512, 600), (600, 600)]);
 
+    validating_while_training(&log, &ds);
+
     // without an observer nothing is kept
     pupil::progress::clear_observer();
     let before = log.lock().unwrap().len();
     evaluate(&model, &ds, &Normalization::Scale255, 256).unwrap();
     assert_eq!(log.lock().unwrap().len(), before);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Every validated epoch reports its validation images by batch of 256, after its last
+/// training batch and before its end; nothing of it goes to the observer; no validation, no
+/// report.
+fn validating_while_training(log: &Log, ds: &Dataset) {
+    let spec = ModelSpec::parse("flatten\ndense 7").unwrap();
+    for val_split in [0.5, 0.0] {
+        let cfg = TrainConfig { epochs: 2, batch_size: 128, val_split, ..TrainConfig::default() };
+        let held_out = cfg.holdout(ds).1.len();
+        let mut t = Trainer::new(&spec, ds, cfg).unwrap();
+        let before = log.lock().unwrap().len();
+        let mut events: Vec<String> = vec![];
+        t.fit(ds, None, &mut (), &mut |e| {
+            let s = match e {
+                Event::EpochStart { epoch, .. } => format!("start {epoch}"),
+                Event::Batch { .. } => "batch".into(),
+                Event::Validating { epoch, done, total } => format!("validating {epoch}: {done}/{total}"),
+                Event::EpochEnd(r) => format!("end {}", r.epoch),
+                Event::EarlyStop { .. } => "stop".into(),
+            };
+            // one "batch" for a run of batches
+            if s != "batch" || events.last().is_none_or(|l| *l != "batch") {
+                events.push(s);
+            }
+        })
+        .unwrap();
+        assert_eq!(log.lock().unwrap().len(), before, "fit reports nothing to the observer");
+        let mut expected = vec![];
+        for epoch in 1..=2 {
+            expected.extend([format!("start {epoch}"), "batch".into()]);
+            if val_split > 0.0 {
+                assert!(held_out > 256, "{held_out} held out: two validation batches");
+                expected.extend([format!("validating {epoch}: 256/{held_out}"), format!("validating {epoch}: {held_out}/{held_out}")]);
+            }
+            expected.push(format!("end {epoch}"));
+        }
+        assert_eq!(events, expected, "val_split {val_split}");
+    }
 }
