@@ -1,11 +1,11 @@
 //! Progress on stderr (indicatif): one bar per training epoch with loss, accuracy and ETA, and
 //! below it a bar over the epoch's validation images, a bar over the models `bench` times, a
 //! spinner for a library call that reports no progress of its own (`bench --layers`), and the
-//! library's own reports ([`pupil::progress`]: bytes of a data file read, images evaluated or
-//! predicted) as bars. All are hidden with `--quiet` and when
+//! library's own reports ([`pupil::progress`]: bytes of a data file read, pictures of a folder
+//! decoded, images evaluated or predicted) as bars. All are hidden with `--quiet` and when
 //! stderr is not a terminal, so piped or logged output holds only the results.
 
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressFinish, ProgressStyle};
 use pupil::train::Event;
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -104,8 +104,9 @@ impl Progress {
 }
 
 /// Draws the library's own progress reports ([`pupil::progress`]) as one bar at a time: bytes
-/// while a data file is read, images while a model evaluates or predicts. Installs nothing when
-/// progress is hidden (`--quiet`, or stderr is not a terminal).
+/// while a data file is read, pictures while a folder of them is decoded, images while a model
+/// evaluates or predicts. Installs nothing when progress is hidden (`--quiet`, or stderr is not
+/// a terminal). A bar left unfinished (the loop failed) is cleared when the observer goes.
 pub fn observe_library(quiet: bool) {
     if !visible(quiet) {
         return;
@@ -117,13 +118,18 @@ pub fn observe_library(quiet: bool) {
             if let Some((_, old)) = cur.take() {
                 old.finish_and_clear();
             }
-            let template =
-                if r.task.starts_with("reading") { "{msg} [{bar:25}] {bytes}/{total_bytes} ETA {eta}" } else { "{msg} [{bar:25}] {pos}/{len} ETA {eta}" };
-            let bar = styled(r.total, template);
+            let template = match r.task.split_once(' ') {
+                Some(("reading", _)) => "{msg} [{bar:25}] {bytes}/{total_bytes} ETA {eta}",
+                Some(("decoding", _)) => "{msg} [{bar:25}] {pos}/{len} pictures ETA {eta}",
+                _ => "{msg} [{bar:25}] {pos}/{len} ETA {eta}",
+            };
+            let bar = styled(r.total, template).with_finish(ProgressFinish::AndClear);
             // "reading /a/long/path/train.csv" as "reading train.csv", to stay on one line
-            let msg = match r.task.strip_prefix("reading ") {
-                Some(path) => format!("reading {}", std::path::Path::new(path).file_name().map_or(path.into(), |f| f.to_string_lossy())),
-                None => r.task.to_string(),
+            let msg = match r.task.split_once(' ') {
+                Some((verb @ ("reading" | "decoding"), path)) => {
+                    format!("{verb} {}", std::path::Path::new(path).file_name().map_or(path.into(), |f| f.to_string_lossy()))
+                }
+                _ => r.task.to_string(),
             };
             bar.set_message(msg);
             *cur = Some((r.task.to_string(), bar));
