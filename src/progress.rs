@@ -1,15 +1,18 @@
-//! Progress of the library's long loops (reading a data file, evaluating, predicting), reported
-//! to one process-wide observer, the way the `log` crate hands messages to one logger: the
-//! library never draws anything, and costs one uncontended read lock per report when nobody
-//! listens. The CLI installs an observer that draws progress bars.
+//! Progress of the library's long loops (reading a data file, decoding a folder of pictures,
+//! evaluating, predicting), reported to one process-wide observer, the way the `log` crate
+//! hands messages to one logger: the library never draws anything, and costs one uncontended
+//! read lock per report when nobody listens. The CLI installs an observer that draws progress
+//! bars.
 //!
 //! Reports of one task come in order, `done` never decreasing, and the last has
 //! `done == total`.
 
 use std::sync::RwLock;
 
-/// `done` of `total` units of the task `task`: bytes for `"reading FILE"`, images for
-/// `"evaluating"` and `"predicting"`.
+/// `done` of `total` units of the task `task`: bytes for `"reading FILE"`, pictures for
+/// `"decoding DIR"` (a class folder tree), images for `"evaluating"` and `"predicting"`. (The
+/// validation within training is reported by the training loop's own events,
+/// [`crate::train::Event::Validating`].)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Report<'a> {
     pub task: &'a str,

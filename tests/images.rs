@@ -21,9 +21,12 @@ fn pupil(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pupil")).args(args).output().unwrap()
 }
 
+/// The output of a command that succeeds; its stderr is piped, so no progress bar (nor
+/// anything else) may be written there.
 fn ok(args: &[&str]) -> String {
     let o = pupil(args);
     assert!(o.status.success(), "pupil {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stderr.is_empty(), "pupil {args:?} wrote to a piped stderr: {}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8(o.stdout).unwrap()
 }
 
@@ -242,7 +245,7 @@ fn image_folder_train_eval_predict_end_to_end() {
     let run_dir = root.join("run");
     let spec = spec_file(&root, 3);
     let (r, t, s) = (run_dir.to_str().unwrap(), root.to_str().unwrap(), spec.to_str().unwrap());
-    let out = ok(&["train", "--data", t, "--model", s, "--epochs", "1", "--batch", "8", "--normalize", "featurewise", "--out", r, "--quiet"]);
+    let out = ok(&["train", "--data", t, "--model", s, "--epochs", "1", "--batch", "8", "--normalize", "featurewise", "--out", r]);
     assert!(out.contains("36 images 12x12x1, 3 classes"), "{out}");
     let meta = RunDir::open(&run_dir).unwrap().load_model().unwrap().meta;
     assert_eq!(meta.class_names, classes);
@@ -291,7 +294,7 @@ fn image_folder_train_eval_predict_end_to_end() {
 
     // the explain commands take --image
     let ex = root.join("explain");
-    ok(&["saliency", "--run", r, "--image", args[0], args[1], "--out", ex.to_str().unwrap(), "--quiet"]);
+    ok(&["saliency", "--run", r, "--image", args[0], args[1], "--out", ex.to_str().unwrap()]);
     let pngs = std::fs::read_dir(&ex).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "png")).count();
     assert!(pngs >= 1, "no saliency picture in {}", ex.display());
     let (dref, ds) = RunDir::open(&run_dir).unwrap().data_for(&pics[..2], None, Split::Test, &meta).unwrap();

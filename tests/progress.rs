@@ -1,11 +1,14 @@
 //! The library reports its long loops through `pupil::progress`: the bytes of a data file as
-//! they are read (plain and gzipped: the file's own bytes), and the images evaluated and
-//! predicted. One test in its own binary, since the observer is process-wide.
+//! they are read (plain and gzipped: the file's own bytes), the pictures of a folder tree
+//! decoded, and the images evaluated and predicted; the training loop reports its validation
+//! passes as `Event::Validating`. One test in its own binary, since the observer is
+//! process-wide.
 
-use pupil::data::{self, Normalization, Split};
+use pupil::data::{self, Dataset, Normalization, Split};
 use pupil::nn::{ModelSpec, Sequential};
-use pupil::train::{evaluate, predict};
+use pupil::train::{evaluate, predict, Event, TrainConfig, Trainer};
 use std::io::Write;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 type Log = Arc<Mutex<Vec<(String, u64, u64)>>>;
@@ -21,7 +24,7 @@ fn reports_of(log: &Log, task: &str) -> Vec<(u64, u64)> {
 }
 
 #[test]
-fn reading_evaluating_and_predicting_report_their_progress() {
+fn reading_decoding_evaluating_predicting_and_validating_report_their_progress() {
     let log: Log = Arc::default();
     let sink = log.clone();
     pupil::progress::set_observer(move |r| sink.lock().unwrap().push((r.task.to_string(), r.done, r.total)));
@@ -60,10 +63,84 @@ fn reading_evaluating_and_predicting_report_their_progress() {
     predict(&model, &ds, &Normalization::Scale255, 256).unwrap();
     assert_eq!(reports_of(&log, "predicting"), vec![(256, 600), (512, 600), (600, 600)]);
 
+    decoding_picture_folders(&log, &dir);
+    validating_while_training(&log, &ds);
+
     // without an observer nothing is kept
     pupil::progress::clear_observer();
     let before = log.lock().unwrap().len();
     evaluate(&model, &ds, &Normalization::Scale255, 256).unwrap();
     assert_eq!(log.lock().unwrap().len(), before);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `root/<class>/<n>.png`: `counts[k]` 6x6 pictures in class `k`'s folder.
+fn write_classes(root: &Path, counts: &[usize]) {
+    for (k, &n) in counts.iter().enumerate() {
+        let dir = root.join(format!("class{k}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..n {
+            image::GrayImage::from_fn(6, 6, |x, y| image::Luma([(x * 40 + y * 7 + i as u32 * 3 + k as u32 * 50) as u8]))
+                .save(dir.join(format!("{i:03}.png")))
+                .unwrap();
+        }
+    }
+}
+
+/// A class tree reports every picture decoded, one by one (decoded in parallel, reported in
+/// order); a tree of splits reports each split's tree, the training part first.
+fn decoding_picture_folders(log: &Log, dir: &Path) {
+    let faces = dir.join("faces");
+    write_classes(&faces, &[9, 14, 6]);
+    assert_eq!(data::load(&faces, Split::All).unwrap().len(), 29);
+    assert_eq!(reports_of(log, &format!("decoding {}", faces.display())), (1..=29).map(|d| (d, 29)).collect::<Vec<_>>());
+
+    let split = dir.join("split");
+    write_classes(&split.join("train"), &[5, 7]);
+    write_classes(&split.join("test"), &[2, 3]);
+    assert_eq!(data::load(&split, Split::All).unwrap().len(), 17);
+    let (train, test) = (format!("decoding {}", split.join("train").display()), format!("decoding {}", split.join("test").display()));
+    assert_eq!(reports_of(log, &train).last(), Some(&(12, 12)));
+    assert_eq!(reports_of(log, &test), (1..=5).map(|d| (d, 5)).collect::<Vec<_>>());
+    let tasks: Vec<String> = log.lock().unwrap().iter().map(|r| r.0.clone()).collect();
+    assert!(tasks.iter().rposition(|t| *t == train) < tasks.iter().position(|t| *t == test), "train before test: {tasks:?}");
+}
+
+/// Every validated epoch reports its validation images by batch of 256, after its last
+/// training batch and before its end; nothing of it goes to the observer; no validation, no
+/// report.
+fn validating_while_training(log: &Log, ds: &Dataset) {
+    let spec = ModelSpec::parse("flatten\ndense 7").unwrap();
+    for val_split in [0.5, 0.0] {
+        let cfg = TrainConfig { epochs: 2, batch_size: 128, val_split, ..TrainConfig::default() };
+        let held_out = cfg.holdout(ds).1.len();
+        let mut t = Trainer::new(&spec, ds, cfg).unwrap();
+        let before = log.lock().unwrap().len();
+        let mut events: Vec<String> = vec![];
+        t.fit(ds, None, &mut (), &mut |e| {
+            let s = match e {
+                Event::EpochStart { epoch, .. } => format!("start {epoch}"),
+                Event::Batch { .. } => "batch".into(),
+                Event::Validating { epoch, done, total } => format!("validating {epoch}: {done}/{total}"),
+                Event::EpochEnd(r) => format!("end {}", r.epoch),
+                Event::EarlyStop { .. } => "stop".into(),
+            };
+            // one "batch" for a run of batches
+            if s != "batch" || events.last().is_none_or(|l| *l != "batch") {
+                events.push(s);
+            }
+        })
+        .unwrap();
+        assert_eq!(log.lock().unwrap().len(), before, "fit reports nothing to the observer");
+        let mut expected = vec![];
+        for epoch in 1..=2 {
+            expected.extend([format!("start {epoch}"), "batch".into()]);
+            if val_split > 0.0 {
+                assert!(held_out > 256, "{held_out} held out: two validation batches");
+                expected.extend([format!("validating {epoch}: 256/{held_out}"), format!("validating {epoch}: {held_out}/{held_out}")]);
+            }
+            expected.push(format!("end {epoch}"));
+        }
+        assert_eq!(events, expected, "val_split {val_split}");
+    }
 }

@@ -38,11 +38,16 @@ pub fn train(a: TrainArgs) -> Result<()> {
         test_data: a.test_data,
         class_names: a.class_names.as_deref().map(pupil::data::parse_class_names).transpose()?,
     };
-    // bars while the data files are read; the epochs draw their own (and validation within them)
+    // the library's bars while the data are read and at the final evaluation; the epochs (and
+    // their validation) come as events, drawn by `Progress`
     progress::observe_library(a.quiet.quiet);
-    let session = TrainSession::start(&plan);
+    let result = train_session(&plan, a.quiet.quiet);
     pupil::progress::clear_observer();
-    let mut session = session?;
+    result
+}
+
+fn train_session(plan: &TrainPlan, quiet: bool) -> Result<()> {
+    let mut session = TrainSession::start(plan)?;
     let (data, ds) = session.train_data();
     println!("Data: {} images {}x{}x{}, {} classes ({})", ds.len(), ds.height, ds.width, ds.channels, ds.num_classes(), data.describe());
     let out = session.run_dir().path().to_path_buf();
@@ -55,7 +60,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         let names = &session.trainer.meta().class_names;
         println!("Class weights: {}", names.iter().zip(w).map(|(n, w)| format!("{n} {w:.3}")).collect::<Vec<_>>().join(", "));
     }
-    let mut progress = Progress::new(a.quiet.quiet);
+    let mut progress = Progress::new(quiet);
     let report = session.fit(&mut |e| progress.on_event(e))?;
     if let Some(ev) = &report.evaluation {
         print_png_skipped(&ev.confusion);

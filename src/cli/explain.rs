@@ -25,7 +25,7 @@ pub struct RunArgs {
     /// Output directory (default: RUN/explain).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// No progress bars.
+    /// No progress bars (they are also hidden when stderr is not a terminal).
     #[arg(long)]
     pub quiet: bool,
 }
@@ -161,13 +161,19 @@ pub struct ClassvizArgs {
 
 /// The run (`--run`, else the latest), its model and, unless `split` is empty (commands that
 /// need no images), its images: `--image` or `--data` when given, else the data the run was
-/// evaluated on.
-fn load(run: Option<&Path>, images: &[PathBuf], data_path: Option<&Path>, split: &str) -> Result<(RunDir, RunModel, Option<Dataset>)> {
+/// evaluated on. The library's bars are drawn while the images load (not with `quiet`).
+fn load(run: Option<&Path>, images: &[PathBuf], data_path: Option<&Path>, split: &str, quiet: bool) -> Result<(RunDir, RunModel, Option<Dataset>)> {
     let dir = RunDir::resolve(run)?;
     let model = dir.load_model()?;
     let ds = match (data_path, split.is_empty()) {
         (None, true) => None,
-        _ => Some(dir.data_for(images, data_path, if split.is_empty() { Split::Test } else { split.parse()? }, &model.meta)?.1),
+        _ => {
+            let split = if split.is_empty() { Split::Test } else { split.parse()? };
+            super::progress::observe_library(quiet);
+            let loaded = dir.data_for(images, data_path, split, &model.meta);
+            pupil::progress::clear_observer();
+            Some(loaded?.1)
+        }
     };
     Ok((dir, model, ds))
 }
@@ -178,9 +184,10 @@ fn out_dir(a: &RunArgs, run: &RunDir) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// A progress bar (hidden with --quiet) and the callback that moves it.
+/// A progress bar (hidden with --quiet and when stderr is not a terminal) and the callback that
+/// moves it.
 fn bar(quiet: bool, what: &str) -> ProgressBar {
-    let b = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
+    let b = if super::progress::visible(quiet) { ProgressBar::new(0) } else { ProgressBar::hidden() };
     b.set_style(
         ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} ETA {eta}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "),
     );
@@ -199,7 +206,7 @@ fn tick(b: &ProgressBar) -> impl FnMut(usize, usize) + '_ {
 const MAX_GRID_ROWS: usize = 64;
 
 pub fn saliency(a: SaliencyArgs) -> Result<()> {
-    let (dir, run, ds) = load(a.run.run.as_deref(), &a.data.image, a.data.data.as_deref(), &a.data.split)?;
+    let (dir, run, ds) = load(a.run.run.as_deref(), &a.data.image, a.data.data.as_deref(), &a.data.split, a.run.quiet)?;
     let ds = ds.expect("saliency always loads data");
     let mut ex = Explainer::new(&run.model, &run.meta.normalization)?;
     let choice: ClassChoice = a.class.parse()?;
@@ -272,7 +279,7 @@ fn print_completeness(ig: &Integrated, ids: &[usize]) {
 }
 
 pub fn filters(a: FiltersArgs) -> Result<()> {
-    let (dir, run, _) = load(a.run.run.as_deref(), &[], None, "")?;
+    let (dir, run, _) = load(a.run.run.as_deref(), &[], None, "", a.run.quiet)?;
     let mut ex = Explainer::new(&run.model, &run.meta.normalization)?;
     let layer = ex.layer(&a.layer)?;
     pupil::explain::require_spatial(&layer, "filters")?;
@@ -298,7 +305,7 @@ pub fn filters(a: FiltersArgs) -> Result<()> {
 }
 
 pub fn features(a: FeaturesArgs) -> Result<()> {
-    let (dir, run, ds) = load(a.run.run.as_deref(), &a.data.image, a.data.data.as_deref(), &a.data.split)?;
+    let (dir, run, ds) = load(a.run.run.as_deref(), &a.data.image, a.data.data.as_deref(), &a.data.split, a.run.quiet)?;
     let ds = ds.expect("features always loads data");
     let mut ex = Explainer::new(&run.model, &run.meta.normalization)?;
     let layer = ex.layer(&a.layer)?;
@@ -317,7 +324,7 @@ pub fn features(a: FeaturesArgs) -> Result<()> {
 }
 
 pub fn classviz(a: ClassvizArgs) -> Result<()> {
-    let (dir, run, _) = load(a.run.run.as_deref(), &[], None, "")?;
+    let (dir, run, _) = load(a.run.run.as_deref(), &[], None, "", a.run.quiet)?;
     let mut ex = Explainer::new(&run.model, &run.meta.normalization)?;
     let names = &run.meta.class_names;
     let chosen = if a.classes.trim() == "all" { None } else { Some(parse_list(&a.classes, "--classes")?) };

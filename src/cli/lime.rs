@@ -51,7 +51,7 @@ pub struct LimeArgs {
     /// Output directory (default: RUN_DIR/lime).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// No progress bar.
+    /// No progress bars (they are also hidden when stderr is not a terminal).
     #[arg(long)]
     pub quiet: bool,
 }
@@ -72,7 +72,11 @@ pub fn run(a: LimeArgs) -> Result<()> {
     let run = dir.load_model()?;
     let names = run.meta.class_names.clone();
     let picks = lime::parse_class_picks(&a.classes, &names)?;
-    let (data_ref, ds) = dir.data_for(&a.data.image, a.data.data.as_deref(), a.data.split.parse()?, &run.meta)?;
+    let split = a.data.split.parse()?;
+    super::progress::observe_library(a.quiet);
+    let loaded = dir.data_for(&a.data.image, a.data.data.as_deref(), split, &run.meta);
+    pupil::progress::clear_observer();
+    let (data_ref, ds) = loaded?;
     let data_name = data_ref.describe();
     let ids = parse_ids(&a.ids, ds.len())?;
     if lime::needs_labels(&picks) && ds.labels.is_none() {
@@ -81,7 +85,7 @@ pub fn run(a: LimeArgs) -> Result<()> {
     let out = a.out.clone().unwrap_or_else(|| dir.path().join("lime"));
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
     let chw = [run.meta.input[0], run.meta.input[1], run.meta.input[2]];
-    let bar = if a.quiet {
+    let bar = if !super::progress::visible(a.quiet) {
         ProgressBar::hidden()
     } else {
         let b = ProgressBar::new((ids.len() * cfg.samples) as u64);

@@ -1,10 +1,11 @@
-//! Progress on stderr (indicatif): one bar per training epoch with loss, accuracy and ETA, a
-//! bar over the models `bench` times, a spinner for a library call that reports no progress of
-//! its own (`bench --layers`), and the library's own reports ([`pupil::progress`]: bytes of a
-//! data file read, images evaluated or predicted) as bars. All are hidden with `--quiet` and when
+//! Progress on stderr (indicatif): one bar per training epoch with loss, accuracy and ETA, and
+//! below it a bar over the epoch's validation images, a bar over the models `bench` times, a
+//! spinner for a library call that reports no progress of its own (`bench --layers`), and the
+//! library's own reports ([`pupil::progress`]: bytes of a data file read, pictures of a folder
+//! decoded, images evaluated or predicted) as bars. All are hidden with `--quiet` and when
 //! stderr is not a terminal, so piped or logged output holds only the results.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressFinish, ProgressStyle};
 use pupil::train::Event;
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -40,15 +41,26 @@ pub fn items(quiet: bool, len: usize) -> ProgressBar {
     bar
 }
 
-/// Draws training events on the terminal.
+/// A bar of `len` units drawn with `template` (`{bar}` and the counts filled in by indicatif).
+fn styled(len: u64, template: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+    bar
+}
+
+/// Draws training events on the terminal: the epoch's bar over its batches and, while the
+/// epoch's validation runs, a second bar under it (the epoch's bar stays, full, with its loss
+/// and accuracy); both are cleared before the epoch's line is printed.
 pub struct Progress {
+    multi: MultiProgress,
     bar: Option<ProgressBar>,
+    validation: Option<ProgressBar>,
     quiet: bool,
 }
 
 impl Progress {
     pub fn new(quiet: bool) -> Self {
-        Progress { bar: None, quiet }
+        Progress { multi: MultiProgress::new(), bar: None, validation: None, quiet }
     }
 
     pub fn on_event(&mut self, e: Event) {
@@ -57,12 +69,7 @@ impl Progress {
                 if !visible(self.quiet) {
                     return;
                 }
-                let bar = ProgressBar::new(batches as u64);
-                bar.set_style(
-                    ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar())
-                        .progress_chars("=> "),
-                );
+                let bar = self.multi.add(styled(batches as u64, "{prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}"));
                 bar.set_prefix(format!("Epoch {epoch}/{epochs}"));
                 self.bar = Some(bar);
             }
@@ -72,8 +79,15 @@ impl Progress {
                     b.set_message(format!("loss {loss:.4} acc {acc:.4}"));
                 }
             }
+            Event::Validating { done, total, .. } => {
+                if self.bar.is_none() {
+                    return; // hidden
+                }
+                let bar = self.validation.get_or_insert_with(|| self.multi.add(styled(total as u64, "  validating [{bar:30}] {pos}/{len} images ETA {eta}")));
+                bar.set_position(done as u64);
+            }
             Event::EpochEnd(r) => {
-                if let Some(b) = self.bar.take() {
+                for b in [self.validation.take(), self.bar.take()].into_iter().flatten() {
                     b.finish_and_clear();
                 }
                 let val = match (r.val_loss, r.val_acc) {
@@ -90,8 +104,9 @@ impl Progress {
 }
 
 /// Draws the library's own progress reports ([`pupil::progress`]) as one bar at a time: bytes
-/// while a data file is read, images while a model evaluates or predicts. Installs nothing when
-/// progress is hidden (`--quiet`, or stderr is not a terminal).
+/// while a data file is read, pictures while a folder of them is decoded, images while a model
+/// evaluates or predicts. Installs nothing when progress is hidden (`--quiet`, or stderr is not
+/// a terminal). A bar left unfinished (the loop failed) is cleared when the observer goes.
 pub fn observe_library(quiet: bool) {
     if !visible(quiet) {
         return;
@@ -103,14 +118,18 @@ pub fn observe_library(quiet: bool) {
             if let Some((_, old)) = cur.take() {
                 old.finish_and_clear();
             }
-            let template =
-                if r.task.starts_with("reading") { "{msg} [{bar:25}] {bytes}/{total_bytes} ETA {eta}" } else { "{msg} [{bar:25}] {pos}/{len} ETA {eta}" };
-            let bar = ProgressBar::new(r.total);
-            bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+            let template = match r.task.split_once(' ') {
+                Some(("reading", _)) => "{msg} [{bar:25}] {bytes}/{total_bytes} ETA {eta}",
+                Some(("decoding", _)) => "{msg} [{bar:25}] {pos}/{len} pictures ETA {eta}",
+                _ => "{msg} [{bar:25}] {pos}/{len} ETA {eta}",
+            };
+            let bar = styled(r.total, template).with_finish(ProgressFinish::AndClear);
             // "reading /a/long/path/train.csv" as "reading train.csv", to stay on one line
-            let msg = match r.task.strip_prefix("reading ") {
-                Some(path) => format!("reading {}", std::path::Path::new(path).file_name().map_or(path.into(), |f| f.to_string_lossy())),
-                None => r.task.to_string(),
+            let msg = match r.task.split_once(' ') {
+                Some((verb @ ("reading" | "decoding"), path)) => {
+                    format!("{verb} {}", std::path::Path::new(path).file_name().map_or(path.into(), |f| f.to_string_lossy()))
+                }
+                _ => r.task.to_string(),
             };
             bar.set_message(msg);
             *cur = Some((r.task.to_string(), bar));

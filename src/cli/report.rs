@@ -49,7 +49,11 @@ pub fn run(a: ReportArgs) -> Result<()> {
         return Err(Error::invalid("--lime-images", format!("{} is more than 1000", a.lime_images)));
     }
     let dir = RunDir::resolve(a.run.run.as_deref())?;
-    let (data_ref, ds) = dir.data_for(&a.data.image, a.data.data.as_deref(), a.data.split.parse()?, &dir.load_model()?.meta)?;
+    let (split, meta) = (a.data.split.parse()?, dir.load_model()?.meta);
+    super::progress::observe_library(a.quiet.quiet);
+    let loaded = dir.data_for(&a.data.image, a.data.data.as_deref(), split, &meta);
+    pupil::progress::clear_observer();
+    let (data_ref, ds) = loaded?;
     let name = data_ref.describe();
     let out = a.out.clone().unwrap_or_else(|| dir.path().join("report.html"));
     let bar = if !super::progress::visible(a.quiet.quiet) { ProgressBar::hidden() } else { ProgressBar::new(1) };

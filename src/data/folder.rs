@@ -21,6 +21,8 @@
 //! * Every image is made gray and brought to one size ([`super::image::fit`]): the size asked
 //!   for ([`LoadOptions::size`], the model's input when a model reads the data), else the size
 //!   of the first image (first class, first file).
+//! * Pictures are decoded in parallel; the pictures decoded of a class tree are reported to
+//!   [`crate::progress`] as `"decoding DIR"` (at most about 1000 reports per tree).
 //! * Labels: with [`LoadOptions::class_names`] (the model's classes, or the training data's for
 //!   its validation and test sets) each folder is matched to the class of its name, and a
 //!   folder that names none of them is an error; else the folder order.
@@ -166,6 +168,23 @@ fn load_classes(dir: &Path, opts: &LoadOptions) -> Result<Dataset> {
             (first.height() as usize, first.width() as usize)
         }
     };
-    let images: Vec<Vec<u8>> = files.par_iter().map(|f| read_gray(f).map(|g| fit(&g, height, width))).collect::<Result<_>>()?;
+    // pictures decoded so far, counted and reported under one lock so the reports of the
+    // parallel decoders come in order
+    let task = format!("decoding {}", dir.display());
+    let total = files.len() as u64;
+    let step = total.div_ceil(1000).max(1);
+    let done = std::sync::Mutex::new(0u64);
+    let images: Vec<Vec<u8>> = files
+        .par_iter()
+        .map(|f| {
+            let img = read_gray(f).map(|g| fit(&g, height, width))?;
+            let mut n = done.lock().unwrap_or_else(|e| e.into_inner());
+            *n += 1;
+            if n.is_multiple_of(step) || *n == total {
+                crate::progress::report(&task, *n, total);
+            }
+            Ok(img)
+        })
+        .collect::<Result<_>>()?;
     Ok(Dataset { channels: 1, height, width, pixels: images.concat(), labels: Some(labels), ids: None, class_names })
 }

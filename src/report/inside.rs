@@ -6,7 +6,7 @@ use super::run::lime_picks;
 use super::{Figure, Section};
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::explain::{last_conv, layers, no_progress, saliency_captions, AscentOptions, ClassChoice, Explainer, LayerKind, Method};
+use crate::explain::{last_conv, layers, saliency_captions, AscentOptions, ClassChoice, Explainer, LayerKind, Method, Progress};
 use crate::run::RunModel;
 use crate::tensor::Tensor;
 use crate::viz::explain::{class_captions, filter_captions, render_ascent_grid, render_saliency_grid, SaliencyColumn};
@@ -19,19 +19,15 @@ pub(crate) fn inside_sections(run: &RunModel, data: &Dataset, progress: &mut dyn
     let mut ex = Explainer::new(&run.model, &run.meta.normalization)?;
     let names = &run.meta.class_names;
     let mut out = Vec::new();
-    progress("saliency", 0, 3);
-    out.push(saliency_section(&mut ex, data, names)?);
-    progress("filters", 1, 3);
-    if let Some(s) = filters_section(&mut ex)? {
+    out.push(saliency_section(&mut ex, data, names, &mut |done, total| progress("saliency", done, total))?);
+    if let Some(s) = filters_section(&mut ex, &mut |done, total| progress("filters", done, total))? {
         out.push(s);
     }
-    progress("class images", 2, 3);
-    out.push(classes_section(&mut ex, names)?);
-    progress("class images", 3, 3);
+    out.push(classes_section(&mut ex, names, &mut |done, total| progress("class images", done, total))?);
     Ok(out)
 }
 
-fn saliency_section(ex: &mut Explainer, data: &Dataset, names: &[String]) -> Result<Section> {
+fn saliency_section(ex: &mut Explainer, data: &Dataset, names: &[String], progress: Progress) -> Result<Section> {
     let ids = lime_picks(data, names.len(), names.len());
     let raw = Explainer::raw_images(data, &ids)?;
     let x = ex.normalize(&raw)?;
@@ -43,7 +39,7 @@ fn saliency_section(ex: &mut Explainer, data: &Dataset, names: &[String]) -> Res
     }
     let mut maps: Vec<(Tensor, String)> = Vec::new();
     for (m, label) in &methods {
-        maps.push((ex.saliency(&raw, &classes, m, &mut no_progress())?, label.clone()));
+        maps.push((ex.saliency(&raw, &classes, m, &mut *progress)?, label.clone()));
     }
     let labels: Option<Vec<usize>> = data.labels.as_ref().map(|l| ids.iter().map(|&i| l[i] as usize).collect());
     let captions = saliency_captions(&ids, labels.as_deref(), probs.data(), None, names);
@@ -58,11 +54,11 @@ fn saliency_section(ex: &mut Explainer, data: &Dataset, names: &[String]) -> Res
         .figure(Figure::from_canvas(&canvas, "Saliency maps, one image per class (caption: true class, then predicted class and its probability).")?))
 }
 
-fn filters_section(ex: &mut Explainer) -> Result<Option<Section>> {
+fn filters_section(ex: &mut Explainer, progress: Progress) -> Result<Option<Section>> {
     let Some(layer) = layers(ex.model()).into_iter().find(|l| l.kind == LayerKind::Conv) else { return Ok(None) };
     let filters: Vec<usize> = (0..layer.channels().min(MAX_FILTERS)).collect();
     let opts = AscentOptions::default();
-    let r = ex.visualize_filters(&layer, &filters, &opts, &mut no_progress())?;
+    let r = ex.visualize_filters(&layer, &filters, &opts, progress)?;
     let captions = filter_captions(&r);
     let canvas = render_ascent_grid(&r.images, &captions, 8, &format!("{} ({})", layer.name, layer.description))?;
     Ok(Some(
@@ -76,11 +72,11 @@ fn filters_section(ex: &mut Explainer) -> Result<Option<Section>> {
     ))
 }
 
-fn classes_section(ex: &mut Explainer, names: &[String]) -> Result<Section> {
+fn classes_section(ex: &mut Explainer, names: &[String], progress: Progress) -> Result<Section> {
     let classes: Vec<usize> = (0..names.len()).collect();
     // the settings of `pupil classviz`'s defaults
     let opts = AscentOptions { lr: 0.05, tv: 0.1, jitter: 1, ..AscentOptions::default() };
-    let r = ex.visualize_classes(&classes, true, &opts, &mut no_progress())?;
+    let r = ex.visualize_classes(&classes, true, &opts, progress)?;
     let probs = ex.probabilities(&r.images)?;
     let captions = class_captions(&r, probs.data(), names);
     let canvas = render_ascent_grid(&r.images, &captions, 5, "Class images")?;

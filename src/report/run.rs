@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::explain::lime::{self, LimeConfig};
 use crate::nn::{summary, thousands};
 use crate::run::{RunDir, RunModel};
-use crate::train::{check_data, evaluate, Confusion, EpochRecord, TrainConfig};
+use crate::train::{check_data, evaluate_with, Confusion, EpochRecord, TrainConfig};
 use crate::viz::{render_confusion, render_training_curves};
 use std::path::Path;
 
@@ -33,7 +33,7 @@ impl Default for RunReportOptions {
 
 /// Builds the report of the run in `run_dir` on `data` (labelled data gives the confusion
 /// matrix; `data_name` says what it is). `progress(stage, done, total)` is called as the slow
-/// parts advance.
+/// parts advance: images evaluated, rows of saliency, ascent steps, LIME images.
 pub fn run_report(run_dir: &Path, data: &Dataset, data_name: &str, opts: &RunReportOptions, progress: &mut dyn FnMut(&str, usize, usize)) -> Result<Report> {
     opts.lime.validate()?;
     let run = RunDir::open(run_dir)?.load_model()?;
@@ -49,10 +49,10 @@ pub fn run_report(run_dir: &Path, data: &Dataset, data_name: &str, opts: &RunRep
         .footer("Written by pupil report. Self-contained: every image is embedded, nothing is loaded from elsewhere.");
     report.push(model_section(&run)?);
     report.push(training_section(run_dir)?);
-    progress("evaluating", 0, 1);
+    progress("evaluating", 0, data.len());
     match data.labels {
         Some(_) => {
-            let ev = evaluate(&run.model, data, &run.meta.normalization, opts.batch)?;
+            let ev = evaluate_with(&run.model, data, &run.meta.normalization, opts.batch, &mut |done, total| progress("evaluating", done, total))?;
             let conf = Confusion::new(&run.meta.class_names, &ev.truth, &ev.predictions);
             report.push(evaluation_section(&conf, ev.loss, data_name)?);
         }
@@ -60,7 +60,7 @@ pub fn run_report(run_dir: &Path, data: &Dataset, data_name: &str, opts: &RunRep
             report.push(Section::new("Evaluation").text(format!("{data_name} has no labels, so there is no accuracy or confusion matrix here.")));
         }
     }
-    progress("evaluating", 1, 1);
+    progress("evaluating", data.len(), data.len());
     for s in super::inside::inside_sections(&run, data, progress)? {
         report.push(s);
     }

@@ -98,8 +98,21 @@ impl Evaluation {
     }
 }
 
-/// Loss, accuracy and predictions on a labelled dataset.
+/// Loss, accuracy and predictions on a labelled dataset; the images done are reported to
+/// [`crate::progress`] as `"evaluating"`.
 pub fn evaluate(model: &Sequential, ds: &Dataset, norm: &Normalization, batch: usize) -> Result<Evaluation> {
+    evaluate_with(model, ds, norm, batch, &mut |done, total| crate::progress::report("evaluating", done as u64, total as u64))
+}
+
+/// [`evaluate`], calling `on_batch(images done, images)` after every batch instead of reporting
+/// to [`crate::progress`] (the training loop turns these into its own events).
+pub(crate) fn evaluate_with(
+    model: &Sequential,
+    ds: &Dataset,
+    norm: &Normalization,
+    batch: usize,
+    on_batch: &mut dyn FnMut(usize, usize),
+) -> Result<Evaluation> {
     let labels = ds.labels.as_ref().ok_or_else(|| Error::invalid("evaluate", "the data has no labels"))?;
     let idx: Vec<usize> = (0..ds.len()).collect();
     let (mut loss_sum, mut correct) = (0.0f64, 0usize);
@@ -113,7 +126,7 @@ pub fn evaluate(model: &Sequential, ds: &Dataset, norm: &Normalization, batch: u
         let pred = logits.value().argmax_rows()?;
         correct += pred.iter().zip(&y).filter(|(a, b)| a == b).count();
         predictions.extend(pred);
-        crate::progress::report("evaluating", (chunk[0] + chunk.len()) as u64, ds.len() as u64);
+        on_batch(chunk[0] + chunk.len(), ds.len());
     }
     let n = ds.len().max(1) as f64;
     Ok(Evaluation { loss: loss_sum / n, accuracy: correct as f64 / n, predictions, truth: labels.iter().map(|&l| l as usize).collect() })

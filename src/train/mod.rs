@@ -15,6 +15,7 @@ mod trainer;
 pub use bench::{bench_conv_layers, bench_model, BenchResult, LayerBench, SEED_CONV_LAYERS};
 pub use check::{check_bench, check_data, check_labelled, parse_input, set_threads};
 pub use config::{Monitor, TrainConfig};
+pub(crate) use eval::evaluate_with;
 pub use eval::{evaluate, mirrored, predict, predict_tta, Evaluation, Tta};
 pub use imbalance::{holdout, ClassWeight, SplitMode};
 pub use meta::ModelMeta;

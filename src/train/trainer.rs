@@ -12,7 +12,7 @@
 
 use super::check::check_data;
 use super::config::TrainConfig;
-use super::eval::evaluate;
+use super::eval::evaluate_with;
 use super::meta::ModelMeta;
 use super::Monitor;
 use crate::autograd::Graph;
@@ -42,10 +42,14 @@ pub fn first_non_finite<'a>(tensors: impl IntoIterator<Item = (&'a String, &'a T
     tensors.into_iter().filter(|(_, t)| t.data().iter().any(|v| !v.is_finite())).map(|(k, _)| k.as_str()).min()
 }
 
-/// Progress reported to the caller (the CLI draws a progress bar from these).
+/// Progress reported to the caller (the CLI draws progress bars from these). An epoch sends
+/// `EpochStart`, a `Batch` after every training batch, when validated a `Validating` after
+/// every validation batch (`done` of the `total` validation images evaluated, the last with
+/// `done == total`), then `EpochEnd`.
 pub enum Event<'a> {
     EpochStart { epoch: usize, epochs: usize, batches: usize },
     Batch { batch: usize, batches: usize, loss: f32, acc: f32 },
+    Validating { epoch: usize, done: usize, total: usize },
     EpochEnd(&'a EpochRecord),
     EarlyStop { epoch: usize, best_epoch: usize },
 }
@@ -352,7 +356,7 @@ impl Trainer {
             }
             let (val_loss, val_acc) = match val {
                 Some(v) => {
-                    let e = evaluate(&self.model, v, &norm, 256)?;
+                    let e = evaluate_with(&self.model, v, &norm, 256, &mut |done, total| on_event(Event::Validating { epoch, done, total }))?;
                     (Some(e.loss as f32), Some(e.accuracy as f32))
                 }
                 None => (None, None),
