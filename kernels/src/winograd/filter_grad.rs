@@ -46,14 +46,16 @@ pub fn accumulate(g: &Wino3x3, gn: usize, x: &[f32], dy: &[f32], du: &mut [f32],
     let (v, rest) = scratch.split_at_mut(POINTS * g.c * ld);
     let dm = &mut rest[..POINTS * g.o * ld];
     #[cfg(target_arch = "x86_64")]
-    super::fused::segments(g, 0, ld, |s| {
+    {
+        let mut segs = Vec::new();
+        super::fused::segments(g, 0, ld, |s| segs.push(s));
         // SAFETY: AVX-512F is the selected ISA (asserted above; `selected_isa` checks the CPU);
         // segments end at or before column `ld`.
         unsafe {
-            super::fused::input_segment(g, x, s, v, ld);
-            super::fused::output_adjoint_segment(g, dy, s, dm, ld);
+            super::fused::input_segments(g, x, &segs, v, ld);
+            super::fused::output_adjoint_segments(g, dy, &segs, dm, ld);
         }
-    });
+    }
     let (o, c) = (g.o, g.c);
     for t in 0..POINTS {
         // dU[t] (o x c) += dM[t] (o x ld) · V[t]ᵀ (ld x c)

@@ -141,14 +141,17 @@ unsafe fn run(g: &Wino3x3, gn: usize, x: &[f32], f: &Fused, bias: Option<&[f32]>
     let (c, opad) = (g.c, f.opad);
     let (v, rest) = scratch.split_at_mut(POINTS * c * NB);
     let m = &mut rest[..POINTS * opad * NB];
+    let mut segs = Vec::with_capacity(NB);
     for b0 in (0..total).step_by(NB) {
         let nb = NB.min(total - b0);
         if nb < NB {
             // columns past the last tile feed only unused columns of M; keep them finite
             v.fill(0.0);
         }
-        // SAFETY: AVX-512F is enabled in this function (see the caller).
-        segments(g, b0, nb, |s| unsafe { input_segment(g, x, s, v, NB) });
+        segs.clear();
+        segments(g, b0, nb, |s| segs.push(s));
+        // SAFETY: AVX-512F is enabled in this function (see the caller); segments end at NB.
+        unsafe { input_segments(g, x, &segs, v, NB) };
         for t in 0..POINTS {
             let vt = v[t * c * NB..].as_ptr();
             for ob in 0..opad / MR {
@@ -161,7 +164,7 @@ unsafe fn run(g: &Wino3x3, gn: usize, x: &[f32], f: &Fused, bias: Option<&[f32]>
             }
         }
         // SAFETY: as above.
-        segments(g, b0, nb, |s| unsafe { output_segment(g, m, opad, s, bias, y) });
+        unsafe { output_segments(g, m, opad, &segs, bias, y) };
     }
 }
 
@@ -174,118 +177,126 @@ pub(super) fn evens_odds() -> (__m512i, __m512i) {
     unsafe { (_mm512_loadu_si512(even.as_ptr().cast()), _mm512_loadu_si512(odd.as_ptr().cast())) }
 }
 
-/// Writes `(Bᵀ·d·B)` of the segment's tiles, every channel, into columns `j0..j0 + n` of
-/// `v: [16][c][ld]`.
+/// Writes `(Bᵀ·d·B)` of the segments' tiles, every channel, into columns `j0..j0 + n` of
+/// `v: [16][c][ld]`. Channel by channel, so the input rows are read in address order.
 ///
 /// # Safety
-/// The CPU supports AVX-512F; `j0 + n <= ld`.
+/// The CPU supports AVX-512F; every segment ends at or before column `ld`.
 #[target_feature(enable = "avx512f,avx2,fma")]
-pub(super) unsafe fn input_segment(g: &Wino3x3, x: &[f32], s: Segment, v: &mut [f32], ld: usize) {
+pub(super) unsafe fn input_segments(g: &Wino3x3, x: &[f32], segs: &[Segment], v: &mut [f32], ld: usize) {
     let (c, h, w) = (g.c, g.h as isize, g.w as isize);
     let (even, odd) = evens_odds();
-    let x0 = 2 * s.tx0 as isize - g.pw as isize; // first input column of the segment
-    let span = 2 * s.n as isize + 2; // input columns the segment's patches cover
-    let masks = [lanes(x0, w, span), lanes(x0 + 16, w, span - 16), lanes(x0 + 2, w, span - 2), lanes(x0 + 18, w, span - 18)];
-    let store = ((1u32 << s.n) - 1) as u16;
-    let y0 = 2 * s.ty as isize - g.ph as isize;
     for ci in 0..c {
-        let plane = &x[(s.img * c + ci) * g.h * g.w..(s.img * c + ci + 1) * g.h * g.w];
-        // d[r][k]: column k (0..4) of patch row r, over the segment's tiles
-        let mut d = [[_mm512_setzero_ps(); 4]; 4];
-        for (r, dr) in d.iter_mut().enumerate() {
-            let iy = y0 + r as isize;
-            if iy < 0 || iy >= h {
-                continue;
+        for s in segs {
+            let x0 = 2 * s.tx0 as isize - g.pw as isize; // first input column of the segment
+            let span = 2 * s.n as isize + 2; // input columns the segment's patches cover
+            let masks = [lanes(x0, w, span), lanes(x0 + 16, w, span - 16), lanes(x0 + 2, w, span - 2), lanes(x0 + 18, w, span - 18)];
+            let store = ((1u32 << s.n) - 1) as u16;
+            let y0 = 2 * s.ty as isize - g.ph as isize;
+            let plane = &x[(s.img * c + ci) * g.h * g.w..(s.img * c + ci + 1) * g.h * g.w];
+            // d[r][k]: column k (0..4) of patch row r, over the segment's tiles
+            let mut d = [[_mm512_setzero_ps(); 4]; 4];
+            for (r, dr) in d.iter_mut().enumerate() {
+                let iy = y0 + r as isize;
+                if iy < 0 || iy >= h {
+                    continue;
+                }
+                let row = plane[iy as usize * g.w..].as_ptr().wrapping_offset(x0);
+                // SAFETY: a masked load touches only its set lanes, which lie inside the row
+                // (`lanes` keeps columns in 0..w); unset lanes read as zero and never fault.
+                let ld = |off: isize, k: __mmask16| unsafe { _mm512_maskz_loadu_ps(k, row.wrapping_offset(off)) };
+                let (a, b) = (ld(0, masks[0]), ld(16, masks[1]));
+                let (a2, b2) = (ld(2, masks[2]), ld(18, masks[3]));
+                *dr = [
+                    _mm512_permutex2var_ps(a, even, b),
+                    _mm512_permutex2var_ps(a, odd, b),
+                    _mm512_permutex2var_ps(a2, even, b2),
+                    _mm512_permutex2var_ps(a2, odd, b2),
+                ];
             }
-            let row = plane[iy as usize * g.w..].as_ptr().wrapping_offset(x0);
-            // SAFETY: a masked load touches only its set lanes, which lie inside the row
-            // (`lanes` keeps columns in 0..w); unset lanes read as zero and never fault.
-            let ld = |off: isize, k: __mmask16| unsafe { _mm512_maskz_loadu_ps(k, row.wrapping_offset(off)) };
-            let (a, b) = (ld(0, masks[0]), ld(16, masks[1]));
-            let (a2, b2) = (ld(2, masks[2]), ld(18, masks[3]));
-            *dr = [
-                _mm512_permutex2var_ps(a, even, b),
-                _mm512_permutex2var_ps(a, odd, b),
-                _mm512_permutex2var_ps(a2, even, b2),
-                _mm512_permutex2var_ps(a2, odd, b2),
+            // Bᵀ·d over the rows, then (·)·B over the columns
+            let rows = [
+                std::array::from_fn::<_, 4, _>(|k| _mm512_sub_ps(d[0][k], d[2][k])),
+                std::array::from_fn::<_, 4, _>(|k| _mm512_add_ps(d[1][k], d[2][k])),
+                std::array::from_fn::<_, 4, _>(|k| _mm512_sub_ps(d[2][k], d[1][k])),
+                std::array::from_fn::<_, 4, _>(|k| _mm512_sub_ps(d[1][k], d[3][k])),
             ];
-        }
-        // Bᵀ·d over the rows, then (·)·B over the columns
-        let rows = [
-            std::array::from_fn::<_, 4, _>(|k| _mm512_sub_ps(d[0][k], d[2][k])),
-            std::array::from_fn::<_, 4, _>(|k| _mm512_add_ps(d[1][k], d[2][k])),
-            std::array::from_fn::<_, 4, _>(|k| _mm512_sub_ps(d[2][k], d[1][k])),
-            std::array::from_fn::<_, 4, _>(|k| _mm512_sub_ps(d[1][k], d[3][k])),
-        ];
-        for (i, [e0, e1, e2, e3]) in rows.into_iter().enumerate() {
-            let out = [_mm512_sub_ps(e0, e2), _mm512_add_ps(e1, e2), _mm512_sub_ps(e2, e1), _mm512_sub_ps(e1, e3)];
-            for (j, o) in out.into_iter().enumerate() {
-                let dst = &mut v[((i * 4 + j) * c + ci) * ld + s.j0..];
-                debug_assert!(dst.len() >= s.n && s.j0 + s.n <= ld);
-                // SAFETY: the store mask keeps the first `n` lanes, and `j0 + n <= ld` (the
-                // caller's contract) lies inside the row.
-                unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), store, o) };
+            for (i, [e0, e1, e2, e3]) in rows.into_iter().enumerate() {
+                let out = [_mm512_sub_ps(e0, e2), _mm512_add_ps(e1, e2), _mm512_sub_ps(e2, e1), _mm512_sub_ps(e1, e3)];
+                for (j, o) in out.into_iter().enumerate() {
+                    let dst = &mut v[((i * 4 + j) * c + ci) * ld + s.j0..];
+                    debug_assert!(dst.len() >= s.n && s.j0 + s.n <= ld);
+                    // SAFETY: the store mask keeps the first `n` lanes, and `j0 + n <= ld` (the
+                    // caller's contract) lies inside the row.
+                    unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), store, o) };
+                }
             }
         }
     }
 }
 
-/// Writes `Aᵀ·M·A + bias` of the segment's tiles into `y: [gn][o][oh][ow]`, clipped at the
-/// bottom and right edges; `m: [16][opad][NB]`.
+/// Writes `Aᵀ·M·A + bias` of the segments' tiles into `y: [gn][o][oh][ow]`, clipped at the
+/// bottom and right edges; `m: [16][opad][NB]`. Channel by channel, so rows are written in
+/// address order.
+///
+/// # Safety
+/// The CPU supports AVX-512F; every segment ends at or before column `NB`.
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn output_segment(g: &Wino3x3, m: &[f32], opad: usize, s: Segment, bias: Option<&[f32]>, y: &mut [f32]) {
+unsafe fn output_segments(g: &Wino3x3, m: &[f32], opad: usize, segs: &[Segment], bias: Option<&[f32]>, y: &mut [f32]) {
     let (o, oh, ow) = (g.o, g.oh, g.ow);
     let lo_idx: [i32; 16] = std::array::from_fn(|i| if i % 2 == 0 { i as i32 / 2 } else { 16 + i as i32 / 2 });
     let hi_idx: [i32; 16] = std::array::from_fn(|i| lo_idx[i] + 8);
     // SAFETY: unaligned loads of two local arrays of 16 i32.
     let (lo_idx, hi_idx) = unsafe { (_mm512_loadu_si512(lo_idx.as_ptr().cast()), _mm512_loadu_si512(hi_idx.as_ptr().cast())) };
-    let take = ((1u32 << s.n) - 1) as u16;
-    let x0 = 2 * s.tx0; // first output column
-    let cols = (ow - x0).min(2 * s.n) as isize;
-    let (mask_lo, mask_hi) = (lanes(0, cols, 16), lanes(16, cols, 16));
-    let oy = 2 * s.ty;
     for oc in 0..o {
-        // SAFETY: masked loads of the first `n` lanes of row `(t, oc)` of the block, inside `m`.
-        let mt = |t: usize| unsafe { _mm512_maskz_loadu_ps(take, m[(t * opad + oc) * NB + s.j0..].as_ptr()) };
-        let mv: [__m512; POINTS] = std::array::from_fn(mt);
-        // s = Aᵀ·M: row 0 = m0 + m1 + m2, row 1 = m1 - m2 - m3 (rows of the 4x4 tile)
-        let s0: [__m512; 4] = std::array::from_fn(|j| _mm512_add_ps(_mm512_add_ps(mv[j], mv[4 + j]), mv[8 + j]));
-        let s1: [__m512; 4] = std::array::from_fn(|j| _mm512_sub_ps(_mm512_sub_ps(mv[4 + j], mv[8 + j]), mv[12 + j]));
         let b = _mm512_set1_ps(bias.map_or(0.0, |b| b[oc]));
-        let plane = &mut y[((s.img * o + oc) * oh) * ow..((s.img * o + oc + 1) * oh) * ow];
-        for (dy, sr) in [s0, s1].into_iter().enumerate() {
-            if oy + dy >= oh {
-                break;
-            }
-            // Y = s·A: left = s0 + s1 + s2, right = s1 - s2 - s3
-            let left = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(sr[0], sr[1]), sr[2]), b);
-            let right = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(sr[1], sr[2]), sr[3]), b);
-            let row = plane[(oy + dy) * ow + x0..].as_mut_ptr();
-            // SAFETY: the masks keep output columns below `ow` (and below the segment's end),
-            // inside this row of the plane.
-            unsafe {
-                _mm512_mask_storeu_ps(row, mask_lo, _mm512_permutex2var_ps(left, lo_idx, right));
-                _mm512_mask_storeu_ps(row.wrapping_add(16), mask_hi, _mm512_permutex2var_ps(left, hi_idx, right));
+        for s in segs {
+            let take = ((1u32 << s.n) - 1) as u16;
+            let x0 = 2 * s.tx0; // first output column
+            let cols = (ow - x0).min(2 * s.n) as isize;
+            let (mask_lo, mask_hi) = (lanes(0, cols, 16), lanes(16, cols, 16));
+            let oy = 2 * s.ty;
+            // SAFETY: masked loads of the first `n` lanes of row `(t, oc)` of the block, inside `m`.
+            let mt = |t: usize| unsafe { _mm512_maskz_loadu_ps(take, m[(t * opad + oc) * NB + s.j0..].as_ptr()) };
+            let mv: [__m512; POINTS] = std::array::from_fn(mt);
+            // s = Aᵀ·M: row 0 = m0 + m1 + m2, row 1 = m1 - m2 - m3 (rows of the 4x4 tile)
+            let s0: [__m512; 4] = std::array::from_fn(|j| _mm512_add_ps(_mm512_add_ps(mv[j], mv[4 + j]), mv[8 + j]));
+            let s1: [__m512; 4] = std::array::from_fn(|j| _mm512_sub_ps(_mm512_sub_ps(mv[4 + j], mv[8 + j]), mv[12 + j]));
+            let plane = &mut y[((s.img * o + oc) * oh) * ow..((s.img * o + oc + 1) * oh) * ow];
+            for (dy, sr) in [s0, s1].into_iter().enumerate() {
+                if oy + dy >= oh {
+                    break;
+                }
+                // Y = s·A: left = s0 + s1 + s2, right = s1 - s2 - s3
+                let left = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(sr[0], sr[1]), sr[2]), b);
+                let right = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(sr[1], sr[2]), sr[3]), b);
+                let row = plane[(oy + dy) * ow + x0..].as_mut_ptr();
+                // SAFETY: the masks keep output columns below `ow` (and below the segment's
+                // end), inside this row of the plane.
+                unsafe {
+                    _mm512_mask_storeu_ps(row, mask_lo, _mm512_permutex2var_ps(left, lo_idx, right));
+                    _mm512_mask_storeu_ps(row.wrapping_add(16), mask_hi, _mm512_permutex2var_ps(left, hi_idx, right));
+                }
             }
         }
     }
 }
 
-/// Writes `dM = A·dY·Aᵀ` of the segment's tiles (the adjoint of the output transform), every
+/// Writes `dM = A·dY·Aᵀ` of the segments' tiles (the adjoint of the output transform), every
 /// output channel, into columns `j0..j0 + n` of `dm: [16][o][ld]`; clipped outputs count as 0.
 ///
 /// # Safety
-/// The CPU supports AVX-512F; `j0 + n <= ld`.
+/// The CPU supports AVX-512F; every segment ends at or before column `ld`.
 #[target_feature(enable = "avx512f,avx2,fma")]
-pub(super) unsafe fn output_adjoint_segment(g: &Wino3x3, dy: &[f32], s: Segment, dm: &mut [f32], ld: usize) {
+pub(super) unsafe fn output_adjoint_segments(g: &Wino3x3, dy: &[f32], segs: &[Segment], dm: &mut [f32], ld: usize) {
     let (o, oh, ow) = (g.o, g.oh, g.ow);
     let (even, odd) = evens_odds();
-    let x0 = 2 * s.tx0;
-    let cols = (ow - x0).min(2 * s.n) as isize;
-    let (mask_lo, mask_hi) = (lanes(0, cols, 16), lanes(16, cols, 16));
-    let store = ((1u32 << s.n) - 1) as u16;
-    let oy = 2 * s.ty;
-    for oc in 0..o {
+    for (oc, s) in (0..o).flat_map(|oc| segs.iter().map(move |s| (oc, s))) {
+        let x0 = 2 * s.tx0;
+        let cols = (ow - x0).min(2 * s.n) as isize;
+        let (mask_lo, mask_hi) = (lanes(0, cols, 16), lanes(16, cols, 16));
+        let store = ((1u32 << s.n) - 1) as u16;
+        let oy = 2 * s.ty;
         let plane = &dy[(s.img * o + oc) * oh * ow..(s.img * o + oc + 1) * oh * ow];
         // [left, right] output columns of the tile's top and bottom rows, over the tiles
         let mut r = [[_mm512_setzero_ps(); 2]; 2];
