@@ -1,7 +1,8 @@
-//! Criterion benchmark: one group of images through Winograd F(2x2, 3x3)
-//! (`winograd::conv3x3`: input transform, 16 GEMMs, output transform) against im2col + one
-//! GEMM (`im2col` + `sgemm`, the path conv2d takes otherwise), serial, on the seed models' 3x3
-//! layers with the group sizes conv2d uses. Throughput in the direct convolution's FLOPs
+//! Criterion benchmark: one group of images through Winograd F(2x2, 3x3) — `winograd::conv3x3`
+//! (input transform, 16 GEMMs, output transform over the whole group), `winograd::conv3x3_fused`
+//! (the same per block of 32 tiles, AVX-512 only) and the filter gradient
+//! (`winograd::filter_grad`) — against im2col + one GEMM (`im2col` + `sgemm`, the path conv2d
+//! takes otherwise), serial, on the seed models' 3x3 layers with the group sizes conv2d uses. Throughput in the direct convolution's FLOPs
 //! (`2·gn·O·oh·ow·C·9`), so Winograd can show more than the FMA peak.
 //!
 //! Timed in CPU time of the benchmarking thread (`CLOCK_THREAD_CPUTIME_ID`), not wall time:
@@ -51,6 +52,21 @@ fn bench(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("winograd", name), |b| {
             b.iter_custom(|iters| cpu_timed(iters, || winograd::conv3x3(&g, gn, &x, &u, None, &mut y, &mut scratch, false)))
         });
+
+        if let Some(f) = winograd::Fused::new(co, ci, &u) {
+            let mut s = vec![0.0; f.scratch_len()];
+            group.bench_function(BenchmarkId::new("winograd_fused", name), |b| {
+                b.iter_custom(|iters| cpu_timed(iters, || winograd::conv3x3_fused(&g, gn, &x, &f, None, &mut y, &mut s)))
+            });
+        }
+        if winograd::filter_grad::available() {
+            let dy = data(gn * co * hw * hw, 3);
+            let mut du = vec![0.0; g.filter_len()];
+            let mut s = vec![0.0; winograd::filter_grad::scratch_len(&g, gn)];
+            group.bench_function(BenchmarkId::new("winograd_filter_grad", name), |b| {
+                b.iter_custom(|iters| cpu_timed(iters, || winograd::filter_grad::accumulate(&g, gn, &x, &dy, &mut du, &mut s)))
+            });
+        }
 
         let (k, p) = (pt.rows(), pt.pixels());
         let ld = gn * p;

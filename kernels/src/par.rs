@@ -11,7 +11,7 @@ pub const CHUNK: usize = 1 << 14;
 
 /// `out[i] = f(x[i])`, in parallel over chunks of [`CHUNK`] elements.
 pub fn par_map(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
-    let mut out = vec![0.0f32; x.len()];
+    let mut out = crate::alloc::buffer(x.len()); // written in full
     let kernel = |o: &mut [f32], x: &[f32]| {
         for (o, &v) in o.iter_mut().zip(x) {
             *o = f(v);
@@ -30,7 +30,7 @@ pub fn par_map(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
 /// Panics if the two slices differ in length.
 pub fn par_zip2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
     assert!(a.len() == b.len(), "par_zip2: lengths differ: {} {}", a.len(), b.len());
-    let mut out = vec![0.0f32; a.len()];
+    let mut out = crate::alloc::buffer(a.len()); // written in full
     let kernel = |o: &mut [f32], a: &[f32], b: &[f32]| {
         for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
             *o = f(a, b);
@@ -49,7 +49,7 @@ pub fn par_zip2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec
 /// Panics if the three slices differ in length.
 pub fn par_zip3(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32 + Sync) -> Vec<f32> {
     assert!(a.len() == b.len() && b.len() == c.len(), "par_zip3: lengths differ: {} {} {}", a.len(), b.len(), c.len());
-    let mut out = vec![0.0f32; a.len()];
+    let mut out = crate::alloc::buffer(a.len()); // written in full
     let kernel = |o: &mut [f32], a: &[f32], b: &[f32], c: &[f32]| {
         for (((o, &a), &b), &c) in o.iter_mut().zip(a).zip(b).zip(c) {
             *o = f(a, b, c);

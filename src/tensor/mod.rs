@@ -15,7 +15,38 @@ use std::sync::Arc;
 #[derive(Clone, PartialEq)]
 pub struct Tensor {
     shape: Vec<usize>,
-    data: Arc<Vec<f32>>,
+    data: Arc<Storage>,
+}
+
+/// A tensor's values. When the last tensor holding them drops, a large buffer goes back to
+/// `pupil_kernels::alloc`'s pool, for the next op output of the same length (a training step
+/// allocates the same sizes every step).
+#[derive(PartialEq)]
+struct Storage(Vec<f32>);
+
+fn store(v: Vec<f32>) -> Arc<Storage> {
+    Arc::new(Storage(v))
+}
+
+impl Clone for Storage {
+    fn clone(&self) -> Self {
+        let mut v = pupil_kernels::alloc::buffer(self.0.len());
+        v.copy_from_slice(&self.0);
+        Storage(v)
+    }
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        pupil_kernels::alloc::recycle(std::mem::take(&mut self.0));
+    }
+}
+
+impl std::ops::Deref for Storage {
+    type Target = Vec<f32>;
+    fn deref(&self) -> &Vec<f32> {
+        &self.0
+    }
 }
 
 impl std::fmt::Debug for Tensor {
@@ -41,12 +72,14 @@ impl Tensor {
                 detail: format!("{} values cannot fill shape {:?} ({} elements)", data.len(), shape, numel(shape)),
             });
         }
-        Ok(Tensor { shape: shape.to_vec(), data: Arc::new(data) })
+        Ok(Tensor { shape: shape.to_vec(), data: store(data) })
     }
 
     /// A tensor filled with `v`.
     pub fn full(shape: &[usize], v: f32) -> Self {
-        Tensor { shape: shape.to_vec(), data: Arc::new(vec![v; numel(shape)]) }
+        let mut d = pupil_kernels::buffer(numel(shape));
+        d.fill(v);
+        Tensor { shape: shape.to_vec(), data: store(d) }
     }
     /// All zeros.
     pub fn zeros(shape: &[usize]) -> Self {
@@ -58,17 +91,17 @@ impl Tensor {
     }
     /// A scalar (shape `[]`).
     pub fn scalar(v: f32) -> Self {
-        Tensor { shape: vec![], data: Arc::new(vec![v]) }
+        Tensor { shape: vec![], data: store(vec![v]) }
     }
     /// Uniform in [lo, hi), from `rng`.
     pub fn uniform(shape: &[usize], lo: f32, hi: f32, rng: &mut Rng) -> Self {
         let d = (0..numel(shape)).map(|_| rng.uniform(lo, hi)).collect();
-        Tensor { shape: shape.to_vec(), data: Arc::new(d) }
+        Tensor { shape: shape.to_vec(), data: store(d) }
     }
     /// Normal with mean and standard deviation, from `rng`.
     pub fn normal(shape: &[usize], mean: f32, std: f32, rng: &mut Rng) -> Self {
         let d = (0..numel(shape)).map(|_| mean + std * rng.normal()).collect();
-        Tensor { shape: shape.to_vec(), data: Arc::new(d) }
+        Tensor { shape: shape.to_vec(), data: store(d) }
     }
     /// Seeded uniform in [lo, hi): same seed, same tensor.
     pub fn rand_uniform(shape: &[usize], lo: f32, hi: f32, seed: u64) -> Self {
@@ -101,11 +134,14 @@ impl Tensor {
     }
     /// The values, mutable (copies the storage first if it is shared).
     pub fn data_mut(&mut self) -> &mut [f32] {
-        Arc::make_mut(&mut self.data).as_mut_slice()
+        Arc::make_mut(&mut self.data).0.as_mut_slice()
     }
     /// Takes the values out (copies only if shared).
     pub fn into_vec(self) -> Vec<f32> {
-        Arc::try_unwrap(self.data).unwrap_or_else(|a| (*a).clone())
+        match Arc::try_unwrap(self.data) {
+            Ok(mut s) => std::mem::take(&mut s.0),
+            Err(a) => a.0.clone(),
+        }
     }
     /// The single value of a one-element tensor.
     pub fn item(&self) -> Result<f32> {
@@ -131,7 +167,7 @@ impl Tensor {
         let per = numel(&self.shape[1..]);
         let mut shape = self.shape.clone();
         shape[0] = end - start;
-        Ok(Tensor { shape, data: Arc::new(self.data[start * per..end * per].to_vec()) })
+        Ok(Tensor { shape, data: store(self.data[start * per..end * per].to_vec()) })
     }
 
     /// Gathers the listed rows of the first dimension (in that order) into a new tensor.
@@ -147,7 +183,7 @@ impl Tensor {
         }
         let mut shape = self.shape.clone();
         shape[0] = idx.len();
-        Ok(Tensor { shape, data: Arc::new(out) })
+        Ok(Tensor { shape, data: store(out) })
     }
 
     /// Stacks equal-shaped tensors along a new first dimension.
@@ -162,7 +198,7 @@ impl Tensor {
         }
         let mut shape = vec![items.len()];
         shape.extend_from_slice(&first.shape);
-        Ok(Tensor { shape, data: Arc::new(out) })
+        Ok(Tensor { shape, data: store(out) })
     }
 
     /// Index of the largest value in each row of a `[N, K]` tensor (first one on ties).
@@ -184,7 +220,7 @@ impl Tensor {
 
     /// Elementwise map into a new tensor.
     pub fn map(&self, f: impl Fn(f32) -> f32) -> Self {
-        Tensor { shape: self.shape.clone(), data: Arc::new(self.data.iter().map(|&x| f(x)).collect()) }
+        Tensor { shape: self.shape.clone(), data: store(self.data.iter().map(|&x| f(x)).collect()) }
     }
 
     /// Elementwise combination of two same-shaped tensors.
@@ -193,7 +229,7 @@ impl Tensor {
             return Err(Error::shape("Tensor::zip_map", &self.shape, &other.shape));
         }
         let d = self.data.iter().zip(other.data.iter()).map(|(&a, &b)| f(a, b)).collect();
-        Ok(Tensor { shape: self.shape.clone(), data: Arc::new(d) })
+        Ok(Tensor { shape: self.shape.clone(), data: store(d) })
     }
 
     /// `self += other` elementwise (same shape).

@@ -16,7 +16,7 @@
 //! adjoint transforms in the same fixed chunks.
 
 use pupil_kernels::winograd::{self, Wino3x3};
-use pupil_kernels::{col2im, im2col, zeroed, Patches};
+use pupil_kernels::{buffer, col2im, im2col, zeroed, Patches};
 use rayon::prelude::*;
 use std::cell::RefCell;
 
@@ -142,7 +142,7 @@ pub(crate) fn forward(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32]>) -> 
 /// fused kernel ([`winograd::conv3x3_fused`]) when the CPU has it, else [`winograd::conv3x3`].
 fn winograd_run(wg: &Wino3x3, n: usize, x: &[f32], u: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let (in_len, out_len) = (wg.c * wg.h * wg.w, wg.o * wg.oh * wg.ow);
-    let mut y = zeroed(n * out_len);
+    let mut y = buffer(n * out_len); // every output is written
     if y.is_empty() {
         return y;
     }
@@ -168,7 +168,7 @@ fn winograd_run(wg: &Wino3x3, n: usize, x: &[f32], u: &[f32], bias: Option<&[f32
 /// [`forward`] as im2col + GEMM, whatever the geometry.
 pub(crate) fn forward_im2col(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let (k, p, gs) = (g.k(), g.p(), g.group());
-    let mut y = zeroed(g.n * g.out_len());
+    let mut y = buffer(g.n * g.out_len()); // every output is written (GEMM with beta 0, or bias then beta 1)
     if y.is_empty() {
         return y;
     }
