@@ -6,7 +6,8 @@
 //! keras-hw3 step. So buffers of at least [`POOL_MIN`] floats are kept when their owner drops
 //! them ([`recycle`]; `pupil`'s tensors do it) and handed out again for a request of the same
 //! length: [`buffer`] (stale contents, for outputs written in full) or [`zeroed`]. The pool
-//! holds at most [`POOL_CAP_BYTES`], dropping the oldest buffers first; [`release`] empties it.
+//! holds at most [`POOL_CAP_BYTES`], dropping the oldest buffers first, and a request it cannot
+//! serve frees as many bytes of old buffers as it asks for; [`release`] empties it.
 
 use std::sync::Mutex;
 
@@ -23,16 +24,37 @@ pub const POOL_CAP_BYTES: usize = 512 << 20;
 /// Recycled buffers, oldest first, and their total size in bytes.
 static POOL: Mutex<(Vec<Vec<f32>>, usize)> = Mutex::new((Vec::new(), 0));
 
-/// Takes a pooled buffer of exactly `len` floats (the most recently recycled one), if any.
+/// Takes a pooled buffer of exactly `len` floats (the most recently recycled one), if any. On a
+/// miss, frees the oldest pooled buffers until as many bytes as asked for are freed, so the
+/// allocator can reuse that memory: when the sizes change (validation batches after training
+/// batches) the pool does not hold a step's worth of memory beside the new buffers.
 fn take(len: usize) -> Option<Vec<f32>> {
     if len < POOL_MIN {
         return None;
     }
-    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-    let i = pool.0.iter().rposition(|v| v.len() == len)?;
-    let v = pool.0.remove(i);
-    pool.1 -= std::mem::size_of_val(v.as_slice());
-    Some(v)
+    let mut evicted = Vec::new();
+    let found = {
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        match pool.0.iter().rposition(|v| v.len() == len) {
+            Some(i) => {
+                let v = pool.0.remove(i);
+                pool.1 -= std::mem::size_of_val(v.as_slice());
+                Some(v)
+            }
+            None => {
+                let mut freed = 0;
+                while freed < len * std::mem::size_of::<f32>() && !pool.0.is_empty() {
+                    let old = pool.0.remove(0);
+                    freed += std::mem::size_of_val(old.as_slice());
+                    pool.1 -= std::mem::size_of_val(old.as_slice());
+                    evicted.push(old);
+                }
+                None
+            }
+        }
+    };
+    drop(evicted); // freed outside the lock
+    found
 }
 
 /// Gives `v` to the pool for a later [`buffer`] or [`zeroed`] of its length; buffers under
@@ -129,16 +151,19 @@ mod tests {
     fn the_pool_hands_back_equal_lengths_and_respects_its_cap() {
         release();
         let len = POOL_MIN + 3;
-        let mut v = buffer(len);
+        recycle(buffer(len));
+        assert_eq!(pooled_bytes(), len * 4);
+        // another length does not take it, but a miss frees as many bytes as it asks for
+        let other = buffer(len + 1);
+        assert_eq!((other.len(), pooled_bytes()), (len + 1, 0));
+        let mut v = buffer(len); // a miss with an empty pool
         v.fill(7.0);
         let ptr = v.as_ptr();
+        recycle(other);
         recycle(v);
-        assert_eq!(pooled_bytes(), len * 4);
-        // another length does not take it
-        assert!(buffer(len + 1).len() == len + 1 && pooled_bytes() == len * 4);
-        // the same length does, zeroed when asked
+        // the same length takes its own buffer (the other one stays)
         let z = zeroed(len);
-        assert_eq!((z.as_ptr(), z.len(), pooled_bytes()), (ptr, len, 0));
+        assert_eq!((z.as_ptr(), z.len(), pooled_bytes()), (ptr, len, (len + 1) * 4));
         assert!(z.iter().all(|&x| x == 0.0));
         recycle(z);
         let b = buffer(len);
@@ -146,6 +171,8 @@ mod tests {
         if cfg!(debug_assertions) {
             assert!(b.iter().all(|x| x.is_nan()), "debug builds poison recycled buffers");
         }
+        drop(b);
+        release();
         // small buffers are not kept
         recycle(vec![1.0; POOL_MIN - 1]);
         assert_eq!(pooled_bytes(), 0);
