@@ -118,7 +118,7 @@ pub fn batch_norm(x: &Var, gamma: &Var, beta: &Var, state: &mut BatchNormState, 
     // y = (x - μ) · (γ / σ) + β, in parallel over (n, c) rows.
     let scale: Vec<f32> = gv.data().iter().zip(&invstd).map(|(&g, &i)| g * i).collect();
     let min = (CHUNK / inner).max(1);
-    let mut y = vec![0.0f32; xd.len()];
+    let mut y = pupil_kernels::buffer(xd.len()); // every row written below
     y.par_chunks_mut(inner).zip(xd.par_chunks(inner)).enumerate().with_min_len(min).for_each(|(r, (o, xs))| {
         let ch = r % c;
         let (mu, a, b) = (mean[ch], scale[ch], bv.data()[ch]);
@@ -142,7 +142,7 @@ pub fn batch_norm(x: &Var, gamma: &Var, beta: &Var, state: &mut BatchNormState, 
             (sg, sgx)
         });
         let dx = if need[0] {
-            let mut d = vec![0.0f32; xd.len()];
+            let mut d = pupil_kernels::buffer(xd.len()); // every row written below
             d.par_chunks_mut(inner).zip(xd.par_chunks(inner).zip(gd.par_chunks(inner))).enumerate().with_min_len(min).for_each(|(r, (d, (xs, gs)))| {
                 let ch = r % c;
                 let (mu, is, k) = (mean[ch], invstd[ch], scale[ch]);

@@ -27,19 +27,19 @@ pub fn matmul(a: &Var, b: &Var) -> Result<Var> {
         return Err(Error::Shape { op: "matmul", lhs: sa.to_vec(), rhs: sb.to_vec(), detail: "needs [m, k] · [k, n]".into() });
     }
     let (m, k, n) = (sa[0], sa[1], sb[1]);
-    let mut y = vec![0.0; m * n];
+    let mut y = pupil_kernels::buffer(m * n); // written in full by gemm
     gemm(m, k, n, a.value().data(), k, 1, b.value().data(), n, 1, &mut y);
     let (av, bv) = (a.value().clone(), b.value().clone());
     Ok(Var::from_op("matmul", &[a, b], Tensor::from_vec(y, &[m, n])?, move |g, need| {
         let da = if need[0] {
-            let mut d = vec![0.0; m * k];
+            let mut d = pupil_kernels::buffer(m * k);
             gemm(m, n, k, g.data(), n, 1, bv.data(), 1, n, &mut d);
             Some(Tensor::from_vec(d, &[m, k])?)
         } else {
             None
         };
         let db = if need[1] {
-            let mut d = vec![0.0; k * n];
+            let mut d = pupil_kernels::buffer(k * n);
             gemm(k, m, n, av.data(), 1, k, g.data(), n, 1, &mut d);
             Some(Tensor::from_vec(d, &[k, n])?)
         } else {
@@ -101,7 +101,7 @@ fn affine(x: &Var, w: &Var, b: Option<&Var>, layout: WeightLayout) -> Result<Var
     }
     // strides (row, col) of W read as the [in, out] matrix of Y = X · W
     let (rsw, csw) = if layout == WeightLayout::InOut { (dout, 1) } else { (1, din) };
-    let mut y = vec![0.0; nb * dout];
+    let mut y = pupil_kernels::buffer(nb * dout); // written in full by gemm
     gemm(nb, din, dout, x.value().data(), din, 1, w.value().data(), rsw, csw, &mut y);
     if let Some(b) = b {
         for row in y.chunks_mut(dout) {
@@ -115,14 +115,14 @@ fn affine(x: &Var, w: &Var, b: Option<&Var>, layout: WeightLayout) -> Result<Var
     let backward = move |g: &Tensor, need: &[bool]| {
         let dx = if need[0] {
             // dX = G · Wᵀ over the [in, out] view: element (o, i) of Wᵀ is at o·csw + i·rsw
-            let mut d = vec![0.0; nb * din];
+            let mut d = pupil_kernels::buffer(nb * din);
             gemm(nb, dout, din, g.data(), dout, 1, wv.data(), csw, rsw, &mut d);
             Some(Tensor::from_vec(d, &[nb, din])?)
         } else {
             None
         };
         let dw = if need[1] {
-            let mut d = vec![0.0; din * dout];
+            let mut d = pupil_kernels::buffer(din * dout);
             match layout {
                 // dW = Xᵀ · G, [in, out]
                 WeightLayout::InOut => gemm(din, nb, dout, xv.data(), 1, din, g.data(), dout, 1, &mut d),
