@@ -2,7 +2,7 @@
 //! optional fused activation. "same" padding with an even kernel pads one more zero at the
 //! bottom/right, as Keras does.
 
-use super::activation::apply_act;
+use super::activation::apply_act_owned;
 use super::module::{weight_l2, Module};
 use super::spec::{same_padding, Act, Padding};
 use super::Init;
@@ -72,7 +72,7 @@ impl Module for Conv2d {
                 }
             }
         };
-        apply_act(&y, self.activation)
+        apply_act_owned(y, self.activation)
     }
     fn params(&self) -> Vec<&Param> {
         vec![&self.weight, &self.bias]

@@ -2,7 +2,7 @@
 //! `[units, in]` as PyTorch stores it, so a saved model's `denseN.weight` is what
 //! `nn.Linear.weight` expects.
 
-use super::activation::apply_act;
+use super::activation::apply_act_owned;
 use super::module::{weight_l2, Module};
 use super::spec::Act;
 use super::Init;
@@ -44,7 +44,7 @@ impl Module for Dense {
     fn forward(&self, x: &Var) -> Result<Var> {
         let g = x.graph().clone();
         let y = ops::linear_t(x, &g.param(&self.weight), Some(&g.param(&self.bias)))?;
-        apply_act(&y, self.activation)
+        apply_act_owned(y, self.activation)
     }
     fn params(&self) -> Vec<&Param> {
         vec![&self.weight, &self.bias]
