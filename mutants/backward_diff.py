@@ -1,7 +1,8 @@
 """Marks the backward code of src/ops as the added lines of a unified diff, for
 `cargo mutants --in-diff`, so that mutation testing covers only the gradients: the closures
-given to `Var::from_op` (and `let backward = move |...|`), the derivative closures given to
-`activation::unary`, and the `backward` / `max_backward` / `avg_backward` kernels. Each such
+given to `Var::from_op` / `Var::from_op_owned` (and `let backward = move |...|`), the
+derivative closures given to `activation::unary` / `unary_y` and the activations' named
+derivatives (`fn relu_grad(...)`), and the `backward` / `max_backward` / `avg_backward` kernels. Each such
 span runs from its first line to where its brackets balance; the tests modules are left out.
 
 Usage: python3 mutants/backward_diff.py REPO_ROOT > backward.diff
@@ -12,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 
-START = re.compile(r'from_op\(|let backward = move \||unary\("|fn (max_|avg_)?backward\(')
+START = re.compile(r'from_op(_owned)?\(|let backward = move \||unary(_y)?\("|fn (max_|avg_)?backward\(|fn \w+_grad\(')
 
 
 def backward_lines(lines):

@@ -31,11 +31,21 @@ use std::rc::Rc;
 /// a gradient, returns one gradient per input (None where not needed).
 pub type BackwardFn = Box<dyn Fn(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>>>;
 
+/// A [`BackwardFn`] that takes the output's gradient by value, so an elementwise op can write
+/// its input's gradient into the same storage (no new buffer; `Tensor::data_mut` copies only
+/// if the gradient is still shared, e.g. a caller's seed or a retained gradient).
+pub type BackwardOwnedFn = Box<dyn Fn(Tensor, &[bool]) -> Result<Vec<Option<Tensor>>>>;
+
+enum Backward {
+    Shared(BackwardFn),
+    Owned(BackwardOwnedFn),
+}
+
 struct Node {
     /// The op that recorded the node (`"leaf"` for leaves).
     op: &'static str,
     parents: Vec<usize>,
-    backward: Option<BackwardFn>,
+    backward: Option<Backward>,
     requires_grad: bool,
     retain: Cell<bool>,
 }
@@ -82,7 +92,7 @@ impl Graph {
         self.len() == 0
     }
 
-    fn push(&self, op: &'static str, parents: Vec<usize>, backward: Option<BackwardFn>, requires_grad: bool) -> Option<usize> {
+    fn push(&self, op: &'static str, parents: Vec<usize>, backward: Option<Backward>, requires_grad: bool) -> Option<usize> {
         if !self.0.record {
             return None;
         }
@@ -141,14 +151,35 @@ impl Var {
     /// [`Error::Backward`] naming `op`. If no input needs a gradient (or the graph is not
     /// recording) nothing is recorded and the closure is dropped.
     pub fn from_op(op: &'static str, inputs: &[&Var], value: Tensor, backward: impl Fn(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + 'static) -> Var {
+        Self::record(op, inputs, value, || Backward::Shared(Box::new(backward)))
+    }
+
+    /// [`Var::from_op`] with a backward that gets the output's gradient by value (see
+    /// [`BackwardOwnedFn`]): for elementwise ops that can overwrite it with their input's
+    /// gradient.
+    pub fn from_op_owned(op: &'static str, inputs: &[&Var], value: Tensor, backward: impl Fn(Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + 'static) -> Var {
+        Self::record(op, inputs, value, || Backward::Owned(Box::new(backward)))
+    }
+
+    fn record(op: &'static str, inputs: &[&Var], value: Tensor, backward: impl FnOnce() -> Backward) -> Var {
         let graph = inputs[0].graph.clone();
         let needs = inputs.iter().any(|v| v.requires_grad());
         if !needs || !graph.is_recording() {
             return Var { graph, id: None, value };
         }
         let parents = inputs.iter().map(|v| v.id.unwrap_or(usize::MAX)).collect();
-        let id = graph.push(op, parents, Some(Box::new(backward)), true);
+        let id = graph.push(op, parents, Some(backward()), true);
         Var { graph, id, value }
+    }
+
+    /// Splits this handle into its value and a handle to the same node holding an empty
+    /// placeholder value, for an op that consumes a value nothing else needs (a layer's own
+    /// pre-activation output) and computes its result in the same storage. The placeholder
+    /// handle is only good as an input of [`Var::from_op`] / [`Var::from_op_owned`] (its
+    /// graph, node and `requires_grad` are the original's).
+    pub(crate) fn into_parts(self) -> (Var, Tensor) {
+        let Var { graph, id, value } = self;
+        (Var { graph, id, value: Tensor::zeros(&[0]) }, value)
     }
 
     /// The value.
@@ -219,7 +250,12 @@ impl Var {
             if let Some(bw) = &node.backward {
                 let needs: Vec<bool> = node.parents.iter().map(|&p| p != usize::MAX && nodes[p].requires_grad).collect();
                 let in_op = |e: Error| Error::Backward { op: node.op, source: Box::new(e) };
-                let pg = bw(&g, &needs).map_err(in_op)?;
+                let keep = node.retain.get().then(|| g.clone());
+                let pg = match bw {
+                    Backward::Shared(f) => f(&g, &needs),
+                    Backward::Owned(f) => f(g, &needs),
+                }
+                .map_err(in_op)?;
                 if pg.len() != node.parents.len() {
                     return Err(in_op(Error::invalid("backward", format!("returned {} gradients for {} inputs", pg.len(), node.parents.len()))));
                 }
@@ -230,7 +266,7 @@ impl Var {
                         slot @ None => *slot = Some(gp),
                     }
                 }
-                if node.retain.get() {
+                if let Some(g) = keep {
                     kept.insert(i, g);
                 }
             } else {

@@ -27,7 +27,7 @@ impl Net {
         if n < model.len() {
             spec.layers.truncate(n);
         }
-        let mut m = Sequential::build(&spec, model.input_shape(), 0)?;
+        let mut m = Sequential::build_for_loading(&spec, model.input_shape())?;
         m.load_named(&model.named_tensors().into_iter().collect())?;
         for p in m.params_mut() {
             p.trainable = false;

@@ -23,6 +23,20 @@ pub fn apply_act(x: &Var, act: Option<Act>) -> Result<Var> {
     }
 }
 
+/// [`apply_act`] on a value the caller gives up (a layer's own pre-activation output): the
+/// activations whose backward needs only their output run in its storage. The same values
+/// and gradients as [`apply_act`].
+pub(crate) fn apply_act_owned(x: Var, act: Option<Act>) -> Result<Var> {
+    match act {
+        None => Ok(x),
+        Some(Act::Relu) => ops::relu_owned(x),
+        Some(Act::Selu) => ops::selu_owned(x),
+        Some(Act::Sigmoid) => ops::sigmoid_owned(x),
+        Some(Act::Tanh) => ops::tanh_owned(x),
+        other => apply_act(&x, other),
+    }
+}
+
 /// A parameter-free activation layer.
 pub struct Activation(pub Act);
 

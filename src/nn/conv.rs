@@ -2,7 +2,7 @@
 //! optional fused activation. "same" padding with an even kernel pads one more zero at the
 //! bottom/right, as Keras does.
 
-use super::activation::apply_act;
+use super::activation::apply_act_owned;
 use super::module::{weight_l2, Module};
 use super::spec::{same_padding, Act, Padding};
 use super::Init;
@@ -39,8 +39,14 @@ impl Conv2d {
         let shape = [filters, in_ch, kernel.0, kernel.1];
         let rf = kernel.0 * kernel.1;
         let w = init.draw(&shape, in_ch * rf, filters * rf, rng);
+        Self::with_weight(name, w, stride, padding, activation, l2)
+    }
+
+    /// A layer with the given weight `[filters, C, kh, kw]` and a zero bias.
+    pub fn with_weight(name: &str, weight: Tensor, stride: (usize, usize), padding: Padding, activation: Option<Act>, l2: f32) -> Self {
+        let filters = weight.shape()[0];
         Conv2d {
-            weight: Param::new(format!("{name}.weight"), w),
+            weight: Param::new(format!("{name}.weight"), weight),
             bias: Param::new(format!("{name}.bias"), Tensor::zeros(&[filters])),
             stride,
             padding,
@@ -72,7 +78,7 @@ impl Module for Conv2d {
                 }
             }
         };
-        apply_act(&y, self.activation)
+        apply_act_owned(y, self.activation)
     }
     fn params(&self) -> Vec<&Param> {
         vec![&self.weight, &self.bias]

@@ -2,7 +2,7 @@
 //! `[units, in]` as PyTorch stores it, so a saved model's `denseN.weight` is what
 //! `nn.Linear.weight` expects.
 
-use super::activation::apply_act;
+use super::activation::apply_act_owned;
 use super::module::{weight_l2, Module};
 use super::spec::Act;
 use super::Init;
@@ -22,12 +22,13 @@ pub struct Dense {
 impl Dense {
     /// A new layer mapping `inputs` features to `units`.
     pub fn new(name: &str, inputs: usize, units: usize, activation: Option<Act>, init: Init, l2: f32, rng: &mut Rng) -> Self {
-        Dense {
-            weight: Param::new(format!("{name}.weight"), out_in(&init.draw(&[inputs, units], inputs, units, rng))),
-            bias: Param::new(format!("{name}.bias"), Tensor::zeros(&[units])),
-            activation,
-            l2,
-        }
+        Self::with_weight(name, out_in(&init.draw(&[inputs, units], inputs, units, rng)), activation, l2)
+    }
+
+    /// A layer with the given weight `[units, inputs]` and a zero bias.
+    pub fn with_weight(name: &str, weight: Tensor, activation: Option<Act>, l2: f32) -> Self {
+        let units = weight.shape()[0];
+        Dense { weight: Param::new(format!("{name}.weight"), weight), bias: Param::new(format!("{name}.bias"), Tensor::zeros(&[units])), activation, l2 }
     }
 }
 
@@ -44,7 +45,7 @@ impl Module for Dense {
     fn forward(&self, x: &Var) -> Result<Var> {
         let g = x.graph().clone();
         let y = ops::linear_t(x, &g.param(&self.weight), Some(&g.param(&self.bias)))?;
-        apply_act(&y, self.activation)
+        apply_act_owned(y, self.activation)
     }
     fn params(&self) -> Vec<&Param> {
         vec![&self.weight, &self.bias]

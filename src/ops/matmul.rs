@@ -135,13 +135,18 @@ fn affine(x: &Var, w: &Var, b: Option<&Var>, layout: WeightLayout) -> Result<Var
         };
         let mut out = vec![dx, dw];
         if need.len() > 2 {
-            let mut db = vec![0.0f32; dout];
-            for row in g.data().chunks(dout) {
-                for (d, v) in db.iter_mut().zip(row) {
-                    *d += v;
+            let db = if need[2] {
+                let mut db = vec![0.0f32; dout];
+                for row in g.data().chunks(dout) {
+                    for (d, v) in db.iter_mut().zip(row) {
+                        *d += v;
+                    }
                 }
-            }
-            out.push(Some(Tensor::from_vec(db, &[dout])?));
+                Some(Tensor::from_vec(db, &[dout])?)
+            } else {
+                None
+            };
+            out.push(db);
         }
         Ok(out)
     };

@@ -18,6 +18,7 @@ mod regularize;
 mod softmax;
 
 pub use activation::{elu, leaky_relu, prelu, relu, selu, sigmoid, softplus, tanh, SELU_ALPHA, SELU_LAMBDA};
+pub(crate) use activation::{relu_owned, selu_owned, sigmoid_owned, tanh_owned};
 pub use arith::{add, add_scalar, flatten, mean, mul, reshape, scale, sub, sum};
 pub use batchnorm::{batch_norm, BatchNormState};
 pub use conv::conv2d;

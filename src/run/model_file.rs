@@ -76,7 +76,7 @@ pub fn load_model(path: &Path) -> Result<RunModel> {
     // the file's tensors against its architecture, before any layer is allocated
     let held: Vec<(String, Vec<usize>)> = tensors.iter().map(|(n, t)| (n.clone(), t.shape().to_vec())).collect();
     meta.spec.check_tensors(&meta.input, &held).map_err(|e| Error::parse(path, 0, "weights", e.to_string()))?;
-    let mut model = Sequential::build(&meta.spec, &meta.input, 0).map_err(|e| Error::parse(path, 0, META_KEY, e.to_string()))?;
+    let mut model = Sequential::build_for_loading(&meta.spec, &meta.input).map_err(|e| Error::parse(path, 0, META_KEY, e.to_string()))?;
     if model.output_shape() != [meta.class_names.len()] {
         return Err(Error::parse(path, 0, META_KEY, format!("{} class names for a model with output {:?}", meta.class_names.len(), model.output_shape())));
     }
