@@ -37,6 +37,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         val_data: a.val_data,
         test_data: a.test_data,
         class_names: a.class_names.as_deref().map(pupil::data::parse_class_names).transpose()?,
+        classes: a.classes,
     };
     // bars while the data files are read; the epochs draw their own (and validation within them)
     progress::observe_library(a.quiet.quiet);
