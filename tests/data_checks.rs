@@ -32,10 +32,30 @@ fn a_stray_idx_label_does_not_invent_classes() {
     idx::write_labels(&dir.join("x-labels-idx1-ubyte"), &labels, false).unwrap();
     let e = load_err(&ip);
     assert!(e.contains("x-labels-idx1-ubyte: labels:") && e.contains("largest label is 255 (item 6)") && e.contains("class 5 has no example"), "{e}");
+    // with the number of classes given, the labels must be below it, and gaps are allowed
+    let for_classes = |n| data::load_with(&ip, Split::Training, &data::LoadOptions { classes: Some(n), ..Default::default() });
+    let e = for_classes(10).unwrap_err().to_string();
+    assert!(e.contains("x-labels-idx1-ubyte: labels:") && e.contains("label 255 (item 6) is not one of the 10 classes 0 to 9"), "{e}");
+    let ds = for_classes(256).unwrap();
+    assert_eq!((ds.num_classes(), ds.label(5), ds.class_names[255].as_str()), (256, Some(255), "255"));
     // twelve classes, each with an example: accepted, with twelve class names
     let labels: Vec<u8> = (0..12).collect();
     idx::write_labels(&dir.join("x-labels-idx1-ubyte"), &labels, false).unwrap();
     assert_eq!(data::load(&ip, Split::Training).unwrap().num_classes(), 12);
+    // a class between without an example (10): only with the number of classes given
+    let gap: Vec<u8> = (0..12).map(|i| if i == 10 { 12 } else { i }).collect();
+    idx::write_labels(&dir.join("x-labels-idx1-ubyte"), &gap, false).unwrap();
+    assert!(load_err(&ip).contains("class 10 has no example"));
+    let ds = data::load_with(&ip, Split::Training, &data::LoadOptions { classes: Some(13), ..Default::default() }).unwrap();
+    assert_eq!((ds.num_classes(), ds.class_counts()[10..].to_vec()), (13, vec![0, 1, 1]));
+    // a FER CSV (7 classes): fewer classes than its labels name is an error naming the file, the
+    // image and the class; more is allowed
+    let csv = write(&dir, "train.csv", "label,feature\n0,1 2 3 4\n4,1 2 3 4\n6,5 6 7 8\n");
+    let fer = |n| data::load_with(&csv, Split::Training, &data::LoadOptions { classes: Some(n), ..Default::default() });
+    let e = fer(4).unwrap_err().to_string();
+    assert!(e.contains("train.csv: labels: label 4 (class \"Sad\") of image 2 is not one of the 4 classes 0 to 3 (the largest label is 6)"), "{e}");
+    assert_eq!(fer(9).unwrap().class_names[5..], ["Surprise", "Neutral", "7", "8"]);
+    assert_eq!(fer(7).unwrap().class_names, data::load(&csv, Split::Training).unwrap().class_names);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

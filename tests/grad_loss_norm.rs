@@ -1,4 +1,4 @@
-//! Property tests of softmax, log-softmax, the losses, batch norm, dropout and the L2 penalty:
+//! Property tests of softmax, log-softmax, the losses (plain and class-weighted), batch norm, dropout and the L2 penalty:
 //! gradcheck over random shapes and hyper-parameters, value tests, errors and thread-count
 //! independence.
 
@@ -40,6 +40,9 @@ proptest! {
         gradcheck(|_, v| ops::cross_entropy(&v[0], &lab), &xs, &opts()).unwrap();
         gradcheck(|_, v| ops::nll_loss(&v[0], &lab), &xs, &opts()).unwrap();
         gradcheck(|_, v| ops::nll_loss(&ops::log_softmax(&v[0])?, &lab), &xs, &opts()).unwrap();
+        // per-class weights: each row's gradient scaled by w_y / Σ w
+        let w = Tensor::rand_uniform(&[k], 0.2, 3.0, seed + 9).into_vec();
+        gradcheck(|_, v| ops::weighted_cross_entropy(&v[0], &lab, &w), &xs, &opts()).unwrap();
     }
 
     #[test]

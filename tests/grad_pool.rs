@@ -92,3 +92,53 @@ fn padded_pool_errors_name_the_shapes() {
     let e = ops::avg_pool2d_padded(&x, (2, 2), (1, 1), [0, 70000, 0, 0]).unwrap_err().to_string();
     assert!(e.contains("too large"), "{e}");
 }
+
+/// An input of zero height padded to a plane the kernel fits: the output is the padding's
+/// zeros, and the gradient is the input's: empty (the backward kernels must stop before
+/// splitting an empty gradient into blocks).
+#[test]
+fn a_zero_height_input_pools_its_padding_only() {
+    for max in [true, false] {
+        let g = Graph::new();
+        let x = g.leaf(Tensor::zeros(&[2, 3, 0, 4]));
+        let y = if max { ops::max_pool2d_padded(&x, (2, 2), (1, 1), [1, 1, 0, 0]) } else { ops::avg_pool2d_padded(&x, (2, 2), (1, 1), [1, 1, 0, 0]) }.unwrap();
+        assert_eq!(y.shape(), &[2, 3, 1, 3]);
+        assert!(y.value().data().iter().all(|&v| v == 0.0), "max {max}");
+        let gr = y.backward_with(Tensor::ones(y.shape())).unwrap();
+        assert_eq!(gr.wrt(&x).unwrap().shape(), &[2, 3, 0, 4], "max {max}");
+    }
+}
+
+/// A batch larger than one parallel block of planes (2·40 planes of 24x24, 56 planes a block):
+/// the gradients of 2x2 / stride-2 max and average pooling against a plain loop, exactly.
+#[test]
+fn pool_gradients_over_many_blocks_match_a_plain_loop() {
+    let (n, c, h, w) = (2, 40, 24, 24);
+    let len = n * c * h * w;
+    // distinct values (7919 is prime to len), so every window has one max
+    let x0 = Tensor::from_vec((0..len).map(|i| ((i * 7919) % len) as f32).collect(), &[n, c, h, w]).unwrap();
+    let (oh, ow) = (h / 2, w / 2);
+    let dy = Tensor::from_vec((0..n * c * oh * ow).map(|i| (i % 97) as f32 - 48.0).collect(), &[n, c, oh, ow]).unwrap();
+    for max in [true, false] {
+        let g = Graph::new();
+        let x = g.leaf(x0.clone());
+        let y = if max { ops::max_pool2d(&x, (2, 2), (2, 2)) } else { ops::avg_pool2d(&x, (2, 2), (2, 2)) }.unwrap();
+        let got = y.backward_with(dy.clone()).unwrap().wrt(&x).unwrap().clone();
+        let mut want = vec![0.0f32; len];
+        for p in 0..n * c {
+            for (oy, ox) in (0..oh).flat_map(|oy| (0..ow).map(move |ox| (oy, ox))) {
+                let d = dy.data()[(p * oh + oy) * ow + ox];
+                let cells: Vec<usize> = [(0, 0), (0, 1), (1, 0), (1, 1)].iter().map(|&(a, b)| (p * h + 2 * oy + a) * w + 2 * ox + b).collect();
+                if max {
+                    let top = *cells.iter().max_by(|&&i, &&j| x0.data()[i].total_cmp(&x0.data()[j])).unwrap();
+                    want[top] += d;
+                } else {
+                    for &i in &cells {
+                        want[i] += d / 4.0;
+                    }
+                }
+            }
+        }
+        assert_eq!(bits(&got), want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "max {max}");
+    }
+}

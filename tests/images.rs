@@ -124,14 +124,19 @@ fn image_folders_name_classes_by_their_folders() {
     assert_eq!((ds.channels, ds.height, ds.width), (1, 12, 12));
     // given the model's classes, folders are matched by name
     let names: Vec<String> = ["mango", "zebra", "Apple", "kiwi"].iter().map(|s| s.to_string()).collect();
-    let opts = data::LoadOptions { size: Some((6, 6)), class_names: Some(names.clone()) };
+    let opts = data::LoadOptions { size: Some((6, 6)), class_names: Some(names.clone()), classes: None };
     let ds = data::load_with(&root, Split::Test, &opts).unwrap();
     assert_eq!(ds.class_names, names);
     assert_eq!(ds.labels.as_deref().unwrap(), [2, 2, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1]);
     assert_eq!((ds.height, ds.width), (6, 6));
-    let opts = data::LoadOptions { size: None, class_names: Some(names[..2].to_vec()) };
+    let opts = data::LoadOptions { size: None, class_names: Some(names[..2].to_vec()), classes: None };
     let e = data::load_with(&root, Split::Test, &opts).unwrap_err().to_string();
     assert!(e.contains("Apple") && e.contains("not one of the classes"), "{e}");
+    // --classes: fewer than the folders is an error naming the folder's class; more adds classes
+    let for_classes = |n| data::load_with(&root, Split::Training, &data::LoadOptions { classes: Some(n), ..Default::default() });
+    let e = for_classes(2).unwrap_err().to_string();
+    assert!(e.contains(&*root.to_string_lossy()) && e.contains("label 2 (class \"zebra\") of image 9 is not one of the 2 classes"), "{e}");
+    assert_eq!(for_classes(5).unwrap().class_names, ["Apple", "mango", "zebra", "3", "4"]);
     // an empty class folder is named
     std::fs::create_dir_all(root.join("empty")).unwrap();
     let e = data::load(&root, Split::Training).unwrap_err().to_string();
@@ -146,7 +151,7 @@ fn trees_of_splits_pick_their_folder() {
     let count = |s: Split| data::load(&root, s).map(|d| (d.len(), d.labels.unwrap()));
     assert_eq!(count(Split::Training).unwrap(), (6, vec![0, 0, 0, 1, 1, 1]));
     // val/ stands in for a missing test/; its one folder is class "b" of the training data
-    let opts = data::LoadOptions { size: None, class_names: Some(vec!["a".into(), "b".into()]) };
+    let opts = data::LoadOptions { size: None, class_names: Some(vec!["a".into(), "b".into()]), classes: None };
     assert_eq!(data::load_with(&root, Split::PublicTest, &opts).unwrap().labels.unwrap(), [1, 1]);
     assert_eq!(count(Split::Test).unwrap().0, 2);
     assert_eq!(count(Split::All).unwrap().0, 8);
@@ -213,6 +218,7 @@ fn class_names_flag_renames_and_counts_must_match() {
         val_data: None,
         test_data: None,
         class_names: names.map(|n| data::parse_class_names(n).unwrap()),
+        classes: None,
     };
     let csv = dir.join("train.csv");
     let s = TrainSession::start(&plan(None, &csv, "fer")).unwrap();

@@ -192,6 +192,7 @@ fn a_session_records_its_data_for_later_commands() {
         val_data: None,
         test_data: None,
         class_names: None,
+        classes: None,
     };
     let mut s = TrainSession::start(&plan).unwrap_or_else(|e| panic!("{e}"));
     let report = s.fit(&mut |_| {}).unwrap();
@@ -371,6 +372,7 @@ fn messages_come_in_order_and_name_the_flag_or_file() {
         val_data: None,
         test_data: None,
         class_names: None,
+        classes: None,
     };
     let e = TrainSession::start(&plan).err().unwrap().to_string();
     assert!(e.contains("unlabelled.csv") && e.contains("no labels"), "{e}");

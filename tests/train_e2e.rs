@@ -235,6 +235,48 @@ fn cli_reports_bad_input_in_one_line() {
     }
 }
 
+/// `train --classes N`: the model's outputs, for IDX labels that leave a class without an
+/// example (an error without it), and a clear error for a label at or above N.
+#[test]
+fn cli_classes_sets_the_models_outputs() {
+    let dir = tmp("cli-classes");
+    let exe = env!("CARGO_BIN_EXE_pupil");
+    let images = dir.join("x-images-idx3-ubyte");
+    let pixels: Vec<u8> = (0..40 * 64).map(|i| ((i / 64) % 10 * 25 + i % 7) as u8).collect();
+    pupil::data::idx::write_images(&images, 8, 8, &pixels, false).unwrap();
+    let mut labels: Vec<u8> = (0..40).map(|i| (i % 10) as u8).collect();
+    labels[3] = 12; // classes 10 and 11 have no example
+    pupil::data::idx::write_labels(&dir.join("x-labels-idx1-ubyte"), &labels, false).unwrap();
+    let run = dir.join("run");
+    let train = |extra: &[&str]| {
+        let mut c = Command::new(exe);
+        c.args(["train", "--quiet", "--model", "small", "--epochs", "1", "--batch", "8", "--overwrite", "--data"]).arg(&images).arg("--out").arg(&run);
+        c.args(extra).output().unwrap()
+    };
+    let err = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    let out = train(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err(&out).contains("class 10 has no example") && err(&out).contains("--classes"), "{}", err(&out));
+    let out = train(&["--classes", "12"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err(&out).contains("x-labels-idx1-ubyte: labels: label 12 (item 4) is not one of the 12 classes 0 to 11"), "{}", err(&out));
+    let out = train(&["--classes", "16"]);
+    assert!(out.status.success(), "{}", err(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("16 classes"));
+    let meta = std::fs::read_to_string(run.join("model.json")).unwrap();
+    assert!(meta.contains("\"15\""), "{meta}");
+    // the run's data is read for the model's 16 classes again, gaps and all
+    let out = Command::new(exe).args(["eval", "--quiet", "--run"]).arg(&run).arg("--data").arg(&images).output().unwrap();
+    assert!(out.status.success(), "{}", err(&out));
+    // a range error for a count that is no number of classes, and names that must match it
+    for (args, want) in [(&["--classes", "0"][..], "--classes"), (&["--classes", "-3"], "--classes"), (&["--classes", "300"], "300 is not from 1 to 256")] {
+        let out = train(args);
+        assert!(!out.status.success() && err(&out).contains(want), "{args:?}: {}", err(&out));
+    }
+    let out = train(&["--classes", "13", "--class-names", "a,b"]);
+    assert!(!out.status.success() && err(&out).contains("2 names given for --classes 13"), "{}", err(&out));
+}
+
 #[test]
 fn cli_resume_continues_to_the_runs_own_epoch_count() {
     let dir = tmp("cli-resume");

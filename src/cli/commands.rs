@@ -37,6 +37,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         val_data: a.val_data,
         test_data: a.test_data,
         class_names: a.class_names.as_deref().map(pupil::data::parse_class_names).transpose()?,
+        classes: a.classes,
     };
     // the library's bars while the data are read and at the final evaluation; the epochs (and
     // their validation) come as events, drawn by `Progress`

@@ -162,6 +162,11 @@ pub struct TrainArgs {
     /// FER2013's emotions, Fashion-MNIST's names, an image folder's folders, else numbers).
     #[arg(long)]
     pub class_names: Option<String>,
+    /// Number of classes, the model's outputs (1 to 256; default: the data's). Every label must
+    /// be below it; classes with no example are allowed, which an IDX set's labels otherwise
+    /// may not leave between 0 and the largest.
+    #[arg(long, allow_negative_numbers = true, value_parser = values::at_least::<1>)]
+    pub classes: Option<usize>,
     /// Run directory (model, checkpoint, history.csv, curves.png, confusion.png). Default: a
     /// new numbered run runs/run-NNN, with runs/latest pointing to it (with --resume: runs/latest).
     #[arg(long)]

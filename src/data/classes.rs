@@ -11,6 +11,7 @@
 
 use super::{Dataset, FASHION_CLASSES};
 use crate::error::{Error, Result};
+use std::path::Path;
 
 /// FNV-1a hashes of the first 28x28 image of Fashion-MNIST's `train-images-idx3-ubyte` and
 /// `t10k-images-idx3-ubyte` (computed from the files as distributed).
@@ -42,6 +43,15 @@ pub fn idx_class_names(first_image: &[u8], height: usize, width: usize, max_labe
         FASHION_CLASSES.iter().map(|s| s.to_string()).collect()
     } else {
         numbered_names(max_label)
+    }
+}
+
+/// A number of classes (`--classes`): 1 to 256, as labels are bytes.
+pub fn check_class_count(n: usize) -> Result<()> {
+    if (1..=256).contains(&n) {
+        Ok(())
+    } else {
+        Err(Error::invalid("--classes", format!("{n} is not from 1 to 256")))
     }
 }
 
@@ -80,6 +90,37 @@ impl Dataset {
         self.class_names = names;
         Ok(self)
     }
+
+    /// The same data read for `n` classes (`pupil train --classes`, 1 to 256): every label must
+    /// be below `n` (the error names `source`, the first image whose label is not, and that
+    /// label's class); classes without examples are allowed. The class names are the data's
+    /// first `n`, then numbered ones for the classes beyond the data's (`"10"`, `"11"`, ...,
+    /// or `"class 10"` while a name is taken).
+    pub fn with_classes(mut self, n: usize, source: &Path) -> Result<Dataset> {
+        check_class_count(n)?;
+        if let Some((i, l)) = self.labels.as_ref().and_then(|ls| ls.iter().enumerate().find(|&(_, &l)| l as usize >= n)).map(|(i, &l)| (i, l as usize)) {
+            let name = match self.class_names.get(l) {
+                Some(c) if *c != l.to_string() => format!(" (class {c:?})"),
+                _ => String::new(),
+            };
+            let max = self.labels.iter().flatten().max().copied().unwrap_or(0);
+            return Err(Error::parse(
+                source,
+                0,
+                "labels",
+                format!("label {l}{name} of image {} is not one of the {n} classes 0 to {} (the largest label is {max})", i + 1, n - 1),
+            ));
+        }
+        self.class_names.truncate(n);
+        for i in self.class_names.len()..n {
+            let mut name = i.to_string();
+            while self.class_names.contains(&name) {
+                name = format!("class {name}");
+            }
+            self.class_names.push(name);
+        }
+        Ok(self)
+    }
 }
 
 #[cfg(test)]
@@ -105,6 +146,39 @@ mod tests {
         let e = fer.clone().with_class_names(three("a,b,c")).unwrap_err().to_string();
         assert!(e.contains("3 names given") && e.contains("7 classes (Angry"), "{e}");
         assert_eq!(fer.with_class_names(three("a,b,c,d,e,f,g")).unwrap().class_names[6], "g");
+    }
+
+    #[test]
+    fn classes_given_allow_gaps_and_bound_the_labels() {
+        let src = Path::new("data/x.csv");
+        // labels 0, 1, 3 read for 6 classes: class 2 has no example, classes 4 and 5 are added
+        let d = ds(vec![0, 3, 1], numbered_names(Some(3))).with_classes(6, src).unwrap();
+        assert_eq!(d.class_names, ["0", "1", "2", "3", "4", "5"]);
+        assert_eq!((d.num_classes(), d.labels.as_deref()), (6, Some(&[0, 3, 1][..])));
+        // named data: its own names first, numbered ones beyond them, never a repeat
+        let fer = ds(vec![0, 2], super::super::fer_class_names());
+        let more = fer.clone().with_classes(9, src).unwrap().class_names;
+        assert_eq!((&more[..2], &more[6..]), (&["Angry".to_string(), "Disgust".to_string()][..], &["Neutral".to_string(), "7".into(), "8".into()][..]));
+        assert_eq!(fer.clone().with_classes(3, src).unwrap().class_names, ["Angry", "Disgust", "Fear"]);
+        let taken = ds(vec![0, 1], vec!["2".into(), "x".into()]).with_classes(4, src).unwrap();
+        assert_eq!(taken.class_names, ["2", "x", "class 2", "3"]);
+        // a label at or above the count: the file, the image, the label and its class
+        let e = fer.with_classes(2, src).unwrap_err().to_string();
+        assert!(
+            e.contains("data/x.csv")
+                && e.contains("label 2 (class \"Fear\") of image 2 is not one of the 2 classes 0 to 1")
+                && e.contains("(the largest label is 2)"),
+            "{e}"
+        );
+        let e = ds(vec![0, 255, 1], numbered_names(Some(255))).with_classes(10, src).unwrap_err().to_string();
+        assert!(e.contains("label 255 of image 2 is not one of the 10 classes 0 to 9"), "{e}");
+        for bad in [0, 257] {
+            assert!(ds(vec![0], numbered_names(None)).with_classes(bad, src).unwrap_err().to_string().contains("--classes"), "{bad}");
+        }
+        // unlabelled data only gets the count
+        let mut u = ds(vec![0], numbered_names(None));
+        u.labels = None;
+        assert_eq!(u.with_classes(3, src).unwrap().num_classes(), 3);
     }
 
     #[test]

@@ -118,7 +118,7 @@ pub fn load_tree(dir: &Path, split: Split, opts: &LoadOptions) -> Result<Option<
         Split::All => {
             let train = load_classes(&need(Split::Training)?, opts)?;
             // the test part takes the training part's size and classes
-            let same = LoadOptions { size: Some((train.height, train.width)), class_names: Some(train.class_names.clone()) };
+            let same = LoadOptions { size: Some((train.height, train.width)), class_names: Some(train.class_names.clone()), classes: None };
             let test = load_classes(&need(Split::Test)?, &same)?;
             train.concat(test)?
         }

@@ -117,14 +117,20 @@ pub fn labels_path_for(images: &Path) -> Option<PathBuf> {
 }
 
 /// Builds a dataset from IDX images and optional labels; `path` names the images file.
-pub fn dataset_from(images: IdxImages, labels: Option<(Vec<u8>, &Path)>, path: &Path) -> Result<Dataset> {
+/// `classes`: the number of classes the labels are read for (each label must be below it,
+/// classes may lack examples); None: the labels' own, which must leave no class without an
+/// example ([`check_classes`]).
+pub fn dataset_from(images: IdxImages, labels: Option<(Vec<u8>, &Path)>, path: &Path, classes: Option<usize>) -> Result<Dataset> {
     if let Some((l, lpath)) = &labels {
         if l.len() != images.count {
             return Err(Error::parse(lpath, 0, "labels", format!("{} labels for {} images in {}", l.len(), images.count, path.display())));
         }
     }
     if let Some((l, lpath)) = &labels {
-        check_classes(l, lpath)?;
+        match classes {
+            Some(n) => check_below(l, lpath, n)?,
+            None => check_classes(l, lpath)?,
+        }
     }
     let labels = labels.map(|(l, _)| l);
     let max = labels.as_ref().and_then(|l| l.iter().copied().max());
@@ -136,7 +142,7 @@ pub fn dataset_from(images: IdxImages, labels: Option<(Vec<u8>, &Path)>, path: &
 /// Labels beyond the ten classes of MNIST make a model with one output per class up to the
 /// largest label: one stray label (say 255 among 0..9) would silently make 256 classes. So when
 /// the largest label is 10 or more, every class from 0 to it must have an example; the error
-/// names the first class without one.
+/// names the first class without one. (Not when the number of classes is given: [`dataset_from`].)
 fn check_classes(labels: &[u8], lpath: &Path) -> Result<()> {
     let Some(&max) = labels.iter().max() else { return Ok(()) };
     if max < 10 {
@@ -153,8 +159,18 @@ fn check_classes(labels: &[u8], lpath: &Path) -> Result<()> {
                 lpath,
                 0,
                 "labels",
-                format!("the largest label is {max} (item {}) but class {c} has no example: labels must number the classes 0, 1, 2, ... without gaps", at + 1),
+                format!("the largest label is {max} (item {}) but class {c} has no example: labels must number the classes 0, 1, 2, ... without gaps, or the number of classes be given (--classes)", at + 1),
             ))
+        }
+        None => Ok(()),
+    }
+}
+
+/// Every label below `n` (`--classes`); the error names the first item whose label is not.
+fn check_below(labels: &[u8], lpath: &Path, n: usize) -> Result<()> {
+    match labels.iter().position(|&l| l as usize >= n) {
+        Some(i) => {
+            Err(Error::parse(lpath, 0, "labels", format!("label {} (item {}) is not one of the {n} classes 0 to {}", labels[i], i + 1, n.saturating_sub(1))))
         }
         None => Ok(()),
     }
@@ -163,13 +179,18 @@ fn check_classes(labels: &[u8], lpath: &Path) -> Result<()> {
 /// Loads an IDX images file with its labels: from `labels` if given, else from the file
 /// beside it ([`labels_path_for`]); unlabelled if there is none.
 pub fn load_idx(images: &Path, labels: Option<&Path>) -> Result<Dataset> {
+    load_idx_for(images, labels, None)
+}
+
+/// [`load_idx`] for `classes` classes ([`dataset_from`]).
+fn load_idx_for(images: &Path, labels: Option<&Path>, classes: Option<usize>) -> Result<Dataset> {
     let img = read_images(images)?;
     let lpath = labels.map(Path::to_path_buf).or_else(|| labels_path_for(images));
     let lab = match &lpath {
         Some(p) => Some((read_labels(p)?, p.as_path())),
         None => None,
     };
-    dataset_from(img, lab, images)
+    dataset_from(img, lab, images, classes)
 }
 
 /// Why a file that starts like an IDX file (a zero byte: no CSV does) cannot be read here:
@@ -208,7 +229,7 @@ pub(crate) fn magic_of(prefix: &[u8]) -> Option<u32> {
 /// with its labels beside it; a labels file is an error that says to pass the images file.
 /// One IDX file is one split already, so [`Split::PublicTest`] / [`Split::PrivateTest`] are
 /// errors.
-pub(crate) fn load_file(path: &Path, magic: u32, split: Split) -> Result<Dataset> {
+pub(crate) fn load_file(path: &Path, magic: u32, split: Split, classes: Option<usize>) -> Result<Dataset> {
     if magic == LABELS_MAGIC {
         return Err(Error::parse(
             path,
@@ -221,7 +242,7 @@ pub(crate) fn load_file(path: &Path, magic: u32, split: Split) -> Result<Dataset
     if let Split::PublicTest | Split::PrivateTest = split {
         return Err(Error::parse(path, 0, "split", format!("split {split:?} needs fer2013.csv with a Usage column; this file is one split already")));
     }
-    load_idx(path, None)
+    load_idx_for(path, None, classes)
 }
 
 /// The images file of one MNIST split in `dir`: `{prefix}-images-idx3-ubyte` or
@@ -232,17 +253,17 @@ fn images_in(dir: &Path, prefix: &str) -> Option<PathBuf> {
 
 /// Loads the MNIST-style IDX files of a directory: `train-*` for [`Split::Training`],
 /// `t10k-*` for [`Split::Test`], both (train first) for [`Split::All`]. `Ok(None)` if the
-/// directory holds neither.
-pub fn load_dir(dir: &Path, split: Split) -> Result<Option<Dataset>> {
+/// directory holds neither. `classes`: as in [`dataset_from`].
+pub fn load_dir(dir: &Path, split: Split, classes: Option<usize>) -> Result<Option<Dataset>> {
     let (train, test) = (images_in(dir, "train"), images_in(dir, "t10k"));
     if train.is_none() && test.is_none() {
         return Ok(None);
     }
     let need = |p: Option<PathBuf>, what: &str| p.ok_or_else(|| Error::parse(dir, 0, "directory", format!("no {what}-images-idx3-ubyte[.gz] in it")));
     let ds = match split {
-        Split::Training => load_idx(&need(train, "train")?, None)?,
-        Split::Test => load_idx(&need(test, "t10k")?, None)?,
-        Split::All => load_idx(&need(train, "train")?, None)?.concat(load_idx(&need(test, "t10k")?, None)?)?,
+        Split::Training => load_idx_for(&need(train, "train")?, None, classes)?,
+        Split::Test => load_idx_for(&need(test, "t10k")?, None, classes)?,
+        Split::All => load_idx_for(&need(train, "train")?, None, classes)?.concat(load_idx_for(&need(test, "t10k")?, None, classes)?)?,
         _ => {
             return Err(Error::parse(
                 dir,

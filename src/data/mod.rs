@@ -225,9 +225,10 @@ impl Dataset {
     }
 }
 
-/// How to read data whose size or classes are not fixed by the file: image folders
-/// ([`folder`]) and image files ([`load_images`]). Other formats ignore it (a model then checks
-/// their size and labels against its own).
+/// How to read data whose size or classes are not fixed by the file: the size and class names
+/// of image folders ([`folder`]) and image files ([`load_images`]), which other formats ignore
+/// (a model then checks their size and labels against its own), and the number of classes, for
+/// every format.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LoadOptions {
     /// Bring every image to `(height, width)` (default: the first image's size).
@@ -235,6 +236,11 @@ pub struct LoadOptions {
     /// Label image folders by these class names (a folder that names none of them is an
     /// error); default: the folders, in sorted order.
     pub class_names: Option<Vec<String>>,
+    /// The number of classes the labels are read for (`pupil train --classes`, a model's
+    /// classes), in any format: every label must be below it (an error names the file and the
+    /// image), classes without examples are allowed (also between an IDX set's labels), and
+    /// the data gets this many classes ([`Dataset::with_classes`]). Default: the data's own.
+    pub classes: Option<usize>,
 }
 
 /// Loads a dataset, detecting the format from the content, not the extension:
@@ -256,15 +262,25 @@ pub fn load(path: &Path, split: Split) -> Result<Dataset> {
     load_with(path, split, &LoadOptions::default())
 }
 
-/// [`load`], with the size and classes image folders are read with.
+/// [`load`], with the size and classes image folders are read with, and the number of classes
+/// ([`LoadOptions::classes`]).
 pub fn load_with(path: &Path, split: Split, opts: &LoadOptions) -> Result<Dataset> {
+    opts.classes.map(classes::check_class_count).transpose()?;
+    let ds = load_any(path, split, opts)?;
+    match opts.classes {
+        Some(n) => ds.with_classes(n, path),
+        None => Ok(ds),
+    }
+}
+
+fn load_any(path: &Path, split: Split, opts: &LoadOptions) -> Result<Dataset> {
     if path.is_dir() {
         return load_dir(path, split, opts);
     }
     let (prefix, reader) = open_peek(path, 4)?;
     if let Some(magic) = idx::magic_of(&prefix) {
         drop(reader);
-        return idx::load_file(path, magic, split);
+        return idx::load_file(path, magic, split, opts.classes);
     }
     if let Some(msg) = idx::unsupported_idx(&prefix) {
         return Err(Error::parse(path, 0, "magic", msg));
@@ -275,11 +291,11 @@ pub fn load_with(path: &Path, split: Split, opts: &LoadOptions) -> Result<Datase
 /// A directory: IDX files ([`idx::load_dir`]), else fer2013.csv, else Kaggle train.csv /
 /// test.csv, else image folders ([`folder::load_tree`]).
 fn load_dir(dir: &Path, split: Split, opts: &LoadOptions) -> Result<Dataset> {
-    if let Some(ds) = idx::load_dir(dir, split)? {
+    if let Some(ds) = idx::load_dir(dir, split, opts.classes)? {
         return Ok(ds);
     }
     if let Some(p) = find_beside(dir, &["fer2013.csv".to_string()]) {
-        return load(&p, split);
+        return load_any(&p, split, opts);
     }
     let kaggle = match split {
         Split::Training => find_beside(dir, &["train.csv".to_string()]),
@@ -287,7 +303,7 @@ fn load_dir(dir: &Path, split: Split, opts: &LoadOptions) -> Result<Dataset> {
         _ => None,
     };
     if let Some(p) = kaggle {
-        return load(&p, split);
+        return load_any(&p, split, opts);
     }
     match folder::load_tree(dir, split, opts)? {
         Some(ds) => Ok(ds),
@@ -319,7 +335,7 @@ fn embedded_part(images: &[u8], labels: &[u8], name: &str) -> Result<Dataset> {
     let lpath = PathBuf::from(format!("<embedded fashion-mnist>/{name}-labels-idx1-ubyte.gz"));
     let img = idx::read_images_from(flate2::read::GzDecoder::new(images), &path)?;
     let lab = idx::read_labels_from(flate2::read::GzDecoder::new(labels), &lpath)?;
-    idx::dataset_from(img, Some((lab, &lpath)), &path)
+    idx::dataset_from(img, Some((lab, &lpath)), &path, None)
 }
 
 /// The real Fashion-MNIST sample compiled into the library (see `assets/sample/README.md`):

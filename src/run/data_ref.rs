@@ -84,19 +84,23 @@ impl DataRef {
     }
 
     /// Loads the images for `meta`'s model: pictures and image folders are brought to its
-    /// input size, and image folders labelled by its class names.
+    /// input size, image folders labelled by its class names, and the labels read for its
+    /// classes ([`LoadOptions::classes`]: an IDX set may lack some).
     pub fn load_for(&self, meta: &ModelMeta) -> Result<Dataset> {
         let size = match meta.input[..] {
             [_, h, w] => Some((h, w)),
             _ => None,
         };
-        self.load_with(&LoadOptions { size, class_names: Some(meta.class_names.clone()) })
+        self.load_with(&LoadOptions { size, class_names: Some(meta.class_names.clone()), classes: Some(meta.class_names.len()) })
     }
 
     /// Loads the images; `opts` say how to read pictures and image folders.
     pub fn load_with(&self, opts: &LoadOptions) -> Result<Dataset> {
         let ds = match &self.source {
-            DataSource::Embedded => embedded_sample(self.split)?,
+            DataSource::Embedded => match opts.classes {
+                Some(n) => embedded_sample(self.split)?.with_classes(n, Path::new(&self.describe()))?,
+                None => embedded_sample(self.split)?,
+            },
             DataSource::File { path } => data::load_with(path, self.split, opts)?,
             DataSource::Images { paths } => {
                 let mut ds = data::load_images(paths, opts.size)?;

@@ -38,6 +38,9 @@ pub struct TrainPlan {
     /// Names for the training data's classes (`--class-names`; default: the data's own).
     /// Refused for image folders, which name their classes by their folders.
     pub class_names: Option<Vec<String>>,
+    /// The number of classes, the model's outputs (`--classes`; default: the data's). Every
+    /// label must be below it; classes without examples are allowed ([`LoadOptions::classes`]).
+    pub classes: Option<usize>,
 }
 
 /// Continues the run in `run`: refused when it is finished (all its epochs, or stopped early)
@@ -146,6 +149,12 @@ impl TrainSession {
             cfg.epochs = e;
         }
         cfg.validate_with(plan.val_data.is_some())?;
+        if let Some(n) = plan.classes {
+            data::classes::check_class_count(n)?;
+            if let Some(names) = plan.class_names.as_ref().filter(|names| names.len() != n) {
+                return Err(Error::invalid("--class-names", format!("{} names given for --classes {n}", names.len())));
+            }
+        }
         let train_ref = DataRef::given(plan.data.as_deref(), Split::Training);
         let run = match &plan.out {
             Some(out) => out_dir(out, plan.resume, plan.overwrite)?,
@@ -158,12 +167,19 @@ impl TrainSession {
         }
         // pictures are read at the model's size: the run's (resuming), the spec's `input` line,
         // else the first picture's
-        let input = if plan.resume { run.load_model().ok().map(|m| m.meta.input) } else { resolve_model(&plan.model, 1).ok().and_then(|s| s.input) };
+        let saved = if plan.resume { run.load_model().ok() } else { None };
+        let input = match &saved {
+            Some(m) => Some(m.meta.input.clone()),
+            None if plan.resume => None,
+            None => resolve_model(&plan.model, 1).ok().and_then(|s| s.input),
+        };
+        // a resumed run reads its data for its model's classes (which may lack examples)
+        let classes = plan.classes.or(saved.as_ref().map(|m| m.meta.class_names.len()));
         let size = input.and_then(|i| match i[..] {
             [_, h, w] => Some((h, w)),
             _ => None,
         });
-        let mut train = train_ref.load_with(&LoadOptions { size, class_names: None })?;
+        let mut train = train_ref.load_with(&LoadOptions { size, class_names: None, classes })?;
         if let Some(names) = &plan.class_names {
             if plan.data.as_deref().is_some_and(crate::data::folder::is_image_tree) {
                 return Err(Error::invalid(
@@ -183,7 +199,7 @@ impl TrainSession {
             ));
         }
         // validation and test pictures: the training data's size and classes
-        let same = LoadOptions { size: Some((train.height, train.width)), class_names: Some(train.class_names.clone()) };
+        let same = LoadOptions { size: Some((train.height, train.width)), class_names: Some(train.class_names.clone()), classes: Some(train.num_classes()) };
         let val = plan.val_data.as_deref().map(|p| DataRef::load_validation_file(p, &same)).transpose()?;
         let test = plan.test_data.as_deref().map(|p| DataRef::given(Some(p), Split::Test)).map(|r| r.load_with(&same).map(|d| (r, d))).transpose()?;
         let (trainer, resumed_after) = if plan.resume {
@@ -191,6 +207,12 @@ impl TrainSession {
             check_same_data(&run, &train_ref, val.as_ref().map(|v| &v.0))?;
             if plan.class_names.as_ref().is_some_and(|n| *n != t.meta().class_names) {
                 return Err(Error::invalid("--class-names", format!("the run's classes are {}: give the same names or none", t.meta().class_names.join(","))));
+            }
+            if let Some(n) = plan.classes.filter(|&n| n != t.meta().class_names.len()) {
+                return Err(Error::invalid(
+                    "--classes",
+                    format!("the run's model has {} classes, not {n}: give the same number or none", t.meta().class_names.len()),
+                ));
             }
             let done = t.history().len();
             (t, Some(done))
