@@ -195,7 +195,7 @@ mod tests {
         a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs())) / scale
     }
 
-    /// Winograd forward and dX against im2col + GEMM on one geometry, within `tol` relative.
+    /// Winograd forward, dX and dW against im2col + GEMM on one geometry, within `tol` relative.
     fn winograd_vs_im2col(xs: [usize; 4], o: usize, pad: (usize, usize), seed: u64, tol: f32) {
         let g = geometry(&xs, &[o, xs[1], 3, 3], (1, 1), pad).unwrap();
         assert!(g.winograd().is_some(), "{xs:?} -> {o} should take Winograd");
@@ -212,7 +212,9 @@ mod tests {
         let gr_ref = cpu_kernel::backward_im2col(&g, x.data(), w.data(), dy.data(), all);
         let e = rel_err(gr.dx.as_ref().unwrap(), gr_ref.dx.as_ref().unwrap());
         assert!(e < tol, "dx {xs:?} -> {o}: relative error {e}");
-        assert_eq!(gr.dw, gr_ref.dw);
+        // dW by the Winograd transforms (AVX-512) sums the same products in another order
+        let e = rel_err(gr.dw.as_ref().unwrap(), gr_ref.dw.as_ref().unwrap());
+        assert!(e < tol, "dw {xs:?} -> {o}: relative error {e}");
         assert_eq!(gr.db, gr_ref.db);
     }
 
