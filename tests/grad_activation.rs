@@ -104,6 +104,57 @@ fn values_and_extremes() {
     assert!(ops::leaky_relu(&Graph::new().leaf(Tensor::zeros(&[1])), f32::NAN).is_err());
 }
 
+/// At the kink `x = 0` each derivative is the documented one-sided slope, that of `x <= 0`
+/// (as PyTorch): 0 for relu, `α` for leaky ReLU and ELU (`α ≠ 1`, so it differs from the
+/// slope 1 of `x > 0`), the slope for PReLU. Gradcheck keeps its inputs away from the kink.
+#[test]
+fn derivatives_at_the_kink() {
+    assert_eq!(grad(ops::relu, &[0.0, 2.0]), [0.0, 1.0]);
+    assert_eq!(grad(|x| ops::leaky_relu(x, 0.3), &[0.0, 2.0]), [0.3, 1.0]);
+    assert_eq!(grad(|x| ops::elu(x, 0.5), &[0.0, 2.0]), [0.5, 1.0]);
+    let g = Graph::new();
+    let x = g.leaf(Tensor::from_vec(vec![0.0, 2.0, 0.0, -1.0], &[1, 2, 2]).unwrap());
+    for (alpha, dx) in [(vec![0.25, 0.5], [0.25, 1.0, 0.5, 0.5]), (vec![0.25, 0.5, 0.75, 0.125], [0.25, 1.0, 0.75, 0.125])] {
+        let shape = if alpha.len() == 2 { vec![2] } else { vec![2, 2] };
+        let a = g.leaf(Tensor::from_vec(alpha, &shape).unwrap());
+        let gr = ops::sum(&ops::prelu(&x, &a).unwrap()).unwrap().backward().unwrap();
+        assert_eq!(gr.wrt(&x).unwrap().data(), &dx[..], "alpha {shape:?}");
+    }
+}
+
+/// Samples of no elements (`x: [2, 3, 0]`): empty values and gradients, zero slope gradients,
+/// in both layouts (the backward must not split zero-length samples).
+#[test]
+fn prelu_of_empty_samples() {
+    let g = Graph::new();
+    let x = g.leaf(Tensor::zeros(&[2, 3, 0]));
+    for shape in [vec![3], vec![3, 0]] {
+        let a = g.leaf(Tensor::zeros(&shape));
+        let y = ops::prelu(&x, &a).unwrap();
+        assert_eq!(y.shape(), &[2, 3, 0]);
+        let gr = y.backward_with(Tensor::zeros(&[2, 3, 0])).unwrap();
+        assert_eq!(gr.wrt(&x).unwrap().shape(), &[2, 3, 0]);
+        let da = gr.wrt(&a).unwrap();
+        assert_eq!((da.shape(), da.data()), (&shape[..], &vec![0.0; shape.iter().product()][..]));
+    }
+}
+
+/// One slope per element, more slopes (2·20·20 = 800) than one parallel block of 512: the
+/// slope gradient `Σ_b [x ≤ 0] g·x` (in f64, batch order) against a plain loop, exactly.
+#[test]
+fn prelu_slope_gradient_over_many_blocks_matches_a_plain_loop() {
+    let g = Graph::new();
+    let (x0, dy) = (t(&[3, 2, 20, 20], 1.0, 21), t(&[3, 2, 20, 20], 1.0, 22));
+    let x = g.leaf(x0.clone());
+    let a = g.leaf(Tensor::rand_uniform(&[2, 20, 20], -0.3, 0.6, 23));
+    let gr = ops::prelu(&x, &a).unwrap().backward_with(dy.clone()).unwrap();
+    let per = 800;
+    let want: Vec<f32> = (0..per)
+        .map(|j| (0..3).map(|b| b * per + j).filter(|&i| x0.data()[i] <= 0.0).map(|i| dy.data()[i] as f64 * x0.data()[i] as f64).sum::<f64>() as f32)
+        .collect();
+    assert_eq!(gr.wrt(&a).unwrap().data(), &want[..]);
+}
+
 #[test]
 fn large_tensor_matches_scalar_formula() {
     // more than one parallel chunk
