@@ -114,6 +114,11 @@ proptest! {
     }
 }
 
+/// `(C, O, side, padding)`: the seed layers, 9x9 (odd: clipped tiles), 48x48 (24 tiles a row:
+/// segments of 16 + 8), padding 0 and 2, channels not multiples of MR.
+const SEED_AND_EDGE_SHAPES: [(usize, usize, usize, usize); 6] =
+    [(64, 64, 22, 1), (64, 128, 10, 1), (128, 128, 9, 1), (16, 13, 48, 1), (9, 20, 11, 0), (8, 8, 7, 2)];
+
 fn run_fused(g: &Wino3x3, n: usize, x: &[f32], u: &[f32], b: Option<&[f32]>) -> Option<Vec<f32>> {
     let f = Fused::new(g.o, g.c, u)?;
     let mut y = vec![f32::NAN; n * g.o * g.oh * g.ow];
@@ -128,9 +133,7 @@ fn fused_seed_shapes_within_1e_5() {
         eprintln!("no AVX-512: the fused kernel is not used on this CPU");
         return;
     }
-    // 22x22 (11 tiles a row: segments cross blocks), 10x10, 9x9 (odd: clipped tiles), 48x48
-    // (24 tiles a row: segments of 16 + 8), padding 0, 1 and 2, channels not multiples of MR
-    for (c, o, hw, p) in [(64, 64, 22, 1), (64, 128, 10, 1), (128, 128, 9, 1), (16, 13, 48, 1), (9, 20, 11, 0), (8, 8, 7, 2)] {
+    for (c, o, hw, p) in SEED_AND_EDGE_SHAPES {
         let g = Wino3x3::new(c, hw, hw, o, p, p).unwrap();
         let n = 3;
         let (x, w, b) = (data(n * c * hw * hw, 1), data(o * c * 9, 2), data(o, 3));
@@ -222,7 +225,7 @@ fn filter_grad_seed_shapes_within_1e_5() {
         eprintln!("no AVX-512: the Winograd filter gradient is not used on this CPU");
         return;
     }
-    for (c, o, hw, p) in [(64, 64, 22, 1), (64, 128, 10, 1), (128, 128, 9, 1), (16, 13, 48, 1), (9, 20, 11, 0), (8, 8, 7, 2)] {
+    for (c, o, hw, p) in SEED_AND_EDGE_SHAPES {
         let g = Wino3x3::new(c, hw, hw, o, p, p).unwrap();
         let n = 3;
         let (x, dy) = (data(n * c * hw * hw, 4), data(n * o * g.oh * g.ow, 5));

@@ -146,21 +146,20 @@ fn winograd_run(wg: &Wino3x3, n: usize, x: &[f32], u: &[f32], bias: Option<&[f32
     if y.is_empty() {
         return y;
     }
-    if let Some(f) = winograd::Fused::new(wg.o, wg.c, u) {
-        let gs = winograd::Fused::images_per_task(wg, MAX_GROUP);
-        y.par_chunks_mut(gs * out_len).enumerate().for_each(|(gi, yg)| {
-            let gn = yg.len() / out_len;
-            let xg = &x[gi * gs * in_len..(gi * gs + gn) * in_len];
-            with_scratch(f.scratch_len(), |s| winograd::conv3x3_fused(wg, gn, xg, &f, bias, yg, s));
-        });
-        return y;
-    }
-    let gs = WINOGRAD_COLS.div_ceil(wg.tiles_per_image()).clamp(1, MAX_GROUP);
+    let fused = winograd::Fused::new(wg.o, wg.c, u);
+    let gs = match fused {
+        Some(_) => winograd::Fused::images_per_task(wg, MAX_GROUP),
+        None => WINOGRAD_COLS.div_ceil(wg.tiles_per_image()).clamp(1, MAX_GROUP),
+    };
+    // the unfused path has one group only for a small batch: its GEMMs then use both threads
     let par = n <= gs;
     y.par_chunks_mut(gs * out_len).enumerate().for_each(|(gi, yg)| {
         let gn = yg.len() / out_len;
         let xg = &x[gi * gs * in_len..(gi * gs + gn) * in_len];
-        with_scratch(wg.scratch_len(gn), |s| winograd::conv3x3(wg, gn, xg, u, bias, yg, s, par));
+        match &fused {
+            Some(f) => with_scratch(f.scratch_len(), |s| winograd::conv3x3_fused(wg, gn, xg, f, bias, yg, s)),
+            None => with_scratch(wg.scratch_len(gn), |s| winograd::conv3x3(wg, gn, xg, u, bias, yg, s, par)),
+        }
     });
     y
 }
