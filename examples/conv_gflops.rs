@@ -4,7 +4,8 @@
 //! pupil-kernels. For matrixmultiply on the same shapes see the kernels crate's example:
 //! `cargo run --release -p pupil-kernels --example gflops -- --shape 64x576x61952 ...`.
 //!
-//! `cargo run --release --example conv_gflops [layer-name-filter]`
+//! `cargo run --release --example conv_gflops [layer-name-filter]` (also alexnet-bn's other
+//! conv layers)
 //!
 //! FLOPs: forward `2·N·O·oh·ow·C·kh·kw`; forward+backward 3x that (dX, dW), 2x for the first
 //! layer whose input needs no gradient. Besides wall-clock GFLOP/s the table gives GFLOP per
@@ -19,6 +20,13 @@ use std::time::Instant;
 
 /// The seed models' conv layers, the same table `pupil bench --layers` times.
 const LAYERS: [(&str, usize, usize, usize, usize, usize, bool); 4] = pupil::train::SEED_CONV_LAYERS;
+/// alexnet-bn's other conv layers (its conv2 is the last seed layer).
+const MORE_LAYERS: [(&str, usize, usize, usize, usize, usize, bool); 4] = [
+    ("1->32 5x5 @48", 1, 32, 48, 5, 0, true),
+    ("64->128 3x3 p1 @9", 64, 128, 9, 3, 1, false),
+    ("128->256 3x3 p1 @9", 128, 256, 9, 3, 1, false),
+    ("256->128 1x1 @7", 256, 128, 7, 1, 0, false),
+];
 const N: usize = 128;
 const RUNS: usize = 7;
 
@@ -64,7 +72,7 @@ fn main() {
     let only: Option<String> = std::env::args().nth(1);
     println!("pupil conv2d, batch {N}, median of {RUNS} runs, GFLOP/s (sgemm ISA: {})", pupil_kernels::sgemm_isa());
     println!("{:<20} {:>3} {:>8} {:>9} {:>10} | {:>8} {:>9} {:>10}", "layer", "thr", "fwd", "fwd+bwd", "gemm", "fwd/cpu", "f+b/cpu", "pk/cpu");
-    for (name, ci, co, hw, k, pad, first) in LAYERS.into_iter().filter(|l| only.as_deref().is_none_or(|o| l.0.contains(o))) {
+    for (name, ci, co, hw, k, pad, first) in LAYERS.into_iter().chain(MORE_LAYERS).filter(|l| only.as_deref().is_none_or(|o| l.0.contains(o))) {
         let oh = hw + 2 * pad - k + 1;
         let (m, kk, n) = (co, ci * k * k, N * oh * oh);
         let flops = 2.0 * (m * kk * n) as f64;

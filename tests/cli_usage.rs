@@ -137,3 +137,35 @@ fn predict_image_refuses_the_flags_of_a_submission() {
     // alone it is accepted by the parser (and fails at run time on the missing run, exit 1)
     assert_eq!(pupil(&["predict", "--run", "/nonexistent/pupil-run", "--image", "face.png"]).status.code(), Some(1));
 }
+
+#[test]
+fn bench_profile_lists_every_layer_with_ops_and_shares_that_add_up() {
+    let o = pupil(&["bench", "--profile", "--models", "small", "--batch", "8", "--reps", "1", "--input", "28x28x1", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(out.starts_with("small: training step "), "{out}");
+    // every layer that records an op appears, in the order of the summary
+    let names: Vec<String> = summary(&["--model", "small", "--input", "28x28x1"])
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w.len() > 2 && w[0].parse::<usize>().is_ok()).then(|| w[1].to_string())
+        })
+        .collect();
+    let rows: Vec<(&str, f64)> = out
+        .lines()
+        .filter(|l| l.ends_with('%') && !l.starts_with("by op"))
+        .map(|l| (l.split_whitespace().next().unwrap(), l.split_whitespace().last().unwrap().trim_end_matches('%').parse().unwrap()))
+        .collect();
+    let layers: Vec<&str> = rows.iter().map(|r| r.0).filter(|&n| n != "loss" && n != "other").collect();
+    let in_order: Vec<&str> = names.iter().map(String::as_str).filter(|n| layers.contains(n)).collect();
+    assert_eq!(layers, in_order, "{out}");
+    assert!(layers.iter().any(|l| l.starts_with("conv")) && layers.iter().any(|l| l.starts_with("dense")), "{out}");
+    // one step: its ops and the rest make up the whole step (up to the rounding of each row)
+    let total: f64 = rows.iter().map(|r| r.1).sum();
+    assert!((total - 100.0).abs() < 2.0, "shares add up to {total}: {out}");
+    assert!(out.contains("by op: ") && out.contains("conv2d "), "{out}");
+
+    let o = pupil(&["bench", "--profile", "--layers"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

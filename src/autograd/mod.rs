@@ -17,9 +17,11 @@
 
 mod gradcheck;
 mod param;
+mod profile;
 
 pub use gradcheck::{gradcheck, GradcheckOptions, GradcheckReport};
 pub use param::{Param, ParamId};
+pub use profile::OpTime;
 
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -54,6 +56,8 @@ struct Tape {
     nodes: RefCell<Vec<Node>>,
     params: RefCell<HashMap<ParamId, usize>>,
     record: bool,
+    /// Per-op times, on a [`Graph::profiled`] tape only.
+    profile: Option<RefCell<profile::Profile>>,
 }
 
 /// A tape of recorded operations. Cheap to clone (shared handle).
@@ -69,12 +73,51 @@ impl Default for Graph {
 impl Graph {
     /// A graph that records operations for backward.
     pub fn new() -> Self {
-        Graph(Rc::new(Tape { nodes: RefCell::new(Vec::new()), params: RefCell::new(HashMap::new()), record: true }))
+        Self::with(true, false)
     }
 
     /// A graph that records nothing: for inference, no gradient can be asked of it.
     pub fn no_grad() -> Self {
-        Graph(Rc::new(Tape { nodes: RefCell::new(Vec::new()), params: RefCell::new(HashMap::new()), record: false }))
+        Self::with(false, false)
+    }
+
+    /// A recording graph that also times every op, forward and backward: [`Graph::profile`]
+    /// then says where a step spent its time (see `profile.rs`).
+    pub fn profiled() -> Self {
+        Self::with(true, true)
+    }
+
+    fn with(record: bool, profiled: bool) -> Self {
+        let profile = profiled.then(|| RefCell::new(profile::Profile::new()));
+        Graph(Rc::new(Tape { nodes: RefCell::new(Vec::new()), params: RefCell::new(HashMap::new()), record, profile }))
+    }
+
+    /// Names the ops recorded from now on in the [`Graph::profile`] (e.g. the layer about to
+    /// run); nothing unless the graph is [`Graph::profiled`].
+    pub fn scope(&self, name: &str) {
+        if let Some(p) = &self.0.profile {
+            let mut p = p.borrow_mut();
+            p.scope.clear();
+            p.scope.push_str(name);
+        }
+    }
+
+    /// The time of every op recorded so far (leaves left out), in the order they were
+    /// recorded; empty unless the graph is [`Graph::profiled`].
+    pub fn profile(&self) -> Vec<OpTime> {
+        let Some(p) = &self.0.profile else { return vec![] };
+        p.borrow().ops.iter().flatten().cloned().collect()
+    }
+
+    /// Drops what the tape keeps for a backward pass (the ops' saved inputs and closures):
+    /// after the last backward, so that the memory is free and the parameters' storage is no
+    /// longer shared with the tape (an optimiser then updates it in place instead of copying).
+    /// Values and gradients already taken stay valid; the profile is kept; a later backward
+    /// through this tape reaches no leaf.
+    pub fn release(&self) {
+        for n in self.0.nodes.borrow_mut().iter_mut() {
+            n.backward = None;
+        }
     }
 
     /// True if this graph records operations.
@@ -92,9 +135,12 @@ impl Graph {
         self.len() == 0
     }
 
-    fn push(&self, op: &'static str, parents: Vec<usize>, backward: Option<Backward>, requires_grad: bool) -> Option<usize> {
+    fn push(&self, op: &'static str, parents: Vec<usize>, backward: Option<Backward>, requires_grad: bool, shape: &[usize]) -> Option<usize> {
         if !self.0.record {
             return None;
+        }
+        if let Some(p) = &self.0.profile {
+            p.borrow_mut().recorded(op, shape, backward.is_none());
         }
         let mut nodes = self.0.nodes.borrow_mut();
         nodes.push(Node { op, parents, backward, requires_grad, retain: Cell::new(false) });
@@ -108,7 +154,7 @@ impl Graph {
 
     /// A leaf whose gradient is wanted (e.g. the input image for saliency).
     pub fn leaf(&self, value: Tensor) -> Var {
-        let id = self.push("leaf", vec![], None, true);
+        let id = self.push("leaf", vec![], None, true, value.shape());
         Var { graph: self.clone(), id, value }
     }
 
@@ -168,7 +214,7 @@ impl Var {
             return Var { graph, id: None, value };
         }
         let parents = inputs.iter().map(|v| v.id.unwrap_or(usize::MAX)).collect();
-        let id = graph.push(op, parents, Some(backward()), true);
+        let id = graph.push(op, parents, Some(backward()), true, value.shape());
         Var { graph, id, value }
     }
 
@@ -248,6 +294,7 @@ impl Var {
             let Some(g) = grads[i].take() else { continue };
             let node = &nodes[i];
             if let Some(bw) = &node.backward {
+                let t0 = tape.profile.as_ref().map(|_| std::time::Instant::now());
                 let needs: Vec<bool> = node.parents.iter().map(|&p| p != usize::MAX && nodes[p].requires_grad).collect();
                 let in_op = |e: Error| Error::Backward { op: node.op, source: Box::new(e) };
                 let keep = node.retain.get().then(|| g.clone());
@@ -268,6 +315,11 @@ impl Var {
                 }
                 if let Some(g) = keep {
                     kept.insert(i, g);
+                }
+                if let (Some(p), Some(t0)) = (&tape.profile, t0) {
+                    if let Some(t) = &mut p.borrow_mut().ops[i] {
+                        t.backward += t0.elapsed();
+                    }
                 }
             } else {
                 kept.insert(i, g);
@@ -343,6 +395,34 @@ mod tests {
         assert_eq!(mul(&x, &x).op(), Some("mul"));
         assert_eq!(g.constant(Tensor::ones(&[2])).op(), None);
         assert_eq!(Graph::no_grad().leaf(Tensor::ones(&[2])).op(), None);
+    }
+
+    #[test]
+    fn a_profiled_graph_times_each_op_forward_and_backward() {
+        let pause = std::time::Duration::from_millis(20);
+        let slow = |x: &Var| {
+            std::thread::sleep(pause); // the forward's work
+            Var::from_op("slow", &[x], x.value().clone(), move |g, _| {
+                std::thread::sleep(2 * pause);
+                Ok(vec![Some(g.clone())])
+            })
+        };
+        let g = Graph::profiled();
+        let x = g.leaf(Tensor::ones(&[2, 3]));
+        g.scope("first");
+        let s = slow(&x);
+        g.scope("second");
+        let y = mul(&s, &x);
+        assert!(Graph::new().profile().is_empty());
+        let before = g.profile();
+        let what: Vec<_> = before.iter().map(|t| (t.op, t.layer.as_str(), t.shape.clone())).collect();
+        assert_eq!(what, [("slow", "first", vec![2, 3]), ("mul", "second", vec![2, 3])]);
+        assert!(before[0].forward >= pause && before[1].forward < pause, "{before:?}");
+        assert!(before.iter().all(|t| t.backward.is_zero()));
+        y.backward_with(Tensor::ones(&[2, 3])).unwrap();
+        let after = g.profile();
+        assert!(after[0].backward >= 2 * pause && after[1].backward < pause, "{after:?}");
+        assert_eq!(after[0].forward, before[0].forward);
     }
 
     #[test]

@@ -105,6 +105,9 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         }
         return Ok(());
     }
+    if a.profile {
+        return profile(&a, &input, threads);
+    }
     println!("batch {}, input {}, {threads} threads, median of {} steps; sgemm kernel: {}", a.batch, a.input, a.reps, pupil_kernels::sgemm_isa());
     println!("{:<14} {:>12} {:>14} {:>20} {:>14}", "model", "params", "train img/s", "(min-max)", "infer img/s");
     let names: Vec<&str> = a.models.split(',').collect();
@@ -126,6 +129,35 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         });
     }
     bar.finish_and_clear();
+    Ok(())
+}
+
+/// `bench --profile`: a training step of each model, by layer and by op.
+fn profile(a: &BenchArgs, input: &[usize; 3], threads: usize) -> Result<()> {
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    for name in a.models.split(',').map(str::trim) {
+        let spec = resolve_model(name, a.classes)?;
+        let spin = progress::spinner(a.quiet.quiet, &format!("profiling {name}"));
+        let p = train::profile_model(&spec, input, a.classes, a.batch, a.reps, 2);
+        spin.finish_and_clear();
+        let p = p?;
+        let step = ms(p.step);
+        let share = |d: std::time::Duration| 100.0 * ms(d) / step;
+        println!(
+            "{name}: training step {step:.1} ms ({:.0} img/s), batch {}, input {}, {threads} threads, median of {} steps",
+            a.batch as f64 / p.step.as_secs_f64(),
+            a.batch,
+            a.input,
+            a.reps
+        );
+        println!("{:<12} {:>12} {:>12} {:>7}", "layer", "forward ms", "backward ms", "share");
+        for (layer, f, b) in p.by_layer() {
+            println!("{:<12} {:>12.2} {:>12.2} {:>6.1}%", layer, ms(f), ms(b), share(f + b));
+        }
+        println!("{:<12} {:>25.2} {:>6.1}%", "other", ms(p.other), share(p.other));
+        let ops: Vec<String> = p.by_op().into_iter().map(|(op, d)| format!("{op} {:.1}%", share(d))).collect();
+        println!("by op: {}; other (optimiser update, tape) {:.1}%\n", ops.join(", "), share(p.other));
+    }
     Ok(())
 }
 

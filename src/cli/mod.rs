@@ -74,6 +74,10 @@ pub struct BenchArgs {
     /// measured FMA peak, instead of whole models.
     #[arg(long)]
     pub layers: bool,
+    /// Where a training step of each model spends its time: forward and backward time by
+    /// layer and by op (medians of --reps steps), instead of throughput.
+    #[arg(long, conflicts_with = "layers")]
+    pub profile: bool,
     #[command(flatten)]
     pub quiet: QuietArg,
 }

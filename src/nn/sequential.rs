@@ -19,6 +19,8 @@ pub struct Sequential {
     spec: ModelSpec,
     shapes: Vec<Vec<usize>>,
     layers: Vec<Box<dyn Module>>,
+    /// The layers' names (`pupil summary`'s), which also name their ops in a profile.
+    names: Vec<String>,
     /// Per layer: a zero padding folded into the layer after it (see [`Fold`]).
     folds: Vec<Option<Fold>>,
     /// A final Softmax / LogSoftmax, kept apart so training can use the logits before it.
@@ -124,7 +126,7 @@ impl Sequential {
         folds.push(None);
         let mut spec = spec.clone();
         spec.input = Some(input.to_vec());
-        Ok(Sequential { spec, shapes, layers, folds, head })
+        Ok(Sequential { spec, shapes, layers, names, folds, head })
     }
 
     /// The architecture (with the input shape filled in).
@@ -213,9 +215,11 @@ impl Sequential {
         let mut i = 0;
         while i < self.layers.len() {
             if let Some(f) = self.folds[i] {
+                y.graph().scope(&self.names[i + 1]);
                 y = self.forward_folded(i, f, &y)?;
                 i += 2;
             } else {
+                y.graph().scope(&self.names[i]);
                 y = self.layers[i].forward(&y)?;
                 i += 1;
             }
@@ -229,7 +233,8 @@ impl Sequential {
     pub fn forward_all(&self, x: &Var) -> Result<Vec<Var>> {
         self.check_input(x)?;
         let mut outs: Vec<Var> = Vec::with_capacity(self.layers.len());
-        for l in &self.layers {
+        for (l, name) in self.layers.iter().zip(&self.names) {
+            x.graph().scope(name);
             let y = l.forward(outs.last().unwrap_or(x))?;
             outs.push(y);
         }
@@ -245,9 +250,11 @@ impl Sequential {
         let mut i = 0;
         while i < self.layers.len() {
             if let Some(f) = self.folds[i] {
+                y.graph().scope(&self.names[i + 1]);
                 y = self.forward_folded(i, f, &y)?;
                 i += 2;
             } else {
+                y.graph().scope(&self.names[i]);
                 y = self.layers[i].forward_mut(&y, ctx)?;
                 i += 1;
             }
@@ -259,7 +266,8 @@ impl Sequential {
     pub fn forward_all_mut(&mut self, x: &Var, ctx: &mut Ctx) -> Result<Vec<Var>> {
         self.check_input(x)?;
         let mut outs: Vec<Var> = Vec::with_capacity(self.layers.len());
-        for l in self.layers.iter_mut() {
+        for (l, name) in self.layers.iter_mut().zip(&self.names) {
+            x.graph().scope(name);
             let y = l.forward_mut(outs.last().unwrap_or(x), ctx)?;
             outs.push(y);
         }

@@ -2,12 +2,12 @@
 //! inference on random images, timed over several repetitions, reported as medians.
 
 use super::{TrainConfig, Trainer};
-use crate::autograd::Graph;
+use crate::autograd::{Graph, OpTime};
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::nn::{ModelSpec, Sequential};
 use crate::tensor::{Rng, Tensor};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Medians (and spread) of one model's throughput.
 #[derive(Clone, Debug)]
@@ -26,9 +26,9 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-/// Times `reps` training steps and `reps` inference passes of `spec` on random `[batch, C, H, W]`
-/// input with `classes` outputs, after `warmup` untimed steps.
-pub fn bench_model(spec: &ModelSpec, input: &[usize], classes: usize, batch: usize, reps: usize, warmup: usize) -> Result<BenchResult> {
+/// A trainer for `spec` on random `[batch, C, H, W]` input with `classes` outputs, the
+/// input, its labels and the random source of the steps.
+fn bench_trainer(spec: &ModelSpec, input: &[usize], classes: usize, batch: usize) -> Result<(Trainer, Tensor, Vec<usize>, Rng)> {
     let cfg = TrainConfig { val_split: 0.0, ..TrainConfig::default() };
     // refuse a step that cannot fit before allocating the images
     crate::nn::check_step_memory(spec, input, batch, cfg.optimizer.state_slots())?;
@@ -45,9 +45,16 @@ pub fn bench_model(spec: &ModelSpec, input: &[usize], classes: usize, batch: usi
         ids: None,
         class_names: (0..classes).map(|c| c.to_string()).collect(),
     };
-    let mut trainer = Trainer::new(spec, &ds, cfg)?;
+    let trainer = Trainer::new(spec, &ds, cfg)?;
     let x = Tensor::rand_normal(&[batch, input[0], input[1], input[2]], 0.0, 1.0, 2);
     let y: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
+    Ok((trainer, x, y, rng))
+}
+
+/// Times `reps` training steps and `reps` inference passes of `spec` on random `[batch, C, H, W]`
+/// input with `classes` outputs, after `warmup` untimed steps.
+pub fn bench_model(spec: &ModelSpec, input: &[usize], classes: usize, batch: usize, reps: usize, warmup: usize) -> Result<BenchResult> {
+    let (mut trainer, x, y, mut rng) = bench_trainer(spec, input, classes, batch)?;
     let mut times = vec![];
     for i in 0..warmup + reps {
         let t0 = Instant::now();
@@ -75,6 +82,85 @@ pub fn bench_model(spec: &ModelSpec, input: &[usize], classes: usize, batch: usi
         train_img_s_max: batch as f64 / lo,
         infer_img_s: batch as f64 / median(&mut itimes),
     })
+}
+
+/// Where the training steps of a model spend their time ([`profile_model`]).
+#[derive(Clone, Debug)]
+pub struct StepProfile {
+    /// Every op the step records, in the order the forward pass ran them, with the median of
+    /// its forward and backward times over the timed steps.
+    pub ops: Vec<OpTime>,
+    /// Median time of a whole step: forward, backward and the optimiser's update.
+    pub step: Duration,
+    /// Median over the steps of the time outside the ops' forward and backward: the
+    /// optimiser's update, the tape, gathering the gradients.
+    pub other: Duration,
+}
+
+impl StepProfile {
+    /// The ops' forward and backward times added up.
+    pub fn in_ops(&self) -> Duration {
+        self.ops.iter().map(|t| t.forward + t.backward).sum()
+    }
+
+    /// Forward and backward time by layer (the ops a layer recorded added up), in the order
+    /// of the forward pass; the loss is the layer `"loss"`.
+    pub fn by_layer(&self) -> Vec<(String, Duration, Duration)> {
+        let mut out: Vec<(String, Duration, Duration)> = vec![];
+        for t in &self.ops {
+            match out.last_mut() {
+                Some((l, f, b)) if *l == t.layer => {
+                    *f += t.forward;
+                    *b += t.backward;
+                }
+                _ => out.push((t.layer.clone(), t.forward, t.backward)),
+            }
+        }
+        out
+    }
+
+    /// Forward plus backward time by op name, largest first.
+    pub fn by_op(&self) -> Vec<(&'static str, Duration)> {
+        let mut out: Vec<(&'static str, Duration)> = vec![];
+        for t in &self.ops {
+            match out.iter_mut().find(|(op, _)| *op == t.op) {
+                Some((_, d)) => *d += t.forward + t.backward,
+                None => out.push((t.op, t.forward + t.backward)),
+            }
+        }
+        out.sort_by_key(|o| std::cmp::Reverse(o.1));
+        out
+    }
+}
+
+/// Runs `warmup` and then `reps` training steps of `spec` (as [`bench_model`] does) on
+/// [`Graph::profiled`] tapes and returns each op's median forward and backward time and the
+/// median step. The timing itself costs two clock reads per op.
+pub fn profile_model(spec: &ModelSpec, input: &[usize], classes: usize, batch: usize, reps: usize, warmup: usize) -> Result<StepProfile> {
+    let (mut trainer, x, y, mut rng) = bench_trainer(spec, input, classes, batch)?;
+    let (mut steps, mut times, mut others) = (vec![], vec![], vec![]);
+    for i in 0..warmup + reps.max(1) {
+        let g = Graph::profiled();
+        let t0 = Instant::now();
+        trainer.step_in(&g, x.clone(), &y, &mut rng)?;
+        if i >= warmup {
+            let (t, p) = (t0.elapsed(), g.profile());
+            others.push(t.saturating_sub(p.iter().map(|o| o.forward + o.backward).sum()).as_secs_f64());
+            times.push(t.as_secs_f64());
+            steps.push(p);
+        }
+    }
+    let first = steps[0].clone();
+    if steps.iter().any(|s| s.len() != first.len() || s.iter().zip(&first).any(|(a, b)| a.op != b.op)) {
+        return Err(crate::Error::invalid("profile", "the training steps recorded different ops"));
+    }
+    let med = |i: usize, f: fn(&OpTime) -> Duration| {
+        let mut v: Vec<Duration> = steps.iter().map(|s| f(&s[i])).collect();
+        v.sort();
+        v[v.len() / 2]
+    };
+    let ops = first.iter().enumerate().map(|(i, t)| OpTime { forward: med(i, |t| t.forward), backward: med(i, |t| t.backward), ..t.clone() }).collect();
+    Ok(StepProfile { ops, step: Duration::from_secs_f64(median(&mut times)), other: Duration::from_secs_f64(median(&mut others)) })
 }
 
 /// The conv layers of the seed models timed by [`bench_conv_layers`]:

@@ -413,8 +413,14 @@ impl Trainer {
     /// λ, the penalty `λ Σ w²` ([`ops::l2_penalty`], on the tape, so its gradient `2 λ w` comes
     /// from the same backward pass).
     pub fn step(&mut self, x: Tensor, y: &[usize], rng: &mut Rng) -> Result<(f32, f32)> {
-        let g = Graph::new();
+        self.step_in(&Graph::new(), x, y, rng)
+    }
+
+    /// [`Trainer::step`] recorded on `g` (a [`Graph::profiled`] one says where the step's time
+    /// went; see [`super::profile_model`]).
+    pub fn step_in(&mut self, g: &Graph, x: Tensor, y: &[usize], rng: &mut Rng) -> Result<(f32, f32)> {
         let logits = self.model.forward_logits_mut(&g.constant(x), &mut Ctx::new(rng))?;
+        g.scope("loss");
         let mut loss = match &self.state.class_weights {
             Some(w) => ops::weighted_cross_entropy(&logits, y, w)?,
             None => ops::cross_entropy(&logits, y)?,
@@ -427,6 +433,8 @@ impl Trainer {
         let acc = logits.value().argmax_rows()?.iter().zip(y).filter(|(a, b)| a == b).count() as f32 / y.len().max(1) as f32;
         let gs: Vec<Tensor> = self.model.params().iter().map(|p| grads.param(p).cloned().unwrap_or_else(|| Tensor::zeros(p.value.shape()))).collect();
         drop(grads);
+        // the tape's copies of the weights would make the update copy each weight first
+        g.release();
         self.optimizer.step(&mut self.model.params_mut(), &gs)?;
         Ok((loss_v, acc))
     }
