@@ -2,8 +2,8 @@
 //! (statistics per channel over N, H, W) and `BatchNorm1d` for `[N, F]` activations
 //! (statistics per feature over N).
 //!
-//! Per-channel reductions are summed in f64 in a fixed order (batch index, then position in
-//! the feature map) and run in parallel over channels; the elementwise passes run in parallel
+//! Per-channel reductions are summed in f64 in a fixed order (16 partial sums over the values
+//! in batch order, then those 16 in order) and run in parallel over channels; the elementwise passes run in parallel
 //! over `(n, c)` rows. No result depends on the number of threads.
 
 use crate::autograd::Var;
@@ -37,6 +37,35 @@ impl BatchNormState {
     pub fn new(channels: usize, momentum: f32, eps: f32) -> Self {
         BatchNormState { running_mean: vec![0.0; channels], running_var: vec![1.0; channels], momentum, eps }
     }
+}
+
+/// Independent partial sums per channel sum (lane `i % LANES` takes value `i` of a row): they
+/// vectorise, where one running f64 sum waits for each add, and they are added up in a fixed
+/// order, so the result still does not depend on the thread count.
+const LANES: usize = 16;
+
+/// `Σ f(a_i, b_i)` over the values of one channel (`rows` of `a` and `b`, which have the same
+/// layout), `K` sums at once, in f64.
+#[inline(always)]
+fn channel_sums<const K: usize>(rows: impl Iterator<Item = std::ops::Range<usize>>, a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> [f64; K]) -> [f64; K] {
+    let mut acc = [[0.0f64; LANES]; K];
+    let mut add = |l: usize, v: [f64; K]| {
+        for (acc, v) in acc.iter_mut().zip(v) {
+            acc[l] += v;
+        }
+    };
+    for r in rows {
+        let ((ca, ta), (cb, tb)) = (a[r.clone()].as_chunks::<LANES>(), b[r].as_chunks::<LANES>());
+        for (ca, cb) in ca.iter().zip(cb) {
+            for l in 0..LANES {
+                add(l, f(ca[l], cb[l]));
+            }
+        }
+        for (l, (&x, &y)) in ta.iter().zip(tb).enumerate() {
+            add(l, f(x, y));
+        }
+    }
+    acc.map(|lanes| lanes.iter().sum())
 }
 
 /// Calls `f(c)` for every channel in parallel and collects the results in channel order.
@@ -97,9 +126,9 @@ pub fn batch_norm(x: &Var, gamma: &Var, beta: &Var, state: &mut BatchNormState, 
     let rows_of = move |ch: usize| (0..n).map(move |b| (b * c + ch) * inner..(b * c + ch + 1) * inner);
     let (mean, var): (Vec<f32>, Vec<f32>) = if train {
         let stats = per_channel(c, |ch| {
-            let sum: f64 = rows_of(ch).map(|r| xd[r].iter().map(|&v| v as f64).sum::<f64>()).sum();
+            let [sum] = channel_sums(rows_of(ch), xd, xd, |v, _| [v as f64]);
             let mu = sum / m as f64;
-            let ss: f64 = rows_of(ch).map(|r| xd[r].iter().map(|&v| (v as f64 - mu) * (v as f64 - mu)).sum::<f64>()).sum();
+            let [ss] = channel_sums(rows_of(ch), xd, xd, |v, _| [(v as f64 - mu) * (v as f64 - mu)]);
             (mu, ss / m as f64)
         });
         let mo = state.momentum as f64;
@@ -132,13 +161,7 @@ pub fn batch_norm(x: &Var, gamma: &Var, beta: &Var, state: &mut BatchNormState, 
         // dβ_c = Σ g and dγ_c = Σ g·x̂ per channel, in f64, fixed order.
         let sums = per_channel(c, |ch| {
             let (mu, is) = (mean[ch], invstd[ch]);
-            let (mut sg, mut sgx) = (0.0f64, 0.0f64);
-            for r in rows_of(ch) {
-                for (&v, &g) in xd[r.clone()].iter().zip(&gd[r]) {
-                    sg += g as f64;
-                    sgx += g as f64 * ((v - mu) * is) as f64;
-                }
-            }
+            let [sg, sgx] = channel_sums(rows_of(ch), xd, gd, |v, g| [g as f64, g as f64 * ((v - mu) * is) as f64]);
             (sg, sgx)
         });
         let dx = if need[0] {
