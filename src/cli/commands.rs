@@ -137,7 +137,7 @@ fn profile(a: &BenchArgs, input: &[usize; 3], threads: usize) -> Result<()> {
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
     for name in a.models.split(',').map(str::trim) {
         let spec = resolve_model(name, a.classes)?;
-        let spin = progress::spinner(a.quiet.quiet, &format!("profiling {name}"));
+        let spin = progress::spinner(a.quiet.quiet, format!("profiling {name}"));
         let p = train::profile_model(&spec, input, a.classes, a.batch, a.reps, 2);
         spin.finish_and_clear();
         let p = p?;
