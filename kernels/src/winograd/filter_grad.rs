@@ -52,7 +52,11 @@ pub fn accumulate(g: &Wino3x3, gn: usize, x: &[f32], dy: &[f32], du: &mut [f32],
         // SAFETY: AVX-512F is the selected ISA (asserted above; `selected_isa` checks the CPU);
         // segments end at or before column `ld`.
         unsafe {
-            super::fused::input_segments(g, x, &segs, v, ld);
+            if super::fused::gathers(g, gn) {
+                super::fused::input_gathered(g, x, 0, ld, v, ld);
+            } else {
+                super::fused::input_segments(g, x, &segs, v, ld);
+            }
             super::fused::output_adjoint_segments(g, dy, &segs, dm, ld);
         }
     }

@@ -142,6 +142,7 @@ unsafe fn run(g: &Wino3x3, gn: usize, x: &[f32], f: &Fused, bias: Option<&[f32]>
     let (v, rest) = scratch.split_at_mut(POINTS * c * NB);
     let m = &mut rest[..POINTS * opad * NB];
     let mut segs = Vec::with_capacity(NB);
+    let gather = gathers(g, gn);
     for b0 in (0..total).step_by(NB) {
         let nb = NB.min(total - b0);
         if nb < NB {
@@ -150,8 +151,15 @@ unsafe fn run(g: &Wino3x3, gn: usize, x: &[f32], f: &Fused, bias: Option<&[f32]>
         }
         segs.clear();
         segments(g, b0, nb, |s| segs.push(s));
-        // SAFETY: AVX-512F is enabled in this function (see the caller); segments end at NB.
-        unsafe { input_segments(g, x, &segs, v, NB) };
+        // SAFETY: AVX-512F is enabled in this function (see the caller); segments end at NB,
+        // and `gather` was checked for these images.
+        unsafe {
+            if gather {
+                input_gathered(g, x, b0, nb, v, NB);
+            } else {
+                input_segments(g, x, &segs, v, NB);
+            }
+        }
         for t in 0..POINTS {
             let vt = v[t * c * NB..].as_ptr();
             for ob in 0..opad / MR {
@@ -224,22 +232,94 @@ pub(super) unsafe fn input_segments(g: &Wino3x3, x: &[f32], segs: &[Segment], v:
                     _mm512_permutex2var_ps(a2, odd, b2),
                 ];
             }
-            // Bᵀ·d over the rows, then (·)·B over the columns
-            let rows = [
-                std::array::from_fn::<_, 4, _>(|k| _mm512_sub_ps(d[0][k], d[2][k])),
-                std::array::from_fn::<_, 4, _>(|k| _mm512_add_ps(d[1][k], d[2][k])),
-                std::array::from_fn::<_, 4, _>(|k| _mm512_sub_ps(d[2][k], d[1][k])),
-                std::array::from_fn::<_, 4, _>(|k| _mm512_sub_ps(d[1][k], d[3][k])),
-            ];
-            for (i, [e0, e1, e2, e3]) in rows.into_iter().enumerate() {
-                let out = [_mm512_sub_ps(e0, e2), _mm512_add_ps(e1, e2), _mm512_sub_ps(e2, e1), _mm512_sub_ps(e1, e3)];
-                for (j, o) in out.into_iter().enumerate() {
-                    let dst = &mut v[((i * 4 + j) * c + ci) * ld + s.j0..];
-                    debug_assert!(dst.len() >= s.n && s.j0 + s.n <= ld);
-                    // SAFETY: the store mask keeps the first `n` lanes, and `j0 + n <= ld` (the
-                    // caller's contract) lies inside the row.
-                    unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), store, o) };
+            for (t, o) in input_transform(&d).into_iter().enumerate() {
+                let dst = &mut v[(t * c + ci) * ld + s.j0..];
+                debug_assert!(dst.len() >= s.n && s.j0 + s.n <= ld);
+                // SAFETY: the store mask keeps the first `n` lanes, and `j0 + n <= ld` (the
+                // caller's contract) lies inside the row.
+                unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), store, o) };
+            }
+        }
+    }
+}
+
+/// `Bᵀ·d·B` of 16 tiles at once (`d[r][k]`: row `r`, column `k` of every tile's 4x4 patch),
+/// point `t = 4·i + j` at index `t`: `Bᵀ·d` over the rows, then `(·)·B` over the columns.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn input_transform(d: &[[__m512; 4]; 4]) -> [__m512; POINTS] {
+    let rows = [
+        std::array::from_fn::<_, 4, _>(|k| _mm512_sub_ps(d[0][k], d[2][k])),
+        std::array::from_fn::<_, 4, _>(|k| _mm512_add_ps(d[1][k], d[2][k])),
+        std::array::from_fn::<_, 4, _>(|k| _mm512_sub_ps(d[2][k], d[1][k])),
+        std::array::from_fn::<_, 4, _>(|k| _mm512_sub_ps(d[1][k], d[3][k])),
+    ];
+    std::array::from_fn(|t| {
+        let [e0, e1, e2, e3] = rows[t / 4];
+        match t % 4 {
+            0 => _mm512_sub_ps(e0, e2),
+            1 => _mm512_add_ps(e1, e2),
+            2 => _mm512_sub_ps(e2, e1),
+            _ => _mm512_sub_ps(e1, e3),
+        }
+    })
+}
+
+/// Tile rows at most this many tiles wide take [`input_gathered`]: [`input_segments`] works
+/// on one tile row per vector, so on a 10x10 output (5 tiles a row) it would leave 11 of its
+/// 16 lanes idle.
+pub(super) const GATHER_MAX_TW: usize = 8;
+
+/// Whether [`input_gathered`] serves this geometry for `gn` images: narrow tile rows, and
+/// element offsets that fit the gather's 32-bit indices.
+pub(super) fn gathers(g: &Wino3x3, gn: usize) -> bool {
+    g.tiles().1 <= GATHER_MAX_TW && gn.saturating_mul(g.in_len()) < i32::MAX as usize
+}
+
+/// [`input_segments`] for the tiles `b0..b0 + nb` (numbered image by image, row by row) of
+/// `x: [images][c][h][w]`, into columns `0..nb` of `v: [16][c][ld]`, 16 tiles per vector
+/// whatever row or image they lie in: each lane's patch is gathered from its own place, the
+/// padding and the image edges masked. Computes the same bits as [`input_segments`].
+///
+/// # Safety
+/// The CPU supports AVX-512F; `nb <= ld`; [`gathers`] holds for the images `x` holds.
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(super) unsafe fn input_gathered(g: &Wino3x3, x: &[f32], b0: usize, nb: usize, v: &mut [f32], ld: usize) {
+    let (c, h, w, plane) = (g.c, g.h as isize, g.w as isize, g.h * g.w);
+    let (tpi, tw) = (g.tiles_per_image(), g.tiles().1);
+    for j0 in (0..nb).step_by(16) {
+        let n = 16.min(nb - j0);
+        // lane l: the top-left input of its patch, as an element offset in channel 0 of `x`
+        let mut idx = [0i32; 16];
+        let mut masks = [0u16; POINTS];
+        for (l, id) in idx.iter_mut().enumerate().take(n) {
+            let tile = b0 + j0 + l;
+            let (img, r) = (tile / tpi, tile % tpi);
+            let (iy, ix) = (2 * (r / tw) as isize - g.ph as isize, 2 * (r % tw) as isize - g.pw as isize);
+            *id = ((img * c * plane) as isize + iy * w + ix) as i32;
+            for (t, m) in masks.iter_mut().enumerate() {
+                let (y, xx) = (iy + (t / 4) as isize, ix + (t % 4) as isize);
+                if (0..h).contains(&y) && (0..w).contains(&xx) {
+                    *m |= 1 << l;
                 }
+            }
+        }
+        let store = ((1u32 << n) - 1) as u16;
+        // SAFETY: an unaligned load of a local array of 16 i32.
+        let base = unsafe { _mm512_loadu_si512(idx.as_ptr().cast()) };
+        let offsets: [__m512i; POINTS] = std::array::from_fn(|t| _mm512_add_epi32(base, _mm512_set1_epi32((t / 4) as i32 * w as i32 + (t % 4) as i32)));
+        for ci in 0..c {
+            let xc = x.as_ptr().wrapping_add(ci * plane);
+            // SAFETY: a lane is gathered only when its mask bit is set, i.e. its pixel lies inside
+            // its image's plane `ci`, inside `x` (the caller's contract); other lanes read nothing.
+            let d: [[__m512; 4]; 4] = std::array::from_fn(|r| {
+                std::array::from_fn(|k| unsafe { _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), masks[4 * r + k], offsets[4 * r + k], xc.cast()) })
+            });
+            for (t, o) in input_transform(&d).into_iter().enumerate() {
+                let dst = &mut v[(t * c + ci) * ld + j0..];
+                debug_assert!(dst.len() >= n && j0 + n <= ld);
+                // SAFETY: the store mask keeps the first `n` lanes, inside the row (`nb <= ld`).
+                unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), store, o) };
             }
         }
     }

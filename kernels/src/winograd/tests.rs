@@ -178,6 +178,32 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// The gathering input transform (narrow tile rows) writes the same bits as the one that
+    /// works row by row, for any block of tiles, across rows and images, padding included.
+    #[test]
+    fn gathered_input_transform_equals_the_row_one(c in 1usize..5, h in 1usize..14, w in 1usize..18, ph in 0usize..3, pw in 0usize..3, n in 1usize..4, first in 0usize..40, nb in 1usize..33, seed in 0u32..1000) {
+        prop_assume!(h + 2 * ph >= 3 && w + 2 * pw >= 3 && Fused::new(1, 1, &[0.0; 16]).is_some());
+        let g = Wino3x3::new(c, h, w, 1, ph, pw).unwrap();
+        let total = n * g.tiles_per_image();
+        let b0 = first % total;
+        let nb = nb.min(total - b0);
+        let x = data(n * c * h * w, seed);
+        let (mut rows, mut gathered) = (vec![f32::NAN; POINTS * c * 32], vec![f32::NAN; POINTS * c * 32]);
+        let mut segs = vec![];
+        fused::segments(&g, b0, nb, |s| segs.push(s));
+        // SAFETY: the CPU has AVX-512 (checked above); the blocks end at column nb <= 32.
+        unsafe {
+            fused::input_segments(&g, &x, &segs, &mut rows, 32);
+            fused::input_gathered(&g, &x, b0, nb, &mut gathered, 32);
+        }
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        prop_assert_eq!(bits(&rows), bits(&gathered));
+    }
+}
+
 /// Direct `dw[o][c][u][v] = Σ dy[n][o][i][j]·x[n][c][i+u-ph][j+v-pw]` in f64.
 fn direct_dw(g: &Wino3x3, n: usize, x: &[f32], dy: &[f32]) -> Vec<f64> {
     let mut dw = vec![0.0f64; g.o * g.c * 9];
