@@ -287,7 +287,7 @@ impl TrainSession {
         let evaluation = match test {
             Some((r, ds)) => {
                 let meta = self.trainer.meta().clone();
-                let ev = evaluate(&self.trainer.model, &ds, &meta.normalization, 256)?;
+                let ev = evaluate(&self.trainer.model, &ds, &meta.normalization, self.trainer.config().batch_size)?;
                 let conf = Confusion::new(&meta.class_names, &ev.truth, &ev.predictions);
                 let files = write_confusion(self.run.path(), &conf, "validation")?;
                 written.push(CONFUSION_CSV);

@@ -356,7 +356,8 @@ impl Trainer {
             }
             let (val_loss, val_acc) = match val {
                 Some(v) => {
-                    let e = evaluate_with(&self.model, v, &norm, 256, &mut |done, total| on_event(Event::Validating { epoch, done, total }))?;
+                    // at the training batch size, so inference reuses the step's pooled buffers
+                    let e = evaluate_with(&self.model, v, &norm, bs, &mut |done, total| on_event(Event::Validating { epoch, done, total }))?;
                     (Some(e.loss as f32), Some(e.accuracy as f32))
                 }
                 None => (None, None),
