@@ -2,8 +2,11 @@
 `cargo mutants --in-diff`, so that mutation testing covers only the gradients: the closures
 given to `Var::from_op` / `Var::from_op_owned` (and `let backward = move |...|`), the
 derivative closures given to `activation::unary` / `unary_y` and the activations' named
-derivatives (`fn relu_grad(...)`), and the `backward` / `max_backward` / `avg_backward` kernels. Each such
-span runs from its first line to where its brackets balance; the tests modules are left out.
+derivatives (`fn relu_grad(...)`), the `backward` / `backward_im2col` / `winograd_dw` /
+`max_backward` / `avg_backward` kernels; and in the kernels crate the functions the conv backward
+calls (`KERNELS`: col2im, the Winograd input gradient's flipped filters, the adjoint output
+transform and the filter gradient). Each such span runs from its first line to where its brackets
+balance; the tests modules are left out.
 
 Usage: python3 mutants/backward_diff.py REPO_ROOT > backward.diff
 """
@@ -13,14 +16,22 @@ import subprocess
 import sys
 import tempfile
 
-START = re.compile(r'from_op(_owned)?\(|let backward = move \||unary(_y)?\("|fn (max_|avg_)?backward\(|fn \w+_grad\(')
+START = re.compile(r'from_op(_owned)?\(|let backward = move \||unary(_y)?\("|fn (max_|avg_)?backward(_im2col)?\(|fn winograd_dw\(|fn \w+_grad\(')
+# kernel file -> the start of its backward functions
+KERNELS = {
+    'kernels/src/im2col.rs': r'fn col2im\(',
+    'kernels/src/winograd/mod.rs': r'fn (filter_transform_flipped|input_grad)\(',
+    'kernels/src/winograd/fused.rs': r'fn output_adjoint_segments\(',
+    'kernels/src/winograd/filter_grad.rs': r'^pub fn ',
+}
 
 
-def backward_lines(lines):
-    end = next((i for i, l in enumerate(lines) if l.startswith('#[cfg(test)]')), len(lines))
+def backward_lines(lines, start=START):
+    # an inline tests module (`mod tests;` in another file is no end)
+    end = next((i for i, l in enumerate(lines[:-1]) if l.startswith('#[cfg(test)]') and lines[i + 1].rstrip().endswith('{')), len(lines))
     marked, i = set(), 0
     while i < end:
-        if START.search(lines[i]) and not lines[i].lstrip().startswith('//'):
+        if start.search(lines[i]) and not lines[i].lstrip().startswith('//'):
             depth, opened, j = 0, False, i
             while j < end:
                 for c in lines[j]:
@@ -41,10 +52,11 @@ def backward_lines(lines):
 def main(root):
     out = []
     with tempfile.TemporaryDirectory() as tmp:
-        for p in sorted(pathlib.Path(root, 'src/ops').rglob('*.rs')):
+        ops = [(p, START) for p in sorted(pathlib.Path(root, 'src/ops').rglob('*.rs'))]
+        for p, start in ops + [(pathlib.Path(root, k), re.compile(r)) for k, r in KERNELS.items()]:
             rel = p.relative_to(root).as_posix()
             lines = p.read_text().splitlines(keepends=True)
-            marked = backward_lines(lines)
+            marked = backward_lines(lines, start)
             if not marked:
                 continue
             old = pathlib.Path(tmp, rel.replace('/', '_'))

@@ -106,12 +106,14 @@ fn values_and_extremes() {
 
 /// At the kink `x = 0` each derivative is the documented one-sided slope, that of `x <= 0`
 /// (as PyTorch): 0 for relu, `α` for leaky ReLU and ELU (`α ≠ 1`, so it differs from the
-/// slope 1 of `x > 0`), the slope for PReLU. Gradcheck keeps its inputs away from the kink.
+/// slope 1 of `x > 0`), `λα` for SELU, the slope for PReLU. Gradcheck keeps its inputs away
+/// from the kink.
 #[test]
 fn derivatives_at_the_kink() {
     assert_eq!(grad(ops::relu, &[0.0, 2.0]), [0.0, 1.0]);
     assert_eq!(grad(|x| ops::leaky_relu(x, 0.3), &[0.0, 2.0]), [0.3, 1.0]);
     assert_eq!(grad(|x| ops::elu(x, 0.5), &[0.0, 2.0]), [0.5, 1.0]);
+    assert_eq!(grad(ops::selu, &[0.0, 2.0]), [ops::SELU_LAMBDA * ops::SELU_ALPHA, ops::SELU_LAMBDA]);
     let g = Graph::new();
     let x = g.leaf(Tensor::from_vec(vec![0.0, 2.0, 0.0, -1.0], &[1, 2, 2]).unwrap());
     for (alpha, dx) in [(vec![0.25, 0.5], [0.25, 1.0, 0.5, 0.5]), (vec![0.25, 0.5, 0.75, 0.125], [0.25, 1.0, 0.75, 0.125])] {

@@ -1,5 +1,6 @@
 //! Property tests: gradcheck of conv2d (x, w and b), pad2d, max_pool2d and avg_pool2d; conv2d
-//! is bit-identical on 1 and 2 threads; shape errors name both shapes.
+//! is bit-identical on 1 and 2 threads; its gradients match the definition on the Winograd and
+//! im2col paths; shape errors name both shapes.
 
 use proptest::prelude::*;
 use pupil::autograd::{gradcheck, GradcheckOptions, Graph};
@@ -116,4 +117,59 @@ fn shape_errors_name_both_shapes() {
     has(ops::max_pool2d(&x, (9, 2), (1, 1)).unwrap_err(), "[2, 3, 8, 8]", "[9, 2]");
     has(ops::avg_pool2d(&g.leaf(Tensor::zeros(&[8, 8])), (2, 2), (2, 2)).unwrap_err(), "[8, 8]", "[2, 2]");
     assert!(ops::pad2d(&g.leaf(Tensor::zeros(&[8, 8])), 1, 1, 1, 1).unwrap_err().to_string().contains("[8, 8]"));
+}
+
+/// `dX`, `dW` and `db` of conv2d for the output gradient `dy`, straight from the definition in
+/// f64: `y[n][o][i][j] = b[o] + Σ_{c,a,b} x[n][c][i·sh + a - ph][j·sw + b - pw] · w[o][c][a][b]`.
+fn direct_grads(x: &Tensor, w: &Tensor, dy: &Tensor, (sh, sw): (usize, usize), (ph, pw): (usize, usize)) -> [Vec<f64>; 3] {
+    let ([n, c, h, wd], [o, _, kh, kw], [_, _, oh, ow]) = (x.shape().try_into().unwrap(), w.shape().try_into().unwrap(), dy.shape().try_into().unwrap());
+    let (xv, wv, dyv) = (x.data(), w.data(), dy.data());
+    let (mut dx, mut dw, mut db) = (vec![0.0f64; xv.len()], vec![0.0f64; wv.len()], vec![0.0f64; o]);
+    for (ni, oc, i, j) in (0..n).flat_map(|ni| (0..o).flat_map(move |oc| (0..oh).flat_map(move |i| (0..ow).map(move |j| (ni, oc, i, j))))) {
+        let g = dyv[((ni * o + oc) * oh + i) * ow + j] as f64;
+        db[oc] += g;
+        for (ci, a, b) in (0..c).flat_map(|ci| (0..kh).flat_map(move |a| (0..kw).map(move |b| (ci, a, b)))) {
+            let (iy, ix) = ((i * sh + a).wrapping_sub(ph), (j * sw + b).wrapping_sub(pw));
+            if iy < h && ix < wd {
+                let (xi, wi) = (((ni * c + ci) * h + iy) * wd + ix, ((oc * c + ci) * kh + a) * kw + b);
+                dx[xi] += g * wv[wi] as f64;
+                dw[wi] += g * xv[xi] as f64;
+            }
+        }
+    }
+    [dx, dw, db]
+}
+
+/// conv2d's gradients against [`direct_grads`] within 1e-5 of the largest, on the Winograd path
+/// (3x3, stride 1, at least 8 channels each way: `dX` by the flipped filters, `dW` by the
+/// adjoint transforms) with odd sizes, every padding, batches of several chunks and images of
+/// 100 tiles (one image a group), and on the im2col path (one image a GEMM, pointwise, strided).
+#[test]
+fn conv2d_gradients_match_the_definition() {
+    #[allow(clippy::type_complexity)]
+    let cases: [(&[usize], &[usize], (usize, usize), (usize, usize)); 8] = [
+        (&[19, 8, 6, 7], &[9, 8, 3, 3], (1, 1), (1, 1)),
+        (&[2, 8, 20, 19], &[8, 8, 3, 3], (1, 1), (1, 1)),
+        (&[3, 9, 5, 4], &[8, 9, 3, 3], (1, 1), (0, 2)),
+        (&[7, 8, 12, 11], &[8, 8, 3, 3], (1, 1), (2, 1)),
+        (&[1, 8, 3, 3], &[10, 8, 3, 3], (1, 1), (0, 0)),
+        (&[11, 3, 22, 21], &[5, 3, 3, 3], (1, 1), (1, 1)),
+        (&[3, 4, 20, 20], &[6, 4, 1, 1], (1, 1), (0, 0)),
+        (&[10, 2, 9, 8], &[3, 2, 2, 3], (2, 1), (1, 0)),
+    ];
+    for (seed, (xs, ws, s, p)) in (0u64..).step_by(4).zip(cases) {
+        let g = Graph::new();
+        let (x, w, b) = (g.leaf(t(xs, seed)), g.leaf(t(ws, seed + 1)), g.leaf(t(&[ws[0]], seed + 2)));
+        let y = ops::conv2d(&x, &w, Some(&b), s, p).unwrap();
+        let dy = t(y.shape(), seed + 3);
+        let gr = y.backward_with(dy.clone()).unwrap();
+        let want = direct_grads(x.value(), w.value(), &dy, s, p);
+        for (name, v, want) in [("dx", &x, &want[0]), ("dw", &w, &want[1]), ("db", &b, &want[2])] {
+            let got = gr.wrt(v).unwrap().data();
+            let scale = want.iter().fold(f64::MIN_POSITIVE, |m, v| m.max(v.abs()));
+            let err = got.iter().zip(want).fold(0.0f64, |m, (&a, b)| m.max((a as f64 - b).abs())) / scale;
+            // (f64::max skips NaN: a NaN gradient would show as error 0)
+            assert!(got.iter().all(|v| v.is_finite()) && err < 1e-5, "{name} of {xs:?} * {ws:?}, stride {s:?}, padding {p:?}: relative error {err}");
+        }
+    }
 }

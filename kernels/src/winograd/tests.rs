@@ -40,8 +40,12 @@ fn direct(g: &Wino3x3, n: usize, x: &[f32], w: &[f32], b: Option<&[f32]>) -> Vec
     y
 }
 
-/// Largest |a - b| over the largest |b| (1 if all zero).
+/// Largest |a - b| over the largest |b| (1 if all zero); infinite if an `a` is not finite
+/// (`f64::max` skips NaN, so a NaN output would otherwise count as error 0).
 fn rel_err(a: &[f32], b: &[f64]) -> f64 {
+    if !a.iter().all(|v| v.is_finite()) {
+        return f64::INFINITY;
+    }
     let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1.0);
     a.iter().zip(b).fold(0.0f64, |m, (&x, &y)| m.max((x as f64 - y).abs())) / scale
 }
@@ -257,6 +261,30 @@ fn filter_grad_seed_shapes_within_1e_5() {
         let (x, dy) = (data(n * c * hw * hw, 4), data(n * o * g.oh * g.ow, 5));
         let err = rel_err(&winograd_dw(&g, n, 2, &x, &dy), &direct_dw(&g, n, &x, &dy));
         assert!(err < 1e-5, "{c}->{o} @{hw} pad {p}: relative error {err}");
+    }
+}
+
+/// The filter gradient runs wherever the fused kernel does (it uses its transforms), so the
+/// tests above do not skip on an AVX-512 CPU (run with `PUPIL_ISA=avx2` too: both then off).
+#[test]
+fn filter_grad_is_available_with_the_fused_kernel() {
+    assert_eq!(filter_grad::available(), Fused::new(1, 1, &[0.0; 16]).is_some());
+}
+
+/// No images, no input channels or no filters: `dU` is left as it was.
+#[test]
+fn filter_grad_of_nothing_adds_nothing() {
+    if !filter_grad::available() {
+        return;
+    }
+    for (c, o, gn) in [(3, 2, 0), (0, 2, 1), (3, 0, 1)] {
+        let g = Wino3x3::new(c, 5, 6, o, 1, 0).unwrap();
+        let (x, dy) = (data(gn * c * 30, 1), data(gn * o * g.oh * g.ow, 2));
+        let mut du = data(POINTS * o * c, 3);
+        let before = du.clone();
+        let mut scratch = vec![f32::NAN; filter_grad::scratch_len(&g, gn)];
+        filter_grad::accumulate(&g, gn, &x, &dy, &mut du, &mut scratch);
+        assert_eq!(du, before, "{c}->{o}, {gn} images");
     }
 }
 

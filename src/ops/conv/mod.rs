@@ -188,9 +188,13 @@ mod tests {
         assert_eq!(gr.wrt(&x).unwrap().shape(), &[2, 1, 0, 3]);
     }
 
-    /// Largest |a - b| over the largest |b|.
+    /// Largest |a - b| over the largest |b|; infinite if an `a` is not finite (`f32::max` skips
+    /// NaN, so a NaN output would otherwise count as error 0).
     fn rel_err(a: &[f32], b: &[f32]) -> f32 {
         assert_eq!(a.len(), b.len());
+        if !a.iter().all(|v| v.is_finite()) {
+            return f32::INFINITY;
+        }
         let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(f32::MIN_POSITIVE);
         a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs())) / scale
     }
