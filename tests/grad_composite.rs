@@ -43,6 +43,34 @@ proptest! {
     }
 }
 
+/// A case the proptest above once drew (session 14): a max-pool window swaps its argmax on
+/// both sides of weight 10 within the step, so both one-sided slopes were wrong alike; the
+/// check must take it for a kink, not a wrong gradient (a smaller step agrees with backward).
+#[test]
+fn conv_pool_kinks_on_both_sides_of_the_step() {
+    let (n, c, o, hw, k, classes, seed) = (1, 1, 3, 8, 2, 4, 27u64);
+    let feat = o * 3 * 3; // conv 8 -> 7, pool 2 -> 3
+    let labels: Vec<usize> = (0..n).map(|i| (i + seed as usize) % classes).collect();
+    let inputs = [
+        t(&[n, c, hw, hw], seed, 1.0),
+        t(&[o, c, k, k], seed + 1, 0.5),
+        t(&[o], seed + 2, 0.1),
+        t(&[feat, classes], seed + 3, 0.5),
+        t(&[classes], seed + 4, 0.1),
+    ];
+    let f = |_: &Graph, v: &[pupil::autograd::Var]| {
+        let y = ops::conv2d(&v[0], &v[1], Some(&v[2]), (1, 1), (0, 0))?;
+        let y = ops::max_pool2d(&ops::tanh(&y)?, (2, 2), (2, 2))?;
+        let y = ops::linear(&ops::flatten(&y)?, &v[3], Some(&v[4]))?;
+        ops::cross_entropy(&y, &labels)
+    };
+    let report = gradcheck(f, &inputs, &GradcheckOptions { max_coords: 40, eps: 2e-3, ..GradcheckOptions::default() }).unwrap();
+    assert!(report.skipped_kinks * 5 <= report.checked, "{report:?}");
+    // the same coordinates at a step that straddles no kink: every one checks, none skipped
+    let fine = gradcheck(f, &inputs, &GradcheckOptions { max_coords: 40, eps: 5e-4, ..GradcheckOptions::default() }).unwrap();
+    assert_eq!(fine.skipped_kinks, 0, "{fine:?}");
+}
+
 /// The layers of the nn module, run in eval mode (batch norm on running statistics), checked
 /// with respect to the input image: this is the saliency-map gradient.
 #[test]
