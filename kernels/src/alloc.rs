@@ -21,70 +21,34 @@ pub const POOL_MIN: usize = 1 << 16;
 /// Most bytes the pool holds.
 pub const POOL_CAP_BYTES: usize = 512 << 20;
 
-/// Lengths asked for recently ([`buffer`], [`zeroed`]): only buffers of these lengths are
-/// kept. A buffer of a length nobody asks for (a batch of input images, a gradient made by
-/// plain allocation) would never be taken again, and such buffers used to fill the pool to its
-/// cap with dead memory (about 150 MB in one epoch of a small model).
-const WANTED_MAX: usize = 256;
+/// Recycled buffers, oldest first, and their total size in bytes.
+static POOL: Mutex<(Vec<Vec<f32>>, usize)> = Mutex::new((Vec::new(), 0));
 
-/// Recycled buffers (oldest first), their total size in bytes, and the lengths asked for
-/// (oldest first, at most [`WANTED_MAX`]).
-struct Pool {
-    bufs: Vec<Vec<f32>>,
-    bytes: usize,
-    wanted: Vec<usize>,
-}
-
-impl Pool {
-    /// Frees the oldest buffers into `evicted` until `bytes` more fit under `cap`.
-    fn make_room(&mut self, bytes: usize, cap: usize, evicted: &mut Vec<Vec<f32>>) {
-        while self.bytes + bytes > cap && !self.bufs.is_empty() {
-            let old = self.bufs.remove(0);
-            self.bytes -= std::mem::size_of_val(old.as_slice());
-            evicted.push(old);
-        }
-    }
-}
-
-static POOL: Mutex<Pool> = Mutex::new(Pool { bufs: Vec::new(), bytes: 0, wanted: Vec::new() });
-
-fn pool() -> std::sync::MutexGuard<'static, Pool> {
-    POOL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Takes a pooled buffer of exactly `len` floats (the most recently recycled one), if any, and
-/// notes that `len` is wanted. On a miss, frees the oldest pooled buffers until as many bytes
-/// as asked for are freed, so the allocator can reuse that memory: when the sizes change
-/// (validation batches after training batches) the pool does not hold a step's worth of
-/// memory beside the new buffers.
+/// Takes a pooled buffer of exactly `len` floats (the most recently recycled one), if any. On a
+/// miss, frees the oldest pooled buffers until as many bytes as asked for are freed, so the
+/// allocator can reuse that memory: when the sizes change (validation batches after training
+/// batches) the pool does not hold a step's worth of memory beside the new buffers.
 fn take(len: usize) -> Option<Vec<f32>> {
     if len < POOL_MIN {
         return None;
     }
     let mut evicted = Vec::new();
     let found = {
-        let mut pool = pool();
-        match pool.wanted.iter().position(|&l| l == len) {
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        match pool.0.iter().rposition(|v| v.len() == len) {
             Some(i) => {
-                let l = pool.wanted.remove(i);
-                pool.wanted.push(l);
-            }
-            None => {
-                if pool.wanted.len() == WANTED_MAX {
-                    pool.wanted.remove(0);
-                }
-                pool.wanted.push(len);
-            }
-        }
-        match pool.bufs.iter().rposition(|v| v.len() == len) {
-            Some(i) => {
-                let v = pool.bufs.remove(i);
-                pool.bytes -= std::mem::size_of_val(v.as_slice());
+                let v = pool.0.remove(i);
+                pool.1 -= std::mem::size_of_val(v.as_slice());
                 Some(v)
             }
             None => {
-                let cap = pool.bytes.saturating_sub(len * std::mem::size_of::<f32>());
-                pool.make_room(0, cap, &mut evicted);
+                let mut freed = 0;
+                while freed < len * std::mem::size_of::<f32>() && !pool.0.is_empty() {
+                    let old = pool.0.remove(0);
+                    freed += std::mem::size_of_val(old.as_slice());
+                    pool.1 -= std::mem::size_of_val(old.as_slice());
+                    evicted.push(old);
+                }
                 None
             }
         }
@@ -93,9 +57,9 @@ fn take(len: usize) -> Option<Vec<f32>> {
     found
 }
 
-/// Gives `v` to the pool for a later [`buffer`] or [`zeroed`] of its length, if that length
-/// has been asked for; other buffers, and those under [`POOL_MIN`] floats, are simply freed.
-/// The oldest pooled buffers are freed when the pool would exceed [`POOL_CAP_BYTES`].
+/// Gives `v` to the pool for a later [`buffer`] or [`zeroed`] of its length; buffers under
+/// [`POOL_MIN`] floats are simply freed. The oldest pooled buffers are freed when the pool
+/// would exceed [`POOL_CAP_BYTES`].
 pub fn recycle(v: Vec<f32>) {
     let bytes = std::mem::size_of_val(v.as_slice());
     if v.len() < POOL_MIN || bytes > POOL_CAP_BYTES {
@@ -103,31 +67,27 @@ pub fn recycle(v: Vec<f32>) {
     }
     let mut evicted = Vec::new();
     {
-        let mut pool = pool();
-        if !pool.wanted.contains(&v.len()) {
-            drop(pool);
-            return;
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        while pool.1 + bytes > POOL_CAP_BYTES && !pool.0.is_empty() {
+            let old = pool.0.remove(0);
+            pool.1 -= std::mem::size_of_val(old.as_slice());
+            evicted.push(old);
         }
-        pool.make_room(bytes, POOL_CAP_BYTES, &mut evicted);
-        pool.bufs.push(v);
-        pool.bytes += bytes;
+        pool.0.push(v);
+        pool.1 += bytes;
     }
     drop(evicted); // freed outside the lock
 }
 
 /// Frees every pooled buffer.
 pub fn release() {
-    let old = {
-        let mut pool = pool();
-        pool.bytes = 0;
-        std::mem::take(&mut pool.bufs)
-    };
+    let old = std::mem::take(&mut *POOL.lock().unwrap_or_else(|e| e.into_inner()));
     drop(old);
 }
 
 /// Bytes the pool holds now.
 pub fn pooled_bytes() -> usize {
-    pool().bytes
+    POOL.lock().unwrap_or_else(|e| e.into_inner()).1
 }
 
 /// A buffer of `len` floats whose contents are unspecified (stale values of a recycled buffer,
@@ -213,17 +173,11 @@ mod tests {
         }
         drop(b);
         release();
-        // small buffers are not kept, nor those of a length nobody asked for
+        // small buffers are not kept
         recycle(vec![1.0; POOL_MIN - 1]);
-        recycle(vec![1.0; POOL_MIN + 11]);
         assert_eq!(pooled_bytes(), 0);
-        drop(buffer(POOL_MIN + 11));
-        recycle(vec![1.0; POOL_MIN + 11]);
-        assert_eq!(pooled_bytes(), (POOL_MIN + 11) * 4);
-        release();
         // the cap: the oldest go first
         let big = POOL_CAP_BYTES / 4 / 3 + 1; // three of these exceed the cap
-        drop(buffer(big)); // asked for: buffers of this length are kept
         let bufs: Vec<Vec<f32>> = (0..3).map(|i| vec![i as f32; big]).collect();
         let first = bufs[0].as_ptr();
         for b in bufs {
