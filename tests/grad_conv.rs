@@ -173,3 +173,44 @@ fn conv2d_gradients_match_the_definition() {
         }
     }
 }
+
+/// conv2d's gradients against [`direct_grads`] when only some of `x`, `w` and `b` need one (the
+/// others constants: `x` is the first layer's input, a frozen filter, a fixed bias), on the
+/// im2col path (pointwise with several images a GEMM, strided, padded, an image of no rows whose
+/// output is all padding) and the Winograd path.
+#[test]
+fn conv2d_partial_gradients_match_the_definition() {
+    #[allow(clippy::type_complexity)]
+    let cases: [(&[usize], &[usize], (usize, usize), (usize, usize)); 5] = [
+        (&[11, 4, 5, 6], &[3, 4, 1, 1], (1, 1), (0, 0)),
+        (&[10, 2, 9, 8], &[3, 2, 2, 3], (2, 1), (1, 0)),
+        (&[3, 3, 7, 6], &[4, 3, 3, 3], (1, 1), (1, 1)),
+        (&[2, 3, 0, 4], &[2, 3, 2, 1], (1, 1), (1, 0)),
+        (&[3, 8, 6, 6], &[8, 8, 3, 3], (1, 1), (1, 1)),
+    ];
+    for (seed, (xs, ws, s, p)) in (100u64..).step_by(4).zip(cases) {
+        for mask in 1..8 {
+            let g = Graph::new();
+            let var = |i: usize, v: Tensor| if mask & (1 << i) != 0 { g.leaf(v) } else { g.constant(v) };
+            let (x, w, b) = (var(0, t(xs, seed)), var(1, t(ws, seed + 1)), var(2, t(&[ws[0]], seed + 2)));
+            let y = ops::conv2d(&x, &w, Some(&b), s, p).unwrap();
+            let dy = t(y.shape(), seed + 3);
+            let gr = y.backward_with(dy.clone()).unwrap();
+            let want = direct_grads(x.value(), w.value(), &dy, s, p);
+            for (i, (name, v, want)) in [("dx", &x, &want[0]), ("dw", &w, &want[1]), ("db", &b, &want[2])].into_iter().enumerate() {
+                let Some(got) = gr.wrt(v) else {
+                    assert!(mask & (1 << i) == 0, "no {name} of {xs:?} * {ws:?} (mask {mask})");
+                    continue;
+                };
+                let got = got.data();
+                assert_eq!(got.len(), want.len(), "{name} of {xs:?} * {ws:?} (mask {mask})");
+                let scale = want.iter().fold(f64::MIN_POSITIVE, |m, v| m.max(v.abs()));
+                let err = got.iter().zip(want).fold(0.0f64, |m, (&a, b)| m.max((a as f64 - b).abs())) / scale;
+                assert!(
+                    got.iter().all(|v| v.is_finite()) && err < 1e-5,
+                    "{name} of {xs:?} * {ws:?}, stride {s:?}, padding {p:?}, mask {mask}: relative error {err}"
+                );
+            }
+        }
+    }
+}
