@@ -140,6 +140,15 @@ fn direct_grads(x: &Tensor, w: &Tensor, dy: &Tensor, (sh, sw): (usize, usize), (
     [dx, dw, db]
 }
 
+/// `got` has `want`'s length, is finite, and is within 1e-5 of `want`'s largest magnitude.
+fn assert_matches(got: &[f32], want: &[f64], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    let scale = want.iter().fold(f64::MIN_POSITIVE, |m, v| m.max(v.abs()));
+    let err = got.iter().zip(want).fold(0.0f64, |m, (&a, b)| m.max((a as f64 - b).abs())) / scale;
+    // (f64::max skips NaN: a NaN gradient would show as error 0)
+    assert!(got.iter().all(|v| v.is_finite()) && err < 1e-5, "{what}: relative error {err}");
+}
+
 /// conv2d's gradients against [`direct_grads`] within 1e-5 of the largest, on the Winograd path
 /// (3x3, stride 1, at least 8 channels each way: `dX` by the flipped filters, `dW` by the
 /// adjoint transforms) with odd sizes, every padding, batches of several chunks and images of
@@ -165,11 +174,7 @@ fn conv2d_gradients_match_the_definition() {
         let gr = y.backward_with(dy.clone()).unwrap();
         let want = direct_grads(x.value(), w.value(), &dy, s, p);
         for (name, v, want) in [("dx", &x, &want[0]), ("dw", &w, &want[1]), ("db", &b, &want[2])] {
-            let got = gr.wrt(v).unwrap().data();
-            let scale = want.iter().fold(f64::MIN_POSITIVE, |m, v| m.max(v.abs()));
-            let err = got.iter().zip(want).fold(0.0f64, |m, (&a, b)| m.max((a as f64 - b).abs())) / scale;
-            // (f64::max skips NaN: a NaN gradient would show as error 0)
-            assert!(got.iter().all(|v| v.is_finite()) && err < 1e-5, "{name} of {xs:?} * {ws:?}, stride {s:?}, padding {p:?}: relative error {err}");
+            assert_matches(gr.wrt(v).unwrap().data(), want, &format!("{name} of {xs:?} * {ws:?}, stride {s:?}, padding {p:?}"));
         }
     }
 }
@@ -202,14 +207,7 @@ fn conv2d_partial_gradients_match_the_definition() {
                     assert!(mask & (1 << i) == 0, "no {name} of {xs:?} * {ws:?} (mask {mask})");
                     continue;
                 };
-                let got = got.data();
-                assert_eq!(got.len(), want.len(), "{name} of {xs:?} * {ws:?} (mask {mask})");
-                let scale = want.iter().fold(f64::MIN_POSITIVE, |m, v| m.max(v.abs()));
-                let err = got.iter().zip(want).fold(0.0f64, |m, (&a, b)| m.max((a as f64 - b).abs())) / scale;
-                assert!(
-                    got.iter().all(|v| v.is_finite()) && err < 1e-5,
-                    "{name} of {xs:?} * {ws:?}, stride {s:?}, padding {p:?}, mask {mask}: relative error {err}"
-                );
+                assert_matches(got.data(), want, &format!("{name} of {xs:?} * {ws:?}, stride {s:?}, padding {p:?}, mask {mask}"));
             }
         }
     }

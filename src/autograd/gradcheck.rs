@@ -107,8 +107,9 @@ where
     let l_abs: f64 = y.value().data().iter().zip(r.data()).map(|(&a, &b)| (a as f64 * b as f64).abs()).sum();
     let noise_per_h = f32::EPSILON as f64 * l_abs;
 
-    // the central difference of coordinate i of input k at `scale` times the step
-    let central = |xs: &mut Vec<Tensor>, k: usize, i: usize, scale: f64| -> Result<f64> {
+    // L with coordinate i of input k moved up and down by `scale` times the step (then put
+    // back), and the steps actually taken in f32: (L+, L-, h+, h-)
+    let at_steps = |xs: &mut Vec<Tensor>, k: usize, i: usize, scale: f64| -> Result<(f64, f64, f64, f64)> {
         let x0 = inputs[k].data()[i] as f64;
         let h = scale * opts.eps * x0.abs().max(1.0);
         let (xp, xm) = ((x0 + h) as f32, (x0 - h) as f32);
@@ -117,7 +118,11 @@ where
         xs[k].data_mut()[i] = xm;
         let lm = eval(xs)?;
         xs[k].data_mut()[i] = x0 as f32;
-        Ok((lp - lm) / (xp as f64 - xm as f64))
+        Ok((lp, lm, xp as f64 - x0, x0 - xm as f64))
+    };
+    let central = |xs: &mut Vec<Tensor>, k: usize, i: usize, scale: f64| -> Result<f64> {
+        let (lp, lm, hp, hm) = at_steps(xs, k, i, scale)?;
+        Ok((lp - lm) / (hp + hm))
     };
     let mut samples = Vec::new(); // (input, index, analytic, numeric, d+, d-, noise)
     let mut xs: Vec<Tensor> = inputs.to_vec();
@@ -136,15 +141,7 @@ where
             idx.truncate(opts.max_coords);
         }
         for &i in &idx {
-            let x0 = inputs[k].data()[i] as f64;
-            let h = opts.eps * x0.abs().max(1.0);
-            let (xp, xm) = ((x0 + h) as f32, (x0 - h) as f32);
-            let (hp, hm) = (xp as f64 - x0, x0 - xm as f64); // the steps actually taken in f32
-            xs[k].data_mut()[i] = xp;
-            let lp = eval(&xs)?;
-            xs[k].data_mut()[i] = xm;
-            let lm = eval(&xs)?;
-            xs[k].data_mut()[i] = x0 as f32;
+            let (lp, lm, hp, hm) = at_steps(&mut xs, k, i, 1.0)?;
             let l0 = eval(&xs)?;
             let num = (lp - lm) / (hp + hm);
             let (dp, dm) = ((lp - l0) / hp, (l0 - lm) / hm);

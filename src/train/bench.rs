@@ -100,7 +100,7 @@ pub struct StepProfile {
 impl StepProfile {
     /// The ops' forward and backward times added up.
     pub fn in_ops(&self) -> Duration {
-        self.ops.iter().map(|t| t.forward + t.backward).sum()
+        in_ops(&self.ops)
     }
 
     /// Forward and backward time by layer (the ops a layer recorded added up), in the order
@@ -133,6 +133,10 @@ impl StepProfile {
     }
 }
 
+fn in_ops(ops: &[OpTime]) -> Duration {
+    ops.iter().map(|t| t.forward + t.backward).sum()
+}
+
 /// Runs `warmup` and then `reps` training steps of `spec` (as [`bench_model`] does) on
 /// [`Graph::profiled`] tapes and returns each op's median forward and backward time and the
 /// median step. The timing itself costs two clock reads per op.
@@ -145,7 +149,7 @@ pub fn profile_model(spec: &ModelSpec, input: &[usize], classes: usize, batch: u
         trainer.step_in(&g, x.clone(), &y, &mut rng)?;
         if i >= warmup {
             let (t, p) = (t0.elapsed(), g.profile());
-            others.push(t.saturating_sub(p.iter().map(|o| o.forward + o.backward).sum()).as_secs_f64());
+            others.push(t.saturating_sub(in_ops(&p)).as_secs_f64());
             times.push(t.as_secs_f64());
             steps.push(p);
         }
