@@ -14,7 +14,7 @@
 //! in row-major order. The keys are turned into flat plane indices `y*w + x` at the end, or
 //! [`PADDED`] when the winner is one of the padding zeros.
 
-use super::lanes::{Lanes, Portable, L};
+pub(super) use super::lanes::{Lanes, Portable, L};
 use super::{split_phases, Window};
 
 /// The argmax of a window whose maximum is a padding zero: no input receives its gradient.
@@ -42,11 +42,16 @@ pub fn max_pool2d_padded(input: &[f32], planes: usize, win: &Window, out: &mut [
     if planes * oh * ow == 0 {
         return;
     }
+    if let Some(a) = &argmax {
+        assert!(a.len() >= planes * oh * ow, "max_pool2d: argmax slice too short: {} < planes*oh*ow = {}", a.len(), planes * oh * ow);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if crate::selected_isa() == crate::Isa::Avx512 {
+        // SAFETY: the selected ISA is one this CPU supports; the slices were checked above.
+        return unsafe { super::max512::max_pool(input, planes, win, out, argmax) };
+    }
     match argmax {
-        Some(a) => {
-            assert!(a.len() >= planes * oh * ow, "max_pool2d: argmax slice too short: {} < planes*oh*ow = {}", a.len(), planes * oh * ow);
-            with_argmax(input, planes, win, out, a)
-        }
+        Some(a) => with_argmax(input, planes, win, out, a),
         None => values_only(input, planes, win, out),
     }
 }
@@ -135,7 +140,7 @@ fn row_offsets(win: &Window, plen: usize, wl: usize) -> Vec<usize> {
 }
 
 #[inline(always)]
-fn with_argmax_body<Ln: Lanes>(input: &[f32], planes: usize, win: &Window, out: &mut [f32], argmax: &mut [u32]) {
+pub(super) fn with_argmax_body<Ln: Lanes>(input: &[f32], planes: usize, win: &Window, out: &mut [f32], argmax: &mut [u32]) {
     let Window { h, w, kh, sh, sw, pad: [pt, _, pl, _], .. } = *win;
     let (oh, ow) = win.out().expect("checked by the caller");
     let mut s = Scratch::new(win, ow, true);
@@ -195,7 +200,7 @@ fn with_argmax_body<Ln: Lanes>(input: &[f32], planes: usize, win: &Window, out: 
 }
 
 #[inline(always)]
-fn values_only_body<Ln: Lanes>(input: &[f32], planes: usize, win: &Window, out: &mut [f32]) {
+pub(super) fn values_only_body<Ln: Lanes>(input: &[f32], planes: usize, win: &Window, out: &mut [f32]) {
     let Window { h, w, kh, sh, sw, .. } = *win;
     let (oh, ow) = win.out().expect("checked by the caller");
     let mut s = Scratch::new(win, ow, false);

@@ -254,3 +254,48 @@ fn max_pool_padding_zero_wins_and_takes_no_gradient() {
     assert_eq!(out, [0.0; 4]);
     assert_eq!(am, [2, PADDED, PADDED, PADDED]);
 }
+
+/// The AVX-512 max pool gives the generic body's values and argmax bit for bit (the portable
+/// build, which every ISA's generic body equals lane by lane): coarse values for ties, NaNs,
+/// `-0.0` next to `+0.0`, every stride from 1 to 3, padding on each side, and planes wider
+/// than one block of the column pass.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx512_max_pool_equals_the_portable_one() {
+    if !std::arch::is_x86_feature_detected!("avx512f") {
+        return;
+    }
+    let mut seed = 11u64;
+    let shapes = [(5, 5, 2, 2, [2, 2, 2, 2], 44, 44), (2, 2, 2, 2, [0; 4], 44, 44), (3, 3, 1, 1, [0; 4], 9, 9), (3, 3, 2, 2, [1; 4], 9, 9)];
+    let mut wins: Vec<Window> = shapes.iter().map(|&(kh, kw, sh, sw, pad, h, w)| Window { h, w, kh, kw, sh, sw, pad }).collect();
+    for (kh, kw, sh, sw, h, w) in CASES {
+        wins.push(Window { h, w, kh, kw, sh, sw, pad: [0; 4] });
+        wins.push(Window { h, w, kh, kw, sh, sw, pad: [1, 0, 2, 1] });
+    }
+    wins.push(Window { h: 5, w: 150, kh: 3, kw: 4, sh: 3, sw: 3, pad: [0, 2, 1, 0] });
+    wins.push(Window { h: 3, w: 97, kh: 2, kw: 5, sh: 1, sw: 1, pad: [0, 0, 0, 3] });
+    for win in wins {
+        let planes = 3;
+        let (oh, ow) = win.out().unwrap();
+        let x: Vec<f32> = (0..planes * win.h * win.w)
+            .map(|i| match lcg(&mut seed) {
+                v if v == -8.0 && i % 3 == 0 => f32::NAN,
+                -7.0 => -0.0,
+                v => v,
+            })
+            .collect();
+        let n = planes * oh * ow;
+        let (mut out, mut am) = (vec![1.5f32; n], vec![7u32; n]);
+        // SAFETY: AVX-512F checked above; the slices fit the geometry.
+        unsafe { super::max512::max_pool(&x, planes, &win, &mut out, Some(&mut am)) };
+        let (mut want, mut want_am) = (vec![0f32; n], vec![0u32; n]);
+        max::with_argmax_body::<max::Portable>(&x, planes, &win, &mut want, &mut want_am);
+        assert_eq!(out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "{win:?}");
+        assert_eq!(am, want_am, "{win:?}");
+        let mut vals = vec![1.5f32; n];
+        // SAFETY: as above.
+        unsafe { super::max512::max_pool(&x, planes, &win, &mut vals, None) };
+        max::values_only_body::<max::Portable>(&x, planes, &win, &mut want);
+        assert_eq!(vals.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "{win:?}");
+    }
+}

@@ -1,0 +1,266 @@
+//! The max pool on AVX-512: the same separable passes and the same answers, bit for bit, as
+//! the generic body in `max.rs` (values, and argmax by the row-major tie rule), but 16 lanes
+//! wide, with the lane selects as mask moves and no scalar work per output.
+//!
+//! Per output row:
+//! - column pass: for blocks of up to [`BLOCK`] vectors of padded columns, the `kh` window
+//!   rows go down the block with the rows outermost, so the block's vectors are independent
+//!   chains that the core runs side by side. The argmax is the winning row `ky` per column,
+//!   turned into the position key `py << 16 | px` once at the end;
+//! - stride 2 splits the candidates into even and odd columns with two-source permutes; other
+//!   strides use `split_phases`; stride 1 reads the candidates as they are;
+//! - row pass: each vector of 16 outputs goes across the `kw` window columns;
+//! - keys become flat indices (or [`PADDED`]) in registers, and values and argmax are stored
+//!   straight into the output with a mask on the last vector of a row.
+//!
+//! The selects, lane by lane (`x` the running maximum, `y` the candidate):
+//! - `take(x, y) = ord(x) & !(y <= x)`: `y > x`, or `y` is a NaN and `x` is not — the
+//!   generic body's `(y > x) | (isnan(y) & !isnan(x))` as two compares;
+//! - keyed (row pass): `take` or, on equal values or two NaNs, the smaller key.
+
+use super::max::PADDED;
+use super::{split_phases, Window};
+use std::arch::x86_64::*;
+
+/// Lanes per vector.
+const V: usize = 16;
+/// Vectors of a row the column pass runs side by side.
+const BLOCK: usize = 4;
+
+/// Per-call scratch: the zero-padded plane `[hp][wl]` (plus one block of slack after it, so
+/// the column pass may read whole blocks), the column candidates and keys of every output row
+/// `[oh][wl]` (room after the last row for the row pass's reads past the last window column),
+/// and their phases `[oh][sw][plen]` for strides above 1.
+///
+/// Each pass runs over the whole plane before the next starts, so the row pass reads the
+/// candidates long after they were stored: its loads start at any column, and a load that
+/// overlaps two stores still in flight cannot be forwarded from them (the core waits for the
+/// stores to reach the cache; interleaving the passes per row ran 3-5x slower).
+struct Scratch {
+    plane: Vec<f32>,
+    cv: Vec<f32>,
+    ck: Vec<u32>,
+    pv: Vec<f32>,
+    pk: Vec<u32>,
+    wl: usize,
+    /// Length of one phase (`wl / sw` rounded up; `wl` when `sw == 1`).
+    plen: usize,
+}
+
+impl Scratch {
+    fn new(win: &Window, oh: usize, ow: usize, keys: bool) -> Self {
+        let (hp, wp) = win.padded();
+        // a multiple of 2V, so the stride-2 split works on whole vector pairs
+        let wl = wp.next_multiple_of(2 * V);
+        let owl = ow.next_multiple_of(V);
+        let plen = if win.sw == 1 { wl } else { wl.div_ceil(win.sw) };
+        let room = oh * wl + win.kw + owl + BLOCK * V;
+        let phases = if win.sw == 1 { 0 } else { oh * win.sw * plen + win.kw + owl };
+        let k = |n: usize| vec![0u32; if keys { n } else { 0 }];
+        Scratch { plane: vec![0.0; hp * wl + BLOCK * V], cv: vec![0.0; room], ck: k(room), pv: vec![0.0; phases], pk: k(phases), wl, plen }
+    }
+}
+
+/// Lanes `0..n` (`n <= 16`) as a mask.
+#[inline(always)]
+fn lanes(n: usize) -> __mmask16 {
+    if n >= V {
+        0xFFFF
+    } else {
+        ((1u32 << n) - 1) as __mmask16
+    }
+}
+
+/// `take(x, y)` of the module docs.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn take(x: __m512, y: __m512) -> __mmask16 {
+    let ord = _mm512_cmp_ps_mask::<_CMP_ORD_Q>(x, x);
+    _mm512_mask_cmp_ps_mask::<_CMP_NLE_UQ>(ord, y, x)
+}
+
+/// Copies plane `x` (`h x w`) into the padded block at row `pt`, column `pl`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn load_plane(s: &mut Scratch, x: &[f32], win: &Window) {
+    let (pt, pl, w, wl) = (win.pad[0], win.pad[2], win.w, s.wl);
+    for (i, r) in x.chunks_exact(w).enumerate() {
+        let d = &mut s.plane[(pt + i) * wl + pl..];
+        debug_assert!(d.len() >= w.next_multiple_of(V));
+        let d = d.as_mut_ptr();
+        for (j, rc) in r.chunks(V).enumerate() {
+            // SAFETY: the load is masked to the chunk's lanes; the store writes 16 lanes, the
+            // ones past the row's `w` as zeros: into this row's right padding or the next
+            // row's left padding (both zero), or into the next row's columns, which are
+            // written after this row (or, past the last row, the bottom padding and the slack:
+            // the plane has `BLOCK * V >= V` floats of slack after its last row).
+            unsafe { _mm512_storeu_ps(d.add(j * V), _mm512_maskz_loadu_ps(lanes(rc.len()), rc.as_ptr())) }
+        }
+    }
+}
+
+/// Column pass of output row `oy`: `cv[oy·wl + j]` = the column maximum over the window's
+/// rows, and with `keys`, `ck[oy·wl + j]` = its position key.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn column_pass(s: &mut Scratch, win: &Window, oy: usize, keys: bool) {
+    let (wl, kh) = (s.wl, win.kh);
+    let top = oy * win.sh;
+    let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    let rows = &s.plane[top * wl..];
+    let dst = oy * wl;
+    for b0 in (0..wl).step_by(BLOCK * V) {
+        let mut acc = [_mm512_setzero_ps(); BLOCK];
+        let mut row = [_mm512_setzero_si512(); BLOCK];
+        // SAFETY: rows `top..top + kh` of the plane hold `wl` floats each, and the plane has a
+        // block of slack after its last row, so every read of `BLOCK` vectors from column `b0`
+        // (< wl) stays inside `s.plane`; stores go to `cv` / `ck`, which have that room too.
+        unsafe {
+            for (i, a) in acc.iter_mut().enumerate() {
+                *a = _mm512_loadu_ps(rows.as_ptr().add(b0 + i * V));
+            }
+            for ky in 1..kh {
+                let r = rows.as_ptr().add(ky * wl + b0);
+                let kyv = _mm512_set1_epi32(ky as i32);
+                for i in 0..BLOCK {
+                    let y = _mm512_loadu_ps(r.add(i * V));
+                    let t = take(acc[i], y);
+                    acc[i] = _mm512_mask_mov_ps(acc[i], t, y);
+                    if keys {
+                        row[i] = _mm512_mask_mov_epi32(row[i], t, kyv);
+                    }
+                }
+            }
+            for i in 0..BLOCK {
+                _mm512_storeu_ps(s.cv.as_mut_ptr().add(dst + b0 + i * V), acc[i]);
+                if keys {
+                    // key = (top + ky) << 16 | column
+                    let py = _mm512_add_epi32(row[i], _mm512_set1_epi32(top as i32));
+                    let px = _mm512_add_epi32(iota, _mm512_set1_epi32((b0 + i * V) as i32));
+                    let k = _mm512_or_si512(_mm512_slli_epi32::<16>(py), px);
+                    _mm512_storeu_si512(s.ck.as_mut_ptr().add(dst + b0 + i * V).cast(), k);
+                }
+            }
+        }
+    }
+}
+
+/// Splits `src[..wl]` (`wl` a multiple of 32) into even and odd columns: `dst[j] = src[2j]`,
+/// `dst[plen + j] = src[2j + 1]`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn split2<T: Copy>(src: &[T], wl: usize, dst: &mut [T], plen: usize) {
+    assert!(size_of::<T>() == 4 && src.len() >= wl && dst.len() >= plen + wl / 2 && wl.is_multiple_of(2 * V));
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for j in (0..wl).step_by(2 * V) {
+        // SAFETY: T is 4 bytes wide (asserted), `j + 2V <= wl <= src.len()`, and the stores
+        // write `V` elements at `j/2` and `plen + j/2`, below `plen + wl/2 <= dst.len()`.
+        unsafe {
+            let p = src.as_ptr().add(j).cast::<i32>();
+            let (a, b) = (_mm512_loadu_si512(p.cast()), _mm512_loadu_si512(p.add(V).cast()));
+            let d = dst.as_mut_ptr().cast::<i32>();
+            _mm512_storeu_si512(d.add(j / 2).cast(), _mm512_permutex2var_epi32(a, even, b));
+            _mm512_storeu_si512(d.add(plen + j / 2).cast(), _mm512_permutex2var_epi32(a, odd, b));
+        }
+    }
+}
+
+/// The pool of `planes` planes, values only or with argmax (see `max::max_pool2d_padded`,
+/// whose checks the caller has made).
+///
+/// # Safety
+/// The CPU has AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn max_pool(input: &[f32], planes: usize, win: &Window, out: &mut [f32], mut argmax: Option<&mut [u32]>) {
+    let Window { h, w, kw, sw, pad: [pt, _, pl, _], .. } = *win;
+    let (oh, ow) = win.out().expect("checked by the caller");
+    let keys = argmax.is_some();
+    let mut s = Scratch::new(win, oh, ow, keys);
+    let (wl, plen) = (s.wl, s.plen);
+    // where window column kx starts in the row pass's input
+    let offs: Vec<usize> = (0..kw).map(|kx| (kx % sw) * plen + kx / sw).collect();
+    let (pt, pl, hu, wu) = (_mm512_set1_epi32(pt as i32), _mm512_set1_epi32(pl as i32), _mm512_set1_epi32(h as i32), _mm512_set1_epi32(w as i32));
+    let padded = _mm512_set1_epi32(PADDED as i32);
+    for p in 0..planes {
+        load_plane(&mut s, &input[p * h * w..(p + 1) * h * w], win);
+        for oy in 0..oh {
+            column_pass(&mut s, win, oy, keys);
+        }
+        // the row pass's input for output row oy starts at v[oy * stride]
+        let (v, k, stride): (&[f32], &[u32], usize) = match sw {
+            1 => (&s.cv, &s.ck, wl),
+            _ => {
+                for oy in 0..oh {
+                    let (src, dst) = (oy * wl, oy * sw * plen);
+                    if sw == 2 {
+                        split2(&s.cv[src..], wl, &mut s.pv[dst..], plen);
+                        if keys {
+                            split2(&s.ck[src..], wl, &mut s.pk[dst..], plen);
+                        }
+                    } else {
+                        split_phases(&s.cv[src..src + wl], sw, &mut s.pv[dst..]);
+                        if keys {
+                            split_phases(&s.ck[src..src + wl], sw, &mut s.pk[dst..]);
+                        }
+                    }
+                }
+                (&s.pv, &s.pk, sw * plen)
+            }
+        };
+        for oy in 0..oh {
+            let (v, k) = (&v[oy * stride..], if keys { &k[oy * stride..] } else { k });
+            let row0 = p * oh * ow + oy * ow;
+            for c in (0..ow).step_by(V) {
+                let m = lanes(ow - c);
+                // SAFETY: every read is `V` lanes at `offs[kx] + c` with `c < ow`, which the
+                // scratch sizes leave room for (`cv`/`ck`: `wl + kw + owl`; phases: `sw * plen
+                // + kw + owl`); the stores are masked to the `ow - c` outputs left in this row
+                // of `out` / `argmax`, whose lengths the caller checked, or unmasked where 16
+                // lanes fit the slice: the lanes past this row land on outputs that are
+                // written later (rows and planes go in increasing order).
+                unsafe {
+                    let mut x = _mm512_loadu_ps(v.as_ptr().add(offs[0] + c));
+                    if keys {
+                        let mut xk = _mm512_loadu_si512(k.as_ptr().add(offs[0] + c).cast());
+                        for &o in &offs[1..] {
+                            let y = _mm512_loadu_ps(v.as_ptr().add(o + c));
+                            let yk = _mm512_loadu_si512(k.as_ptr().add(o + c).cast());
+                            let earlier = _mm512_cmplt_epu32_mask(yk, xk);
+                            let gt = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(y, x);
+                            let eq = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(y, x);
+                            let ynan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(y, y);
+                            let xnan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
+                            let t = gt | (eq & earlier) | (ynan & (!xnan | earlier));
+                            x = _mm512_mask_mov_ps(x, t, y);
+                            xk = _mm512_mask_mov_epi32(xk, t, yk);
+                        }
+                        // keys -> flat indices in the unpadded plane (above or left of it wraps
+                        // to a huge unsigned value, so one compare per side finds the padding)
+                        let y = _mm512_sub_epi32(_mm512_srli_epi32::<16>(xk), pt);
+                        let xx = _mm512_sub_epi32(_mm512_and_si512(xk, _mm512_set1_epi32(0xFFFF)), pl);
+                        let inside = _mm512_cmplt_epu32_mask(y, hu) & _mm512_cmplt_epu32_mask(xx, wu);
+                        let flat = _mm512_mask_mov_epi32(padded, inside, _mm512_add_epi32(_mm512_mullo_epi32(y, wu), xx));
+                        let am = argmax.as_deref_mut().expect("keys only with argmax");
+                        let dst = am.as_mut_ptr().add(row0 + c);
+                        if row0 + c + V <= am.len() {
+                            _mm512_storeu_si512(dst.cast(), flat);
+                        } else {
+                            _mm512_mask_storeu_epi32(dst.cast(), m, flat);
+                        }
+                    } else {
+                        for &o in &offs[1..] {
+                            let y = _mm512_loadu_ps(v.as_ptr().add(o + c));
+                            x = _mm512_mask_mov_ps(x, take(x, y), y);
+                        }
+                    }
+                    if row0 + c + V <= out.len() {
+                        _mm512_storeu_ps(out.as_mut_ptr().add(row0 + c), x);
+                    } else {
+                        _mm512_mask_storeu_ps(out.as_mut_ptr().add(row0 + c), m, x);
+                    }
+                }
+            }
+        }
+    }
+}
