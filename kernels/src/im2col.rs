@@ -84,12 +84,40 @@ fn valid_range(out: usize, w: usize, k: usize, s: usize, p: usize) -> (usize, us
     (lo.min(hi), hi)
 }
 
+/// Row `(ci, ki, kj)` of one image's columns, from the image's channel `plane` (`h x w`):
+/// `d[oy·ow + ox]` for every output pixel (zeros where the window reaches into the padding).
+#[inline]
+fn fill_row(g: &Patches, plane: &[f32], ki: usize, kj: usize, dst: &mut [f32]) {
+    let (h, w, ow) = (g.h, g.w, g.ow);
+    let (lo, hi) = valid_range(ow, w, kj, g.sw, g.pw);
+    for (oy, d) in dst.chunks_exact_mut(ow).enumerate() {
+        let iy = oy * g.sh + ki;
+        if iy < g.ph || iy - g.ph >= h {
+            d.fill(0.0);
+            continue;
+        }
+        let src = &plane[(iy - g.ph) * w..(iy - g.ph + 1) * w];
+        d[..lo].fill(0.0);
+        d[hi..].fill(0.0);
+        if hi <= lo {
+            // the whole row of windows lies in the padding (done above)
+        } else if g.sw == 1 {
+            let s0 = lo + kj - g.pw;
+            d[lo..hi].copy_from_slice(&src[s0..s0 + hi - lo]);
+        } else {
+            for (ox, v) in d[lo..hi].iter_mut().enumerate() {
+                *v = src[(lo + ox) * g.sw + kj - g.pw];
+            }
+        }
+    }
+}
+
 /// Writes the columns of one image `x: [c][h][w]` into `cols` at column offset `col0` of rows
 /// with stride `ld` (zeros where the window reaches into the padding). Every entry of those
 /// `c·kh·kw` x `oh·ow` columns is written; nothing else is touched.
 pub fn im2col(g: &Patches, x: &[f32], cols: &mut [f32], ld: usize, col0: usize) {
     g.check("im2col", x.len(), cols.len(), ld, col0);
-    let (h, w, ow, p) = (g.h, g.w, g.ow, g.pixels());
+    let (h, w, p) = (g.h, g.w, g.pixels());
     if p == 0 {
         return;
     }
@@ -98,27 +126,41 @@ pub fn im2col(g: &Patches, x: &[f32], cols: &mut [f32], ld: usize, col0: usize) 
         for ki in 0..g.kh {
             for kj in 0..g.kw {
                 let row = (c * g.kh + ki) * g.kw + kj;
-                let dst = &mut cols[row * ld + col0..row * ld + col0 + p];
-                let (lo, hi) = valid_range(ow, w, kj, g.sw, g.pw);
-                for (oy, d) in dst.chunks_exact_mut(ow).enumerate() {
-                    let iy = oy * g.sh + ki;
-                    if iy < g.ph || iy - g.ph >= h {
-                        d.fill(0.0);
-                        continue;
-                    }
-                    let src = &plane[(iy - g.ph) * w..(iy - g.ph + 1) * w];
-                    d[..lo].fill(0.0);
-                    d[hi..].fill(0.0);
-                    if hi <= lo {
-                        // the whole row of windows lies in the padding (done above)
-                    } else if g.sw == 1 {
-                        let s0 = lo + kj - g.pw;
-                        d[lo..hi].copy_from_slice(&src[s0..s0 + hi - lo]);
-                    } else {
-                        for (ox, v) in d[lo..hi].iter_mut().enumerate() {
-                            *v = src[(lo + ox) * g.sw + kj - g.pw];
-                        }
-                    }
+                fill_row(g, plane, ki, kj, &mut cols[row * ld + col0..row * ld + col0 + p]);
+            }
+        }
+    }
+}
+
+/// [`im2col`] straight into the panel layout that [`crate::sgemm_packed_b`] reads (panels of
+/// `nr` columns, each `c·kh·kw` rows deep; see `gemm/prepacked.rs`): the image's columns are
+/// columns `col0..col0 + oh·ow` of the packed matrix. Every entry of those columns is written;
+/// nothing else is touched. Saves the GEMM's copy of the column matrix into panels.
+pub fn im2col_packed(g: &Patches, x: &[f32], out: &mut [f32], nr: usize, col0: usize) {
+    let (h, w, p, k) = (g.h, g.w, g.pixels(), g.rows());
+    assert!(nr > 0, "im2col_packed: nr must be > 0");
+    assert!(x.len() >= g.image_len(), "im2col_packed: image slice too short: {} < c*h*w = {}", x.len(), g.image_len());
+    let need = crate::packed_b_len(k, col0 + p, nr);
+    assert!(out.len() >= need || p == 0 || k == 0, "im2col_packed: out too short: {} < {need}", out.len());
+    if p == 0 || k == 0 {
+        return;
+    }
+    g.check("im2col_packed", x.len(), k * p, p, 0);
+    let mut row = vec![0.0f32; p];
+    for c in 0..g.c {
+        let plane = &x[c * h * w..(c + 1) * h * w];
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let r = (c * g.kh + ki) * g.kw + kj;
+                fill_row(g, plane, ki, kj, &mut row);
+                // scatter the row over the panels it crosses
+                let mut j = 0;
+                while j < p {
+                    let (t, lane) = ((col0 + j) / nr, (col0 + j) % nr);
+                    let n = (nr - lane).min(p - j);
+                    let at = t * k * nr + r * nr + lane;
+                    out[at..at + n].copy_from_slice(&row[j..j + n]);
+                    j += n;
                 }
             }
         }
@@ -241,6 +283,41 @@ mod tests {
             }
         }
         assert!(cases > 500);
+    }
+
+    /// `im2col_packed` of several images side by side writes exactly the panels that packing
+    /// their `im2col` matrix gives, and nothing else (the columns past the last image keep
+    /// their NaN): strides, padding, images that start inside a panel, panels of 8, 16 and 32.
+    #[test]
+    fn im2col_packed_equals_packing_the_column_matrix() {
+        let mut seed = 9u64;
+        for (c, h, k, s, pad) in [(3, 22, 5, 1, 0), (2, 9, 3, 1, 1), (1, 13, 4, 2, 2), (4, 5, 1, 1, 0), (2, 7, 3, 3, 1)] {
+            let g = Patches::new(c, h, h, (k, k), (s, s), (pad, pad)).unwrap();
+            let (rows, p) = (g.rows(), g.pixels());
+            for nr in [8, 16, 32] {
+                for images in [1, 3] {
+                    let xs: Vec<f32> = (0..images * g.image_len()).map(|_| lcg(&mut seed)).collect();
+                    let ld = images * p;
+                    let mut cols = vec![0.0f32; rows * ld];
+                    let mut got = vec![f32::NAN; crate::packed_b_len(rows, ld, nr)];
+                    for i in 0..images {
+                        let x = &xs[i * g.image_len()..(i + 1) * g.image_len()];
+                        im2col(&g, x, &mut cols, ld, i * p);
+                        im2col_packed(&g, x, &mut got, nr, i * p);
+                    }
+                    let mut want = vec![0.0f32; got.len()];
+                    crate::pack_b_panels(rows, ld, &cols, ld, 1, nr, &mut want);
+                    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                        let (t, l) = (i / (rows * nr), i % nr);
+                        if t * nr + l < ld {
+                            assert_eq!(a.to_bits(), b.to_bits(), "{g:?} nr={nr} images={images} at {i}");
+                        } else {
+                            assert!(a.is_nan(), "{g:?} nr={nr}: column {} past the images was written", t * nr + l);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
