@@ -68,9 +68,91 @@ fn channel_sums<const K: usize>(rows: impl Iterator<Item = std::ops::Range<usize
     acc.map(|lanes| lanes.iter().sum())
 }
 
+/// [`channel_sums`] for `[N, F]` values (one value per channel in each of the `n` rows of
+/// `c`): channel `ch` gets `Σ_rows f(ch, a, b)`, the same sums in the same order as
+/// `channel_sums` gives with rows of one element (all in its first lane, row after row, then
+/// added to the other lanes' zeros), but read a row at a time over blocks of channels, in
+/// parallel over the blocks.
+fn feature_sums<const K: usize>(n: usize, c: usize, a: &[f32], b: &[f32], f: impl Fn(usize, f32, f32) -> [f64; K] + Sync) -> Vec<[f64; K]> {
+    const BLOCK: usize = 64;
+    let blocks: Vec<Vec<[f64; K]>> = (0..c.div_ceil(BLOCK))
+        .into_par_iter()
+        .map(|blk| {
+            let chs = blk * BLOCK..((blk + 1) * BLOCK).min(c);
+            let mut acc = vec![[0.0f64; K]; chs.len()];
+            for r in 0..n {
+                let (ra, rb) = (&a[r * c + chs.start..r * c + chs.end], &b[r * c + chs.start..r * c + chs.end]);
+                for (i, (acc, (&x, &y))) in acc.iter_mut().zip(ra.iter().zip(rb)).enumerate() {
+                    let v = f(chs.start + i, x, y);
+                    for k in 0..K {
+                        acc[k] += v[k];
+                    }
+                }
+            }
+            acc
+        })
+        .collect();
+    let lanes = |first: f64| {
+        let mut l = [0.0f64; LANES];
+        l[0] = first;
+        l.iter().sum::<f64>()
+    };
+    blocks.into_iter().flatten().map(|v| v.map(lanes)).collect()
+}
+
 /// Calls `f(c)` for every channel in parallel and collects the results in channel order.
 fn per_channel<T: Send>(c: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
     (0..c).into_par_iter().map(f).collect()
+}
+
+/// Checks the shapes and settings of a batch norm of `x` (`[N, C, H, W]` or `[N, C]`);
+/// returns `(N, C, H·W)` (`H·W = 1` for `[N, C]`).
+fn check(s: &[usize], gamma: &[usize], beta: &[usize], state: &BatchNormState) -> Result<(usize, usize, usize)> {
+    const OP: &str = "batch_norm";
+    let (n, c, inner) = match s.len() {
+        2 => (s[0], s[1], 1),
+        4 => (s[0], s[1], s[2] * s[3]),
+        _ => {
+            return Err(Error::Shape { op: OP, lhs: s.to_vec(), rhs: gamma.to_vec(), detail: "x must be [N, C, H, W] or [N, F]".into() });
+        }
+    };
+    for (name, p) in [("gamma", gamma), ("beta", beta)] {
+        if p != [c] {
+            return Err(Error::Shape { op: OP, lhs: s.to_vec(), rhs: p.to_vec(), detail: format!("{name} must be [{c}] (one per channel of x)") });
+        }
+    }
+    if state.running_mean.len() != c || state.running_var.len() != c {
+        return Err(Error::Shape {
+            op: OP,
+            lhs: s.to_vec(),
+            rhs: vec![state.running_mean.len(), state.running_var.len()],
+            detail: format!("running mean/var have {}/{} channels, x has {c}", state.running_mean.len(), state.running_var.len()),
+        });
+    }
+    if !(state.eps >= 0.0 && state.eps.is_finite() && (0.0..=1.0).contains(&state.momentum)) {
+        return Err(Error::invalid(OP, format!("need eps >= 0 and momentum in [0, 1], got eps {} momentum {}", state.eps, state.momentum)));
+    }
+    Ok((n, c, inner))
+}
+
+/// `1 / sqrt(σ² + eps)` (in f64) and `γ / sqrt(σ² + eps)` per channel.
+fn scales(var: &[f32], eps: f32, gamma: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let invstd: Vec<f32> = var.iter().map(|&v| (1.0 / (v as f64 + eps as f64).sqrt()) as f32).collect();
+    let scale = gamma.iter().zip(&invstd).map(|(&g, &i)| g * i).collect();
+    (invstd, scale)
+}
+
+/// Batch norm in evaluation mode as the per-channel map `(v - mean)·scale + shift` that
+/// [`batch_norm`] applies to an `x` of shape `s` (the running mean, `γ / sqrt(running_var +
+/// eps)`, β; the same values), for an op that applies it itself (a convolution's epilogue).
+/// Errors as [`batch_norm`] does.
+pub(crate) fn eval_map(s: &[usize], gamma: &[f32], beta: &[f32], state: &BatchNormState) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
+    let (n, _, inner) = check(s, &[gamma.len()], &[beta.len()], state)?;
+    if n * inner == 0 {
+        return Err(Error::invalid("batch_norm", format!("need at least 1 value per channel in eval, got 0 for x of {s:?}")));
+    }
+    let (_, scale) = scales(&state.running_var, state.eps, gamma);
+    Ok((state.running_mean.clone(), scale, beta.to_vec()))
 }
 
 /// Batch normalisation of `x` (`[N, C, H, W]` or `[N, C]`) with scale `gamma: [C]` and shift
@@ -91,46 +173,29 @@ fn per_channel<T: Send>(c: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T
 ///   through the batch mean and variance);
 /// - eval: `dx = γ_c / sqrt(σ²_c + eps) · g`.
 pub fn batch_norm(x: &Var, gamma: &Var, beta: &Var, state: &mut BatchNormState, train: bool) -> Result<Var> {
-    const OP: &str = "batch_norm";
     let s = x.shape();
-    let (n, c, inner) = match s.len() {
-        2 => (s[0], s[1], 1),
-        4 => (s[0], s[1], s[2] * s[3]),
-        _ => {
-            return Err(Error::Shape { op: OP, lhs: s.to_vec(), rhs: gamma.shape().to_vec(), detail: "x must be [N, C, H, W] or [N, F]".into() });
-        }
-    };
-    for (name, p) in [("gamma", gamma), ("beta", beta)] {
-        if p.shape() != [c] {
-            return Err(Error::Shape { op: OP, lhs: s.to_vec(), rhs: p.shape().to_vec(), detail: format!("{name} must be [{c}] (one per channel of x)") });
-        }
-    }
-    if state.running_mean.len() != c || state.running_var.len() != c {
-        return Err(Error::Shape {
-            op: OP,
-            lhs: s.to_vec(),
-            rhs: vec![state.running_mean.len(), state.running_var.len()],
-            detail: format!("running mean/var have {}/{} channels, x has {c}", state.running_mean.len(), state.running_var.len()),
-        });
-    }
-    if !(state.eps >= 0.0 && state.eps.is_finite() && (0.0..=1.0).contains(&state.momentum)) {
-        return Err(Error::invalid(OP, format!("need eps >= 0 and momentum in [0, 1], got eps {} momentum {}", state.eps, state.momentum)));
-    }
+    let (n, c, inner) = check(s, gamma.shape(), beta.shape(), state)?;
     let m = n * inner;
     if m == 0 || (train && m < 2) {
-        return Err(Error::invalid(OP, format!("need more than 1 value per channel in training mode (and at least 1 in eval), got {m} for x of {s:?}")));
+        return Err(Error::invalid("batch_norm", format!("need more than 1 value per channel in training mode (and at least 1 in eval), got {m} for x of {s:?}")));
     }
     let xv = x.value().clone();
     let xd = xv.data();
     // Values of channel `ch`: rows b*c + ch (b = 0..n, in order) of `inner` elements each.
     let rows_of = move |ch: usize| (0..n).map(move |b| (b * c + ch) * inner..(b * c + ch + 1) * inner);
     let (mean, var): (Vec<f32>, Vec<f32>) = if train {
-        let stats = per_channel(c, |ch| {
-            let [sum] = channel_sums(rows_of(ch), xd, xd, |v, _| [v as f64]);
-            let mu = sum / m as f64;
-            let [ss] = channel_sums(rows_of(ch), xd, xd, |v, _| [(v as f64 - mu) * (v as f64 - mu)]);
-            (mu, ss / m as f64)
-        });
+        let stats = if inner == 1 {
+            let mus: Vec<f64> = feature_sums(n, c, xd, xd, |_, v, _| [v as f64]).iter().map(|[s]| s / m as f64).collect();
+            let ss = feature_sums(n, c, xd, xd, |ch, v, _| [(v as f64 - mus[ch]) * (v as f64 - mus[ch])]);
+            mus.iter().zip(ss).map(|(&mu, [ss])| (mu, ss / m as f64)).collect()
+        } else {
+            per_channel(c, |ch| {
+                let [sum] = channel_sums(rows_of(ch), xd, xd, |v, _| [v as f64]);
+                let mu = sum / m as f64;
+                let [ss] = channel_sums(rows_of(ch), xd, xd, |v, _| [(v as f64 - mu) * (v as f64 - mu)]);
+                (mu, ss / m as f64)
+            })
+        };
         let mo = state.momentum as f64;
         for (ch, &(mu, v)) in stats.iter().enumerate() {
             let unbiased = v * m as f64 / (m - 1) as f64;
@@ -141,30 +206,52 @@ pub fn batch_norm(x: &Var, gamma: &Var, beta: &Var, state: &mut BatchNormState, 
     } else {
         (state.running_mean.clone(), state.running_var.clone())
     };
-    let eps = state.eps as f64;
-    let invstd: Vec<f32> = var.iter().map(|&v| (1.0 / (v as f64 + eps).sqrt()) as f32).collect();
     let (gv, bv) = (gamma.value().clone(), beta.value().clone());
     // y = (x - μ) · (γ / σ) + β, in parallel over (n, c) rows.
-    let scale: Vec<f32> = gv.data().iter().zip(&invstd).map(|(&g, &i)| g * i).collect();
+    let (invstd, scale) = scales(&var, state.eps, gv.data());
     let min = (CHUNK / inner).max(1);
     let mut y = pupil_kernels::buffer(xd.len()); // every row written below
-    y.par_chunks_mut(inner).zip(xd.par_chunks(inner)).enumerate().with_min_len(min).for_each(|(r, (o, xs))| {
-        let ch = r % c;
-        let (mu, a, b) = (mean[ch], scale[ch], bv.data()[ch]);
-        for (o, &v) in o.iter_mut().zip(xs) {
-            *o = (v - mu) * a + b;
-        }
-    });
+    if inner == 1 {
+        // [N, F]: a row per sample, the channel varies along it
+        let shift = bv.data();
+        y.par_chunks_mut(c).zip(xd.par_chunks(c)).with_min_len((CHUNK / c).max(1)).for_each(|(o, xs)| {
+            for (ch, (o, &v)) in o.iter_mut().zip(xs).enumerate() {
+                *o = (v - mean[ch]) * scale[ch] + shift[ch];
+            }
+        });
+    } else {
+        y.par_chunks_mut(inner).zip(xd.par_chunks(inner)).enumerate().with_min_len(min).for_each(|(r, (o, xs))| {
+            let ch = r % c;
+            let (mu, a, b) = (mean[ch], scale[ch], bv.data()[ch]);
+            for (o, &v) in o.iter_mut().zip(xs) {
+                *o = (v - mu) * a + b;
+            }
+        });
+    }
     let y = Tensor::from_vec(y, s)?;
     Ok(Var::from_op("batch_norm", &[x, gamma, beta], y, move |g, need| {
         let (xd, gd) = (xv.data(), g.data());
         // dβ_c = Σ g and dγ_c = Σ g·x̂ per channel, in f64, fixed order.
-        let sums = per_channel(c, |ch| {
-            let (mu, is) = (mean[ch], invstd[ch]);
-            let [sg, sgx] = channel_sums(rows_of(ch), xd, gd, |v, g| [g as f64, g as f64 * ((v - mu) * is) as f64]);
-            (sg, sgx)
-        });
-        let dx = if need[0] {
+        let sums: Vec<(f64, f64)> = if inner == 1 {
+            feature_sums(n, c, xd, gd, |ch, v, g| [g as f64, g as f64 * ((v - mean[ch]) * invstd[ch]) as f64]).into_iter().map(|[a, b]| (a, b)).collect()
+        } else {
+            per_channel(c, |ch| {
+                let (mu, is) = (mean[ch], invstd[ch]);
+                let [sg, sgx] = channel_sums(rows_of(ch), xd, gd, |v, g| [g as f64, g as f64 * ((v - mu) * is) as f64]);
+                (sg, sgx)
+            })
+        };
+        let dx = if need[0] && inner == 1 {
+            // [N, F]: as below, a row per sample
+            let (mg, mgx): (Vec<f32>, Vec<f32>) = sums.iter().map(|&(a, b)| ((a / m as f64) as f32, (b / m as f64) as f32)).unzip();
+            let mut d = pupil_kernels::buffer(xd.len()); // every row written below
+            d.par_chunks_mut(c).zip(xd.par_chunks(c).zip(gd.par_chunks(c))).with_min_len((CHUNK / c).max(1)).for_each(|(d, (xs, gs))| {
+                for (ch, (d, (&v, &g))) in d.iter_mut().zip(xs.iter().zip(gs)).enumerate() {
+                    *d = if train { scale[ch] * (g - mg[ch] - (v - mean[ch]) * invstd[ch] * mgx[ch]) } else { scale[ch] * g };
+                }
+            });
+            Some(Tensor::from_vec(d, xv.shape())?)
+        } else if need[0] {
             let mut d = pupil_kernels::buffer(xd.len()); // every row written below
             d.par_chunks_mut(inner).zip(xd.par_chunks(inner).zip(gd.par_chunks(inner))).enumerate().with_min_len(min).for_each(|(r, (d, (xs, gs)))| {
                 let ch = r % c;
@@ -188,4 +275,46 @@ pub fn batch_norm(x: &Var, gamma: &Var, beta: &Var, state: &mut BatchNormState, 
         let dbeta = if need[2] { Some(Tensor::from_vec(sums.iter().map(|s| s.0 as f32).collect(), &[c])?) } else { None };
         Ok(vec![dx, dgamma, dbeta])
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::autograd::Graph;
+
+    /// `[N, F]` input with more features than one block of [`feature_sums`]: the training
+    /// output, the running statistics and all three gradients against the formulas computed
+    /// in f64, per feature, one value at a time.
+    #[test]
+    fn flat_input_over_several_feature_blocks_matches_the_formulas() {
+        let (n, f) = (7, 150);
+        let xv = Tensor::rand_normal(&[n, f], 0.5, 2.0, 1);
+        let gv = Tensor::rand_normal(&[n, f], 0.0, 1.0, 2);
+        let (gm, bt) = (Tensor::rand_normal(&[f], 1.0, 0.3, 3), Tensor::rand_normal(&[f], 0.0, 0.3, 4));
+        let g = Graph::new();
+        let (x, gamma, beta) = (g.leaf(xv.clone()), g.leaf(gm.clone()), g.leaf(bt.clone()));
+        let mut st = BatchNormState::new(f, 0.1, 1e-3);
+        let y = batch_norm(&x, &gamma, &beta, &mut st, true).unwrap();
+        let grads = y.backward_with(gv.clone()).unwrap();
+        let (dx, dg, db) = (grads.wrt(&x).unwrap(), grads.wrt(&gamma).unwrap(), grads.wrt(&beta).unwrap());
+        let close = |a: f32, b: f64, what: &str| assert!((a as f64 - b).abs() <= 1e-4 * (1.0 + b.abs()), "{what}: {a} vs {b}");
+        for ch in 0..f {
+            let col = |t: &Tensor| (0..n).map(|r| t.data()[r * f + ch] as f64).collect::<Vec<f64>>();
+            let (xs, gs) = (col(&xv), col(&gv));
+            let mu = xs.iter().sum::<f64>() / n as f64;
+            let var = xs.iter().map(|v| (v - mu) * (v - mu)).sum::<f64>() / n as f64;
+            let is = 1.0 / (var + 1e-3).sqrt();
+            let xh: Vec<f64> = xs.iter().map(|v| (v - mu) * is).collect();
+            let (sg, sgx) = (gs.iter().sum::<f64>(), gs.iter().zip(&xh).map(|(g, h)| g * h).sum::<f64>());
+            let k = gm.data()[ch] as f64 * is;
+            for r in 0..n {
+                close(y.value().data()[r * f + ch], k * (xs[r] - mu) + bt.data()[ch] as f64, "y");
+                close(dx.data()[r * f + ch], k * (gs[r] - sg / n as f64 - xh[r] * sgx / n as f64), "dx");
+            }
+            close(dg.data()[ch], sgx, "dgamma");
+            close(db.data()[ch], sg, "dbeta");
+            close(st.running_mean[ch], 0.1 * mu, "running mean");
+            close(st.running_var[ch], 0.9 + 0.1 * var * n as f64 / (n - 1) as f64, "running var");
+        }
+    }
 }
