@@ -3,6 +3,7 @@
 //! bottom/right, as Keras does.
 
 use super::activation::apply_act_owned;
+use super::batchnorm::BatchNorm;
 use super::module::{weight_l2, Module};
 use super::spec::{same_padding, Act, Padding};
 use super::Init;
@@ -53,6 +54,41 @@ impl Conv2d {
             activation,
             l2,
         }
+    }
+}
+
+impl Conv2d {
+    /// Inference of this layer followed by an optional batch norm (evaluation mode) and ReLU,
+    /// as one op ([`ops::conv2d_bn_relu`]: the same values as running the layers one after
+    /// the other). `pad` is a zero padding folded in from the layer before, added to the
+    /// layer's own. None when the combination does not apply: the layer has an activation
+    /// other than ReLU, or one followed by a batch norm, or "same" padding that is not the same
+    /// on both sides.
+    pub(crate) fn forward_fused(&self, x: &Var, pad: usize, bn: Option<&BatchNorm>, relu: bool) -> Result<Option<Var>> {
+        let relu = match (self.activation, bn) {
+            (None, _) => relu,
+            (Some(Act::Relu), None) if !relu => true,
+            _ => return Ok(None),
+        };
+        let ks = self.weight.value.shape();
+        let own = match self.padding {
+            Padding::Valid => (0, 0),
+            Padding::Explicit(p) => (p, p),
+            Padding::Same => {
+                let s = x.shape();
+                let (h, wd) = (s.get(2).copied().unwrap_or(0), s.get(3).copied().unwrap_or(0));
+                let ((t, b), (l, r)) = (same_padding(h, ks[2], self.stride.0), same_padding(wd, ks[3], self.stride.1));
+                if t != b || l != r {
+                    return Ok(None);
+                }
+                (t, l)
+            }
+        };
+        let g = x.graph().clone();
+        let (w, b) = (g.param(&self.weight), g.param(&self.bias));
+        let params = bn.map(|n| (g.param(&n.gamma), g.param(&n.beta)));
+        let bn = bn.zip(params.as_ref()).map(|(n, (gamma, beta))| ops::BatchNormEval { gamma, beta, state: &n.state });
+        ops::conv2d_bn_relu(x, &w, Some(&b), self.stride, (own.0 + pad, own.1 + pad), bn, relu).map(Some)
     }
 }
 

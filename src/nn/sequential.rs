@@ -207,13 +207,46 @@ impl Sequential {
         self.layers[i + 1].forward(&self.layers[i].forward(x)?)
     }
 
+    /// Plain inference from layer `i` on: a convolution (after a zero padding folded into it,
+    /// or not) with the batch norm and ReLU layers that follow it run as one op
+    /// ([`Conv2d::forward_fused`]), with the number of layers it took; None if layer `i` does
+    /// not start such a run or there is nothing to fuse.
+    fn forward_fused(&self, i: usize, x: &Var) -> Result<Option<(Var, usize)>> {
+        let (at, pad) = match self.folds[i] {
+            Some(Fold::Conv(p)) => (i + 1, p),
+            Some(Fold::Pool(_)) => return Ok(None),
+            None => (i, 0),
+        };
+        let layer = |j: usize| self.layers.get(j).map(|l| l.as_ref() as &dyn Any);
+        let Some(conv) = layer(at).and_then(|l| l.downcast_ref::<Conv2d>()) else { return Ok(None) };
+        let mut next = at + 1;
+        let bn = layer(next).and_then(|l| l.downcast_ref::<BatchNorm>());
+        next += usize::from(bn.is_some());
+        let relu = layer(next).and_then(|l| l.downcast_ref::<Activation>()).is_some_and(|a| a.0 == Act::Relu);
+        next += usize::from(relu);
+        if bn.is_none() && !relu && conv.activation != Some(Act::Relu) {
+            return Ok(None);
+        }
+        x.graph().scope(&self.names[at]);
+        Ok(conv.forward_fused(x, pad, bn, relu)?.map(|y| (y, next - i)))
+    }
+
     /// Inference: the output before a final Softmax / LogSoftmax (the logits), in evaluation
-    /// mode (see [`Module::forward`]). A zero padding runs folded into the next layer.
+    /// mode (see [`Module::forward`]). A zero padding runs folded into the next layer; on a
+    /// graph that records nothing, a convolution with the batch norm and ReLU after it runs as
+    /// one op ([`Sequential::forward_fused`]; the same values).
     pub fn forward_logits(&self, x: &Var) -> Result<Var> {
         self.check_input(x)?;
         let mut y = x.clone();
         let mut i = 0;
         while i < self.layers.len() {
+            if !y.graph().is_recording() {
+                if let Some((out, used)) = self.forward_fused(i, &y)? {
+                    y = out;
+                    i += used;
+                    continue;
+                }
+            }
             if let Some(f) = self.folds[i] {
                 y.graph().scope(&self.names[i + 1]);
                 y = self.forward_folded(i, f, &y)?;
@@ -352,6 +385,34 @@ mod tests {
             let x = Tensor::rand_normal(&[2, 1, 28, 28], 0.0, 1.0, 4);
             let g = Graph::no_grad();
             assert_eq!(z.forward(&g.constant(x.clone())).unwrap().value(), m.forward(&g.constant(x)).unwrap().value(), "{name}");
+        }
+    }
+
+    /// Plain inference (convolutions fused with the batch norm and ReLU after them) gives the
+    /// bits of running every layer on its own (`forward_all`, which never fuses), on presets
+    /// with folded paddings, ReLU inside the conv layer, conv + bn + relu layers, and batch
+    /// norms whose running statistics are not the initial ones.
+    #[test]
+    fn fused_inference_gives_the_layer_by_layer_values() {
+        for (name, hw) in [("keras-hw3", 48), ("alexnet-bn", 28), ("small", 28), ("vgg16", 32)] {
+            let spec = preset(name, 5).unwrap();
+            let mut m = Sequential::build(&spec, &[1, hw, hw], 3).unwrap();
+            let mut named = m.named_tensors();
+            for (i, (n, t)) in named.iter_mut().enumerate() {
+                if n.ends_with("running_mean") || n.ends_with("running_var") || n.ends_with(".bias") {
+                    *t = Tensor::rand_uniform(t.shape(), 0.1, 0.9, i as u64);
+                }
+            }
+            m.load_named(&named.into_iter().collect()).unwrap();
+            let x = Tensor::rand_normal(&[3, 1, hw, hw], 0.0, 1.0, 4);
+            let g = Graph::no_grad();
+            let fused = m.forward_logits(&g.constant(x.clone())).unwrap();
+            // the output of every layer, run one by one (a final softmax is left out, as in
+            // forward_logits)
+            let all = m.forward_all(&g.constant(x)).unwrap();
+            let want = all.last().unwrap();
+            let bits = |t: &Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert!(bits(fused.value()) == bits(want.value()), "{name}");
         }
     }
 }

@@ -120,7 +120,7 @@ pub(crate) fn relu_owned(x: Var) -> Result<Var> {
 }
 
 #[inline]
-fn relu_f(v: f32) -> f32 {
+pub(crate) fn relu_f(v: f32) -> f32 {
     if v <= 0.0 {
         0.0
     } else {

@@ -1,7 +1,8 @@
 //! The loops behind [`super::conv2d`] on plain slices.
 //!
-//! Forward, per group of `G` images: `pupil_kernels::im2col` writes each image's columns side by side into one
-//! `[C·kh·kw] x [G·oh·ow]` matrix, one GEMM `W · cols` gives `[O] x [G·oh·ow]`, and the
+//! Forward, per group of `G` images: `pupil_kernels::im2col_packed` writes each image's columns side by side into one
+//! `[C·kh·kw] x [G·oh·ow]` matrix, already in the GEMM's panel layout of B (so the GEMM does
+//! not copy it again), one GEMM `W · cols` gives `[O] x [G·oh·ow]`, and the
 //! epilogue scatters it into NCHW and adds the bias. `G` grows until a GEMM has about
 //! [`TARGET_COLS`] columns, so small feature maps (10x10) still give the GEMM enough columns to
 //! amortise packing `W`. `G` depends on the geometry only, never on the thread count.
@@ -16,7 +17,7 @@
 //! adjoint transforms in the same fixed chunks.
 
 use pupil_kernels::winograd::{self, Wino3x3};
-use pupil_kernels::{buffer, col2im, im2col, zeroed, Patches};
+use pupil_kernels::{buffer, col2im, im2col, im2col_packed, packed_b_len, packed_b_nr, sgemm_packed_b, zeroed, Patches};
 use rayon::prelude::*;
 use std::cell::RefCell;
 
@@ -124,23 +125,53 @@ fn sum(v: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
 }
 
+/// What an inference convolution does to its output while each group of images is still in
+/// cache, instead of in passes of their own over the whole batch: batch norm's per-channel map
+/// `(v - mean)·scale + shift` (evaluation mode), then ReLU. The same f32 operations, in the
+/// same order, as `ops::batch_norm` (eval) and `ops::relu` on the stored output: the same bits.
+pub(crate) struct Post<'a> {
+    /// `(mean, scale, shift)`, one value per output channel.
+    pub affine: Option<(&'a [f32], &'a [f32], &'a [f32])>,
+    pub relu: bool,
+}
+
+impl Post<'_> {
+    /// Applies the map to `y: [images][o][p]`.
+    fn apply(&self, y: &mut [f32], o: usize, p: usize) {
+        for (r, row) in y.chunks_exact_mut(p.max(1)).enumerate() {
+            self.apply_row(r % o, row);
+        }
+    }
+    /// Applies the map to one row of output channel `ch`.
+    #[inline]
+    fn apply_row(&self, ch: usize, row: &mut [f32]) {
+        if let Some((mean, scale, shift)) = self.affine {
+            let (mu, a, b) = (mean[ch], scale[ch], shift[ch]);
+            row.iter_mut().for_each(|v| *v = (*v - mu) * a + b);
+        }
+        if self.relu {
+            row.iter_mut().for_each(|v| *v = crate::ops::activation::relu_f(*v));
+        }
+    }
+}
+
 /// `y = conv(x, w) + b`, `y: [n][o][oh][ow]`: Winograd when [`Geom::winograd`] applies,
-/// im2col + GEMM otherwise.
-pub(crate) fn forward(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+/// im2col + GEMM otherwise; then `post` (inference) on each group as soon as it is written.
+pub(crate) fn forward(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32]>, post: Option<&Post>) -> Vec<f32> {
     match g.winograd() {
         Some(wg) => {
             let mut u = vec![0.0; wg.filter_len()];
             winograd::filter_transform(g.o, g.pt.c, wt, &mut u);
-            winograd_run(&wg, g.n, x, &u, bias)
+            winograd_run(&wg, g.n, x, &u, bias, post)
         }
-        None => forward_im2col(g, x, wt, bias),
+        None => forward_im2col(g, x, wt, bias, post),
     }
 }
 
 /// A Winograd convolution over `n` images in parallel tasks of a size fixed by the geometry
 /// (so the bits do not depend on the thread count); `u` holds the transformed filters. The
 /// fused kernel ([`winograd::conv3x3_fused`]) when the CPU has it, else [`winograd::conv3x3`].
-fn winograd_run(wg: &Wino3x3, n: usize, x: &[f32], u: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+fn winograd_run(wg: &Wino3x3, n: usize, x: &[f32], u: &[f32], bias: Option<&[f32]>, post: Option<&Post>) -> Vec<f32> {
     let (in_len, out_len) = (wg.c * wg.h * wg.w, wg.o * wg.oh * wg.ow);
     let mut y = buffer(n * out_len); // every output is written
     if y.is_empty() {
@@ -160,12 +191,15 @@ fn winograd_run(wg: &Wino3x3, n: usize, x: &[f32], u: &[f32], bias: Option<&[f32
             Some(f) => with_scratch(f.scratch_len(), |s| winograd::conv3x3_fused(wg, gn, xg, f, bias, yg, s)),
             None => with_scratch(wg.scratch_len(gn), |s| winograd::conv3x3(wg, gn, xg, u, bias, yg, s, par)),
         }
+        if let Some(post) = post {
+            post.apply(yg, wg.o, wg.oh * wg.ow);
+        }
     });
     y
 }
 
 /// [`forward`] as im2col + GEMM, whatever the geometry.
-pub(crate) fn forward_im2col(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+pub(crate) fn forward_im2col(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32]>, post: Option<&Post>) -> Vec<f32> {
     let (k, p, gs) = (g.k(), g.p(), g.group());
     let mut y = buffer(g.n * g.out_len()); // every output is written (GEMM with beta 0, or bias then beta 1)
     if y.is_empty() {
@@ -173,6 +207,8 @@ pub(crate) fn forward_im2col(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32
     }
     let groups = g.n.div_ceil(gs);
     let par = groups == 1;
+    // the column matrix is written straight into the GEMM's panels of B
+    let nr = packed_b_nr();
     y.par_chunks_mut(gs * g.out_len()).enumerate().for_each(|(gi, yg)| {
         let n0 = gi * gs;
         let gn = yg.len() / g.out_len();
@@ -188,27 +224,34 @@ pub(crate) fn forward_im2col(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32
             if g.pointwise() {
                 gemm(par, g.o, k, p, wt, k, 1, xi, p, 1, beta, yg, p);
             } else {
-                with_scratch(k * p, |cols| {
-                    im2col(&g.pt, xi, cols, p, 0);
-                    gemm(par, g.o, k, p, wt, k, 1, cols, p, 1, beta, yg, p);
+                with_scratch(packed_b_len(k, p, nr), |cols| {
+                    im2col_packed(&g.pt, xi, cols, nr, 0);
+                    sgemm_packed_b(par, g.o, k, p, 1.0, wt, k, 1, cols, nr, beta, yg, p);
                 });
+            }
+            if let Some(post) = post {
+                post.apply(yg, g.o, p);
             }
             return;
         }
         let ld = gn * p;
-        with_scratch(k * ld + g.o * ld, |buf| {
-            let (cols, out) = buf.split_at_mut(k * ld);
+        let cols_len = packed_b_len(k, ld, nr);
+        with_scratch(cols_len + g.o * ld, |buf| {
+            let (cols, out) = buf.split_at_mut(cols_len);
             for i in 0..gn {
                 let xi = &x[(n0 + i) * g.in_len()..(n0 + i + 1) * g.in_len()];
-                im2col(&g.pt, xi, cols, ld, i * p);
+                im2col_packed(&g.pt, xi, cols, nr, i * p);
             }
-            gemm(par, g.o, k, ld, wt, k, 1, cols, ld, 1, 0.0, out, ld);
+            sgemm_packed_b(par, g.o, k, ld, 1.0, wt, k, 1, cols, nr, 0.0, out, ld);
             for (i, yi) in yg.chunks_exact_mut(g.out_len()).enumerate() {
                 for (o, row) in yi.chunks_exact_mut(p).enumerate() {
                     let src = &out[o * ld + i * p..o * ld + (i + 1) * p];
                     match bias {
                         Some(b) => row.iter_mut().zip(src).for_each(|(d, s)| *d = s + b[o]),
                         None => row.copy_from_slice(src),
+                    }
+                    if let Some(post) = post {
+                        post.apply_row(o, row);
                     }
                 }
             }
@@ -242,7 +285,7 @@ pub(crate) fn backward(g: &Geom, x: &[f32], wt: &[f32], dy: &[f32], need: [bool;
         let d = wg.input_grad();
         let mut u = vec![0.0; d.filter_len()];
         winograd::filter_transform_flipped(g.o, g.pt.c, wt, &mut u);
-        winograd_run(&d, g.n, dy, &u, None)
+        winograd_run(&d, g.n, dy, &u, None, None)
     });
     let dw = (need[1] && winograd::filter_grad::available()).then(|| winograd_dw(&wg, g.n, x, dy));
     let rest = backward_im2col(g, x, wt, dy, [false, need[1] && dw.is_none(), need[2]]);

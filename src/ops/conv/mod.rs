@@ -31,6 +31,7 @@
 
 mod cpu_kernel;
 
+use super::BatchNormState;
 use crate::autograd::Var;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -84,18 +85,8 @@ fn geometry(xs: &[usize], ws: &[usize], stride: (usize, usize), padding: (usize,
 ///
 /// Backward computes `dX` only when `x` needs a gradient (not for the first layer's input).
 pub fn conv2d(x: &Var, w: &Var, b: Option<&Var>, stride: (usize, usize), padding: (usize, usize)) -> Result<Var> {
-    let g = geometry(x.shape(), w.shape(), stride, padding)?;
-    if let Some(b) = b {
-        if b.shape() != [g.o] {
-            return Err(Error::Shape {
-                op: "conv2d",
-                lhs: b.shape().to_vec(),
-                rhs: w.shape().to_vec(),
-                detail: format!("bias must be [{}] for this weight", g.o),
-            });
-        }
-    }
-    let y = cpu_kernel::forward(&g, x.value().data(), w.value().data(), b.map(|b| b.value().data()));
+    let g = checked_geometry(x, w, b, stride, padding)?;
+    let y = cpu_kernel::forward(&g, x.value().data(), w.value().data(), b.map(|b| b.value().data()), None);
     let y = Tensor::from_vec(y, &[g.n, g.o, g.pt.oh, g.pt.ow])?;
     let (xv, wv) = (x.value().clone(), w.value().clone());
     let (xshape, wshape) = (xv.shape().to_vec(), wv.shape().to_vec());
@@ -115,6 +106,57 @@ pub fn conv2d(x: &Var, w: &Var, b: Option<&Var>, stride: (usize, usize), padding
     })
 }
 
+/// [`geometry`], and the bias checked against it.
+fn checked_geometry(x: &Var, w: &Var, b: Option<&Var>, stride: (usize, usize), padding: (usize, usize)) -> Result<Geom> {
+    let g = geometry(x.shape(), w.shape(), stride, padding)?;
+    if let Some(b) = b {
+        if b.shape() != [g.o] {
+            return Err(Error::Shape {
+                op: "conv2d",
+                lhs: b.shape().to_vec(),
+                rhs: w.shape().to_vec(),
+                detail: format!("bias must be [{}] for this weight", g.o),
+            });
+        }
+    }
+    Ok(g)
+}
+
+/// Batch norm in evaluation mode: scale γ, shift β and the running statistics (see
+/// [`crate::ops::batch_norm`]).
+pub struct BatchNormEval<'a> {
+    pub gamma: &'a Var,
+    pub beta: &'a Var,
+    pub state: &'a BatchNormState,
+}
+
+/// Inference `relu(batch_norm(conv2d(x, w, b)))`, the batch norm (evaluation mode) and the
+/// ReLU each optional. When nothing needs a gradient (a [`Graph::no_grad`](crate::autograd::Graph::no_grad)
+/// graph, or no input requires one), the batch norm and ReLU run on each group of images as
+/// soon as the convolution has written it, while it is in cache, instead of as two more passes
+/// over the whole output: the same f32 operations in the same order as the three ops, so the
+/// same bits. Otherwise (a tape that needs them) it is the three ops.
+pub fn conv2d_bn_relu(x: &Var, w: &Var, b: Option<&Var>, stride: (usize, usize), padding: (usize, usize), bn: Option<BatchNormEval>, relu: bool) -> Result<Var> {
+    let leaves = [Some(x), Some(w), b, bn.as_ref().map(|n| n.gamma), bn.as_ref().map(|n| n.beta)];
+    if x.graph().is_recording() && leaves.iter().flatten().any(|v| v.requires_grad()) {
+        let mut y = conv2d(x, w, b, stride, padding)?;
+        if let Some(n) = &bn {
+            y = super::batch_norm(&y, n.gamma, n.beta, &mut n.state.clone(), false)?;
+        }
+        return if relu { super::activation::relu_owned(y) } else { Ok(y) };
+    }
+    let g = checked_geometry(x, w, b, stride, padding)?;
+    let shape = [g.n, g.o, g.pt.oh, g.pt.ow];
+    let affine = match &bn {
+        Some(n) => Some(super::batchnorm::eval_map(&shape, n.gamma.value().data(), n.beta.value().data(), n.state)?),
+        None => None,
+    };
+    let post = cpu_kernel::Post { affine: affine.as_ref().map(|(m, s, t)| (&m[..], &s[..], &t[..])), relu };
+    let y = cpu_kernel::forward(&g, x.value().data(), w.value().data(), b.map(|b| b.value().data()), Some(&post));
+    // nothing is recorded (see above), so the backward is never called
+    Ok(Var::from_op("conv2d", &[x], Tensor::from_vec(y, &shape)?, |_, _| Err(Error::invalid("conv2d", "a fused inference convolution has no backward"))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +164,48 @@ mod tests {
 
     fn var(g: &Graph, shape: &[usize], seed: u64) -> Var {
         g.leaf(Tensor::rand_normal(shape, 0.0, 1.0, seed))
+    }
+
+    /// On a graph that records nothing, `conv2d_bn_relu` gives the bits of the three ops one
+    /// after the other, on every path (one image and groups on im2col, pointwise, Winograd),
+    /// with each of the batch norm and the ReLU on or off, with NaN and infinite inputs; on a
+    /// recording graph whose inputs need gradients it is the three ops on the tape.
+    #[test]
+    fn fused_inference_equals_the_three_ops() {
+        use crate::ops::{batch_norm, relu};
+        // (n, c, h, o, k, pad): im2col 5x5 one image and groups, pointwise, Winograd
+        for (n, c, h, o, k, p) in [(1, 3, 12, 5, 5, 0), (5, 3, 9, 6, 5, 2), (3, 4, 6, 7, 1, 0), (3, 8, 10, 9, 3, 1)] {
+            let mut xv = Tensor::rand_normal(&[n, c, h, h], 0.0, 1.0, 1);
+            xv.data_mut()[3] = f32::NAN;
+            xv.data_mut()[7] = f32::INFINITY;
+            let (wv, bv) = (Tensor::rand_normal(&[o, c, k, k], 0.0, 0.3, 2), Tensor::rand_normal(&[o], 0.0, 0.3, 3));
+            let mut state = BatchNormState::new(o, 0.1, 1e-3);
+            state.running_mean = Tensor::rand_normal(&[o], 0.0, 0.5, 4).data().to_vec();
+            state.running_var = Tensor::rand_uniform(&[o], 0.2, 2.0, 5).data().to_vec();
+            let (gm, bt) = (Tensor::rand_normal(&[o], 1.0, 0.3, 6), Tensor::rand_normal(&[o], 0.0, 0.3, 7));
+            for (with_bn, with_relu) in [(true, true), (true, false), (false, true), (false, false)] {
+                let g = Graph::no_grad();
+                let (x, w, b, gamma, beta) = (g.constant(xv.clone()), g.constant(wv.clone()), g.constant(bv.clone()), g.constant(gm.clone()), g.constant(bt.clone()));
+                let mut want = conv2d(&x, &w, Some(&b), (1, 1), (p, p)).unwrap();
+                if with_bn {
+                    want = batch_norm(&want, &gamma, &beta, &mut state.clone(), false).unwrap();
+                }
+                if with_relu {
+                    want = relu(&want).unwrap();
+                }
+                let bn = with_bn.then(|| BatchNormEval { gamma: &gamma, beta: &beta, state: &state });
+                let got = conv2d_bn_relu(&x, &w, Some(&b), (1, 1), (p, p), bn, with_relu).unwrap();
+                let bits = |t: &Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(got.shape(), want.shape());
+                assert!(bits(got.value()) == bits(want.value()), "n={n} c={c} k={k} bn={with_bn} relu={with_relu}");
+            }
+            // on a tape that needs them: the three ops, with their gradients
+            let g = Graph::new();
+            let (x, w, b, gamma, beta) = (g.leaf(xv.clone()), g.leaf(wv.clone()), g.constant(bv.clone()), g.leaf(gm.clone()), g.constant(bt.clone()));
+            let y = conv2d_bn_relu(&x, &w, Some(&b), (1, 1), (p, p), Some(BatchNormEval { gamma: &gamma, beta: &beta, state: &state }), true).unwrap();
+            let grads = crate::ops::sum(&y).unwrap().backward().unwrap();
+            assert!(grads.wrt(&x).is_some() && grads.wrt(&w).is_some() && grads.wrt(&gamma).is_some());
+        }
     }
 
     #[test]
@@ -206,8 +290,8 @@ mod tests {
         let x = Tensor::rand_normal(&xs, 0.0, 1.0, seed);
         let w = Tensor::rand_normal(&[o, xs[1], 3, 3], 0.0, 0.1, seed + 1);
         let b = Tensor::rand_normal(&[o], 0.0, 0.1, seed + 2);
-        let y = cpu_kernel::forward(&g, x.data(), w.data(), Some(b.data()));
-        let y_ref = cpu_kernel::forward_im2col(&g, x.data(), w.data(), Some(b.data()));
+        let y = cpu_kernel::forward(&g, x.data(), w.data(), Some(b.data()), None);
+        let y_ref = cpu_kernel::forward_im2col(&g, x.data(), w.data(), Some(b.data()), None);
         let e = rel_err(&y, &y_ref);
         assert!(e < tol, "forward {xs:?} -> {o}: relative error {e}");
         let dy = Tensor::rand_normal(&[g.n, o, g.pt.oh, g.pt.ow], 0.0, 1.0, seed + 3);
