@@ -3,7 +3,10 @@
 //! When `m` is small (a convolution's 32-128 filters), packing B costs a large share of a GEMM:
 //! each packed element of B is used by only `m` multiply-adds. A producer that can write B
 //! straight into the micro-kernel's panel layout (`im2col_packed` for a convolution's columns)
-//! saves that copy: [`sgemm_packed_b`] then reads the panels in place.
+//! saves that copy: [`sgemm_packed_b`] then reads the panels in place. (pupil's `conv2d` does
+//! not use it today: on the seed 5x5 layers, im2col straight into panels measured 1.06-1.14x
+//! slower per forward pass than im2col + packing, in `pupil bench --profile`, 2026-11-29; the
+//! scattered writes of 32-float segments cost what the saved copy gave.)
 //!
 //! The layout, for panels of `nr` columns ([`packed_b_nr`], the selected micro-kernel's NR):
 //! element `(p, j)` of the `k x n` matrix B is at `(j / nr)·k·nr + p·nr + j % nr`, i.e. panel

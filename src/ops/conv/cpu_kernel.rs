@@ -1,8 +1,7 @@
 //! The loops behind [`super::conv2d`] on plain slices.
 //!
-//! Forward, per group of `G` images: `pupil_kernels::im2col_packed` writes each image's columns side by side into one
-//! `[C·kh·kw] x [G·oh·ow]` matrix, already in the GEMM's panel layout of B (so the GEMM does
-//! not copy it again), one GEMM `W · cols` gives `[O] x [G·oh·ow]`, and the
+//! Forward, per group of `G` images: `pupil_kernels::im2col` writes each image's columns side by side into one
+//! `[C·kh·kw] x [G·oh·ow]` matrix, one GEMM `W · cols` gives `[O] x [G·oh·ow]`, and the
 //! epilogue scatters it into NCHW and adds the bias. `G` grows until a GEMM has about
 //! [`TARGET_COLS`] columns, so small feature maps (10x10) still give the GEMM enough columns to
 //! amortise packing `W`. `G` depends on the geometry only, never on the thread count.
@@ -17,7 +16,7 @@
 //! adjoint transforms in the same fixed chunks.
 
 use pupil_kernels::winograd::{self, Wino3x3};
-use pupil_kernels::{buffer, col2im, im2col, im2col_packed, packed_b_len, packed_b_nr, sgemm_packed_b, zeroed, Patches};
+use pupil_kernels::{buffer, col2im, im2col, zeroed, Patches};
 use rayon::prelude::*;
 use std::cell::RefCell;
 
@@ -207,8 +206,6 @@ pub(crate) fn forward_im2col(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32
     }
     let groups = g.n.div_ceil(gs);
     let par = groups == 1;
-    // the column matrix is written straight into the GEMM's panels of B
-    let nr = packed_b_nr();
     y.par_chunks_mut(gs * g.out_len()).enumerate().for_each(|(gi, yg)| {
         let n0 = gi * gs;
         let gn = yg.len() / g.out_len();
@@ -224,9 +221,9 @@ pub(crate) fn forward_im2col(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32
             if g.pointwise() {
                 gemm(par, g.o, k, p, wt, k, 1, xi, p, 1, beta, yg, p);
             } else {
-                with_scratch(packed_b_len(k, p, nr), |cols| {
-                    im2col_packed(&g.pt, xi, cols, nr, 0);
-                    sgemm_packed_b(par, g.o, k, p, 1.0, wt, k, 1, cols, nr, beta, yg, p);
+                with_scratch(k * p, |cols| {
+                    im2col(&g.pt, xi, cols, p, 0);
+                    gemm(par, g.o, k, p, wt, k, 1, cols, p, 1, beta, yg, p);
                 });
             }
             if let Some(post) = post {
@@ -235,14 +232,13 @@ pub(crate) fn forward_im2col(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32
             return;
         }
         let ld = gn * p;
-        let cols_len = packed_b_len(k, ld, nr);
-        with_scratch(cols_len + g.o * ld, |buf| {
-            let (cols, out) = buf.split_at_mut(cols_len);
+        with_scratch(k * ld + g.o * ld, |buf| {
+            let (cols, out) = buf.split_at_mut(k * ld);
             for i in 0..gn {
                 let xi = &x[(n0 + i) * g.in_len()..(n0 + i + 1) * g.in_len()];
-                im2col_packed(&g.pt, xi, cols, nr, i * p);
+                im2col(&g.pt, xi, cols, ld, i * p);
             }
-            sgemm_packed_b(par, g.o, k, ld, 1.0, wt, k, 1, cols, nr, 0.0, out, ld);
+            gemm(par, g.o, k, ld, wt, k, 1, cols, ld, 1, 0.0, out, ld);
             for (i, yi) in yg.chunks_exact_mut(g.out_len()).enumerate() {
                 for (o, row) in yi.chunks_exact_mut(p).enumerate() {
                     let src = &out[o * ld + i * p..o * ld + (i + 1) * p];
