@@ -175,8 +175,16 @@ impl Trainer {
             });
         }
         let (tr, _) = config.holdout(train);
-        let train_part = train.subset(&tr);
-        let normalization = Normalization::fit(config.normalization, &train_part);
+        // the images the model trains on; a copy only when some are held out (a copy of all
+        // of them in the same order would give the same statistics, at the data's size again)
+        let held;
+        let train_part = if tr.iter().copied().eq(0..train.len()) {
+            train
+        } else {
+            held = train.subset(&tr);
+            &held
+        };
+        let normalization = Normalization::fit(config.normalization, train_part);
         let class_weights = config.class_weight.resolve(&train_part.class_counts(), &train.class_names)?;
         let meta = ModelMeta { spec: model.spec().clone(), input, class_names: train.class_names.clone(), normalization };
         let optimizer = Optimizer::new(config.optimizer.clone());
