@@ -177,7 +177,10 @@ pub fn batch_norm(x: &Var, gamma: &Var, beta: &Var, state: &mut BatchNormState, 
     let (n, c, inner) = check(s, gamma.shape(), beta.shape(), state)?;
     let m = n * inner;
     if m == 0 || (train && m < 2) {
-        return Err(Error::invalid("batch_norm", format!("need more than 1 value per channel in training mode (and at least 1 in eval), got {m} for x of {s:?}")));
+        return Err(Error::invalid(
+            "batch_norm",
+            format!("need more than 1 value per channel in training mode (and at least 1 in eval), got {m} for x of {s:?}"),
+        ));
     }
     let xv = x.value().clone();
     let xd = xv.data();

@@ -22,8 +22,8 @@
 mod blocking;
 pub(crate) mod pack;
 pub(crate) mod par;
-mod prepacked;
 mod portable;
+mod prepacked;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;

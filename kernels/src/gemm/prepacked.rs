@@ -46,7 +46,21 @@ pub fn pack_b_panels(k: usize, n: usize, b: &[f32], rsb: usize, csb: usize, nr: 
 /// split over rayon's pool as in [`sgemm_par`](super::sgemm_par) (same bits).
 /// Panics if a slice is too short or `nr` is not the selected kernel's.
 #[allow(clippy::too_many_arguments)]
-pub fn sgemm_packed_b(par: bool, m: usize, k: usize, n: usize, alpha: f32, a: &[f32], rsa: usize, csa: usize, bp: &[f32], nr: usize, beta: f32, c: &mut [f32], ldc: usize) {
+pub fn sgemm_packed_b(
+    par: bool,
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    bp: &[f32],
+    nr: usize,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
     let isa = selected_isa();
     assert_eq!(nr, isa.tile().1, "sgemm_packed_b: panels of {nr} columns, but the {} kernel reads {}", isa.name(), isa.tile().1);
     // A and C as sgemm checks them; B (strides 0: one element) then by its packed length

@@ -205,8 +205,22 @@ fn forced_par_split_is_bit_identical_on_small_odd_shapes() {
             sgemm_with(isa, m, k, n, -1.25, &a, 1, m, &b, n, 1, 0.75, &mut want, n);
             for threads in 1..=6 {
                 let mut got = c0.clone();
-                let g =
-                    GemmArgs { m, k, n, alpha: -1.25, a: a.as_ptr(), rsa: 1, csa: m, b: b.as_ptr(), rsb: n, csb: 1, beta: 0.75, c: got.as_mut_ptr(), ldc: n, bpanel: 0 };
+                let g = GemmArgs {
+                    m,
+                    k,
+                    n,
+                    alpha: -1.25,
+                    a: a.as_ptr(),
+                    rsa: 1,
+                    csa: m,
+                    b: b.as_ptr(),
+                    rsb: n,
+                    csb: 1,
+                    beta: 0.75,
+                    c: got.as_mut_ptr(),
+                    ldc: n,
+                    bpanel: 0,
+                };
                 // SAFETY: operands sized for the strides; ISA available.
                 pool.install(|| unsafe { par::gemm_par_raw(isa, &g, threads) });
                 assert!(got.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits()), "{isa:?} {m}x{k}x{n} split for {threads} threads differs");

@@ -2,7 +2,7 @@
 //! the generic body in `max.rs` (values, and argmax by the row-major tie rule), but 16 lanes
 //! wide, with the lane selects as mask moves and no scalar work per output.
 //!
-//! Per output row:
+//! Per plane, each pass over all output rows before the next:
 //! - column pass: for blocks of up to [`BLOCK`] vectors of padded columns, the `kh` window
 //!   rows go down the block with the rows outermost, so the block's vectors are independent
 //!   chains that the core runs side by side. The argmax is the winning row `ky` per column,
@@ -11,7 +11,11 @@
 //!   strides use `split_phases`; stride 1 reads the candidates as they are;
 //! - row pass: each vector of 16 outputs goes across the `kw` window columns;
 //! - keys become flat indices (or [`PADDED`]) in registers, and values and argmax are stored
-//!   straight into the output with a mask on the last vector of a row.
+//!   straight into the output (a mask only on the last vector of the output slice).
+//!
+//! Where the time goes (perf, 5x5 stride 2 on 44x44 planes): about half is reading the input
+//! planes from memory; a plane with argmax costs 3.4-4.7 µs of one core against 6.1-11 µs for
+//! the AVX2 build (`examples/pool_cycles`, 2026-11-29, a busy machine).
 //!
 //! The selects, lane by lane (`x` the running maximum, `y` the candidate):
 //! - `take(x, y) = ord(x) & !(y <= x)`: `y > x`, or `y` is a NaN and `x` is not — the
@@ -34,8 +38,9 @@ const BLOCK: usize = 4;
 ///
 /// Each pass runs over the whole plane before the next starts, so the row pass reads the
 /// candidates long after they were stored: its loads start at any column, and a load that
-/// overlaps two stores still in flight cannot be forwarded from them (the core waits for the
-/// stores to reach the cache; interleaving the passes per row ran 3-5x slower).
+/// overlaps two stores still in flight cannot be forwarded from them. (On the seed shapes this
+/// measured the same as running the passes row by row, where the input's memory reads
+/// dominate; it costs `oh` rows of scratch.)
 struct Scratch {
     plane: Vec<f32>,
     cv: Vec<f32>,

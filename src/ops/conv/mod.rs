@@ -136,7 +136,15 @@ pub struct BatchNormEval<'a> {
 /// soon as the convolution has written it, while it is in cache, instead of as two more passes
 /// over the whole output: the same f32 operations in the same order as the three ops, so the
 /// same bits. Otherwise (a tape that needs them) it is the three ops.
-pub fn conv2d_bn_relu(x: &Var, w: &Var, b: Option<&Var>, stride: (usize, usize), padding: (usize, usize), bn: Option<BatchNormEval>, relu: bool) -> Result<Var> {
+pub fn conv2d_bn_relu(
+    x: &Var,
+    w: &Var,
+    b: Option<&Var>,
+    stride: (usize, usize),
+    padding: (usize, usize),
+    bn: Option<BatchNormEval>,
+    relu: bool,
+) -> Result<Var> {
     let leaves = [Some(x), Some(w), b, bn.as_ref().map(|n| n.gamma), bn.as_ref().map(|n| n.beta)];
     if x.graph().is_recording() && leaves.iter().flatten().any(|v| v.requires_grad()) {
         let mut y = conv2d(x, w, b, stride, padding)?;
@@ -185,7 +193,8 @@ mod tests {
             let (gm, bt) = (Tensor::rand_normal(&[o], 1.0, 0.3, 6), Tensor::rand_normal(&[o], 0.0, 0.3, 7));
             for (with_bn, with_relu) in [(true, true), (true, false), (false, true), (false, false)] {
                 let g = Graph::no_grad();
-                let (x, w, b, gamma, beta) = (g.constant(xv.clone()), g.constant(wv.clone()), g.constant(bv.clone()), g.constant(gm.clone()), g.constant(bt.clone()));
+                let (x, w, b, gamma, beta) =
+                    (g.constant(xv.clone()), g.constant(wv.clone()), g.constant(bv.clone()), g.constant(gm.clone()), g.constant(bt.clone()));
                 let mut want = conv2d(&x, &w, Some(&b), (1, 1), (p, p)).unwrap();
                 if with_bn {
                     want = batch_norm(&want, &gamma, &beta, &mut state.clone(), false).unwrap();
