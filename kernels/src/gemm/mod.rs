@@ -241,7 +241,7 @@ impl GemmArgs {
         let b = if self.bpanel == 0 {
             self.b.wrapping_add(j0 * self.csb)
         } else {
-            assert!(j0 % self.bpanel == 0, "GemmArgs::sub: column {j0} splits a packed panel of {}", self.bpanel);
+            assert!(j0.is_multiple_of(self.bpanel), "GemmArgs::sub: column {j0} splits a packed panel of {}", self.bpanel);
             self.b.wrapping_add(j0 / self.bpanel * self.k * self.bpanel)
         };
         GemmArgs { m, n, a: self.a.wrapping_add(i0 * self.rsa), b, c: self.c.wrapping_add(i0 * self.ldc + j0), ..*self }

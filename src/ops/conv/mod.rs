@@ -202,7 +202,7 @@ mod tests {
                 if with_relu {
                     want = relu(&want).unwrap();
                 }
-                let bn = with_bn.then(|| BatchNormEval { gamma: &gamma, beta: &beta, state: &state });
+                let bn = with_bn.then_some(BatchNormEval { gamma: &gamma, beta: &beta, state: &state });
                 let got = conv2d_bn_relu(&x, &w, Some(&b), (1, 1), (p, p), bn, with_relu).unwrap();
                 let bits = |t: &Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
                 assert_eq!(got.shape(), want.shape());
