@@ -132,41 +132,6 @@ pub fn im2col(g: &Patches, x: &[f32], cols: &mut [f32], ld: usize, col0: usize) 
     }
 }
 
-/// [`im2col`] straight into the panel layout that [`crate::sgemm_packed_b`] reads (panels of
-/// `nr` columns, each `c·kh·kw` rows deep; see `gemm/prepacked.rs`): the image's columns are
-/// columns `col0..col0 + oh·ow` of the packed matrix. Every entry of those columns is written;
-/// nothing else is touched. Saves the GEMM's copy of the column matrix into panels.
-pub fn im2col_packed(g: &Patches, x: &[f32], out: &mut [f32], nr: usize, col0: usize) {
-    let (h, w, p, k) = (g.h, g.w, g.pixels(), g.rows());
-    assert!(nr > 0, "im2col_packed: nr must be > 0");
-    assert!(x.len() >= g.image_len(), "im2col_packed: image slice too short: {} < c*h*w = {}", x.len(), g.image_len());
-    let need = crate::packed_b_len(k, col0 + p, nr);
-    assert!(out.len() >= need || p == 0 || k == 0, "im2col_packed: out too short: {} < {need}", out.len());
-    if p == 0 || k == 0 {
-        return;
-    }
-    g.check("im2col_packed", x.len(), k * p, p, 0);
-    let mut row = vec![0.0f32; p];
-    for c in 0..g.c {
-        let plane = &x[c * h * w..(c + 1) * h * w];
-        for ki in 0..g.kh {
-            for kj in 0..g.kw {
-                let r = (c * g.kh + ki) * g.kw + kj;
-                fill_row(g, plane, ki, kj, &mut row);
-                // scatter the row over the panels it crosses
-                let mut j = 0;
-                while j < p {
-                    let (t, lane) = ((col0 + j) / nr, (col0 + j) % nr);
-                    let n = (nr - lane).min(p - j);
-                    let at = t * k * nr + r * nr + lane;
-                    out[at..at + n].copy_from_slice(&row[j..j + n]);
-                    j += n;
-                }
-            }
-        }
-    }
-}
-
 /// The adjoint of [`im2col`]: ADDS the columns at offset `col0` (rows of stride `ld`) back onto
 /// one image `dx: [c][h][w]`; entries that came from the padding are dropped.
 pub fn col2im(g: &Patches, cols: &[f32], ld: usize, col0: usize, dx: &mut [f32]) {
@@ -283,41 +248,6 @@ mod tests {
             }
         }
         assert!(cases > 500);
-    }
-
-    /// `im2col_packed` of several images side by side writes exactly the panels that packing
-    /// their `im2col` matrix gives, and nothing else (the columns past the last image keep
-    /// their NaN): strides, padding, images that start inside a panel, panels of 8, 16 and 32.
-    #[test]
-    fn im2col_packed_equals_packing_the_column_matrix() {
-        let mut seed = 9u64;
-        for (c, h, k, s, pad) in [(3, 22, 5, 1, 0), (2, 9, 3, 1, 1), (1, 13, 4, 2, 2), (4, 5, 1, 1, 0), (2, 7, 3, 3, 1)] {
-            let g = Patches::new(c, h, h, (k, k), (s, s), (pad, pad)).unwrap();
-            let (rows, p) = (g.rows(), g.pixels());
-            for nr in [8, 16, 32] {
-                for images in [1, 3] {
-                    let xs: Vec<f32> = (0..images * g.image_len()).map(|_| lcg(&mut seed)).collect();
-                    let ld = images * p;
-                    let mut cols = vec![0.0f32; rows * ld];
-                    let mut got = vec![f32::NAN; crate::packed_b_len(rows, ld, nr)];
-                    for i in 0..images {
-                        let x = &xs[i * g.image_len()..(i + 1) * g.image_len()];
-                        im2col(&g, x, &mut cols, ld, i * p);
-                        im2col_packed(&g, x, &mut got, nr, i * p);
-                    }
-                    let mut want = vec![0.0f32; got.len()];
-                    crate::pack_b_panels(rows, ld, &cols, ld, 1, nr, &mut want);
-                    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-                        let (t, l) = (i / (rows * nr), i % nr);
-                        if t * nr + l < ld {
-                            assert_eq!(a.to_bits(), b.to_bits(), "{g:?} nr={nr} images={images} at {i}");
-                        } else {
-                            assert!(a.is_nan(), "{g:?} nr={nr}: column {} past the images was written", t * nr + l);
-                        }
-                    }
-                }
-            }
-        }
     }
 
     #[test]

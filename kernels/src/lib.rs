@@ -25,10 +25,8 @@ pub mod window;
 pub mod winograd;
 
 pub use alloc::{buffer, zeroed};
-pub use gemm::{
-    available_isas, pack_b_panels, packed_b_len, packed_b_nr, selected_isa, sgemm, sgemm_isa, sgemm_packed_b, sgemm_par, sgemm_par_with, sgemm_with, Isa,
-};
-pub use im2col::{col2im, im2col, im2col_packed, Patches};
+pub use gemm::{available_isas, selected_isa, sgemm, sgemm_isa, sgemm_par, sgemm_par_with, sgemm_with, Isa};
+pub use im2col::{col2im, im2col, Patches};
 pub use par::{par_map, par_zip2, par_zip3, CHUNK};
 pub use peak::fma_peak_gflops;
 pub use pool::{

@@ -23,7 +23,6 @@ mod blocking;
 pub(crate) mod pack;
 pub(crate) mod par;
 mod portable;
-mod prepacked;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -37,7 +36,6 @@ mod tests;
 
 use blocking::Blocking;
 pub use par::{sgemm_par, sgemm_par_with, PAR_THRESHOLD};
-pub use prepacked::{pack_b_panels, packed_b_len, packed_b_nr, sgemm_packed_b};
 use std::sync::OnceLock;
 
 /// A micro-kernel instruction set.
@@ -211,11 +209,6 @@ pub(crate) struct GemmArgs {
     pub beta: f32,
     pub c: *mut f32,
     pub ldc: usize,
-    /// 0: B is read through `rsb` / `csb`. Otherwise B was packed ahead of time
-    /// (`prepacked::pack_b_panels`) in panels of `bpanel == NR` columns, each `k` rows deep: element
-    /// `(p, j)` at `b[(j / NR)·k·NR + p·NR + j % NR]`, and the GEMM reads the panels in place
-    /// instead of packing B (see `prepacked.rs`).
-    pub bpanel: usize,
 }
 
 // SAFETY: a `GemmArgs` is plain data (sizes and addresses); the pointers are only
@@ -238,13 +231,7 @@ impl GemmArgs {
     /// one, and they are only dereferenced by the `unsafe` GEMM functions, under their contract.
     fn sub(&self, i0: usize, m: usize, j0: usize, n: usize) -> GemmArgs {
         assert!(i0 + m <= self.m && j0 + n <= self.n, "GemmArgs::sub: block {i0}+{m} x {j0}+{n} outside {} x {}", self.m, self.n);
-        let b = if self.bpanel == 0 {
-            self.b.wrapping_add(j0 * self.csb)
-        } else {
-            assert!(j0.is_multiple_of(self.bpanel), "GemmArgs::sub: column {j0} splits a packed panel of {}", self.bpanel);
-            self.b.wrapping_add(j0 / self.bpanel * self.k * self.bpanel)
-        };
-        GemmArgs { m, n, a: self.a.wrapping_add(i0 * self.rsa), b, c: self.c.wrapping_add(i0 * self.ldc + j0), ..*self }
+        GemmArgs { m, n, a: self.a.wrapping_add(i0 * self.rsa), b: self.b.wrapping_add(j0 * self.csb), c: self.c.wrapping_add(i0 * self.ldc + j0), ..*self }
     }
 }
 
@@ -283,8 +270,7 @@ pub(crate) unsafe fn gemm_blocked<K: MicroKernel, const MR: usize, const NR: usi
             assert!(MR == K::MR && NR == K::NR && MR * NR <= MAX_TILE);
             assert!(K::BLOCKING.mc % MR == 0 && K::BLOCKING.nc % NR == 0);
         }
-        let GemmArgs { m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc, bpanel } = *g;
-        debug_assert!(bpanel == 0 || bpanel == NR);
+        let GemmArgs { m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc } = *g;
         if m == 0 || n == 0 {
             return;
         }
@@ -295,29 +281,21 @@ pub(crate) unsafe fn gemm_blocked<K: MicroKernel, const MR: usize, const NR: usi
         let Blocking { mc, kc, nc } = K::BLOCKING;
         let kc = kc.min(k);
         let mc = mc.min(m.div_ceil(MR) * MR);
-        // B packed ahead of time is not copied per block, so its column panels can be wider
-        // (A is then packed fewer times); C's `m x nc` block still has to stay near L2
-        let nc = if bpanel == 0 { nc } else { 8 * nc }.min(n.div_ceil(NR) * NR);
-        pack::with_pack_buffers(mc * kc, if bpanel == 0 { kc * nc } else { 0 }, |ap, bp| {
+        let nc = nc.min(n.div_ceil(NR) * NR);
+        pack::with_pack_buffers(mc * kc, kc * nc, |ap, bp| {
             let mut jc = 0;
             while jc < n {
                 let ncb = nc.min(n - jc);
                 let mut pc = 0;
                 while pc < k {
                     let kcb = kc.min(k - pc);
-                    // the B block and the distance between its micro-panels
-                    let (bp, bstride) = if bpanel == 0 {
-                        K::pack_b(kcb, ncb, b.add(pc * rsb + jc * csb), rsb, csb, bp);
-                        (bp as *const f32, kcb * NR)
-                    } else {
-                        (b.add(jc * k + pc * NR), k * NR)
-                    };
+                    K::pack_b(kcb, ncb, b.add(pc * rsb + jc * csb), rsb, csb, bp);
                     let beta_eff = if pc == 0 { beta } else { 1.0 };
                     let mut ic = 0;
                     while ic < m {
                         let mcb = mc.min(m - ic);
                         K::pack_a(mcb, kcb, a.add(ic * rsa + pc * csa), rsa, csa, ap);
-                        macro_kernel::<K, MR, NR>(mcb, kcb, ncb, alpha, ap, bp, bstride, beta_eff, c.add(ic * ldc + jc), ldc);
+                        macro_kernel::<K, MR, NR>(mcb, kcb, ncb, alpha, ap, bp, beta_eff, c.add(ic * ldc + jc), ldc);
                         ic += mc;
                     }
                     pc += kc;
@@ -331,8 +309,8 @@ pub(crate) unsafe fn gemm_blocked<K: MicroKernel, const MR: usize, const NR: usi
 /// Runs the micro-kernel over all tiles of one packed `mcb x ncb` block.
 ///
 /// # Safety
-/// `ap` holds the packed `mcb x kcb` block of A, `bp` the packed `kcb x ncb` block of B (its
-/// micro-panels `bstride` floats apart), `c` is valid for `mcb` rows of `ncb` floats with stride `ldc`; the CPU supports `K`'s ISA.
+/// `ap` holds the packed `mcb x kcb` block of A, `bp` the packed `kcb x ncb` block of B,
+/// `c` is valid for `mcb` rows of `ncb` floats with stride `ldc`; the CPU supports `K`'s ISA.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn macro_kernel<K: MicroKernel, const MR: usize, const NR: usize>(
@@ -342,7 +320,6 @@ unsafe fn macro_kernel<K: MicroKernel, const MR: usize, const NR: usize>(
     alpha: f32,
     ap: *const f32,
     bp: *const f32,
-    bstride: usize,
     beta: f32,
     c: *mut f32,
     ldc: usize,
@@ -353,7 +330,7 @@ unsafe fn macro_kernel<K: MicroKernel, const MR: usize, const NR: usize>(
         let mut jr = 0;
         while jr < ncb {
             let cols = NR.min(ncb - jr);
-            let bpanel = bp.add(jr / NR * bstride);
+            let bpanel = bp.add(jr * kcb);
             let mut ir = 0;
             while ir < mcb {
                 let rows = MR.min(mcb - ir);
@@ -459,7 +436,7 @@ pub fn sgemm_with(
     ldc: usize,
 ) {
     check_args(isa, m, k, n, a, rsa, csa, b, rsb, csb, c, ldc);
-    let g = GemmArgs { m, k, n, alpha, a: a.as_ptr(), rsa, csa, b: b.as_ptr(), rsb, csb, beta, c: c.as_mut_ptr(), ldc, bpanel: 0 };
+    let g = GemmArgs { m, k, n, alpha, a: a.as_ptr(), rsa, csa, b: b.as_ptr(), rsb, csb, beta, c: c.as_mut_ptr(), ldc };
     // SAFETY: lengths checked above, ISA availability checked above.
     unsafe { gemm_raw(isa, &g) }
 }
