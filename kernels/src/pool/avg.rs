@@ -7,7 +7,7 @@
 //! row pass sums those column sums left to right, then the sum is multiplied by `1/(kh·kw)`.
 //! So a virtually padded pool is bit for bit the pool of the materialised padded plane.
 
-use super::{multiversion, split_phases, Window};
+use super::{multiversion, Window};
 
 /// Average pooling without padding.
 #[allow(clippy::too_many_arguments)]
@@ -47,8 +47,6 @@ fn forward_body(input: &[f32], planes: usize, win: &Window, out: &mut [f32]) {
     let wp = win.padded().1;
     let scale = 1.0 / (kh * kw) as f32;
     let mut cs = vec![0f32; wp];
-    let plen = wp.div_ceil(sw);
-    let mut ps = vec![0f32; plen * sw];
     for p in 0..planes {
         let x = &input[p * h * w..(p + 1) * h * w];
         let o = &mut out[p * oh * ow..(p + 1) * oh * ow];
@@ -73,20 +71,24 @@ fn forward_body(input: &[f32], planes: usize, win: &Window, out: &mut [f32]) {
                     None => c1.iter_mut().for_each(|c| *c += 0.0),
                 }
             }
-            let (v, plen) = if sw == 1 {
-                (&cs[..], wp)
-            } else {
-                split_phases(&cs, sw, &mut ps);
-                (&ps[..], plen)
-            };
-            let orow = &mut o[oy * ow..(oy + 1) * ow];
-            orow.copy_from_slice(&v[..ow]);
-            for kx in 1..kw {
-                let off = (kx % sw) * plen + kx / sw;
-                orow.iter_mut().zip(&v[off..off + ow]).for_each(|(a, &b)| *a += b);
-            }
-            orow.iter_mut().for_each(|a| *a *= scale);
+            row_pass(&cs, kw, sw, scale, &mut o[oy * ow..(oy + 1) * ow]);
         }
+    }
+}
+
+/// The row pass of one output row: `out[ox] = ((cs[ox·sw] + cs[ox·sw + 1]) + ...) · scale`,
+/// the window's column sums left to right. Per output, not per window column over the row:
+/// on the small planes of a CNN's late layers (rows of 5-22 values) the vector loops of a
+/// per-column pass were mostly tails.
+#[inline(always)]
+fn row_pass(cs: &[f32], kw: usize, sw: usize, scale: f32, out: &mut [f32]) {
+    for (ox, a) in out.iter_mut().enumerate() {
+        let win = &cs[ox * sw..ox * sw + kw];
+        let mut s = win[0];
+        for &v in &win[1..] {
+            s += v;
+        }
+        *a = s * scale;
     }
 }
 
@@ -96,29 +98,20 @@ fn backward_body(dout: &[f32], planes: usize, win: &Window, dinput: &mut [f32]) 
     let (oh, ow) = win.out().expect("checked by the caller");
     let wp = win.padded().1;
     let scale = 1.0 / (kh * kw) as f32;
-    let plen = wp.div_ceil(sw);
-    // the row pass's adjoint, in phase layout, then the phases merged back into `cs`
-    let (mut ps, mut cs, mut gs) = (vec![0f32; plen * sw], vec![0f32; wp], vec![0f32; ow]);
+    let (mut cs, mut gs) = (vec![0f32; wp], vec![0f32; ow]);
     for p in 0..planes {
         let d = &mut dinput[p * h * w..(p + 1) * h * w];
         let g = &dout[p * oh * ow..(p + 1) * oh * ow];
         for oy in 0..oh {
             gs.iter_mut().zip(&g[oy * ow..(oy + 1) * ow]).for_each(|(s, &v)| *s = v * scale);
-            ps.fill(0.0);
+            // the row pass's adjoint: window column kx of every output, kx in order
+            cs.fill(0.0);
             for kx in 0..kw {
-                let off = (kx % sw) * plen + kx / sw;
-                ps[off..off + ow].iter_mut().zip(&gs).for_each(|(a, &b)| *a += b);
-            }
-            let c = if sw == 1 {
-                &ps[..wp]
-            } else {
-                for r in 0..sw.min(wp) {
-                    for (c, &v) in cs[r..].iter_mut().step_by(sw).zip(&ps[r * plen..(r + 1) * plen]) {
-                        *c = v;
-                    }
+                for (ox, &v) in gs.iter().enumerate() {
+                    cs[ox * sw + kx] += v;
                 }
-                &cs[..]
-            };
+            }
+            let c = &cs[..];
             for ky in 0..kh {
                 let py = oy * sh + ky;
                 if py >= pt && py - pt < h {

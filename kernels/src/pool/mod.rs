@@ -9,10 +9,11 @@
 //!
 //! Both poolings are separable: the window's max (or sum) is the max (sum) over its `kw`
 //! columns of each column's max (sum) over `kh` rows. A column pass over whole contiguous rows
-//! runs first, then a row pass over the `[wp]` column results (`wp = w + left + right`), which
-//! for a stride `sw > 1` are first split into `sw` phases (`phase r` holds columns `r, r+sw,
-//! ...`) so that every step of the row pass reads contiguous memory: window column `kx` of
-//! output `ox` is `phase[kx % sw][ox + kx / sw]`. `kh + kw` operations per output instead of
+//! runs first, then a row pass over the `[wp]` column results (`wp = w + left + right`). The
+//! max pool's row pass, for a stride `sw > 1`, first splits them into `sw` phases (`phase r`
+//! holds columns `r, r+sw, ...`) so that every step reads contiguous memory: window column `kx`
+//! of output `ox` is `phase[kx % sw][ox + kx / sw]`; the average pool's sums each output's
+//! window in turn. `kh + kw` operations per output instead of
 //! `kh * kw`, all in plain slice loops the compiler vectorises; on x86-64 the loops are
 //! compiled a second time for AVX2 and picked at run time. Where the selected ISA
 //! ([`crate::selected_isa`]) is AVX-512, the max pool runs a hand-written version of the same

@@ -16,7 +16,7 @@
 //! adjoint transforms in the same fixed chunks.
 
 use pupil_kernels::winograd::{self, Wino3x3};
-use pupil_kernels::{buffer, col2im, im2col, zeroed, Patches};
+use pupil_kernels::{buffer, col2im, im2col, Patches};
 use rayon::prelude::*;
 use std::cell::RefCell;
 
@@ -328,7 +328,10 @@ pub(crate) fn backward_im2col(g: &Geom, x: &[f32], wt: &[f32], dy: &[f32], need:
     let run = |ci: usize, dx: Option<&mut [f32]>| -> Partial {
         let mut part = Partial { dw: vec![0.0; if need_dw { g.o * k } else { 0 }], db: vec![0.0; if need_db { g.o } else { 0 }] };
         let (c0, c1) = (ci * cs, ((ci + 1) * cs).min(g.n));
-        let mut dx = dx; // zeroed by the caller
+        let mut dx = dx;
+        if let Some(d) = dx.as_deref_mut() {
+            d.fill(0.0); // this chunk's block, zeroed here (in parallel, and in cache) since col2im adds into it
+        }
         for n0 in (c0..c1).step_by(gs) {
             let gn = gs.min(c1 - n0);
             let ld = gn * p;
@@ -392,7 +395,7 @@ pub(crate) fn backward_im2col(g: &Geom, x: &[f32], wt: &[f32], dy: &[f32], need:
         }
         part
     };
-    let mut dx = if need_dx { Some(zeroed(g.n * g.in_len())) } else { None };
+    let mut dx = if need_dx { Some(buffer(g.n * g.in_len())) } else { None }; // zeroed per chunk by `run`
     let parts: Vec<Partial> = match dx.as_deref_mut() {
         Some(d) if !d.is_empty() => d.par_chunks_mut(cs * g.in_len()).enumerate().map(|(ci, d)| run(ci, Some(d))).collect(),
         _ => (0..chunks).into_par_iter().map(|ci| run(ci, None)).collect(),

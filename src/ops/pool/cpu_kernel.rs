@@ -2,7 +2,7 @@
 //! parallel over blocks of planes. Every plane is independent, so the result does not depend
 //! on the split.
 
-use pupil_kernels::{avg_pool2d_padded, avg_pool2d_padded_backward, max_pool2d_backward, max_pool2d_padded, zeroed, Window};
+use pupil_kernels::{avg_pool2d_padded, avg_pool2d_padded_backward, buffer, max_pool2d_backward, max_pool2d_padded, Window};
 use rayon::prelude::*;
 
 /// Window geometry of one pooling call over `planes` planes: the kernels' [`Window`] (with
@@ -33,8 +33,10 @@ impl PoolGeom {
 /// Max pooling: the output and, when `argmax` is asked for (training), per output the index
 /// of the max within its input plane (or `pupil_kernels::PADDED`).
 pub(crate) fn max_forward(g: &PoolGeom, x: &[f32], argmax: bool) -> (Vec<f32>, Option<Vec<u32>>) {
-    let mut y = zeroed(g.planes * g.out_plane());
+    // every output is written by the kernel
+    let mut y = buffer(g.planes * g.out_plane());
     if y.is_empty() || g.in_plane() == 0 {
+        y.fill(0.0); // no input: windows of padding only
         return (y, argmax.then(Vec::new));
     }
     let t = g.planes_per_task();
@@ -52,13 +54,16 @@ pub(crate) fn max_forward(g: &PoolGeom, x: &[f32], argmax: bool) -> (Vec<f32>, O
 
 /// Backward of max pooling: each output gradient goes to its argmax.
 pub(crate) fn max_backward(g: &PoolGeom, dy: &[f32], arg: &[u32]) -> Vec<f32> {
-    let mut dx = zeroed(g.planes * g.in_plane());
+    // each task zeroes its own block right before adding into it (in cache, and in parallel)
+    let mut dx = buffer(g.planes * g.in_plane());
     if dy.is_empty() || dx.is_empty() {
+        dx.fill(0.0);
         return dx;
     }
     let t = g.planes_per_task();
     dx.par_chunks_mut(t * g.in_plane()).zip(dy.par_chunks(t * g.out_plane())).zip(arg.par_chunks(t * g.out_plane())).for_each(|((dx, dy), a)| {
         let planes = dx.len() / g.in_plane();
+        dx.fill(0.0);
         max_pool2d_backward(dy, a, planes, g.win.h, g.win.w, g.oh, g.ow, dx);
     });
     dx
@@ -66,8 +71,10 @@ pub(crate) fn max_backward(g: &PoolGeom, dy: &[f32], arg: &[u32]) -> Vec<f32> {
 
 /// Average pooling (each window divided by `kh·kw`, padding zeros included).
 pub(crate) fn avg_forward(g: &PoolGeom, x: &[f32]) -> Vec<f32> {
-    let mut y = zeroed(g.planes * g.out_plane());
+    // every output is written by the kernel
+    let mut y = buffer(g.planes * g.out_plane());
     if y.is_empty() || g.in_plane() == 0 {
+        y.fill(0.0); // no input: windows of padding only
         return y;
     }
     let t = g.planes_per_task();
@@ -79,12 +86,15 @@ pub(crate) fn avg_forward(g: &PoolGeom, x: &[f32]) -> Vec<f32> {
 
 /// Backward of average pooling: each output gradient spread evenly over its window.
 pub(crate) fn avg_backward(g: &PoolGeom, dy: &[f32]) -> Vec<f32> {
-    let mut dx = zeroed(g.planes * g.in_plane());
+    // each task zeroes its own block right before adding into it (in cache, and in parallel)
+    let mut dx = buffer(g.planes * g.in_plane());
     if dy.is_empty() || dx.is_empty() {
+        dx.fill(0.0);
         return dx;
     }
     let t = g.planes_per_task();
     dx.par_chunks_mut(t * g.in_plane()).zip(dy.par_chunks(t * g.out_plane())).for_each(|(dx, dy)| {
+        dx.fill(0.0);
         avg_pool2d_padded_backward(dy, dx.len() / g.in_plane(), &g.win, dx);
     });
     dx
