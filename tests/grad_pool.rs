@@ -1,6 +1,7 @@
-//! Pooling with folded zero padding: gradcheck of `max_pool2d_padded` / `avg_pool2d_padded`,
-//! the exact equality of each with `pad2d` followed by the plain pool (values and gradient),
-//! and the values-only max pool of a no-grad graph against the recording one.
+//! Pooling with folded zero padding: gradcheck of `max_pool2d_padded` / `avg_pool2d_padded` /
+//! `max_pool2d_relu`, the exact equality of each with `pad2d` (and `relu`) followed by the
+//! plain pool (values and gradient), and the values-only max pool of a no-grad graph against
+//! the recording one.
 
 use proptest::prelude::*;
 use pupil::autograd::{gradcheck, GradcheckOptions, Graph};
@@ -41,6 +42,37 @@ proptest! {
         let x = distinct(&[n, c, h, w], seed);
         gradcheck(|_, v| ops::max_pool2d_padded(&v[0], (kh, kw), (sh, sw), pad), std::slice::from_ref(&x), &opts).unwrap();
         gradcheck(|_, v| ops::avg_pool2d_padded(&v[0], (kh, kw), (sh, sw), pad), &[x], &opts).unwrap();
+    }
+
+    /// The max pool of the ReLU'd input in one op: gradcheck (values 0.02 away from ReLU's kink
+    /// and from each other), and the same bits as `relu` then `max_pool2d_padded`, forward and
+    /// backward, on values full of ties, zeros and negative windows, with a -0.0 and a NaN.
+    #[test]
+    fn max_pool_relu_is_relu_then_pool(n in 1usize..=2, c in 1usize..=3, h in 1usize..=9, w in 1usize..=9,
+                                       kh in 1usize..=5, kw in 1usize..=5, sh in 1usize..=3, sw in 1usize..=3,
+                                       pad in (0usize..=2, 0usize..=2, 0usize..=2, 0usize..=2), seed in 0u64..1000) {
+        let pad = [pad.0, pad.1, pad.2, pad.3];
+        prop_assume!(kh <= h + pad[0] + pad[1] && kw <= w + pad[2] + pad[3]);
+        if n * c * h * w <= 256 {
+            let x = distinct(&[n, c, h, w], seed);
+            gradcheck(|_, v| ops::max_pool2d_relu(&v[0], (kh, kw), (sh, sw), pad), &[x], &GradcheckOptions::default()).unwrap();
+        }
+        let mut x0 = coarse(&[n, c, h, w], seed);
+        let len = x0.len();
+        x0.data_mut()[seed as usize % len] = -0.0;
+        if seed % 3 == 0 {
+            x0.data_mut()[(seed as usize / 3) % len] = f32::NAN;
+        }
+        let g = Graph::new();
+        let x = g.leaf(x0);
+        let fused = ops::max_pool2d_relu(&x, (kh, kw), (sh, sw), pad).unwrap();
+        let plain = ops::max_pool2d_padded(&ops::relu(&x).unwrap(), (kh, kw), (sh, sw), pad).unwrap();
+        prop_assert_eq!(fused.shape(), plain.shape());
+        prop_assert_eq!(bits(fused.value()), bits(plain.value()));
+        let seed_t = coarse(fused.shape(), seed + 1);
+        let gf = fused.backward_with(seed_t.clone()).unwrap();
+        let gp = plain.backward_with(seed_t).unwrap();
+        prop_assert_eq!(bits(gf.wrt(&x).unwrap()), bits(gp.wrt(&x).unwrap()));
     }
 
     /// Folded and materialised padding agree bit for bit, forward and backward, ties included.

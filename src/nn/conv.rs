@@ -92,8 +92,9 @@ impl Conv2d {
     }
 }
 
-impl Module for Conv2d {
-    fn forward(&self, x: &Var) -> Result<Var> {
+impl Conv2d {
+    /// The convolution and bias, before the layer's activation.
+    pub(crate) fn forward_linear(&self, x: &Var) -> Result<Var> {
         let g = x.graph().clone();
         let (w, b) = (g.param(&self.weight), g.param(&self.bias));
         let ks = self.weight.value.shape();
@@ -114,7 +115,13 @@ impl Module for Conv2d {
                 }
             }
         };
-        apply_act_owned(y, self.activation)
+        Ok(y)
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&self, x: &Var) -> Result<Var> {
+        apply_act_owned(self.forward_linear(x)?, self.activation)
     }
     fn params(&self) -> Vec<&Param> {
         vec![&self.weight, &self.bias]

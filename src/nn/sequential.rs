@@ -231,6 +231,42 @@ impl Sequential {
         Ok(conv.forward_fused(x, pad, bn, relu)?.map(|y| (y, next - i)))
     }
 
+    /// On a recording graph, from layer `i` on: a ReLU (a convolution's own activation, or a
+    /// ReLU layer) followed by a max pool (after a zero padding folded into it, or not) run as
+    /// the convolution without its activation and [`ops::max_pool2d_relu`]: the same values
+    /// and gradients, without the ReLU's pass over the larger tensor or keeping its output for
+    /// the backward pass. With the number of layers it took; None if layer `i` does not
+    /// start such a pair.
+    fn forward_relu_pool(&self, i: usize, x: &Var) -> Result<Option<(Var, usize)>> {
+        #[cfg(test)]
+        if tests::NO_RELU_POOL.with(|c| c.get()) {
+            return Ok(None);
+        }
+        if self.folds[i].is_some() {
+            return Ok(None);
+        }
+        let layer = |j: usize| self.layers.get(j).map(|l| l.as_ref() as &dyn Any);
+        let (pool_at, pad) = match self.folds.get(i + 1) {
+            Some(Some(Fold::Pool(pad))) => (i + 2, *pad),
+            Some(None) => (i + 1, [0; 4]),
+            _ => return Ok(None),
+        };
+        let Some(pool) = layer(pool_at).and_then(|l| l.downcast_ref::<MaxPool>()) else { return Ok(None) };
+        let pre = match layer(i) {
+            Some(l) if l.downcast_ref::<Activation>().is_some_and(|a| a.0 == Act::Relu) => x.clone(),
+            Some(l) => match l.downcast_ref::<Conv2d>() {
+                Some(c) if c.activation == Some(Act::Relu) => {
+                    x.graph().scope(&self.names[i]);
+                    c.forward_linear(x)?
+                }
+                _ => return Ok(None),
+            },
+            None => return Ok(None),
+        };
+        pre.graph().scope(&self.names[pool_at]);
+        Ok(Some((ops::max_pool2d_relu(&pre, pool.kernel, pool.stride, pad)?, pool_at + 1 - i)))
+    }
+
     /// Inference: the output before a final Softmax / LogSoftmax (the logits), in evaluation
     /// mode (see [`Module::forward`]). A zero padding runs folded into the next layer; on a
     /// graph that records nothing, a convolution with the batch norm and ReLU after it runs as
@@ -240,12 +276,11 @@ impl Sequential {
         let mut y = x.clone();
         let mut i = 0;
         while i < self.layers.len() {
-            if !y.graph().is_recording() {
-                if let Some((out, used)) = self.forward_fused(i, &y)? {
-                    y = out;
-                    i += used;
-                    continue;
-                }
+            let fused = if y.graph().is_recording() { self.forward_relu_pool(i, &y)? } else { self.forward_fused(i, &y)? };
+            if let Some((out, used)) = fused {
+                y = out;
+                i += used;
+                continue;
             }
             if let Some(f) = self.folds[i] {
                 y.graph().scope(&self.names[i + 1]);
@@ -282,6 +317,11 @@ impl Sequential {
         let mut y = x.clone();
         let mut i = 0;
         while i < self.layers.len() {
+            if let Some((out, used)) = self.forward_relu_pool(i, &y)? {
+                y = out;
+                i += used;
+                continue;
+            }
             if let Some(f) = self.folds[i] {
                 y.graph().scope(&self.names[i + 1]);
                 y = self.forward_folded(i, f, &y)?;
@@ -413,6 +453,44 @@ mod tests {
             let want = all.last().unwrap();
             let bits = |t: &Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             assert!(bits(fused.value()) == bits(want.value()), "{name}");
+        }
+    }
+
+    thread_local! {
+        /// Turns [`Sequential::forward_relu_pool`] off on this thread (the reference run).
+        pub(super) static NO_RELU_POOL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// Training and saliency on a recording graph: a ReLU followed by a max pool runs as
+    /// `max_pool2d_relu` (keras-hw3: a conv's own ReLU, then a zero padding folded into the
+    /// pool; alexnet-bn: a ReLU layer after a batch norm, then the pool). The logits and the
+    /// gradients of every parameter and of the input are the bits of the same forward pass
+    /// with the ReLU and the pool as two ops, and the fused op is on the tape.
+    #[test]
+    fn relu_then_max_pool_trains_with_the_layer_by_layer_values_and_gradients() {
+        for (name, hw) in [("keras-hw3", 48), ("alexnet-bn", 28), ("small", 28)] {
+            let spec = preset(name, 5).unwrap();
+            let run = |fused: bool| {
+                let mut m = Sequential::build(&spec, &[1, hw, hw], 3).unwrap();
+                let g = Graph::profiled(); // to list the ops on the tape
+                let x = g.leaf(Tensor::rand_normal(&[3, 1, hw, hw], 0.0, 1.0, 4));
+                let mut rng = crate::Rng::new(9);
+                let mut ctx = Ctx::new(&mut rng);
+                NO_RELU_POOL.with(|c| c.set(!fused));
+                let y = m.forward_logits_mut(&x, &mut ctx).unwrap();
+                NO_RELU_POOL.with(|c| c.set(false));
+                let ops: Vec<&str> = g.profile().iter().map(|t| t.op).collect();
+                let grads = y.backward_with(Tensor::rand_normal(y.shape(), 0.0, 1.0, 7)).unwrap();
+                let mut out = vec![y.value().clone(), grads.wrt(&x).unwrap().clone()];
+                out.extend(m.params().iter().map(|p| grads.param(p).cloned().unwrap_or_else(|| Tensor::zeros(&[0]))));
+                (out, ops)
+            };
+            let ((fused, fops), (plain, pops)) = (run(true), run(false));
+            assert!(fops.contains(&"max_pool2d_relu") && !pops.contains(&"max_pool2d_relu"), "{name}: {fops:?}");
+            let bits = |t: &Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            for (i, (a, b)) in fused.iter().zip(&plain).enumerate() {
+                assert!(a.shape() == b.shape() && bits(a) == bits(b), "{name}: output {i} differs");
+            }
         }
     }
 }

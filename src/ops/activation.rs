@@ -75,7 +75,7 @@ fn par_update(o: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
 }
 
 /// `o[i] = f(o[i], a[i])` in parallel over chunks, as [`par_update`].
-fn par_update2(o: &mut [f32], a: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) {
+pub(crate) fn par_update2(o: &mut [f32], a: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) {
     assert_eq!(o.len(), a.len(), "par_update2: lengths differ");
     let kernel = |o: &mut [f32], a: &[f32]| o.iter_mut().zip(a).for_each(|(o, &a)| *o = f(*o, a));
     if o.len() <= CHUNK {
@@ -129,7 +129,7 @@ pub(crate) fn relu_f(v: f32) -> f32 {
 }
 
 #[inline]
-fn relu_grad(g: f32, y: f32) -> f32 {
+pub(crate) fn relu_grad(g: f32, y: f32) -> f32 {
     if y > 0.0 {
         g
     } else {

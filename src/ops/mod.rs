@@ -25,6 +25,6 @@ pub use conv::{conv2d, conv2d_bn_relu, BatchNormEval};
 pub use dropout::dropout;
 pub use matmul::{linear, linear_t, matmul};
 pub use pad::pad2d;
-pub use pool::{avg_pool2d, avg_pool2d_padded, max_pool2d, max_pool2d_padded};
+pub use pool::{avg_pool2d, avg_pool2d_padded, max_pool2d, max_pool2d_padded, max_pool2d_relu};
 pub use regularize::l2_penalty;
 pub use softmax::{cross_entropy, log_softmax, nll_loss, softmax, weighted_cross_entropy};

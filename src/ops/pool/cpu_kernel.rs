@@ -2,6 +2,7 @@
 //! parallel over blocks of planes. Every plane is independent, so the result does not depend
 //! on the split.
 
+use crate::ops::activation::relu_f;
 use pupil_kernels::{avg_pool2d_padded, avg_pool2d_padded_backward, buffer, max_pool2d_backward, max_pool2d_padded, Window};
 use rayon::prelude::*;
 
@@ -32,7 +33,8 @@ impl PoolGeom {
 
 /// Max pooling: the output and, when `argmax` is asked for (training), per output the index
 /// of the max within its input plane (or `pupil_kernels::PADDED`).
-pub(crate) fn max_forward(g: &PoolGeom, x: &[f32], argmax: bool) -> (Vec<f32>, Option<Vec<u32>>) {
+/// With `relu`, each task's outputs then go through `relu_f` while they are in cache.
+pub(crate) fn max_forward(g: &PoolGeom, x: &[f32], argmax: bool, relu: bool) -> (Vec<f32>, Option<Vec<u32>>) {
     // every output is written by the kernel
     let mut y = buffer(g.planes * g.out_plane());
     if y.is_empty() || g.in_plane() == 0 {
@@ -42,12 +44,20 @@ pub(crate) fn max_forward(g: &PoolGeom, x: &[f32], argmax: bool) -> (Vec<f32>, O
     let t = g.planes_per_task();
     let (tin, tout) = (t * g.in_plane(), t * g.out_plane());
     if !argmax {
-        x.par_chunks(tin).zip(y.par_chunks_mut(tout)).for_each(|(x, y)| max_pool2d_padded(x, x.len() / g.in_plane(), &g.win, y, None));
+        x.par_chunks(tin).zip(y.par_chunks_mut(tout)).for_each(|(x, y)| {
+            max_pool2d_padded(x, x.len() / g.in_plane(), &g.win, y, None);
+            if relu {
+                y.iter_mut().for_each(|v| *v = relu_f(*v));
+            }
+        });
         return (y, None);
     }
     let mut arg = vec![0u32; y.len()];
     x.par_chunks(tin).zip(y.par_chunks_mut(tout)).zip(arg.par_chunks_mut(tout)).for_each(|((x, y), a)| {
         max_pool2d_padded(x, x.len() / g.in_plane(), &g.win, y, Some(a));
+        if relu {
+            y.iter_mut().for_each(|v| *v = relu_f(*v));
+        }
     });
     (y, Some(arg))
 }

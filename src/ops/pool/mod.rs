@@ -69,7 +69,7 @@ pub fn max_pool2d(x: &Var, kernel: (usize, usize), stride: (usize, usize)) -> Re
 pub fn max_pool2d_padded(x: &Var, kernel: (usize, usize), stride: (usize, usize), pad: [usize; 4]) -> Result<Var> {
     let g = geometry("max_pool2d", x.shape(), kernel, stride, pad)?;
     let record = x.graph().is_recording() && x.requires_grad();
-    let (y, arg) = cpu_kernel::max_forward(&g, x.value().data(), record);
+    let (y, arg) = cpu_kernel::max_forward(&g, x.value().data(), record, false);
     let s = x.shape();
     let y = Tensor::from_vec(y, &[s[0], s[1], g.oh, g.ow])?;
     let Some(arg) = arg else {
@@ -77,6 +77,39 @@ pub fn max_pool2d_padded(x: &Var, kernel: (usize, usize), stride: (usize, usize)
     };
     let xshape = s.to_vec();
     Ok(Var::from_op("max_pool2d", &[x], y, move |gr, _| Ok(vec![Some(Tensor::from_vec(cpu_kernel::max_backward(&g, gr.data(), &arg), &xshape)?)])))
+}
+
+/// `relu(max_pool2d_padded(x, kernel, stride, pad))`, which is exactly
+/// `max_pool2d_padded(relu(x), kernel, stride, pad)`, values and gradient, without a ReLU pass
+/// over the larger input or keeping its output for the backward pass (a CNN's largest tensor
+/// is the ReLU output of its first convolution, before the first pool).
+///
+/// Why the two orders agree bit for bit: ReLU is monotonic, so the maximum of the rectified
+/// window is the rectified maximum (NaN wins a window either way, and ReLU keeps NaN). A
+/// window whose maximum is positive has the same winner in both (the first maximum in
+/// row-major order; a padding zero never wins over a positive value), and its gradient passes
+/// through the ReLU at that input, whose value is the window's output. A window whose maximum
+/// is not positive gives 0 in both orders and sends its input nothing: ReLU's derivative is 0
+/// there whichever input won. So the backward masks the output gradient by `y > 0` (ReLU's
+/// own rule, on the output) and routes it to the winners, adding the same values in the same
+/// order. Same errors as [`max_pool2d`].
+pub fn max_pool2d_relu(x: &Var, kernel: (usize, usize), stride: (usize, usize), pad: [usize; 4]) -> Result<Var> {
+    let g = geometry("max_pool2d", x.shape(), kernel, stride, pad)?;
+    let record = x.graph().is_recording() && x.requires_grad();
+    let (y, arg) = cpu_kernel::max_forward(&g, x.value().data(), record, true);
+    let s = x.shape();
+    let y = Tensor::from_vec(y, &[s[0], s[1], g.oh, g.ow])?;
+    let Some(arg) = arg else {
+        return Ok(Var::from_op("max_pool2d_relu", &[x], y, |_, _| Err(Error::invalid("max_pool2d_relu", "no gradient was recorded"))));
+    };
+    let (xshape, yv) = (s.to_vec(), y.clone());
+    Ok(Var::from_op_owned("max_pool2d_relu", &[x], y, move |mut gr, _| {
+        if gr.shape() != yv.shape() {
+            return Err(Error::shape("max_pool2d_relu", yv.shape(), gr.shape()));
+        }
+        crate::ops::activation::par_update2(gr.data_mut(), yv.data(), crate::ops::activation::relu_grad);
+        Ok(vec![Some(Tensor::from_vec(cpu_kernel::max_backward(&g, gr.data(), &arg), &xshape)?)])
+    }))
 }
 
 /// Average pooling of `x: [N, C, H, W]` with window `kernel` and `stride`, no padding; every
