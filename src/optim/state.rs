@@ -75,13 +75,20 @@ pub struct OptimRecord {
 impl Optimizer {
     /// The state as named tensors (nothing before the first step but the count).
     pub fn state_dict(&self) -> Result<OptimRecord> {
-        let mut tensors = vec![];
+        let tensors = self.state_views().into_iter().map(|(k, v)| Ok((k, Tensor::from_vec(v.to_vec(), &[v.len()])?))).collect::<Result<_>>()?;
+        Ok(OptimRecord { step: self.step, tensors })
+    }
+
+    /// [`Self::state_dict`]'s tensors as borrowed values (each of shape `[len]`), for writing
+    /// a checkpoint without copying the state first.
+    pub fn state_views(&self) -> Vec<(String, &[f32])> {
+        let mut views = vec![];
         for (name, st) in self.names.iter().zip(&self.state) {
             for (moment, v) in st.moments() {
-                tensors.push((format!("{name}.{moment}"), Tensor::from_vec(v.to_vec(), &[v.len()])?));
+                views.push((format!("{name}.{moment}"), v));
             }
         }
-        Ok(OptimRecord { step: self.step, tensors })
+        views
     }
 
     /// Restores the state written by [`Self::state_dict`] for `params` (the model's parameters in

@@ -28,15 +28,26 @@ impl RunDir {
     /// `checkpoint.safetensors` and `history.csv`, in this order, each atomically.
     pub fn save_trainer(&self, t: &Trainer) -> Result<()> {
         std::fs::create_dir_all(self.path()).map_err(|e| Error::io(self.path(), e))?;
-        let mut tensors: Vec<(String, Tensor)> = t.model.named_tensors().into_iter().map(|(k, v)| (format!("current.{k}"), v)).collect();
-        let optim = t.optimizer().state_dict()?;
-        tensors.extend(optim.tensors.into_iter().map(|(k, v)| (format!("optim.{k}"), v)));
-        if let Some(b) = t.best_weights() {
-            tensors.extend(b.iter().map(|(k, v)| (format!("best.{k}"), v.clone())));
-        }
+        // the values are borrowed and written as they are read: no copy of the model, the
+        // optimiser's moments or the file is made in memory
+        let current = t.model.named_tensors();
+        let optim = t.optimizer().state_views();
+        let names: Vec<String> = current
+            .iter()
+            .map(|(k, _)| format!("current.{k}"))
+            .chain(optim.iter().map(|(k, _)| format!("optim.{k}")))
+            .chain(t.best_weights().into_iter().flatten().map(|(k, _)| format!("best.{k}")))
+            .collect();
+        let lens: Vec<[usize; 1]> = optim.iter().map(|(_, v)| [v.len()]).collect();
+        let values = current
+            .iter()
+            .map(|(_, v)| (v.shape(), v.data()))
+            .chain(optim.iter().zip(&lens).map(|((_, v), len)| (&len[..], *v)))
+            .chain(t.best_weights().into_iter().flatten().map(|(_, v)| (v.shape(), v.data())));
+        let views: Vec<safetensors::View> = names.iter().zip(values).map(|(n, (shape, data))| (n.as_str(), shape, data)).collect();
         let mut md = BTreeMap::new();
         md.insert(STATE_KEY.to_string(), to_json(t.state())?);
-        md.insert(OPTIM_KEY.to_string(), to_json(&OptimHeader { step: optim.step })?);
+        md.insert(OPTIM_KEY.to_string(), to_json(&OptimHeader { step: t.optimizer().steps() })?);
         md.insert(model_file::LAYOUT_KEY.to_string(), model_file::LAYOUT.to_string());
         // the model before the checkpoint: a run killed between the two has a model of the
         // epoch after its checkpoint's, which --resume redoes and writes again identically; the
@@ -45,7 +56,7 @@ impl RunDir {
             Some(b) => model_file::save_model(self.path(), b, t.meta())?,
             None => model_file::save_model(self.path(), &t.model.named_tensors(), t.meta())?,
         }
-        safetensors::save(&self.file(CHECKPOINT), &tensors, &md)?;
+        safetensors::save_views(&self.file(CHECKPOINT), &views, &md)?;
         write_atomic(&self.file(HISTORY), history_csv(t.history()).as_bytes())
     }
 

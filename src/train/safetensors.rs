@@ -11,49 +11,91 @@
 //! written atomically.
 
 use crate::error::{Error, Result};
-use crate::io::write_atomic;
+use crate::io::write_atomic_with;
 use crate::tensor::Tensor;
 use safetensors::tensor::{Dtype, SafeTensorError, TensorView};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-/// Serialises named f32 tensors with string metadata. The crate orders the tensors by name in
-/// the file; names must be distinct.
-pub fn to_bytes(tensors: &[(String, Tensor)], metadata: &BTreeMap<String, String>) -> Result<Vec<u8>> {
-    let bytes: Vec<Vec<u8>> = tensors.iter().map(|(_, t)| t.data().iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
-    let mut views = Vec::with_capacity(tensors.len());
-    for ((name, t), b) in tensors.iter().zip(&bytes) {
-        let v = TensorView::new(Dtype::F32, t.shape().to_vec(), b).map_err(|e| Error::invalid("safetensors", format!("tensor {name}: {e}")))?;
-        views.push((name.as_str(), v));
+/// A named f32 tensor to write: its name, shape and values (borrowed, so that a file is
+/// written without copying the tensors first).
+pub type View<'a> = (&'a str, &'a [usize], &'a [f32]);
+
+/// The header of a file holding `views` (sorted by name, as the data is laid out) and
+/// `metadata`: compact JSON with every object's keys sorted, so that equal tensors and
+/// metadata give equal bytes, padded with spaces to a multiple of 8 bytes. Errors on two
+/// tensors of one name or a shape that does not match the values.
+fn header(views: &[View], metadata: &BTreeMap<String, String>) -> Result<Vec<u8>> {
+    use serde_json::{json, Map, Value};
+    let mut h = Map::new();
+    if !metadata.is_empty() {
+        h.insert("__metadata__".into(), Value::Object(metadata.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()));
     }
-    let md = (!metadata.is_empty()).then(|| metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<HashMap<_, _>>());
-    let raw = safetensors::serialize(views, md).map_err(|e| Error::invalid("safetensors", e.to_string()))?;
-    sorted_header(raw)
+    let mut offset = 0usize;
+    for &(name, shape, data) in views {
+        if shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(data.len()) {
+            return Err(Error::invalid("safetensors", format!("tensor {name}: shape {shape:?} does not hold {} values", data.len())));
+        }
+        let end = offset + 4 * data.len();
+        if h.insert(name.to_string(), json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, end]})).is_some() || name == "__metadata__" {
+            return Err(Error::invalid("safetensors", format!("two tensors are named {name}")));
+        }
+        offset = end;
+    }
+    let mut bytes = serde_json::to_vec(&Value::Object(h)).map_err(|e| Error::invalid("safetensors", e.to_string()))?;
+    bytes.resize(bytes.len().next_multiple_of(8), b' ');
+    Ok(bytes)
 }
 
-/// The crate writes its metadata from a `HashMap`, whose order changes from run to run: the
-/// header is written again with its keys sorted, so that equal tensors and metadata give equal
-/// bytes (a resumed run's files equal an uninterrupted run's). The data offsets are relative to
-/// the end of the header, so the data is kept as it is; the header is padded with spaces to a
-/// multiple of 8 bytes, as the crate does.
-fn sorted_header(raw: Vec<u8>) -> Result<Vec<u8>> {
-    let bad = |what: &str| Error::invalid("safetensors", format!("the serialised header is {what}"));
-    let n = raw.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).ok_or_else(|| bad("missing"))? as usize;
-    let header = raw.get(8..8 + n).ok_or_else(|| bad("truncated"))?;
-    let value: serde_json::Value = serde_json::from_slice(header).map_err(|_| bad("not JSON"))?;
-    let mut h = serde_json::to_vec(&value).map_err(|_| bad("not JSON"))?;
-    h.resize(h.len().next_multiple_of(8), b' ');
-    let mut out = Vec::with_capacity(8 + h.len() + raw.len() - 8 - n);
-    out.extend_from_slice(&(h.len() as u64).to_le_bytes());
-    out.extend_from_slice(&h);
-    out.extend_from_slice(&raw[8 + n..]);
+/// Writes the file of `views` (in any order) and `metadata` to `w`: the header's length, the
+/// header, then each tensor's values in little-endian order, by name.
+fn write_views(w: &mut dyn std::io::Write, views: &[View], metadata: &BTreeMap<String, String>) -> Result<std::io::Result<()>> {
+    let mut sorted = views.to_vec();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let h = header(&sorted, metadata)?;
+    Ok((|| {
+        w.write_all(&(h.len() as u64).to_le_bytes())?;
+        w.write_all(&h)?;
+        let mut buf = Vec::with_capacity(1 << 14);
+        for (_, _, data) in &sorted {
+            for chunk in data.chunks(1 << 12) {
+                buf.clear();
+                buf.extend(chunk.iter().flat_map(|v| v.to_le_bytes()));
+                w.write_all(&buf)?;
+            }
+        }
+        Ok(())
+    })())
+}
+
+fn views(tensors: &[(String, Tensor)]) -> Vec<View<'_>> {
+    tensors.iter().map(|(n, t)| (n.as_str(), t.shape(), t.data())).collect()
+}
+
+/// Serialises named f32 tensors with string metadata (the tensors ordered by name in the
+/// file); names must be distinct.
+pub fn to_bytes(tensors: &[(String, Tensor)], metadata: &BTreeMap<String, String>) -> Result<Vec<u8>> {
+    let mut out = vec![];
+    write_views(&mut out, &views(tensors), metadata)?.map_err(|e| Error::invalid("safetensors", e.to_string()))?;
     Ok(out)
 }
 
 /// Writes named tensors to `path` atomically.
 pub fn save(path: &Path, tensors: &[(String, Tensor)], metadata: &BTreeMap<String, String>) -> Result<()> {
-    let bytes = to_bytes(tensors, metadata).map_err(|e| Error::parse(path, 0, "tensors", e.to_string()))?;
-    write_atomic(path, &bytes)
+    save_views(path, &views(tensors), metadata)
+}
+
+/// [`save`] of borrowed values, written as they are read (no copy of the file in memory).
+pub fn save_views(path: &Path, views: &[View], metadata: &BTreeMap<String, String>) -> Result<()> {
+    let mut fault = None;
+    write_atomic_with(path, |w| match write_views(w, views, metadata) {
+        Ok(r) => r,
+        Err(e) => {
+            fault = Some(e);
+            Err(std::io::Error::other("the tensors cannot be written"))
+        }
+    })
+    .map_err(|e| fault.take().map(|f| Error::parse(path, 0, "tensors", f.to_string())).unwrap_or(e))
 }
 
 /// The field an error of the crate is about, and what is wrong, in words.
