@@ -255,6 +255,22 @@ mod tests {
         assert_eq!(load(&path).unwrap().0["w"], Tensor::ones(&[3]));
         std::fs::write(&path, b"garbage!garbage!").unwrap();
         assert!(load(&path).unwrap_err().to_string().contains("w.safetensors"));
+        // tensors that cannot be written: an error naming the file and the tensor, and the
+        // file already there is left as it was (nothing half-written replaces it)
+        let (a, b) = ([1.0f32, 2.0], [3.0f32]);
+        let twice: [View; 2] = [("t", &[2], &a), ("t", &[1], &b)];
+        let bad_shape: [View; 1] = [("s", &[3], &a)];
+        let reserved: [View; 1] = [("__metadata__", &[2], &a)];
+        for (views, what) in [(&twice[..], "two tensors are named t"), (&bad_shape[..], "tensor s: shape [3]"), (&reserved[..], "__metadata__")] {
+            let e = save_views(&path, views, &BTreeMap::new()).unwrap_err().to_string();
+            assert!(e.contains("w.safetensors") && e.contains(what), "{e}");
+            assert_eq!(std::fs::read(&path).unwrap(), b"garbage!garbage!");
+        }
+        let views: [View; 2] = [("z", &[1], &b), ("a", &[2, 1], &a)];
+        save_views(&path, &views, &BTreeMap::new()).unwrap();
+        let back = load(&path).unwrap().0;
+        assert_eq!((back["a"].shape(), back["a"].data(), back["z"].data()), (&[2, 1][..], &a[..], &b[..]));
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temporary file is left");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
