@@ -1,14 +1,16 @@
-//! Reading and writing the safetensors format (what Python's `safetensors` reads and writes)
-//! through the `safetensors` crate, the format's reference implementation: an 8-byte
-//! little-endian header length, a JSON header mapping each name to
+//! Reading and writing the safetensors format (what Python's `safetensors` reads and writes):
+//! an 8-byte little-endian header length, a JSON header mapping each name to
 //! `{"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}` (offsets relative to the
-//! end of the header), then the raw little-endian data. The crate refuses a header whose
+//! end of the header), then the raw little-endian data. Reading goes through the
+//! `safetensors` crate, the format's reference implementation, which refuses a header whose
 //! offsets overlap, leave gaps, run past the data or disagree with the shape; every such fault
 //! becomes an error naming the file.
 //!
-//! pupil writes F32. It reads F32, and F16, BF16 and F64 (what `torch.save_file` writes for
-//! half, bfloat16 and double tensors), converting each value to the nearest f32. Files are
-//! written atomically.
+//! pupil writes F32, with its own writer: the header (keys sorted, so equal tensors and
+//! metadata give equal bytes), then each tensor's values converted as they are written, so a
+//! checkpoint is never built in memory. It reads F32, and F16, BF16 and F64 (what
+//! `torch.save_file` writes for half, bfloat16 and double tensors), converting each value to
+//! the nearest f32. Files are written atomically.
 
 use crate::error::{Error, Result};
 use crate::io::write_atomic_with;
