@@ -9,6 +9,7 @@
 //! * [`out_size`]: the one output-size formula of sliding windows (convolution, pooling).
 //! * [`zeroed`]: zeroed output buffers (huge-page backed when large).
 //! * [`par_map`] / [`par_zip2`] / [`par_zip3`]: elementwise loops in parallel over [`CHUNK`]-sized chunks.
+//! * [`optim::adam`]: the Adam update of one slice of parameters.
 //!
 //! Functions panic (with a clear message) when a slice is too short for the
 //! shapes given; callers are expected to have validated shapes.
@@ -18,9 +19,11 @@
 pub mod alloc;
 pub mod gemm;
 pub mod im2col;
+pub mod optim;
 pub mod par;
 pub mod peak;
 pub mod pool;
+mod simd;
 pub mod window;
 pub mod winograd;
 

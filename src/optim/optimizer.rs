@@ -106,16 +106,12 @@ impl Optimizer {
                     let (c1, c2) = (1.0 - beta1.powi(t), 1.0 - beta2.powi(t));
                     // coupled decay goes into g, decoupled (AdamW) onto w; no branch in the loop
                     let (wd_g, wd_w) = if decoupled { (0.0, lr * wd) } else { (wd, 0.0) };
-                    w.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(m.par_chunks_mut(CHUNK)).zip(v.par_chunks_mut(CHUNK)).for_each(|(((w, g), m), v)| {
-                        for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                            let g = g + wd_g * *w;
-                            *m = beta1 * *m + (1.0 - beta1) * g;
-                            *v = beta2 * *v + (1.0 - beta2) * g * g;
-                            let upd = (*m / c1) / ((*v / c2).sqrt() + eps);
-                            *w -= wd_w * *w;
-                            *w -= lr * upd;
-                        }
-                    });
+                    let s = pupil_kernels::optim::AdamStep { lr, beta1, beta2, eps, c1, c2, wd_g, wd_w };
+                    w.par_chunks_mut(CHUNK)
+                        .zip(g.par_chunks(CHUNK))
+                        .zip(m.par_chunks_mut(CHUNK))
+                        .zip(v.par_chunks_mut(CHUNK))
+                        .for_each(|(((w, g), m), v)| pupil_kernels::optim::adam(w, g, m, v, &s));
                 }
                 (&Method::Adadelta { rho, eps }, ParamState::Adadelta { avg_sq_grad, avg_sq_delta }) => {
                     w.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(avg_sq_grad.par_chunks_mut(CHUNK)).zip(avg_sq_delta.par_chunks_mut(CHUNK)).for_each(

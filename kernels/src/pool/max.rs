@@ -239,7 +239,7 @@ pub(super) fn values_only_body<Ln: Lanes>(input: &[f32], planes: usize, win: &Wi
 
 fn with_argmax(input: &[f32], planes: usize, win: &Window, out: &mut [f32], argmax: &mut [u32]) {
     #[cfg(target_arch = "x86_64")]
-    if super::has_avx2() {
+    if crate::simd::has_avx2() {
         #[target_feature(enable = "avx2,fma")]
         fn avx2(input: &[f32], planes: usize, win: &Window, out: &mut [f32], argmax: &mut [u32]) {
             with_argmax_body::<super::lanes::Avx2>(input, planes, win, out, argmax)
@@ -252,7 +252,7 @@ fn with_argmax(input: &[f32], planes: usize, win: &Window, out: &mut [f32], argm
 
 fn values_only(input: &[f32], planes: usize, win: &Window, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if super::has_avx2() {
+    if crate::simd::has_avx2() {
         #[target_feature(enable = "avx2,fma")]
         fn avx2(input: &[f32], planes: usize, win: &Window, out: &mut [f32]) {
             values_only_body::<super::lanes::Avx2>(input, planes, win, out)

@@ -106,32 +106,4 @@ fn split_phases<T: Copy>(row: &[T], sw: usize, dst: &mut [T]) -> usize {
     plen
 }
 
-/// True if the CPU has AVX2 and FMA (the pool kernels' fast build).
-#[cfg(target_arch = "x86_64")]
-fn has_avx2() -> bool {
-    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-}
-
-/// Runs `f` compiled for AVX2 when the CPU has it (the generic body is inlined into a
-/// `target_feature` function, so its loops vectorise 8 wide), else the portable build.
-macro_rules! multiversion {
-    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:path) => {
-        $(#[$m])*
-        $vis fn $name($($arg: $ty),*) {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2($($arg: $ty),*) {
-                    $body($($arg),*)
-                }
-                if $crate::pool::has_avx2() {
-                    // SAFETY: the CPU supports AVX2 and FMA (checked just above); `avx2` is
-                    // the same safe code compiled for them.
-                    return unsafe { avx2($($arg),*) };
-                }
-            }
-            $body($($arg),*)
-        }
-    };
-}
-pub(crate) use multiversion;
+pub(crate) use crate::simd::multiversion;
