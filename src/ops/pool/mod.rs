@@ -67,16 +67,7 @@ pub fn max_pool2d(x: &Var, kernel: (usize, usize), stride: (usize, usize)) -> Re
 /// When no gradient can be asked of the result (a [`Graph::no_grad`](crate::autograd::Graph::no_grad)
 /// graph, or an input that needs none) only the values are computed: no argmax is kept.
 pub fn max_pool2d_padded(x: &Var, kernel: (usize, usize), stride: (usize, usize), pad: [usize; 4]) -> Result<Var> {
-    let g = geometry("max_pool2d", x.shape(), kernel, stride, pad)?;
-    let record = x.graph().is_recording() && x.requires_grad();
-    let (y, arg) = cpu_kernel::max_forward(&g, x.value().data(), record, false);
-    let s = x.shape();
-    let y = Tensor::from_vec(y, &[s[0], s[1], g.oh, g.ow])?;
-    let Some(arg) = arg else {
-        return Ok(Var::from_op("max_pool2d", &[x], y, |_, _| Err(Error::invalid("max_pool2d", "no gradient was recorded"))));
-    };
-    let xshape = s.to_vec();
-    Ok(Var::from_op("max_pool2d", &[x], y, move |gr, _| Ok(vec![Some(Tensor::from_vec(cpu_kernel::max_backward(&g, gr.data(), &arg), &xshape)?)])))
+    max_pool(x, kernel, stride, pad, false)
 }
 
 /// `relu(max_pool2d_padded(x, kernel, stride, pad))`, which is exactly
@@ -94,20 +85,29 @@ pub fn max_pool2d_padded(x: &Var, kernel: (usize, usize), stride: (usize, usize)
 /// own rule, on the output) and routes it to the winners, adding the same values in the same
 /// order. Same errors as [`max_pool2d`].
 pub fn max_pool2d_relu(x: &Var, kernel: (usize, usize), stride: (usize, usize), pad: [usize; 4]) -> Result<Var> {
+    max_pool(x, kernel, stride, pad, true)
+}
+
+/// [`max_pool2d_padded`], or with `relu` [`max_pool2d_relu`].
+fn max_pool(x: &Var, kernel: (usize, usize), stride: (usize, usize), pad: [usize; 4], relu: bool) -> Result<Var> {
+    let op = if relu { "max_pool2d_relu" } else { "max_pool2d" };
     let g = geometry("max_pool2d", x.shape(), kernel, stride, pad)?;
     let record = x.graph().is_recording() && x.requires_grad();
-    let (y, arg) = cpu_kernel::max_forward(&g, x.value().data(), record, true);
+    let (y, arg) = cpu_kernel::max_forward(&g, x.value().data(), record, relu);
     let s = x.shape();
     let y = Tensor::from_vec(y, &[s[0], s[1], g.oh, g.ow])?;
     let Some(arg) = arg else {
-        return Ok(Var::from_op("max_pool2d_relu", &[x], y, |_, _| Err(Error::invalid("max_pool2d_relu", "no gradient was recorded"))));
+        return Ok(Var::from_op(op, &[x], y, move |_, _| Err(Error::invalid(op, "no gradient was recorded"))));
     };
-    let (xshape, yv) = (s.to_vec(), y.clone());
-    Ok(Var::from_op_owned("max_pool2d_relu", &[x], y, move |mut gr, _| {
-        if gr.shape() != yv.shape() {
-            return Err(Error::shape("max_pool2d_relu", yv.shape(), gr.shape()));
+    // the ReLU's derivative needs the output; the plain pool keeps only the winners
+    let (xshape, yv) = (s.to_vec(), relu.then(|| y.clone()));
+    Ok(Var::from_op_owned(op, &[x], y, move |mut gr, _| {
+        if let Some(yv) = &yv {
+            if gr.shape() != yv.shape() {
+                return Err(Error::shape(op, yv.shape(), gr.shape()));
+            }
+            crate::ops::activation::par_update2(gr.data_mut(), yv.data(), crate::ops::activation::relu_grad);
         }
-        crate::ops::activation::par_update2(gr.data_mut(), yv.data(), crate::ops::activation::relu_grad);
         Ok(vec![Some(Tensor::from_vec(cpu_kernel::max_backward(&g, gr.data(), &arg), &xshape)?)])
     }))
 }
