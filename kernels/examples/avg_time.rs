@@ -1,11 +1,11 @@
-//! Times the average pool's forward on keras-hw3's two shapes (3x3 stride 2 on 22x22 and 10x10
-//! planes, 128 images x 64 / 128 channels), one thread, in the blocks the op's tasks use:
+//! Times the average pool's forward on keras-hw3's two shapes (3x3 stride 2 on 22x22 and on 10x10
+//! planes padded by 1, 128 images x 64 / 128 channels; and 10x10 unpadded), one thread, in the blocks the op's tasks use:
 //! `cargo run --release -p pupil-kernels --example avg_time`.
 use pupil_kernels::{avg_pool2d_padded, Window};
 use std::time::Instant;
 fn main() {
-    for (h, planes) in [(22usize, 8192usize), (10, 16384)] {
-        let win = Window { h, w: h, kh: 3, kw: 3, sh: 2, sw: 2, pad: [0; 4] };
+    for (h, planes, pad) in [(22usize, 8192usize, 0usize), (10, 16384, 0), (10, 16384, 1)] {
+        let win = Window { h, w: h, kh: 3, kw: 3, sh: 2, sw: 2, pad: [pad; 4] };
         let (oh, ow) = win.out().unwrap();
         let x: Vec<f32> = (0..planes * h * h).map(|i| ((i * 7919) % 1000) as f32).collect();
         let mut y = vec![0f32; planes * oh * ow];
@@ -20,6 +20,6 @@ fn main() {
             ts.push(t.elapsed().as_secs_f64() * 1e3);
         }
         ts.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        println!("h {h}: fwd median {:.2} ms ({})", ts[5], y.iter().sum::<f32>());
+        println!("h {h} pad {pad}: fwd median {:.2} ms ({})", ts[5], y.iter().sum::<f32>());
     }
 }

@@ -6,6 +6,9 @@
 //! window's rows top to bottom (`((r0 + r1) + r2) ...`, a padding row adding `+0.0`), then the
 //! row pass sums those column sums left to right, then the sum is multiplied by `1/(kh·kw)`.
 //! So a virtually padded pool is bit for bit the pool of the materialised padded plane.
+//!
+//! Without padding the forward pass runs both sums over a few planes at a time taken as one
+//! flat array (`forward_flat`; copying padded planes first to do the same measured slower).
 
 use super::{multiversion, Window};
 

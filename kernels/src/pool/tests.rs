@@ -136,6 +136,11 @@ fn avg_pool_matches_naive_and_backward_is_adjoint() {
                     let want = s / (kh * kw) as f64;
                     let got = out[p * oh * ow + oy * ow + ox] as f64;
                     assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+                    // and bit for bit the documented order: each window column summed top to
+                    // bottom, the column sums left to right, times 1/(kh·kw)
+                    let col = |kx: usize| (1..kh).fold(x[p * h * w + oy * sh * w + ox * sw + kx], |c, ky| c + x[p * h * w + (oy * sh + ky) * w + ox * sw + kx]);
+                    let exact = (1..kw).fold(col(0), |a, kx| a + col(kx)) * (1.0 / (kh * kw) as f32);
+                    assert_eq!(out[p * oh * ow + oy * ow + ox].to_bits(), exact.to_bits(), "{kh}x{kw} s{sh}x{sw} on {h}x{w}");
                 }
             }
         }
