@@ -270,7 +270,9 @@ impl Sequential {
     /// Inference: the output before a final Softmax / LogSoftmax (the logits), in evaluation
     /// mode (see [`Module::forward`]). A zero padding runs folded into the next layer; on a
     /// graph that records nothing, a convolution with the batch norm and ReLU after it runs as
-    /// one op ([`Sequential::forward_fused`]; the same values).
+    /// one op ([`Sequential::forward_fused`]; the same values); on a recording graph (saliency)
+    /// a ReLU followed by a max pool does ([`Sequential::forward_relu_pool`]; the same values
+    /// and gradients).
     pub fn forward_logits(&self, x: &Var) -> Result<Var> {
         self.check_input(x)?;
         let mut y = x.clone();
@@ -311,7 +313,8 @@ impl Sequential {
 
     /// Training: the logits, in training mode (see [`Module::forward_mut`]). A zero padding
     /// runs folded into the next layer (a convolution or pool: stateless, so its training
-    /// forward is its inference forward).
+    /// forward is its inference forward), and a ReLU followed by a max pool runs as one op
+    /// ([`Sequential::forward_relu_pool`]).
     pub fn forward_logits_mut(&mut self, x: &Var, ctx: &mut Ctx) -> Result<Var> {
         self.check_input(x)?;
         let mut y = x.clone();
