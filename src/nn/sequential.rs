@@ -271,7 +271,7 @@ impl Sequential {
     /// mode (see [`Module::forward`]). A zero padding runs folded into the next layer; on a
     /// graph that records nothing, a convolution with the batch norm and ReLU after it runs as
     /// one op ([`Sequential::forward_fused`]; the same values); on a recording graph (saliency)
-    /// a ReLU followed by a max pool does ([`Sequential::forward_relu_pool`]; the same values
+    /// a ReLU followed by a max pool does (`forward_relu_pool`, [`ops::max_pool2d_relu`]; the same values
     /// and gradients).
     pub fn forward_logits(&self, x: &Var) -> Result<Var> {
         self.check_input(x)?;
@@ -314,7 +314,7 @@ impl Sequential {
     /// Training: the logits, in training mode (see [`Module::forward_mut`]). A zero padding
     /// runs folded into the next layer (a convolution or pool: stateless, so its training
     /// forward is its inference forward), and a ReLU followed by a max pool runs as one op
-    /// ([`Sequential::forward_relu_pool`]).
+    /// ([`ops::max_pool2d_relu`]).
     pub fn forward_logits_mut(&mut self, x: &Var, ctx: &mut Ctx) -> Result<Var> {
         self.check_input(x)?;
         let mut y = x.clone();
