@@ -58,6 +58,20 @@ impl Conv2d {
 }
 
 impl Conv2d {
+    /// The zero padding `[top, bottom, left, right]` of this layer for input `x`.
+    fn padding_of(&self, x: &Var) -> [usize; 4] {
+        match self.padding {
+            Padding::Valid => [0; 4],
+            Padding::Explicit(p) => [p; 4],
+            Padding::Same => {
+                let (s, ks) = (x.shape(), self.weight.value.shape());
+                let (h, wd) = (s.get(2).copied().unwrap_or(0), s.get(3).copied().unwrap_or(0));
+                let ((t, b), (l, r)) = (same_padding(h, ks[2], self.stride.0), same_padding(wd, ks[3], self.stride.1));
+                [t, b, l, r]
+            }
+        }
+    }
+
     /// Inference of this layer followed by an optional batch norm (evaluation mode) and ReLU,
     /// as one op ([`ops::conv2d_bn_relu`]: the same values as running the layers one after
     /// the other). `pad` is a zero padding folded in from the layer before, added to the
@@ -70,52 +84,25 @@ impl Conv2d {
             (Some(Act::Relu), None) if !relu => true,
             _ => return Ok(None),
         };
-        let ks = self.weight.value.shape();
-        let own = match self.padding {
-            Padding::Valid => (0, 0),
-            Padding::Explicit(p) => (p, p),
-            Padding::Same => {
-                let s = x.shape();
-                let (h, wd) = (s.get(2).copied().unwrap_or(0), s.get(3).copied().unwrap_or(0));
-                let ((t, b), (l, r)) = (same_padding(h, ks[2], self.stride.0), same_padding(wd, ks[3], self.stride.1));
-                if t != b || l != r {
-                    return Ok(None);
-                }
-                (t, l)
-            }
-        };
+        let [t, b, l, r] = self.padding_of(x);
+        if t != b || l != r {
+            return Ok(None);
+        }
         let g = x.graph().clone();
         let (w, b) = (g.param(&self.weight), g.param(&self.bias));
         let params = bn.map(|n| (g.param(&n.gamma), g.param(&n.beta)));
         let bn = bn.zip(params.as_ref()).map(|(n, (gamma, beta))| ops::BatchNormEval { gamma, beta, state: &n.state });
-        ops::conv2d_bn_relu(x, &w, Some(&b), self.stride, (own.0 + pad, own.1 + pad), bn, relu).map(Some)
+        ops::conv2d_bn_relu(x, &w, Some(&b), self.stride, (t + pad, l + pad), bn, relu).map(Some)
     }
-}
 
-impl Conv2d {
     /// The convolution and bias, before the layer's activation.
     pub(crate) fn forward_linear(&self, x: &Var) -> Result<Var> {
         let g = x.graph().clone();
         let (w, b) = (g.param(&self.weight), g.param(&self.bias));
-        let ks = self.weight.value.shape();
-        let (kh, kw) = (ks[2], ks[3]);
-        let y = match self.padding {
-            Padding::Valid => ops::conv2d(x, &w, Some(&b), self.stride, (0, 0))?,
-            Padding::Explicit(p) => ops::conv2d(x, &w, Some(&b), self.stride, (p, p))?,
-            Padding::Same => {
-                let s = x.shape();
-                let (h, wd) = (s.get(2).copied().unwrap_or(0), s.get(3).copied().unwrap_or(0));
-                let (t, bo) = same_padding(h, kh, self.stride.0);
-                let (l, r) = same_padding(wd, kw, self.stride.1);
-                if t == bo && l == r {
-                    ops::conv2d(x, &w, Some(&b), self.stride, (t, l))?
-                } else {
-                    let xp = ops::pad2d(x, t, bo, l, r)?;
-                    ops::conv2d(&xp, &w, Some(&b), self.stride, (0, 0))?
-                }
-            }
-        };
-        Ok(y)
+        match self.padding_of(x) {
+            [t, bo, l, r] if t == bo && l == r => ops::conv2d(x, &w, Some(&b), self.stride, (t, l)),
+            [t, bo, l, r] => ops::conv2d(&ops::pad2d(x, t, bo, l, r)?, &w, Some(&b), self.stride, (0, 0)),
+        }
     }
 }
 

@@ -32,19 +32,13 @@ impl RunDir {
         // optimiser's moments or the file is made in memory
         let current = t.model.named_tensors();
         let optim = t.optimizer().state_views();
-        let names: Vec<String> = current
-            .iter()
-            .map(|(k, _)| format!("current.{k}"))
-            .chain(optim.iter().map(|(k, _)| format!("optim.{k}")))
-            .chain(t.best_weights().into_iter().flatten().map(|(k, _)| format!("best.{k}")))
-            .collect();
         let lens: Vec<[usize; 1]> = optim.iter().map(|(_, v)| [v.len()]).collect();
-        let values = current
-            .iter()
-            .map(|(_, v)| (v.shape(), v.data()))
-            .chain(optim.iter().zip(&lens).map(|((_, v), len)| (&len[..], *v)))
-            .chain(t.best_weights().into_iter().flatten().map(|(_, v)| (v.shape(), v.data())));
-        let views: Vec<safetensors::View> = names.iter().zip(values).map(|(n, (shape, data))| (n.as_str(), shape, data)).collect();
+        let mut entries: Vec<(String, &[usize], &[f32])> = current.iter().map(|(k, v)| (format!("current.{k}"), v.shape(), v.data())).collect();
+        entries.extend(optim.iter().zip(&lens).map(|((k, v), len)| (format!("optim.{k}"), &len[..], *v)));
+        if let Some(b) = t.best_weights() {
+            entries.extend(b.iter().map(|(k, v)| (format!("best.{k}"), v.shape(), v.data())));
+        }
+        let views: Vec<safetensors::View> = entries.iter().map(|(n, shape, data)| (n.as_str(), *shape, *data)).collect();
         let mut md = BTreeMap::new();
         md.insert(STATE_KEY.to_string(), to_json(t.state())?);
         md.insert(OPTIM_KEY.to_string(), to_json(&OptimHeader { step: t.optimizer().steps() })?);

@@ -60,10 +60,9 @@ pub fn save_model(dir: &Path, tensors: &[(String, Tensor)], meta: &ModelMeta) ->
     let mut md = BTreeMap::new();
     md.insert(META_KEY.to_string(), json.clone());
     md.insert(LAYOUT_KEY.to_string(), LAYOUT.to_string());
-    // sorted by name: the same model gives the same bytes, however its tensors were gathered
-    let mut sorted = tensors.to_vec();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    safetensors::save(&dir.join(super::MODEL), &sorted, &md)?;
+    // the writer lays the tensors out by name: the same model gives the same bytes, however
+    // its tensors were gathered
+    safetensors::save(&dir.join(super::MODEL), tensors, &md)?;
     write_atomic(&dir.join(super::MODEL_JSON), json.as_bytes())
 }
 

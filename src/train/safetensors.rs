@@ -49,25 +49,28 @@ fn header(views: &[View], metadata: &BTreeMap<String, String>) -> Result<Vec<u8>
     Ok(bytes)
 }
 
-/// Writes the file of `views` (in any order) and `metadata` to `w`: the header's length, the
-/// header, then each tensor's values in little-endian order, by name.
-fn write_views(w: &mut dyn std::io::Write, views: &[View], metadata: &BTreeMap<String, String>) -> Result<std::io::Result<()>> {
+/// `views` in the file's order (by name) and the header that describes them.
+fn layout<'a>(views: &[View<'a>], metadata: &BTreeMap<String, String>) -> Result<(Vec<View<'a>>, Vec<u8>)> {
     let mut sorted = views.to_vec();
     sorted.sort_by(|a, b| a.0.cmp(b.0));
     let h = header(&sorted, metadata)?;
-    Ok((|| {
-        w.write_all(&(h.len() as u64).to_le_bytes())?;
-        w.write_all(&h)?;
-        let mut buf = Vec::with_capacity(1 << 14);
-        for (_, _, data) in &sorted {
-            for chunk in data.chunks(1 << 12) {
-                buf.clear();
-                buf.extend(chunk.iter().flat_map(|v| v.to_le_bytes()));
-                w.write_all(&buf)?;
-            }
+    Ok((sorted, h))
+}
+
+/// Writes a file laid out by [`layout`]: the header's length, the header, then each tensor's
+/// values in little-endian order.
+fn write_file(w: &mut dyn std::io::Write, header: &[u8], sorted: &[View]) -> std::io::Result<()> {
+    w.write_all(&(header.len() as u64).to_le_bytes())?;
+    w.write_all(header)?;
+    let mut buf = Vec::with_capacity(1 << 14);
+    for (_, _, data) in sorted {
+        for chunk in data.chunks(1 << 12) {
+            buf.clear();
+            buf.extend(chunk.iter().flat_map(|v| v.to_le_bytes()));
+            w.write_all(&buf)?;
         }
-        Ok(())
-    })())
+    }
+    Ok(())
 }
 
 fn views(tensors: &[(String, Tensor)]) -> Vec<View<'_>> {
@@ -77,8 +80,9 @@ fn views(tensors: &[(String, Tensor)]) -> Vec<View<'_>> {
 /// Serialises named f32 tensors with string metadata (the tensors ordered by name in the
 /// file); names must be distinct.
 pub fn to_bytes(tensors: &[(String, Tensor)], metadata: &BTreeMap<String, String>) -> Result<Vec<u8>> {
+    let (sorted, h) = layout(&views(tensors), metadata)?;
     let mut out = vec![];
-    write_views(&mut out, &views(tensors), metadata)?.map_err(|e| Error::invalid("safetensors", e.to_string()))?;
+    write_file(&mut out, &h, &sorted).map_err(|e| Error::invalid("safetensors", e.to_string()))?;
     Ok(out)
 }
 
@@ -88,16 +92,10 @@ pub fn save(path: &Path, tensors: &[(String, Tensor)], metadata: &BTreeMap<Strin
 }
 
 /// [`save`] of borrowed values, written as they are read (no copy of the file in memory).
+/// Tensors that cannot be written are refused before the file is touched.
 pub fn save_views(path: &Path, views: &[View], metadata: &BTreeMap<String, String>) -> Result<()> {
-    let mut fault = None;
-    write_atomic_with(path, |w| match write_views(w, views, metadata) {
-        Ok(r) => r,
-        Err(e) => {
-            fault = Some(e);
-            Err(std::io::Error::other("the tensors cannot be written"))
-        }
-    })
-    .map_err(|e| fault.take().map(|f| Error::parse(path, 0, "tensors", f.to_string())).unwrap_or(e))
+    let (sorted, h) = layout(views, metadata).map_err(|e| Error::parse(path, 0, "tensors", e.to_string()))?;
+    write_atomic_with(path, |w| write_file(w, &h, &sorted))
 }
 
 /// The field an error of the crate is about, and what is wrong, in words.

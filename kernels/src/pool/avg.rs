@@ -157,12 +157,11 @@ fn backward_body(dout: &[f32], planes: usize, win: &Window, dinput: &mut [f32]) 
                     cs[ox * sw + kx] += v;
                 }
             }
-            let c = &cs[..];
             for ky in 0..kh {
                 let py = oy * sh + ky;
                 if py >= pt && py - pt < h {
                     let y = py - pt;
-                    d[y * w..(y + 1) * w].iter_mut().zip(&c[pl..pl + w]).for_each(|(d, &v)| *d += v);
+                    d[y * w..(y + 1) * w].iter_mut().zip(&cs[pl..pl + w]).for_each(|(d, &v)| *d += v);
                 }
             }
         }

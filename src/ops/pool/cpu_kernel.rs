@@ -43,22 +43,18 @@ pub(crate) fn max_forward(g: &PoolGeom, x: &[f32], argmax: bool, relu: bool) -> 
     }
     let t = g.planes_per_task();
     let (tin, tout) = (t * g.in_plane(), t * g.out_plane());
-    if !argmax {
-        x.par_chunks(tin).zip(y.par_chunks_mut(tout)).for_each(|(x, y)| {
-            max_pool2d_padded(x, x.len() / g.in_plane(), &g.win, y, None);
-            if relu {
-                y.iter_mut().for_each(|v| *v = relu_f(*v));
-            }
-        });
-        return (y, None);
-    }
-    let mut arg = vec![0u32; y.len()];
-    x.par_chunks(tin).zip(y.par_chunks_mut(tout)).zip(arg.par_chunks_mut(tout)).for_each(|((x, y), a)| {
-        max_pool2d_padded(x, x.len() / g.in_plane(), &g.win, y, Some(a));
+    let task = |x: &[f32], y: &mut [f32], a: Option<&mut [u32]>| {
+        max_pool2d_padded(x, x.len() / g.in_plane(), &g.win, y, a);
         if relu {
             y.iter_mut().for_each(|v| *v = relu_f(*v));
         }
-    });
+    };
+    if !argmax {
+        x.par_chunks(tin).zip(y.par_chunks_mut(tout)).for_each(|(x, y)| task(x, y, None));
+        return (y, None);
+    }
+    let mut arg = vec![0u32; y.len()];
+    x.par_chunks(tin).zip(y.par_chunks_mut(tout)).zip(arg.par_chunks_mut(tout)).for_each(|((x, y), a)| task(x, y, Some(a)));
     (y, Some(arg))
 }
 
