@@ -36,8 +36,11 @@ const HUGE_ADVICE_MIN: usize = 1 << 20;
 /// business, which it does well.
 pub const POOL_MIN: usize = 1 << 16;
 
-/// Most bytes the pool holds.
-pub const POOL_CAP_BYTES: usize = 512 << 20;
+/// Most bytes the pool holds: 2 GiB, room for a keras-hw3 training step's buffers on 96x96
+/// images at batch 128 (512 MiB made that step allocate about 490 MB anew every time). The
+/// per-length bound keeps the pool near the largest set of buffers a step had out at once,
+/// which the step's peak holds anyway.
+pub const POOL_CAP_BYTES: usize = 2 << 30;
 
 /// A request takes a larger pooled buffer only if it is less than this many times its length
 /// (and a buffer with that much spare capacity is not pooled): bounds the memory a long-lived
@@ -50,6 +53,8 @@ pub const MAX_SLACK: usize = 4;
 struct Pool {
     bufs: Vec<Vec<f32>>,
     bytes: usize,
+    /// Most bytes held ([`POOL_CAP_BYTES`] for the process-wide pool).
+    cap: usize,
     misses: usize,
     demand: BTreeMap<usize, Demand>,
 }
@@ -68,8 +73,8 @@ fn bytes_of(v: &Vec<f32>) -> usize {
 }
 
 impl Pool {
-    const fn new() -> Pool {
-        Pool { bufs: Vec::new(), bytes: 0, misses: 0, demand: BTreeMap::new() }
+    const fn new(cap: usize) -> Pool {
+        Pool { bufs: Vec::new(), bytes: 0, cap, misses: 0, demand: BTreeMap::new() }
     }
 
     /// Counts one more buffer of `len` floats handed out.
@@ -109,7 +114,7 @@ impl Pool {
     /// frees them outside the lock.
     fn put(&mut self, mut v: Vec<f32>) -> Vec<Vec<f32>> {
         let (cap, bytes) = (v.capacity(), bytes_of(&v));
-        if v.len() < POOL_MIN || cap >= MAX_SLACK * v.len() || bytes > POOL_CAP_BYTES {
+        if v.len() < POOL_MIN || cap >= MAX_SLACK * v.len() || bytes > self.cap {
             return vec![v];
         }
         let d = self.demand.entry(cap).or_default();
@@ -120,7 +125,7 @@ impl Pool {
         }
         v.resize(cap, 0.0); // a buffer cut by `take`: its tail back (no reallocation)
         let mut evicted = Vec::new();
-        while self.bytes + bytes > POOL_CAP_BYTES && !self.bufs.is_empty() {
+        while self.bytes + bytes > self.cap && !self.bufs.is_empty() {
             let old = self.bufs.remove(0);
             self.bytes -= bytes_of(&old);
             evicted.push(old);
@@ -132,7 +137,7 @@ impl Pool {
 }
 
 /// The process-wide pool.
-static POOL: Mutex<Pool> = Mutex::new(Pool::new());
+static POOL: Mutex<Pool> = Mutex::new(Pool::new(POOL_CAP_BYTES));
 
 fn pool() -> std::sync::MutexGuard<'static, Pool> {
     POOL.lock().unwrap_or_else(|e| e.into_inner())
@@ -263,7 +268,7 @@ mod tests {
 
     #[test]
     fn repeated_steps_stop_missing_after_the_first() {
-        let mut pool = Pool::new();
+        let mut pool = Pool::new(POOL_CAP_BYTES);
         let first = step(&mut pool, &FWD, &BWD, 128);
         assert!(first >= FWD.len(), "a cold pool misses ({first})");
         for k in 2..6 {
@@ -285,7 +290,7 @@ mod tests {
 
     #[test]
     fn takes_exact_lengths_first_then_the_smallest_that_fits() {
-        let mut pool = Pool::new();
+        let mut pool = Pool::new(POOL_CAP_BYTES);
         let n = POOL_MIN;
         let lent: Vec<Vec<f32>> = [4 * n + 8, 2 * n, 3 * n, 2 * n].into_iter().map(|l| lend(&mut pool, l)).collect();
         for v in lent {
@@ -316,7 +321,7 @@ mod tests {
 
     #[test]
     fn buffers_it_did_not_lend_do_not_pile_up() {
-        let mut pool = Pool::new();
+        let mut pool = Pool::new(POOL_CAP_BYTES);
         for k in 0..5 {
             step(&mut pool, &FWD, &BWD, 128);
             let bytes = pool.bytes;
@@ -334,14 +339,14 @@ mod tests {
 
     #[test]
     fn the_cap_drops_the_oldest() {
-        let mut pool = Pool::new();
-        let big = POOL_CAP_BYTES / 4 / 3 + 1; // three of these exceed the cap
+        let mut pool = Pool::new(64 << 20);
+        let big = pool.cap / 4 / 3 + 1; // three of these exceed the cap
         let bufs: Vec<Vec<f32>> = (0..3).map(|_| lend(&mut pool, big)).collect();
         let first = bufs[0].as_ptr();
         let evicted: Vec<Vec<f32>> = bufs.into_iter().flat_map(|b| pool.put(b)).collect();
         assert_eq!((evicted.len(), evicted[0].as_ptr()), (1, first));
         assert_eq!(pool.bytes, 2 * big * 4);
-        assert!(pool.bytes <= POOL_CAP_BYTES);
+        assert!(pool.bytes <= pool.cap);
     }
 
     /// The process-wide functions (one test, so parallel tests do not see each other's buffers;
