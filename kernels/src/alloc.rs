@@ -114,13 +114,14 @@ impl Pool {
     /// frees them outside the lock.
     fn put(&mut self, mut v: Vec<f32>) -> Vec<Vec<f32>> {
         let (cap, bytes) = (v.capacity(), bytes_of(&v));
-        if v.len() < POOL_MIN || cap >= MAX_SLACK * v.len() || bytes > self.cap {
-            return vec![v];
-        }
-        let d = self.demand.entry(cap).or_default();
-        d.out = d.out.saturating_sub(1);
-        let peak = d.peak;
-        if self.bufs.iter().filter(|b| b.len() == cap).count() >= peak {
+        // one fewer out of its length (counted by full capacity, as `take` lent it), whether
+        // the pool keeps it or not; a length never lent has no entry and a peak of 0
+        let peak = self.demand.get_mut(&cap).map_or(0, |d| {
+            d.out = d.out.saturating_sub(1);
+            d.peak
+        });
+        let waiting = self.bufs.iter().filter(|b| b.len() == cap).count();
+        if v.len() < POOL_MIN || cap >= MAX_SLACK * v.len() || bytes > self.cap || waiting >= peak {
             return vec![v];
         }
         v.resize(cap, 0.0); // a buffer cut by `take`: its tail back (no reallocation)
@@ -347,6 +348,15 @@ mod tests {
         assert_eq!((evicted.len(), evicted[0].as_ptr()), (1, first));
         assert_eq!(pool.bytes, 2 * big * 4);
         assert!(pool.bytes <= pool.cap);
+        // one larger than the cap is not kept, but counts as given back
+        let over = pool.cap / 4 + 1;
+        let huge = lend(&mut pool, over);
+        assert_eq!(pool.demand[&over].out, 1);
+        assert_eq!(pool.put(huge).len(), 1);
+        assert_eq!(pool.demand[&over].out, 0);
+        // a length never lent leaves no trace
+        assert_eq!(pool.put(vec![0.0; POOL_MIN + 5]).len(), 1);
+        assert!(!pool.demand.contains_key(&(POOL_MIN + 5)));
     }
 
     /// The process-wide functions (one test, so parallel tests do not see each other's buffers;
