@@ -1,8 +1,9 @@
 //! Criterion benchmark: one group of images through Winograd F(2x2, 3x3) — `winograd::conv3x3`
-//! (input transform, 16 GEMMs, output transform over the whole group), `winograd::conv3x3_fused`
+//! (input transform, 16 GEMMs, output transform over the whole group), `winograd::conv_fused`
 //! (the same per block of 32 tiles, AVX-512 only) and the filter gradient
 //! (`winograd::filter_grad`) — against im2col + one GEMM (`im2col` + `sgemm`, the path conv2d
-//! takes otherwise), serial, on the seed models' 3x3 layers with the group sizes conv2d uses. Throughput in the direct convolution's FLOPs
+//! takes otherwise), serial, on the seed models' 3x3 layers and alexnet-bn's 5x5 one (F(2x2, 5x5),
+//! fused kernel only) with the group sizes conv2d uses. Throughput in the direct convolution's FLOPs
 //! (`2·gn·O·oh·ow·C·9`), so Winograd can show more than the FMA peak.
 //!
 //! Timed in CPU time of the benchmarking thread (`CLOCK_THREAD_CPUTIME_ID`), not wall time:
@@ -11,7 +12,7 @@
 //! `cargo bench -p pupil-kernels --bench winograd`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use pupil_kernels::winograd::{self, Wino3x3};
+use pupil_kernels::winograd::{self, Wino};
 use pupil_kernels::{im2col, sgemm, Patches};
 use std::time::Duration;
 
@@ -38,29 +39,37 @@ fn cpu_timed(iters: u64, mut f: impl FnMut()) -> Duration {
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("conv3x3_group");
     group.sample_size(20).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
-    // (name, C, O, side, images per group as conv2d groups them)
-    for (name, ci, co, hw, gn) in [("64->64@22", 64, 64, 22, 1), ("64->128@10", 64, 128, 10, 4), ("128->128@10", 128, 128, 10, 4)] {
-        let g = Wino3x3::new(ci, hw, hw, co, 1, 1).unwrap();
-        let pt = Patches::new(ci, hw, hw, (3, 3), (1, 1), (1, 1)).unwrap();
-        let (x, w) = (data(gn * ci * hw * hw, 1), data(co * ci * 9, 2));
-        let mut y = vec![0.0f32; gn * co * hw * hw];
-        group.throughput(Throughput::Elements(2 * (gn * co * hw * hw * ci * 9) as u64));
+    // (name, kernel, padding, C, O, side, images per group as conv2d groups them)
+    let layers = [
+        ("64->64@22", 3, 1, 64, 64, 22, 1),
+        ("64->128@10", 3, 1, 64, 128, 10, 4),
+        ("128->128@10", 3, 1, 128, 128, 10, 4),
+        ("5x5_32->64@22", 5, 0, 32, 64, 22, 3),
+    ];
+    for (name, r, p, ci, co, hw, gn) in layers {
+        let g = Wino::new(r, ci, hw, hw, co, p, p).unwrap();
+        let pt = Patches::new(ci, hw, hw, (r, r), (1, 1), (p, p)).unwrap();
+        let (x, w) = (data(gn * ci * hw * hw, 1), data(g.weight_len(), 2));
+        let mut y = vec![0.0f32; gn * co * g.oh * g.ow];
+        group.throughput(Throughput::Elements(2 * (gn * co * g.oh * g.ow * ci * r * r) as u64));
 
         let mut u = vec![0.0; g.filter_len()];
-        winograd::filter_transform(co, ci, &w, &mut u);
-        let mut scratch = vec![0.0; g.scratch_len(gn)];
-        group.bench_function(BenchmarkId::new("winograd", name), |b| {
-            b.iter_custom(|iters| cpu_timed(iters, || winograd::conv3x3(&g, gn, &x, &u, None, &mut y, &mut scratch, false)))
-        });
+        winograd::filter_transform(&g, &w, &mut u);
+        if r == 3 {
+            let mut scratch = vec![0.0; g.scratch_len(gn)];
+            group.bench_function(BenchmarkId::new("winograd", name), |b| {
+                b.iter_custom(|iters| cpu_timed(iters, || winograd::conv3x3(&g, gn, &x, &u, None, &mut y, &mut scratch, false)))
+            });
+        }
 
-        if let Some(f) = winograd::Fused::new(co, ci, &u) {
+        if let Some(f) = winograd::Fused::new(&g, &u) {
             let mut s = vec![0.0; f.scratch_len()];
             group.bench_function(BenchmarkId::new("winograd_fused", name), |b| {
-                b.iter_custom(|iters| cpu_timed(iters, || winograd::conv3x3_fused(&g, gn, &x, &f, None, &mut y, &mut s)))
+                b.iter_custom(|iters| cpu_timed(iters, || winograd::conv_fused(&g, gn, &x, &f, None, &mut y, &mut s)))
             });
         }
         if winograd::filter_grad::available() {
-            let dy = data(gn * co * hw * hw, 3);
+            let dy = data(gn * co * g.oh * g.ow, 3);
             let mut du = vec![0.0; g.filter_len()];
             let mut s = vec![0.0; winograd::filter_grad::scratch_len(&g, gn)];
             group.bench_function(BenchmarkId::new("winograd_filter_grad", name), |b| {

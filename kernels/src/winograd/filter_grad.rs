@@ -1,97 +1,122 @@
-//! The filter gradient of a Winograd F(2x2, 3x3) convolution, on the same transforms.
+//! The filter gradient of a Winograd F(2x2, r x r) convolution (r = 3, 5), on the same transforms.
 //!
 //! The forward pass computes, per tile `τ` and transform point `t`,
 //! `M[t][o][τ] = Σ_c U[t][o][c]·V[t][c][τ]` and `Y_τ = Aᵀ·M_τ·A`, with `U = G·g·Gᵀ`. Its adjoint
 //! is, reading the chain backwards:
 //!
 //! ```text
-//! dM_τ    = A·dY_τ·Aᵀ                         (4x4 from the 2x2 output tile; 0 where clipped)
-//! dU[t]   = Σ_τ dM[t][·][τ] · V[t][·][τ]ᵀ      (16 GEMMs, [o] x [tiles] times [tiles] x [c])
-//! dg      = Gᵀ·dU·G                            (3x3 from 4x4, per filter)
+//! dM_τ    = A·dY_τ·Aᵀ                         (α x α from the 2x2 output tile; 0 where clipped)
+//! dU[t]   = Σ_τ dM[t][·][τ] · V[t][·][τ]ᵀ      (α² GEMMs, [o] x [tiles] times [tiles] x [c])
+//! dg      = Gᵀ·dU·G                            (r x r from α x α, per filter)
 //! ```
 //!
-//! so `dW` costs `16·O·C` multiplications per tile instead of im2col's `36·O·C`. The sums over
+//! so `dW` costs `α²·O·C` multiplications per tile instead of im2col's `4·r²·O·C`. The sums over
 //! tiles run group by group in image order ([`accumulate`] adds into `dU`); a caller that splits
 //! images into chunks keeps each chunk's `dU` apart and adds them in chunk order, so the result
 //! does not depend on the thread count. Only with AVX-512 ([`available`]): the transforms are the
 //! fused kernel's.
 
-use super::{Wino3x3, POINTS};
+use super::{g_matrix, Wino};
 
 /// True if [`accumulate`] can run here (the fused kernel's transforms need AVX-512).
 pub fn available() -> bool {
-    cfg!(target_arch = "x86_64") && crate::selected_isa() == crate::Isa::Avx512
+    super::Fused::available()
 }
 
-/// Floats of scratch [`accumulate`] needs for `gn` images: `V` and `dM` of all their tiles.
-pub fn scratch_len(g: &Wino3x3, gn: usize) -> usize {
-    POINTS * (g.c + g.o) * gn * g.tiles_per_image()
+/// Floats of scratch one block of tiles may take (`V` and `dM`): 512 KiB, so both stay in L2
+/// between the transforms that write them and the GEMMs that read them.
+const BLOCK_FLOATS: usize = 1 << 17;
+/// Up to this many floats of `V` and `dM` (1 MiB), all the tiles go in one block: measured
+/// faster than blocks on 64 -> 64 @22 (one image, 121 tiles: 991 KiB).
+const ONE_BLOCK_FLOATS: usize = 1 << 18;
+/// Largest `dU` (floats) for which [`accumulate`] works in blocks: each block's GEMMs read and
+/// write all of `dU`, which then has to stay in L2 with the block (384 KiB).
+const BLOCKED_DU_FLOATS: usize = 96 << 10;
+
+/// Tiles per block of [`accumulate`] over `total` tiles: all of them when their `V` and `dM`
+/// fit [`ONE_BLOCK_FLOATS`] or `dU` is large (128 -> 256 channels: 2 MiB, read and written once
+/// per block); else as many whole vectors of 16 as fit [`BLOCK_FLOATS`] (alexnet-bn's 5x5 layer,
+/// two images of 81 tiles: 2.2 MiB in one block, 32 tiles a block). Depends only on the
+/// geometry and `total`.
+fn block_tiles(g: &Wino, total: usize) -> usize {
+    let per_tile = g.points() * (g.c + g.o);
+    if per_tile * total <= ONE_BLOCK_FLOATS || g.filter_len() > BLOCKED_DU_FLOATS {
+        return total;
+    }
+    ((BLOCK_FLOATS / per_tile.max(1) / 16).max(1) * 16).min(total)
+}
+
+/// Floats of scratch [`accumulate`] needs for `gn` images: `V` and `dM` of one block of tiles.
+pub fn scratch_len(g: &Wino, gn: usize) -> usize {
+    g.points() * (g.c + g.o) * block_tiles(g, gn * g.tiles_per_image())
 }
 
 /// `du[t][o][c] += Σ_τ dM[t][o][τ]·V[t][c][τ]` over the tiles of `gn` images `x: [gn][c][h][w]`
-/// with output gradients `dy: [gn][o][oh][ow]`; `du: [16][o][c]`. `scratch` holds at least
-/// [`scratch_len`] floats (contents ignored).
+/// with output gradients `dy: [gn][o][oh][ow]`; `du: [α²][o][c]`. `scratch` holds at least
+/// [`scratch_len`] floats (contents ignored). The tiles go in blocks of a size fixed by the
+/// geometry, each block's products added into `du` in order.
 ///
 /// Panics when a slice is too short or [`available`] is false.
-pub fn accumulate(g: &Wino3x3, gn: usize, x: &[f32], dy: &[f32], du: &mut [f32], scratch: &mut [f32]) {
+pub fn accumulate(g: &Wino, gn: usize, x: &[f32], dy: &[f32], du: &mut [f32], scratch: &mut [f32]) {
     assert!(available(), "winograd filter_grad::accumulate: needs AVX-512");
     assert!(x.len() >= gn * g.c * g.h * g.w, "winograd filter_grad: input shorter than {gn} images of {g:?}");
     assert!(dy.len() >= gn * g.o * g.oh * g.ow, "winograd filter_grad: output gradient shorter than {gn} images of {g:?}");
-    assert!(du.len() >= POINTS * g.o * g.c, "winograd filter_grad: dU shorter than 16x{}x{}", g.o, g.c);
+    assert!(du.len() >= g.filter_len(), "winograd filter_grad: dU shorter than {}x{}x{}", g.points(), g.o, g.c);
     assert!(scratch.len() >= scratch_len(g, gn), "winograd filter_grad: scratch shorter than {}", scratch_len(g, gn));
-    let ld = gn * g.tiles_per_image();
-    if ld == 0 || g.o == 0 || g.c == 0 {
+    let total = gn * g.tiles_per_image();
+    if total == 0 || g.o == 0 || g.c == 0 {
         return;
     }
-    let (v, rest) = scratch.split_at_mut(POINTS * g.c * ld);
-    let dm = &mut rest[..POINTS * g.o * ld];
-    #[cfg(target_arch = "x86_64")]
-    {
-        let mut segs = Vec::new();
-        super::fused::segments(g, 0, ld, |s| segs.push(s));
-        // SAFETY: AVX-512F is the selected ISA (asserted above; `selected_isa` checks the CPU);
-        // segments end at or before column `ld`.
-        unsafe {
-            if super::fused::gathers(g, gn) {
-                super::fused::input_gathered(g, x, 0, ld, v, ld);
-            } else {
-                super::fused::input_segments(g, x, &segs, v, ld);
+    let (p, o, c) = (g.points(), g.o, g.c);
+    let ld = block_tiles(g, total);
+    let (v, rest) = scratch.split_at_mut(p * c * ld);
+    let dm = &mut rest[..p * o * ld];
+    let mut segs = Vec::new();
+    for b0 in (0..total).step_by(ld) {
+        let nb = ld.min(total - b0);
+        #[cfg(target_arch = "x86_64")]
+        {
+            segs.clear();
+            super::fused::segments(g, b0, nb, |s| segs.push(s));
+            // SAFETY: AVX-512F is the selected ISA (asserted above; `selected_isa` checks the
+            // CPU); segments end at or before column `nb <= ld`.
+            unsafe {
+                if super::fused::gathers(g, gn) {
+                    super::fused::input_gathered(g, x, b0, nb, v, ld);
+                } else {
+                    super::fused::input_segments(g, x, &segs, v, ld);
+                }
+                super::fused::output_adjoint_segments(g, dy, &segs, dm, ld);
             }
-            super::fused::output_adjoint_segments(g, dy, &segs, dm, ld);
         }
-    }
-    let (o, c) = (g.o, g.c);
-    for t in 0..POINTS {
-        // dU[t] (o x c) += dM[t] (o x ld) · V[t]ᵀ (ld x c)
-        let (dmt, vt) = (&dm[t * o * ld..(t + 1) * o * ld], &v[t * c * ld..(t + 1) * c * ld]);
-        crate::sgemm(o, ld, c, 1.0, dmt, ld, 1, vt, 1, ld, 1.0, &mut du[t * o * c..(t + 1) * o * c], c);
+        for t in 0..p {
+            // dU[t] (o x c) += dM[t] (o x nb) · V[t]ᵀ (nb x c): the block's first nb columns
+            let (dmt, vt) = (&dm[t * o * ld..(t + 1) * o * ld], &v[t * c * ld..(t + 1) * c * ld]);
+            crate::sgemm(o, nb, c, 1.0, dmt, ld, 1, vt, 1, ld, 1.0, &mut du[t * o * c..(t + 1) * o * c], c);
+        }
     }
 }
 
-/// `dw[o][c] = Gᵀ·du[·][o][c]·G` for `du: [16][o][c]` into `dw: [o][c][3][3]`.
-///
-/// `G = [[1, 0, 0], [½, ½, ½], [½, -½, ½], [0, 0, 1]]`.
-pub fn finish(o: usize, c: usize, du: &[f32], dw: &mut [f32]) {
-    assert!(du.len() >= POINTS * o * c && dw.len() >= o * c * 9, "winograd filter_grad::finish: slices too short for {o}x{c}");
+/// `dw[o][c] = Gᵀ·du[·][o][c]·G` for `du: [α²][o][c]` into `dw: [o][c][r][r]` (in f64, rounded
+/// once), `G` the geometry's (see the module docs of [`super`]).
+pub fn finish(g: &Wino, du: &[f32], dw: &mut [f32]) {
+    let (o, c, r, al) = (g.o, g.c, g.r, g.alpha());
+    assert!(du.len() >= g.filter_len() && dw.len() >= g.weight_len(), "winograd filter_grad::finish: slices too short for {o}x{c}x{r}x{r}");
+    let gm = g_matrix(r);
+    let mut t = [0.0f64; 30]; // Gᵀ·dU: r x α
     for oc in 0..o {
         for ci in 0..c {
-            let d = |t: usize| du[(t * o + oc) * c + ci];
-            // r = Gᵀ·dU: 3 x 4
-            let r: [[f32; 4]; 3] = std::array::from_fn(|a| {
-                std::array::from_fn(|j| {
-                    let (d0, d1, d2, d3) = (d(j), d(4 + j), d(8 + j), d(12 + j));
-                    match a {
-                        0 => d0 + 0.5 * (d1 + d2),
-                        1 => 0.5 * (d1 - d2),
-                        _ => 0.5 * (d1 + d2) + d3,
-                    }
-                })
-            });
-            let out = &mut dw[(oc * c + ci) * 9..(oc * c + ci + 1) * 9];
-            for (a, [r0, r1, r2, r3]) in r.into_iter().enumerate() {
-                out[a * 3] = r0 + 0.5 * (r1 + r2);
-                out[a * 3 + 1] = 0.5 * (r1 - r2);
-                out[a * 3 + 2] = 0.5 * (r1 + r2) + r3;
+            let d = |i: usize, j: usize| du[((i * al + j) * o + oc) * c + ci] as f64;
+            for u in 0..r {
+                for j in 0..al {
+                    t[u * al + j] = (0..al).map(|i| gm[i * r + u] * d(i, j)).sum();
+                }
+            }
+            let out = &mut dw[(oc * c + ci) * r * r..(oc * c + ci + 1) * r * r];
+            for u in 0..r {
+                for v in 0..r {
+                    out[u * r + v] = (0..al).map(|j| t[u * al + j] * gm[j * r + v]).sum::<f64>() as f32;
+                }
             }
         }
     }

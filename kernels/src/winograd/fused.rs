@@ -1,10 +1,10 @@
-//! Winograd F(2x2, 3x3) fused per block of [`NB`] tiles (AVX-512).
+//! Winograd F(2x2, 3x3) and F(2x2, 5x5) fused per block of [`NB`] tiles (AVX-512).
 //!
-//! [`super::conv3x3`] transforms a whole group of images into `V`, runs 16 GEMMs and transforms
-//! all of `M` back: `V` and `M` are each 4x the input or output, written and read once more by
-//! the GEMM's packing, so the transforms are bound by memory traffic. Here the work goes one
-//! block of `NB = NR = 32` tiles at a time (tiles numbered image by image, row by row, so a
-//! block may span tile rows and images):
+//! [`super::conv3x3`] transforms a whole group of images into `V`, runs the GEMMs and transforms
+//! all of `M` back: `V` and `M` are each several times the input or output, written and read
+//! once more by the GEMM's packing, so the transforms are bound by memory traffic. Here the work
+//! goes one block of `NB = NR = 32` tiles at a time (tiles numbered image by image, row by row,
+//! so a block may span tile rows and images):
 //!
 //! ```text
 //! for each block of NB tiles:
@@ -14,18 +14,20 @@
 //!     Y    = Aᵀ·M·A + b    for the block's tiles
 //! ```
 //!
-//! so `V` (16·C·NB floats) and `M` (16·O·NB) stay in L1/L2, and nothing is packed twice.
+//! so `V` (α²·C·NB floats) and `M` (α²·O·NB) stay in L1/L2, and nothing is packed twice.
 //!
-//! The transforms work on 16 tiles of one tile row per vector: the 4x4 patches of 16 adjacent
-//! tiles start 2 columns apart, so one input row of 34 floats holds them all, and
-//! de-interleaving its even and odd columns gives each patch column as a vector over tiles.
-//! Zero padding and the image edges are masked loads; clipped outputs are masked stores.
+//! The transforms work on 16 tiles of one tile row per vector: the `α x α` patches of 16
+//! adjacent tiles start 2 columns apart, so one input row of `30 + α` floats holds them all,
+//! and de-interleaving its even and odd columns (at offsets 0, 2, 4) gives each patch column as
+//! a vector over tiles. Zero padding and the image edges are masked loads; clipped outputs are
+//! masked stores. The 2-D transforms are the 1-D ones ([`bt`], [`at`], [`at_adjoint`]) applied down the
+//! columns and then along the rows; the code is generic over `α` (4 or 6).
 //!
 //! Every output is computed by one block whatever the thread count, and the sum over channels
 //! inside the micro-kernel has a fixed order, so results do not depend on how the caller splits
 //! images between threads.
 
-use super::{Wino3x3, POINTS};
+use super::Wino;
 use crate::gemm::{avx512, MicroKernel};
 use std::arch::x86_64::*;
 
@@ -34,45 +36,64 @@ const NB: usize = avx512::NR;
 /// Rows of a packed filter panel: the micro-kernel's MR.
 const MR: usize = avx512::MR;
 
-/// Transformed filters packed for the fused kernel: `U[t]` as MR-row micro-panels, `[16][Opad][C]`.
+/// Calls the generic `$f::<α>` that matches the kernel size `$g.r`.
+macro_rules! by_alpha {
+    ($g:expr, $f:ident($($arg:expr),*)) => {
+        match $g.r {
+            3 => $f::<4>($($arg),*),
+            5 => $f::<6>($($arg),*),
+            r => unreachable!("Winograd F(2x2, {r}x{r}) is not implemented"),
+        }
+    };
+}
+
+/// Transformed filters packed for the fused kernel: `U[t]` as MR-row micro-panels, `[α²][Opad][C]`.
 #[derive(Clone, Debug)]
 pub struct Fused {
     o: usize,
     c: usize,
+    r: usize,
     opad: usize,
     a: Vec<f32>,
 }
 
 impl Fused {
-    /// Packs `u: [16][o][c]` (from [`super::filter_transform`] or
-    /// [`super::filter_transform_flipped`], then with `o` and `c` swapped). None when the CPU
-    /// has no AVX-512 or a lower ISA was selected (`PUPIL_ISA`): the caller then uses
+    /// True when the fused kernel runs here: the CPU has AVX-512 and no lower ISA was selected
+    /// (`PUPIL_ISA`).
+    pub fn available() -> bool {
+        crate::selected_isa() == crate::Isa::Avx512
+    }
+
+    /// Packs `u: [α²][o][c]` (from [`super::filter_transform`] on `g`, or
+    /// [`super::filter_transform_flipped`] for the geometry [`Wino::input_grad`]). None when
+    /// the fused kernel is not [`available`](Fused::available): the caller then uses
     /// [`super::conv3x3`].
-    pub fn new(o: usize, c: usize, u: &[f32]) -> Option<Fused> {
-        if crate::selected_isa() != crate::Isa::Avx512 {
+    pub fn new(g: &Wino, u: &[f32]) -> Option<Fused> {
+        if !Fused::available() {
             return None;
         }
-        assert!(u.len() >= POINTS * o * c, "winograd Fused::new: filters shorter than 16x{o}x{c}");
+        let (o, c, p) = (g.o, g.c, g.points());
+        assert!(u.len() >= g.filter_len(), "winograd Fused::new: filters shorter than {p}x{o}x{c}");
         let opad = o.div_ceil(MR) * MR;
-        let mut a = vec![0.0f32; POINTS * opad * c];
-        for (t, dst) in a.chunks_exact_mut(opad * c.max(1)).enumerate().take(POINTS) {
+        let mut a = vec![0.0f32; p * opad * c];
+        for (t, dst) in a.chunks_exact_mut(opad * c.max(1)).enumerate().take(p) {
             // SAFETY: reads the `o x c` row-major block `u[t]`, writes `opad·c` floats of `dst`, as
             // `pack_a` requires; the plain packer needs no particular ISA.
             unsafe { crate::gemm::pack::pack_a::<MR>(o, c, u[t * o * c..].as_ptr(), c, 1, dst.as_mut_ptr()) };
         }
-        Some(Fused { o, c, opad, a })
+        Some(Fused { o, c, r: g.r, opad, a })
     }
 
-    /// Floats of per-call scratch [`conv3x3_fused`] needs: one block's `V` and `M`.
+    /// Floats of per-call scratch [`conv_fused`] needs: one block's `V` and `M`.
     pub fn scratch_len(&self) -> usize {
-        POINTS * (self.c + self.opad) * NB
+        (self.r + 1) * (self.r + 1) * (self.c + self.opad) * NB
     }
 
-    /// Images a caller should hand to one [`conv3x3_fused`] call (one task): the fewest, up to
+    /// Images a caller should hand to one [`conv_fused`] call (one task): the fewest, up to
     /// `max`, whose tiles fill at least 90% of the blocks they take (22x22 outputs: 121 tiles,
     /// 1 image; 10x10: 25 tiles, 5 images), else the count that fills them best. It depends
     /// only on the geometry.
-    pub fn images_per_task(g: &Wino3x3, max: usize) -> usize {
+    pub fn images_per_task(g: &Wino, max: usize) -> usize {
         let tpi = g.tiles_per_image().max(1);
         let fill = |n: usize| (n * tpi) as f64 / ((n * tpi).div_ceil(NB) * NB) as f64;
         let max = max.max(1);
@@ -80,21 +101,33 @@ impl Fused {
     }
 }
 
-/// `y = conv3x3(x) + bias` for `gn` images, as [`super::conv3x3`], with the filters packed in
-/// `f`. `scratch` holds at least [`Fused::scratch_len`] floats (contents ignored).
+/// `y = conv(x) + bias` for `gn` images, as [`super::conv3x3`] (3x3 or 5x5 kernels), with the
+/// filters packed in `f`. `scratch` holds at least [`Fused::scratch_len`] floats (contents
+/// ignored).
 ///
 /// Panics when a slice is too short or `f` does not match the geometry.
 #[allow(clippy::too_many_arguments)]
-pub fn conv3x3_fused(g: &Wino3x3, gn: usize, x: &[f32], f: &Fused, bias: Option<&[f32]>, y: &mut [f32], scratch: &mut [f32]) {
-    assert!((f.o, f.c) == (g.o, g.c), "winograd conv3x3_fused: filters {}x{} for a {}->{} convolution", f.o, f.c, g.c, g.o);
-    assert!(x.len() >= gn * g.in_len(), "winograd conv3x3_fused: input shorter than {gn} images of {g:?}");
-    assert!(y.len() >= gn * g.out_len(), "winograd conv3x3_fused: output shorter than {gn} images of {g:?}");
-    assert!(scratch.len() >= f.scratch_len(), "winograd conv3x3_fused: scratch shorter than {}", f.scratch_len());
-    assert!(bias.is_none_or(|b| b.len() >= g.o), "winograd conv3x3_fused: bias shorter than {}", g.o);
-    assert!(crate::selected_isa() == crate::Isa::Avx512, "winograd conv3x3_fused: needs AVX-512");
+pub fn conv_fused(g: &Wino, gn: usize, x: &[f32], f: &Fused, bias: Option<&[f32]>, y: &mut [f32], scratch: &mut [f32]) {
+    assert!(
+        (f.o, f.c, f.r) == (g.o, g.c, g.r),
+        "winograd conv_fused: {}x{} filters {}x{} for a {}->{} {}x{} convolution",
+        f.r,
+        f.r,
+        f.o,
+        f.c,
+        g.c,
+        g.o,
+        g.r,
+        g.r
+    );
+    assert!(x.len() >= gn * g.in_len(), "winograd conv_fused: input shorter than {gn} images of {g:?}");
+    assert!(y.len() >= gn * g.out_len(), "winograd conv_fused: output shorter than {gn} images of {g:?}");
+    assert!(scratch.len() >= f.scratch_len(), "winograd conv_fused: scratch shorter than {}", f.scratch_len());
+    assert!(bias.is_none_or(|b| b.len() >= g.o), "winograd conv_fused: bias shorter than {}", g.o);
+    assert!(Fused::available(), "winograd conv_fused: needs AVX-512");
     // SAFETY: AVX-512F is the selected ISA (checked above, and `selected_isa` checks the CPU);
     // every slice length was checked above.
-    unsafe { run(g, gn, x, f, bias, y, scratch) }
+    unsafe { by_alpha!(g, run(g, gn, x, f, bias, y, scratch)) }
 }
 
 /// One run of tiles inside one tile row of one image: tiles `tx0..tx0 + n` of row `ty`, which
@@ -109,7 +142,7 @@ pub(super) struct Segment {
 }
 
 /// Cuts the tiles `b0..b0 + nb` into segments of at most 16 tiles within one tile row.
-pub(super) fn segments(g: &Wino3x3, b0: usize, nb: usize, mut f: impl FnMut(Segment)) {
+pub(super) fn segments(g: &Wino, b0: usize, nb: usize, mut f: impl FnMut(Segment)) {
     let (_, tw) = g.tiles();
     let tpi = g.tiles_per_image();
     let mut j = 0;
@@ -136,18 +169,26 @@ pub(super) fn lanes(start: isize, w: isize, limit: isize) -> u16 {
 }
 
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn run(g: &Wino3x3, gn: usize, x: &[f32], f: &Fused, bias: Option<&[f32]>, y: &mut [f32], scratch: &mut [f32]) {
+unsafe fn run<const A: usize>(g: &Wino, gn: usize, x: &[f32], f: &Fused, bias: Option<&[f32]>, y: &mut [f32], scratch: &mut [f32]) {
     let total = gn * g.tiles_per_image();
-    let (c, opad) = (g.c, f.opad);
-    let (v, rest) = scratch.split_at_mut(POINTS * c * NB);
-    let m = &mut rest[..POINTS * opad * NB];
+    let (c, opad, p) = (g.c, f.opad, A * A);
+    let (v, rest) = scratch.split_at_mut(p * c * NB);
+    let m = &mut rest[..p * opad * NB];
     let mut segs = Vec::with_capacity(NB);
     let gather = gathers(g, gn);
     for b0 in (0..total).step_by(NB) {
         let nb = NB.min(total - b0);
         if nb < NB {
-            // columns past the last tile feed only unused columns of M; keep them finite
-            v.fill(0.0);
+            // columns past the last tile feed only unused columns of M; keep them finite (two
+            // masked stores a row: `fill` became a libc call per row, 2.5% of an alexnet-bn step)
+            let (lo, hi) = (!lanes(0, nb as isize, 16), !lanes(16, nb as isize, 16));
+            for row in v.chunks_exact_mut(NB) {
+                // SAFETY: a row holds NB = 32 floats, two vectors of 16.
+                unsafe {
+                    _mm512_mask_storeu_ps(row.as_mut_ptr(), lo, _mm512_setzero_ps());
+                    _mm512_mask_storeu_ps(row.as_mut_ptr().add(16), hi, _mm512_setzero_ps());
+                }
+            }
         }
         segs.clear();
         segments(g, b0, nb, |s| segs.push(s));
@@ -155,12 +196,12 @@ unsafe fn run(g: &Wino3x3, gn: usize, x: &[f32], f: &Fused, bias: Option<&[f32]>
         // and `gather` was checked for these images.
         unsafe {
             if gather {
-                input_gathered(g, x, b0, nb, v, NB);
+                gathered::<A>(g, x, b0, nb, v, NB);
             } else {
-                input_segments(g, x, &segs, v, NB);
+                rows::<A>(g, x, &segs, v, NB);
             }
         }
-        for t in 0..POINTS {
+        for t in 0..p {
             let vt = v[t * c * NB..].as_ptr();
             for ob in 0..opad / MR {
                 let rows = MR.min(g.o - ob * MR);
@@ -172,8 +213,82 @@ unsafe fn run(g: &Wino3x3, gn: usize, x: &[f32], f: &Fused, bias: Option<&[f32]>
             }
         }
         // SAFETY: as above.
-        unsafe { output_segments(g, m, opad, &segs, bias, y) };
+        unsafe { output::<A>(g, m, opad, &segs, bias, y) };
     }
+}
+
+/// `Bᵀ·d` along one axis of `α` vectors (see the module docs of [`super`] for the matrices).
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(super) fn bt<const A: usize>(d: [__m512; A]) -> [__m512; A] {
+    let mut o = d;
+    match (&d[..], &mut o[..]) {
+        (&[d0, d1, d2, d3], [o0, o1, o2, o3]) => {
+            *o0 = _mm512_sub_ps(d0, d2);
+            *o1 = _mm512_add_ps(d1, d2);
+            *o2 = _mm512_sub_ps(d2, d1);
+            *o3 = _mm512_sub_ps(d1, d3);
+        }
+        (&[d0, d1, d2, d3, d4, d5], [o0, o1, o2, o3, o4, o5]) => {
+            let (two, four, five) = (_mm512_set1_ps(2.0), _mm512_set1_ps(4.0), _mm512_set1_ps(5.0));
+            // rows 1-4 share sums: (d3 + d4) - 4(d1 + d2), (d4 - d3) + 4(d1 - d2), (d4 - d2) ± 2(d3 - d1)
+            let (d42, d31) = (_mm512_sub_ps(d4, d2), _mm512_sub_ps(d3, d1));
+            *o0 = _mm512_fmadd_ps(four, d0, _mm512_fnmadd_ps(five, d2, d4));
+            *o1 = _mm512_fnmadd_ps(four, _mm512_add_ps(d1, d2), _mm512_add_ps(d3, d4));
+            *o2 = _mm512_fmadd_ps(four, _mm512_sub_ps(d1, d2), _mm512_sub_ps(d4, d3));
+            *o3 = _mm512_fmadd_ps(two, d31, d42);
+            *o4 = _mm512_fnmadd_ps(two, d31, d42);
+            *o5 = _mm512_fmadd_ps(four, d1, _mm512_fnmadd_ps(five, d3, d5));
+        }
+        _ => unreachable!("Winograd transforms for α = 4 or 6"),
+    }
+    o
+}
+
+/// `Aᵀ·m` along one axis: the two outputs of `α` products.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(super) fn at<const A: usize>(m: [__m512; A]) -> [__m512; 2] {
+    match m[..] {
+        [m0, m1, m2, m3] => [_mm512_add_ps(_mm512_add_ps(m0, m1), m2), _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3)],
+        [m0, m1, m2, m3, m4, m5] => {
+            let sum = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(m0, m1), m2), m3), m4);
+            let diff = _mm512_fmadd_ps(_mm512_set1_ps(2.0), _mm512_sub_ps(m3, m4), _mm512_sub_ps(m1, m2));
+            [sum, _mm512_add_ps(diff, m5)]
+        }
+        _ => unreachable!("Winograd transforms for α = 4 or 6"),
+    }
+}
+
+/// `A·y` along one axis: the adjoint of [`at`], `α` values from two.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(super) fn at_adjoint<const A: usize>([y0, y1]: [__m512; 2]) -> [__m512; A] {
+    let mut o = [_mm512_setzero_ps(); A];
+    match &mut o[..] {
+        [o0, o1, o2, o3] => {
+            (*o0, *o1, *o2) = (y0, _mm512_add_ps(y0, y1), _mm512_sub_ps(y0, y1));
+            *o3 = _mm512_sub_ps(_mm512_setzero_ps(), y1);
+        }
+        [o0, o1, o2, o3, o4, o5] => {
+            let two = _mm512_set1_ps(2.0);
+            (*o0, *o1, *o2) = (y0, _mm512_add_ps(y0, y1), _mm512_sub_ps(y0, y1));
+            (*o3, *o4, *o5) = (_mm512_fmadd_ps(two, y1, y0), _mm512_fnmadd_ps(two, y1, y0), y1);
+        }
+        _ => unreachable!("Winograd transforms for α = 4 or 6"),
+    }
+    o
+}
+
+/// `Bᵀ·d·B` of 16 tiles at once (`d[r][k]`: row `r`, column `k` of every tile's patch), point
+/// `(i, j)` at `[i][j]`: [`bt`] down each column, then along each row.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn input_transform<const A: usize>(d: &[[__m512; A]; A]) -> [[__m512; A]; A] {
+    // cols[k][i] = (Bᵀ·d)[i][k]; built with `from_fn`, as zero-filled arrays of 36 vectors
+    // became memset calls
+    let cols: [[__m512; A]; A] = std::array::from_fn(|k| bt::<A>(std::array::from_fn(|r| d[r][k])));
+    std::array::from_fn(|i| bt::<A>(std::array::from_fn(|k| cols[k][i])))
 }
 
 /// Indices de-interleaving two vectors: the even lanes of `(lo, hi)`, then the odd ones.
@@ -186,32 +301,39 @@ pub(super) fn evens_odds() -> (__m512i, __m512i) {
 }
 
 /// Writes `(Bᵀ·d·B)` of the segments' tiles, every channel, into columns `j0..j0 + n` of
-/// `v: [16][c][ld]`. Channel by channel, so the input rows are read in address order.
+/// `v: [α²][c][ld]`, working along tile rows (see [`input_gathered`] for narrow ones).
 ///
 /// # Safety
 /// The CPU supports AVX-512F; every segment ends at or before column `ld`.
+pub(super) unsafe fn input_segments(g: &Wino, x: &[f32], segs: &[Segment], v: &mut [f32], ld: usize) {
+    // SAFETY: the caller's contract.
+    unsafe { by_alpha!(g, rows(g, x, segs, v, ld)) }
+}
+
+/// [`input_segments`] for `α = A`. Channel by channel, so the input rows are read in address order.
+///
+/// # Safety
+/// As [`input_segments`].
 #[target_feature(enable = "avx512f,avx2,fma")]
-pub(super) unsafe fn input_segments(g: &Wino3x3, x: &[f32], segs: &[Segment], v: &mut [f32], ld: usize) {
+unsafe fn rows<const A: usize>(g: &Wino, x: &[f32], segs: &[Segment], v: &mut [f32], ld: usize) {
     let (c, h, w) = (g.c, g.h as isize, g.w as isize);
     let (even, odd) = evens_odds();
     for ci in 0..c {
         for s in segs {
             let x0 = 2 * s.tx0 as isize - g.pw as isize; // first input column of the segment
-            let span = 2 * s.n as isize + 2; // input columns the segment's patches cover
-            let masks = [lanes(x0, w, span), lanes(x0 + 16, w, span - 16), lanes(x0 + 2, w, span - 2), lanes(x0 + 18, w, span - 18)];
+            let span = 2 * s.n as isize + A as isize - 2; // input columns the segment's patches cover
             let store = ((1u32 << s.n) - 1) as u16;
             let y0 = 2 * s.ty as isize - g.ph as isize;
-            // d[r][k]: column k (0..4) of patch row r, over the segment's tiles
-            let mut d = [[_mm512_setzero_ps(); 4]; 4];
-            for (r, dr) in d.iter_mut().enumerate() {
+            // d[r][k]: column k of patch row r, over the segment's tiles (0 above and below the image)
+            let d: [[__m512; A]; A] = std::array::from_fn(|r| {
                 let iy = y0 + r as isize;
                 if iy < 0 || iy >= h {
-                    continue;
+                    return [_mm512_setzero_ps(); A];
                 }
                 // offset of the segment's first column in `x`
                 let at = ((s.img * c + ci) * g.h * g.w + iy as usize * g.w) as isize + x0;
-                let ld = |off: isize, k: __mmask16| {
-                    let p = at + off;
+                let ld = |off: isize| {
+                    let (p, k) = (at + off, lanes(x0 + off, w, span - off));
                     if p >= 0 && p as usize + 16 <= x.len() {
                         // SAFETY: the 16 floats at `p` lie inside `x`; the mask then zeroes the
                         // lanes outside the row (a full load and a blend: the input transform
@@ -223,46 +345,29 @@ pub(super) unsafe fn input_segments(g: &Wino3x3, x: &[f32], segs: &[Segment], v:
                         unsafe { _mm512_maskz_loadu_ps(k, x.as_ptr().wrapping_offset(p)) }
                     }
                 };
-                let (a, b) = (ld(0, masks[0]), ld(16, masks[1]));
-                let (a2, b2) = (ld(2, masks[2]), ld(18, masks[3]));
-                *dr = [
-                    _mm512_permutex2var_ps(a, even, b),
-                    _mm512_permutex2var_ps(a, odd, b),
-                    _mm512_permutex2var_ps(a2, even, b2),
-                    _mm512_permutex2var_ps(a2, odd, b2),
-                ];
-            }
-            for (t, o) in input_transform(&d).into_iter().enumerate() {
+                // columns 2q and 2q + 1 of every patch: the 32 floats from column 2q, split
+                let pairs: [(__m512, __m512); 3] = std::array::from_fn(|q| {
+                    if 2 * q < A {
+                        let off = 2 * q as isize;
+                        (ld(off), ld(off + 16))
+                    } else {
+                        (_mm512_setzero_ps(), _mm512_setzero_ps())
+                    }
+                });
+                std::array::from_fn(|k| {
+                    let (lo, hi) = pairs[k / 2];
+                    _mm512_permutex2var_ps(lo, if k % 2 == 0 { even } else { odd }, hi)
+                })
+            });
+            for (t, o) in input_transform::<A>(&d).as_flattened().iter().enumerate() {
                 let dst = &mut v[(t * c + ci) * ld + s.j0..];
                 debug_assert!(dst.len() >= s.n && s.j0 + s.n <= ld);
                 // SAFETY: the store mask keeps the first `n` lanes, and `j0 + n <= ld` (the
                 // caller's contract) lies inside the row.
-                unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), store, o) };
+                unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), store, *o) };
             }
         }
     }
-}
-
-/// `Bᵀ·d·B` of 16 tiles at once (`d[r][k]`: row `r`, column `k` of every tile's 4x4 patch),
-/// point `t = 4·i + j` at index `t`: `Bᵀ·d` over the rows, then `(·)·B` over the columns.
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn input_transform(d: &[[__m512; 4]; 4]) -> [__m512; POINTS] {
-    let rows = [
-        std::array::from_fn::<_, 4, _>(|k| _mm512_sub_ps(d[0][k], d[2][k])),
-        std::array::from_fn::<_, 4, _>(|k| _mm512_add_ps(d[1][k], d[2][k])),
-        std::array::from_fn::<_, 4, _>(|k| _mm512_sub_ps(d[2][k], d[1][k])),
-        std::array::from_fn::<_, 4, _>(|k| _mm512_sub_ps(d[1][k], d[3][k])),
-    ];
-    std::array::from_fn(|t| {
-        let [e0, e1, e2, e3] = rows[t / 4];
-        match t % 4 {
-            0 => _mm512_sub_ps(e0, e2),
-            1 => _mm512_add_ps(e1, e2),
-            2 => _mm512_sub_ps(e2, e1),
-            _ => _mm512_sub_ps(e1, e3),
-        }
-    })
 }
 
 /// Tile rows at most this many tiles wide take [`input_gathered`]: [`input_segments`] works
@@ -272,67 +377,79 @@ pub(super) const GATHER_MAX_TW: usize = 8;
 
 /// Whether [`input_gathered`] serves this geometry for `gn` images: narrow tile rows, and
 /// element offsets that fit the gather's 32-bit indices.
-pub(super) fn gathers(g: &Wino3x3, gn: usize) -> bool {
+pub(super) fn gathers(g: &Wino, gn: usize) -> bool {
     g.tiles().1 <= GATHER_MAX_TW && gn.saturating_mul(g.in_len()) < i32::MAX as usize
 }
 
 /// [`input_segments`] for the tiles `b0..b0 + nb` (numbered image by image, row by row) of
-/// `x: [images][c][h][w]`, into columns `0..nb` of `v: [16][c][ld]`, 16 tiles per vector
+/// `x: [images][c][h][w]`, into columns `0..nb` of `v: [α²][c][ld]`, 16 tiles per vector
 /// whatever row or image they lie in: each lane's patch is gathered from its own place, the
 /// padding and the image edges masked. Computes the same bits as [`input_segments`].
 ///
 /// # Safety
 /// The CPU supports AVX-512F; `nb <= ld`; [`gathers`] holds for the images `x` holds.
+pub(super) unsafe fn input_gathered(g: &Wino, x: &[f32], b0: usize, nb: usize, v: &mut [f32], ld: usize) {
+    // SAFETY: the caller's contract.
+    unsafe { by_alpha!(g, gathered(g, x, b0, nb, v, ld)) }
+}
+
+/// [`input_gathered`] for `α = A`.
+///
+/// # Safety
+/// As [`input_gathered`].
 #[target_feature(enable = "avx512f,avx2,fma")]
-pub(super) unsafe fn input_gathered(g: &Wino3x3, x: &[f32], b0: usize, nb: usize, v: &mut [f32], ld: usize) {
+unsafe fn gathered<const A: usize>(g: &Wino, x: &[f32], b0: usize, nb: usize, v: &mut [f32], ld: usize) {
     let (c, h, w, plane) = (g.c, g.h as isize, g.w as isize, g.h * g.w);
     let (tpi, tw) = (g.tiles_per_image(), g.tiles().1);
     for j0 in (0..nb).step_by(16) {
         let n = 16.min(nb - j0);
         // lane l: the top-left input of its patch, as an element offset in channel 0 of `x`
         let mut idx = [0i32; 16];
-        let mut masks = [0u16; POINTS];
+        let mut masks = [[0u16; A]; A];
         for (l, id) in idx.iter_mut().enumerate().take(n) {
             let tile = b0 + j0 + l;
             let (img, r) = (tile / tpi, tile % tpi);
             let (iy, ix) = (2 * (r / tw) as isize - g.ph as isize, 2 * (r % tw) as isize - g.pw as isize);
             *id = ((img * c * plane) as isize + iy * w + ix) as i32;
-            for (t, m) in masks.iter_mut().enumerate() {
-                let (y, xx) = (iy + (t / 4) as isize, ix + (t % 4) as isize);
-                if (0..h).contains(&y) && (0..w).contains(&xx) {
-                    *m |= 1 << l;
+            for (i, mi) in masks.iter_mut().enumerate() {
+                for (k, m) in mi.iter_mut().enumerate() {
+                    let (y, xx) = (iy + i as isize, ix + k as isize);
+                    if (0..h).contains(&y) && (0..w).contains(&xx) {
+                        *m |= 1 << l;
+                    }
                 }
             }
         }
         let store = ((1u32 << n) - 1) as u16;
         // SAFETY: an unaligned load of a local array of 16 i32.
         let base = unsafe { _mm512_loadu_si512(idx.as_ptr().cast()) };
-        let offsets: [__m512i; POINTS] = std::array::from_fn(|t| _mm512_add_epi32(base, _mm512_set1_epi32((t / 4) as i32 * w as i32 + (t % 4) as i32)));
+        let offsets: [[__m512i; A]; A] =
+            std::array::from_fn(|i| std::array::from_fn(|k| _mm512_add_epi32(base, _mm512_set1_epi32(i as i32 * w as i32 + k as i32))));
         for ci in 0..c {
             let xc = x.as_ptr().wrapping_add(ci * plane);
             // SAFETY: a lane is gathered only when its mask bit is set, i.e. its pixel lies inside
             // its image's plane `ci`, inside `x` (the caller's contract); other lanes read nothing.
-            let d: [[__m512; 4]; 4] = std::array::from_fn(|r| {
-                std::array::from_fn(|k| unsafe { _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), masks[4 * r + k], offsets[4 * r + k], xc.cast()) })
+            let d: [[__m512; A]; A] = std::array::from_fn(|i| {
+                std::array::from_fn(|k| unsafe { _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), masks[i][k], offsets[i][k], xc.cast()) })
             });
-            for (t, o) in input_transform(&d).into_iter().enumerate() {
+            for (t, o) in input_transform::<A>(&d).as_flattened().iter().enumerate() {
                 let dst = &mut v[(t * c + ci) * ld + j0..];
                 debug_assert!(dst.len() >= n && j0 + n <= ld);
                 // SAFETY: the store mask keeps the first `n` lanes, inside the row (`nb <= ld`).
-                unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), store, o) };
+                unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), store, *o) };
             }
         }
     }
 }
 
 /// Writes `Aᵀ·M·A + bias` of the segments' tiles into `y: [gn][o][oh][ow]`, clipped at the
-/// bottom and right edges; `m: [16][opad][NB]`. Channel by channel, so rows are written in
+/// bottom and right edges; `m: [α²][opad][NB]`. Channel by channel, so rows are written in
 /// address order.
 ///
 /// # Safety
 /// The CPU supports AVX-512F; every segment ends at or before column `NB`.
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn output_segments(g: &Wino3x3, m: &[f32], opad: usize, segs: &[Segment], bias: Option<&[f32]>, y: &mut [f32]) {
+unsafe fn output<const A: usize>(g: &Wino, m: &[f32], opad: usize, segs: &[Segment], bias: Option<&[f32]>, y: &mut [f32]) {
     let (o, oh, ow) = (g.o, g.oh, g.ow);
     let lo_idx: [i32; 16] = std::array::from_fn(|i| if i % 2 == 0 { i as i32 / 2 } else { 16 + i as i32 / 2 });
     let hi_idx: [i32; 16] = std::array::from_fn(|i| lo_idx[i] + 8);
@@ -348,18 +465,17 @@ unsafe fn output_segments(g: &Wino3x3, m: &[f32], opad: usize, segs: &[Segment],
             let oy = 2 * s.ty;
             // SAFETY: masked loads of the first `n` lanes of row `(t, oc)` of the block, inside `m`.
             let mt = |t: usize| unsafe { _mm512_maskz_loadu_ps(take, m[(t * opad + oc) * NB + s.j0..].as_ptr()) };
-            let mv: [__m512; POINTS] = std::array::from_fn(mt);
-            // s = Aᵀ·M: row 0 = m0 + m1 + m2, row 1 = m1 - m2 - m3 (rows of the 4x4 tile)
-            let s0: [__m512; 4] = std::array::from_fn(|j| _mm512_add_ps(_mm512_add_ps(mv[j], mv[4 + j]), mv[8 + j]));
-            let s1: [__m512; 4] = std::array::from_fn(|j| _mm512_sub_ps(_mm512_sub_ps(mv[4 + j], mv[8 + j]), mv[12 + j]));
+            // cols[j] = the two rows of (Aᵀ·M) in column j; sr[dy][j] the same by row
+            let cols: [[__m512; 2]; A] = std::array::from_fn(|j| at::<A>(std::array::from_fn(|i| mt(i * A + j))));
+            let sr: [[__m512; A]; 2] = std::array::from_fn(|dy| std::array::from_fn(|j| cols[j][dy]));
             let plane = &mut y[((s.img * o + oc) * oh) * ow..((s.img * o + oc + 1) * oh) * ow];
-            for (dy, sr) in [s0, s1].into_iter().enumerate() {
+            for (dy, srow) in sr.into_iter().enumerate() {
                 if oy + dy >= oh {
                     break;
                 }
-                // Y = s·A: left = s0 + s1 + s2, right = s1 - s2 - s3
-                let left = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(sr[0], sr[1]), sr[2]), b);
-                let right = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(sr[1], sr[2]), sr[3]), b);
+                // Y = s·A: the left and right outputs of the row
+                let [left, right] = at::<A>(srow);
+                let (left, right) = (_mm512_add_ps(left, b), _mm512_add_ps(right, b));
                 let row = plane[(oy + dy) * ow + x0..].as_mut_ptr();
                 // SAFETY: the masks keep output columns below `ow` (and below the segment's
                 // end), inside this row of the plane.
@@ -373,12 +489,21 @@ unsafe fn output_segments(g: &Wino3x3, m: &[f32], opad: usize, segs: &[Segment],
 }
 
 /// Writes `dM = A·dY·Aᵀ` of the segments' tiles (the adjoint of the output transform), every
-/// output channel, into columns `j0..j0 + n` of `dm: [16][o][ld]`; clipped outputs count as 0.
+/// output channel, into columns `j0..j0 + n` of `dm: [α²][o][ld]`; clipped outputs count as 0.
 ///
 /// # Safety
 /// The CPU supports AVX-512F; every segment ends at or before column `ld`.
+pub(super) unsafe fn output_adjoint_segments(g: &Wino, dy: &[f32], segs: &[Segment], dm: &mut [f32], ld: usize) {
+    // SAFETY: the caller's contract.
+    unsafe { by_alpha!(g, output_adjoint(g, dy, segs, dm, ld)) }
+}
+
+/// [`output_adjoint_segments`] for `α = A`.
+///
+/// # Safety
+/// As [`output_adjoint_segments`].
 #[target_feature(enable = "avx512f,avx2,fma")]
-pub(super) unsafe fn output_adjoint_segments(g: &Wino3x3, dy: &[f32], segs: &[Segment], dm: &mut [f32], ld: usize) {
+unsafe fn output_adjoint<const A: usize>(g: &Wino, dy: &[f32], segs: &[Segment], dm: &mut [f32], ld: usize) {
     let (o, oh, ow) = (g.o, g.oh, g.ow);
     let (even, odd) = evens_odds();
     for (oc, s) in (0..o).flat_map(|oc| segs.iter().map(move |s| (oc, s))) {
@@ -399,19 +524,11 @@ pub(super) unsafe fn output_adjoint_segments(g: &Wino3x3, dy: &[f32], segs: &[Se
             let (a, b) = unsafe { (_mm512_maskz_loadu_ps(mask_lo, row), _mm512_maskz_loadu_ps(mask_hi, row.wrapping_add(16))) };
             *rr = [_mm512_permutex2var_ps(a, even, b), _mm512_permutex2var_ps(a, odd, b)];
         }
-        // A·dY: rows dY0, dY0 + dY1, dY0 - dY1, -dY1
-        let zero = _mm512_setzero_ps();
-        let rows: [[__m512; 2]; 4] = [
-            r[0],
-            [_mm512_add_ps(r[0][0], r[1][0]), _mm512_add_ps(r[0][1], r[1][1])],
-            [_mm512_sub_ps(r[0][0], r[1][0]), _mm512_sub_ps(r[0][1], r[1][1])],
-            [_mm512_sub_ps(zero, r[1][0]), _mm512_sub_ps(zero, r[1][1])],
-        ];
-        for (i, [p, q]) in rows.into_iter().enumerate() {
-            // (·)·Aᵀ: p, p + q, p - q, -q
-            let out = [p, _mm512_add_ps(p, q), _mm512_sub_ps(p, q), _mm512_sub_ps(zero, q)];
-            for (j, v) in out.into_iter().enumerate() {
-                let dst = &mut dm[((i * 4 + j) * o + oc) * ld + s.j0..];
+        // A·dY down the two columns, then (·)·Aᵀ along each of the α rows
+        let (left, right) = (at_adjoint::<A>([r[0][0], r[1][0]]), at_adjoint::<A>([r[0][1], r[1][1]]));
+        for i in 0..A {
+            for (j, v) in at_adjoint::<A>([left[i], right[i]]).into_iter().enumerate() {
+                let dst = &mut dm[((i * A + j) * o + oc) * ld + s.j0..];
                 debug_assert!(dst.len() >= s.n && s.j0 + s.n <= ld);
                 // SAFETY: the store mask keeps the first `n` lanes, inside the row (`j0 + n <= ld`).
                 unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), store, v) };

@@ -1,35 +1,10 @@
-//! The three Winograd F(2x2, 3x3) transforms as loops on slices (see the module docs of
+//! The input and output transforms of Winograd F(2x2, 3x3) as loops on slices, for CPUs without
+//! the fused AVX-512 kernel (see the module docs of
 //! [`super`] for the matrices). Written so the compiler vectorises them: the input rows are
 //! split into even and odd columns first, after which every loop runs over consecutive tiles
 //! of one tile row with unit stride.
 
-use super::Wino3x3;
-
-/// `U = G·g·Gᵀ` for one 3x3 filter `g` (row-major), as 16 values `U[i·4 + j]`.
-///
-/// `G = [[1, 0, 0], [½, ½, ½], [½, -½, ½], [0, 0, 1]]`.
-#[inline]
-pub(super) fn filter_tile(g: &[f32; 9]) -> [f32; 16] {
-    // t = G·g: 4 x 3
-    let mut t = [[0.0f32; 3]; 4];
-    for j in 0..3 {
-        let (a, b, c) = (g[j], g[3 + j], g[6 + j]);
-        t[0][j] = a;
-        t[1][j] = 0.5 * (a + b + c);
-        t[2][j] = 0.5 * (a - b + c);
-        t[3][j] = c;
-    }
-    // U = t·Gᵀ: 4 x 4
-    let mut u = [0.0f32; 16];
-    for i in 0..4 {
-        let [a, b, c] = t[i];
-        u[i * 4] = a;
-        u[i * 4 + 1] = 0.5 * (a + b + c);
-        u[i * 4 + 2] = 0.5 * (a - b + c);
-        u[i * 4 + 3] = c;
-    }
-    u
-}
+use super::Wino;
 
 /// Runs `$body` (an `#[inline(always)]` function) compiled for the selected ISA, so its loops
 /// are vectorised with AVX-512 or AVX2 where the CPU has them.
@@ -62,8 +37,8 @@ macro_rules! dispatch {
 /// whose top-left corner is input pixel `(2·ty - ph, 2·tx - pw)` (zeros outside the image).
 ///
 /// `Bᵀ = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]`.
-pub(super) fn input(g: &Wino3x3, gn: usize, x: &[f32], v: &mut [f32], ld_v: usize) {
-    dispatch!(input_body, input_avx512, input_avx2, (g: &Wino3x3, gn: usize, x: &[f32], v: &mut [f32], ld_v: usize));
+pub(super) fn input(g: &Wino, gn: usize, x: &[f32], v: &mut [f32], ld_v: usize) {
+    dispatch!(input_body, input_avx512, input_avx2, (g: &Wino, gn: usize, x: &[f32], v: &mut [f32], ld_v: usize));
 }
 
 /// Lanes of the fixed-width chunks the input transform works in (LLVM turns the `[f32; L]`
@@ -81,7 +56,7 @@ fn zip(a: Lane, b: Lane, f: impl Fn(f32, f32) -> f32) -> Lane {
 }
 
 #[inline(always)]
-fn input_body(g: &Wino3x3, gn: usize, x: &[f32], v: &mut [f32], ld_v: usize) {
+fn input_body(g: &Wino, gn: usize, x: &[f32], v: &mut [f32], ld_v: usize) {
     let (th, tw) = g.tiles();
     let tpi = th * tw;
     let (c, h, w) = (g.c, g.h, g.w);
@@ -147,12 +122,12 @@ fn input_body(g: &Wino3x3, gn: usize, x: &[f32], v: &mut [f32], ld_v: usize) {
 /// `Y = Aᵀ·M·A` per tile, plus `bias[o]`, clipped at the bottom and right edges.
 ///
 /// `Aᵀ = [[1, 1, 1, 0], [0, 1, -1, -1]]`.
-pub(super) fn output(g: &Wino3x3, gn: usize, m: &[f32], ld: usize, bias: Option<&[f32]>, y: &mut [f32]) {
-    dispatch!(output_body, output_avx512, output_avx2, (g: &Wino3x3, gn: usize, m: &[f32], ld: usize, bias: Option<&[f32]>, y: &mut [f32]));
+pub(super) fn output(g: &Wino, gn: usize, m: &[f32], ld: usize, bias: Option<&[f32]>, y: &mut [f32]) {
+    dispatch!(output_body, output_avx512, output_avx2, (g: &Wino, gn: usize, m: &[f32], ld: usize, bias: Option<&[f32]>, y: &mut [f32]));
 }
 
 #[inline(always)]
-fn output_body(g: &Wino3x3, gn: usize, m: &[f32], ld: usize, bias: Option<&[f32]>, y: &mut [f32]) {
+fn output_body(g: &Wino, gn: usize, m: &[f32], ld: usize, bias: Option<&[f32]>, y: &mut [f32]) {
     let (th, tw) = g.tiles();
     let tpi = th * tw;
     let (o, oh, ow) = (g.o, g.oh, g.ow);

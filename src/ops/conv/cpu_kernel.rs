@@ -13,9 +13,10 @@
 //! 3x3 stride-1 convolutions with enough channels ([`Geom::winograd`]) take Winograd
 //! F(2x2, 3x3) instead (`pupil_kernels::winograd`): the forward pass and `dX` (a convolution
 //! with the flipped filters), fused per block of tiles where the CPU has AVX-512, and `dW` by the
-//! adjoint transforms in the same fixed chunks.
+//! adjoint transforms in the same fixed chunks. Where the CPU has AVX-512, 5x5 stride-1
+//! convolutions take F(2x2, 5x5) the same way (fused kernel only).
 
-use pupil_kernels::winograd::{self, Wino3x3};
+use pupil_kernels::winograd::{self, Wino};
 use pupil_kernels::{buffer, col2im, im2col, Patches};
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -71,13 +72,15 @@ impl Geom {
         let g = self.group();
         g * (CHUNK_IMAGES / g).max(1)
     }
-    /// The Winograd geometry when this is a 3x3 stride-1 convolution with padding at most 2 and
-    /// at least [`MIN_WINOGRAD_CHANNELS`] input and output channels (with fewer, the transforms
-    /// cost more than the multiplications they save).
-    pub(crate) fn winograd(&self) -> Option<Wino3x3> {
+    /// The Winograd geometry when this is a stride-1 convolution with at least
+    /// [`MIN_WINOGRAD_CHANNELS`] input and output channels (with fewer, the transforms cost more
+    /// than the multiplications they save) and a 3x3 kernel with padding at most 2, or a 5x5
+    /// one with padding at most 4 where the fused kernel runs (AVX-512).
+    pub(crate) fn winograd(&self) -> Option<Wino> {
         let t = &self.pt;
-        let fits = t.kh == 3 && t.kw == 3 && t.sh == 1 && t.sw == 1 && t.c.min(self.o) >= MIN_WINOGRAD_CHANNELS;
-        fits.then(|| Wino3x3::new(t.c, t.h, t.w, self.o, t.ph, t.pw)).flatten()
+        let kernel = t.kh == t.kw && (t.kh == 3 || (t.kh == 5 && winograd::Fused::available()));
+        let fits = kernel && t.sh == 1 && t.sw == 1 && t.c.min(self.o) >= MIN_WINOGRAD_CHANNELS;
+        fits.then(|| Wino::new(t.kh, t.c, t.h, t.w, self.o, t.ph, t.pw)).flatten()
     }
 }
 
@@ -160,7 +163,7 @@ pub(crate) fn forward(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32]>, pos
     match g.winograd() {
         Some(wg) => {
             let mut u = vec![0.0; wg.filter_len()];
-            winograd::filter_transform(g.o, g.pt.c, wt, &mut u);
+            winograd::filter_transform(&wg, wt, &mut u);
             winograd_run(&wg, g.n, x, &u, bias, post)
         }
         None => forward_im2col(g, x, wt, bias, post),
@@ -169,14 +172,14 @@ pub(crate) fn forward(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32]>, pos
 
 /// A Winograd convolution over `n` images in parallel tasks of a size fixed by the geometry
 /// (so the bits do not depend on the thread count); `u` holds the transformed filters. The
-/// fused kernel ([`winograd::conv3x3_fused`]) when the CPU has it, else [`winograd::conv3x3`].
-fn winograd_run(wg: &Wino3x3, n: usize, x: &[f32], u: &[f32], bias: Option<&[f32]>, post: Option<&Post>) -> Vec<f32> {
+/// fused kernel ([`winograd::conv_fused`]) when the CPU has it, else [`winograd::conv3x3`].
+fn winograd_run(wg: &Wino, n: usize, x: &[f32], u: &[f32], bias: Option<&[f32]>, post: Option<&Post>) -> Vec<f32> {
     let (in_len, out_len) = (wg.c * wg.h * wg.w, wg.o * wg.oh * wg.ow);
     let mut y = buffer(n * out_len); // every output is written
     if y.is_empty() {
         return y;
     }
-    let fused = winograd::Fused::new(wg.o, wg.c, u);
+    let fused = winograd::Fused::new(wg, u);
     let gs = match fused {
         Some(_) => winograd::Fused::images_per_task(wg, MAX_GROUP),
         None => WINOGRAD_COLS.div_ceil(wg.tiles_per_image()).clamp(1, MAX_GROUP),
@@ -187,7 +190,7 @@ fn winograd_run(wg: &Wino3x3, n: usize, x: &[f32], u: &[f32], bias: Option<&[f32
         let gn = yg.len() / out_len;
         let xg = &x[gi * gs * in_len..(gi * gs + gn) * in_len];
         match &fused {
-            Some(f) => with_scratch(f.scratch_len(), |s| winograd::conv3x3_fused(wg, gn, xg, f, bias, yg, s)),
+            Some(f) => with_scratch(f.scratch_len(), |s| winograd::conv_fused(wg, gn, xg, f, bias, yg, s)),
             None => with_scratch(wg.scratch_len(gn), |s| winograd::conv3x3(wg, gn, xg, u, bias, yg, s, par)),
         }
         if let Some(post) = post {
@@ -280,7 +283,7 @@ pub(crate) fn backward(g: &Geom, x: &[f32], wt: &[f32], dy: &[f32], need: [bool;
     let dx = need[0].then(|| {
         let d = wg.input_grad();
         let mut u = vec![0.0; d.filter_len()];
-        winograd::filter_transform_flipped(g.o, g.pt.c, wt, &mut u);
+        winograd::filter_transform_flipped(&wg, wt, &mut u);
         winograd_run(&d, g.n, dy, &u, None, None)
     });
     let dw = (need[1] && winograd::filter_grad::available()).then(|| winograd_dw(&wg, g.n, x, dy));
@@ -291,9 +294,9 @@ pub(crate) fn backward(g: &Geom, x: &[f32], wt: &[f32], dy: &[f32], need: [bool;
 /// `dW` by the Winograd transforms: images in groups of about [`WINOGRAD_COLS`] tiles, groups
 /// summed in order within chunks of [`CHUNK_IMAGES`] images, chunks in parallel and then added
 /// in chunk order, so the bits do not depend on the thread count.
-fn winograd_dw(wg: &Wino3x3, n: usize, x: &[f32], dy: &[f32]) -> Vec<f32> {
+fn winograd_dw(wg: &Wino, n: usize, x: &[f32], dy: &[f32]) -> Vec<f32> {
     use winograd::filter_grad;
-    let (in_len, out_len, du_len) = (wg.c * wg.h * wg.w, wg.o * wg.oh * wg.ow, winograd::POINTS * wg.o * wg.c);
+    let (in_len, out_len, du_len) = (wg.c * wg.h * wg.w, wg.o * wg.oh * wg.ow, wg.filter_len());
     let gs = WINOGRAD_COLS.div_ceil(wg.tiles_per_image().max(1)).clamp(1, MAX_GROUP);
     let cs = gs * (CHUNK_IMAGES / gs).max(1);
     let parts: Vec<Vec<f32>> = (0..n.div_ceil(cs))
@@ -314,8 +317,8 @@ fn winograd_dw(wg: &Wino3x3, n: usize, x: &[f32], dy: &[f32]) -> Vec<f32> {
     for part in it {
         du.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
     }
-    let mut dw = vec![0.0f32; wg.o * wg.c * 9];
-    filter_grad::finish(wg.o, wg.c, &du, &mut dw);
+    let mut dw = vec![0.0f32; wg.weight_len()];
+    filter_grad::finish(wg, &du, &mut dw);
     dw
 }
 

@@ -20,7 +20,9 @@
 //! A 3x3 stride-1 convolution with at least 8 input and output channels and padding at most 2
 //! takes Winograd F(2x2, 3x3) instead (`pupil_kernels::winograd`: 2.25x fewer multiplications),
 //! for the forward pass and for `dX`, which is the same kind of convolution of `dY` with the
-//! flipped, transposed filters and padding `2 - p`; `dW` and `db` stay on im2col + GEMM.
+//! flipped, transposed filters and padding `2 - p`; on AVX-512 `dW` too (else im2col + GEMM),
+//! and `db` stays a plain sum. On AVX-512, 5x5 stride-1 convolutions with padding at most 4
+//! take F(2x2, 5x5) the same way (2.78x fewer multiplications).
 //! `bench --layers` counts the direct convolution's FLOPs, so a Winograd layer can show more
 //! than 100% of the FMA peak. Its results differ from im2col's by f32 rounding only (the tests
 //! check 1e-4 relative on the seed shapes).
@@ -292,12 +294,17 @@ mod tests {
         a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs())) / scale
     }
 
-    /// Winograd forward, dX and dW against im2col + GEMM on one geometry, within `tol` relative.
+    /// Winograd forward, dX and dW against im2col + GEMM on one geometry (a 3x3 kernel, or
+    /// 5x5 with `k` = 5), within `tol` relative.
     fn winograd_vs_im2col(xs: [usize; 4], o: usize, pad: (usize, usize), seed: u64, tol: f32) {
-        let g = geometry(&xs, &[o, xs[1], 3, 3], (1, 1), pad).unwrap();
+        winograd_k_vs_im2col(3, xs, o, pad, seed, tol);
+    }
+
+    fn winograd_k_vs_im2col(k: usize, xs: [usize; 4], o: usize, pad: (usize, usize), seed: u64, tol: f32) {
+        let g = geometry(&xs, &[o, xs[1], k, k], (1, 1), pad).unwrap();
         assert!(g.winograd().is_some(), "{xs:?} -> {o} should take Winograd");
         let x = Tensor::rand_normal(&xs, 0.0, 1.0, seed);
-        let w = Tensor::rand_normal(&[o, xs[1], 3, 3], 0.0, 0.1, seed + 1);
+        let w = Tensor::rand_normal(&[o, xs[1], k, k], 0.0, 0.1, seed + 1);
         let b = Tensor::rand_normal(&[o], 0.0, 0.1, seed + 2);
         let y = cpu_kernel::forward(&g, x.data(), w.data(), Some(b.data()), None);
         let y_ref = cpu_kernel::forward_im2col(&g, x.data(), w.data(), Some(b.data()), None);
@@ -320,6 +327,10 @@ mod tests {
         winograd_vs_im2col([3, 64, 22, 22], 64, (1, 1), 1, 1e-4);
         winograd_vs_im2col([9, 64, 10, 10], 128, (1, 1), 2, 1e-4);
         winograd_vs_im2col([9, 128, 10, 10], 128, (1, 1), 3, 1e-4);
+        if pupil_kernels::winograd::Fused::available() {
+            // alexnet-bn's conv2: 5x5, 32 -> 64 on 22x22, no padding
+            winograd_k_vs_im2col(5, [3, 32, 22, 22], 64, (0, 0), 4, 1e-4);
+        }
     }
 
     proptest::proptest! {
@@ -330,13 +341,24 @@ mod tests {
             proptest::prop_assume!(h + 2 * ph >= 3 && w + 2 * pw >= 3);
             winograd_vs_im2col([n, c, h, w], o, (ph, pw), seed, 1e-5);
         }
+
+        #[test]
+        fn winograd_5x5_matches_im2col(n in 1usize..4, c in 8usize..13, o in 8usize..13, h in 1usize..14, w in 1usize..14,
+                                       ph in 0usize..5, pw in 0usize..5, seed in 0u64..1000) {
+            proptest::prop_assume!(h + 2 * ph >= 5 && w + 2 * pw >= 5 && pupil_kernels::winograd::Fused::available());
+            winograd_k_vs_im2col(5, [n, c, h, w], o, (ph, pw), seed, 1e-4);
+        }
     }
 
     #[test]
     fn winograd_path_gradcheck() {
         use crate::autograd::{gradcheck, GradcheckOptions};
-        for (xs, pad) in [([2, 8, 5, 4], (1, 1)), ([1, 8, 3, 6], (0, 2))] {
-            let ws = [9, 8, 3, 3];
+        let five = pupil_kernels::winograd::Fused::available();
+        for (xs, k, pad) in [([2, 8, 5, 4], 3, (1, 1)), ([1, 8, 3, 6], 3, (0, 2)), ([2, 8, 6, 5], 5, (1, 2)), ([1, 8, 3, 7], 5, (4, 0))] {
+            if k == 5 && !five {
+                continue;
+            }
+            let ws = [9, 8, k, k];
             assert!(geometry(&xs, &ws, (1, 1), pad).unwrap().winograd().is_some());
             let inputs = [Tensor::rand_normal(&xs, 0.0, 1.0, 5), Tensor::rand_normal(&ws, 0.0, 1.0, 6), Tensor::rand_normal(&[9], 0.0, 1.0, 7)];
             let report = gradcheck(|_, v| conv2d(&v[0], &v[1], Some(&v[2]), (1, 1), pad), &inputs, &GradcheckOptions::default()).unwrap();
@@ -345,14 +367,22 @@ mod tests {
     }
 
     #[test]
-    fn winograd_only_for_3x3_stride_1_with_enough_channels() {
+    fn winograd_only_for_3x3_or_5x5_stride_1_with_enough_channels() {
         let wino = |xs: [usize; 4], ws: [usize; 4], s, p| geometry(&xs, &ws, s, p).unwrap().winograd().is_some();
         assert!(wino([1, 8, 6, 6], [8, 8, 3, 3], (1, 1), (1, 1)));
         assert!(!wino([1, 7, 6, 6], [8, 7, 3, 3], (1, 1), (1, 1)));
         assert!(!wino([1, 8, 6, 6], [4, 8, 3, 3], (1, 1), (1, 1)));
         assert!(!wino([1, 8, 6, 6], [8, 8, 3, 3], (2, 1), (1, 1)));
-        assert!(!wino([1, 8, 6, 6], [8, 8, 5, 5], (1, 1), (1, 1)));
         assert!(!wino([1, 8, 6, 6], [8, 8, 3, 3], (1, 1), (3, 1)));
+        // 5x5 only with the fused AVX-512 kernel, padding at most 4
+        let five = pupil_kernels::winograd::Fused::available();
+        assert_eq!(wino([1, 8, 6, 6], [8, 8, 5, 5], (1, 1), (1, 1)), five);
+        assert_eq!(wino([1, 8, 6, 6], [8, 8, 5, 5], (1, 1), (4, 4)), five);
+        assert!(!wino([1, 8, 6, 6], [8, 8, 5, 5], (1, 1), (5, 0)));
+        assert!(!wino([1, 8, 6, 6], [8, 8, 5, 5], (2, 2), (1, 1)));
+        assert!(!wino([1, 1, 6, 6], [8, 1, 5, 5], (1, 1), (1, 1)));
+        assert!(!wino([1, 8, 6, 6], [8, 8, 5, 3], (1, 1), (1, 1)));
+        assert!(!wino([1, 8, 9, 9], [8, 8, 7, 7], (1, 1), (1, 1)));
     }
 
     #[test]
