@@ -48,6 +48,8 @@ macro_rules! by_alpha {
 }
 
 /// Transformed filters packed for the fused kernel: `U[t]` as MR-row micro-panels, `[α²][Opad][C]`.
+/// The panels come from and go back to the buffer pool (`crate::alloc`): a 128 -> 256 layer's
+/// are 2 MiB, packed twice a training step.
 #[derive(Clone, Debug)]
 pub struct Fused {
     o: usize,
@@ -55,6 +57,12 @@ pub struct Fused {
     r: usize,
     opad: usize,
     a: Vec<f32>,
+}
+
+impl Drop for Fused {
+    fn drop(&mut self) {
+        crate::alloc::recycle(std::mem::take(&mut self.a));
+    }
 }
 
 impl Fused {
@@ -75,7 +83,7 @@ impl Fused {
         let (o, c, p) = (g.o, g.c, g.points());
         assert!(u.len() >= g.filter_len(), "winograd Fused::new: filters shorter than {p}x{o}x{c}");
         let opad = o.div_ceil(MR) * MR;
-        let mut a = vec![0.0f32; p * opad * c];
+        let mut a = crate::alloc::zeroed(p * opad * c);
         for (t, dst) in a.chunks_exact_mut(opad * c.max(1)).enumerate().take(p) {
             // SAFETY: reads the `o x c` row-major block `u[t]`, writes `opad·c` floats of `dst`, as
             // `pack_a` requires; the plain packer needs no particular ISA.

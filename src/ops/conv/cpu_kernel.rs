@@ -16,6 +16,7 @@
 //! adjoint transforms in the same fixed chunks. Where the CPU has AVX-512, 5x5 stride-1
 //! convolutions take F(2x2, 5x5) the same way (fused kernel only).
 
+use pupil_kernels::alloc::{recycle, zeroed};
 use pupil_kernels::winograd::{self, Wino};
 use pupil_kernels::{buffer, col2im, im2col, Patches};
 use rayon::prelude::*;
@@ -29,6 +30,11 @@ const MAX_GROUP: usize = 8;
 const CHUNK_IMAGES: usize = 8;
 /// Fewest input and output channels for which a 3x3 stride-1 convolution takes Winograd.
 const MIN_WINOGRAD_CHANNELS: usize = 8;
+/// `dU` (floats) from which the Winograd filter gradient splits a batch into at most
+/// [`LARGE_DU_CHUNKS`] chunks (1 MiB).
+const LARGE_DU_FLOATS: usize = 1 << 18;
+/// Chunks of a batch for a large `dU`: enough for two threads to share evenly.
+const LARGE_DU_CHUNKS: usize = 4;
 /// Tiles (GEMM columns) a Winograd group should have at least. Small enough that the group's
 /// transformed input and products stay near L2 (measured: 1 image of 22x22, 121 tiles, runs
 /// faster per image than 2; 4 images of 10x10 faster than 8).
@@ -162,9 +168,11 @@ impl Post<'_> {
 pub(crate) fn forward(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32]>, post: Option<&Post>) -> Vec<f32> {
     match g.winograd() {
         Some(wg) => {
-            let mut u = vec![0.0; wg.filter_len()];
+            let mut u = buffer(wg.filter_len()); // written in full
             winograd::filter_transform(&wg, wt, &mut u);
-            winograd_run(&wg, g.n, x, &u, bias, post)
+            let y = winograd_run(&wg, g.n, x, &u, bias, post);
+            recycle(u);
+            y
         }
         None => forward_im2col(g, x, wt, bias, post),
     }
@@ -282,9 +290,11 @@ pub(crate) fn backward(g: &Geom, x: &[f32], wt: &[f32], dy: &[f32], need: [bool;
     };
     let dx = need[0].then(|| {
         let d = wg.input_grad();
-        let mut u = vec![0.0; d.filter_len()];
+        let mut u = buffer(d.filter_len()); // written in full
         winograd::filter_transform_flipped(&wg, wt, &mut u);
-        winograd_run(&d, g.n, dy, &u, None, None)
+        let dx = winograd_run(&d, g.n, dy, &u, None, None);
+        recycle(u);
+        dx
     });
     let dw = (need[1] && winograd::filter_grad::available()).then(|| winograd_dw(&wg, g.n, x, dy));
     let rest = backward_im2col(g, x, wt, dy, [false, need[1] && dw.is_none(), need[2]]);
@@ -293,16 +303,19 @@ pub(crate) fn backward(g: &Geom, x: &[f32], wt: &[f32], dy: &[f32], need: [bool;
 
 /// `dW` by the Winograd transforms: images in groups of about [`WINOGRAD_COLS`] tiles, groups
 /// summed in order within chunks of [`CHUNK_IMAGES`] images, chunks in parallel and then added
-/// in chunk order, so the bits do not depend on the thread count.
+/// in chunk order, so the bits do not depend on the thread count. When `dU` is large
+/// ([`LARGE_DU_FLOATS`]: alexnet-bn's 128 -> 256, 2 MiB) the batch goes in at most
+/// [`LARGE_DU_CHUNKS`] chunks instead: each chunk's partial `dU` is zeroed, written and added
+/// up on one thread, which cost more than the parallelism it bought.
 fn winograd_dw(wg: &Wino, n: usize, x: &[f32], dy: &[f32]) -> Vec<f32> {
     use winograd::filter_grad;
     let (in_len, out_len, du_len) = (wg.c * wg.h * wg.w, wg.o * wg.oh * wg.ow, wg.filter_len());
     let gs = WINOGRAD_COLS.div_ceil(wg.tiles_per_image().max(1)).clamp(1, MAX_GROUP);
-    let cs = gs * (CHUNK_IMAGES / gs).max(1);
+    let cs = if du_len >= LARGE_DU_FLOATS { gs * n.div_ceil(gs).div_ceil(LARGE_DU_CHUNKS).max(1) } else { gs * (CHUNK_IMAGES / gs).max(1) };
     let parts: Vec<Vec<f32>> = (0..n.div_ceil(cs))
         .into_par_iter()
         .map(|ci| {
-            let mut du = vec![0.0f32; du_len];
+            let mut du = zeroed(du_len);
             let (c0, c1) = (ci * cs, ((ci + 1) * cs).min(n));
             for n0 in (c0..c1).step_by(gs) {
                 let gn = gs.min(c1 - n0);
@@ -313,12 +326,14 @@ fn winograd_dw(wg: &Wino, n: usize, x: &[f32], dy: &[f32]) -> Vec<f32> {
         })
         .collect();
     let mut it = parts.into_iter();
-    let mut du = it.next().unwrap_or_else(|| vec![0.0; du_len]);
+    let mut du = it.next().unwrap_or_else(|| zeroed(du_len));
     for part in it {
         du.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
+        recycle(part);
     }
-    let mut dw = vec![0.0f32; wg.weight_len()];
+    let mut dw = buffer(wg.weight_len()); // written in full
     filter_grad::finish(wg, &du, &mut dw);
+    recycle(du);
     dw
 }
 
