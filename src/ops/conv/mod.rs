@@ -345,7 +345,10 @@ mod tests {
         #[test]
         fn winograd_5x5_matches_im2col(n in 1usize..4, c in 8usize..13, o in 8usize..13, h in 1usize..14, w in 1usize..14,
                                        ph in 0usize..5, pw in 0usize..5, seed in 0u64..1000) {
-            proptest::prop_assume!(h + 2 * ph >= 5 && w + 2 * pw >= 5 && pupil_kernels::winograd::Fused::available());
+            if !pupil_kernels::winograd::Fused::available() {
+                return Ok(()); // 5x5 takes Winograd only with AVX-512
+            }
+            proptest::prop_assume!(h + 2 * ph >= 5 && w + 2 * pw >= 5);
             winograd_k_vs_im2col(5, [n, c, h, w], o, (ph, pw), seed, 1e-4);
         }
     }
