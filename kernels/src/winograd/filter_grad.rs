@@ -86,7 +86,11 @@ pub fn accumulate(g: &Wino, gn: usize, x: &[f32], dy: &[f32], du: &mut [f32], sc
                 } else {
                     super::fused::input_segments(g, x, &segs, v, ld);
                 }
-                super::fused::output_adjoint_segments(g, dy, &segs, dm, ld);
+                if super::adjoint::gathers(g, gn) {
+                    super::adjoint::output_adjoint_gathered(g, dy, b0, nb, dm, ld);
+                } else {
+                    super::adjoint::output_adjoint_segments(g, dy, &segs, dm, ld);
+                }
             }
         }
         for t in 0..p {

@@ -36,17 +36,6 @@ const NB: usize = avx512::NR;
 /// Rows of a packed filter panel: the micro-kernel's MR.
 const MR: usize = avx512::MR;
 
-/// Calls the generic `$f::<α>` that matches the kernel size `$g.r`.
-macro_rules! by_alpha {
-    ($g:expr, $f:ident($($arg:expr),*)) => {
-        match $g.r {
-            3 => $f::<4>($($arg),*),
-            5 => $f::<6>($($arg),*),
-            r => unreachable!("Winograd F(2x2, {r}x{r}) is not implemented"),
-        }
-    };
-}
-
 /// Transformed filters packed for the fused kernel: `U[t]` as MR-row micro-panels, `[α²][Opad][C]`.
 /// The panels come from and go back to the buffer pool (`crate::alloc`): a 128 -> 256 layer's
 /// are 2 MiB, packed twice a training step.
@@ -495,59 +484,6 @@ unsafe fn output<const A: usize>(g: &Wino, m: &[f32], opad: usize, segs: &[Segme
                 unsafe {
                     _mm512_mask_storeu_ps(row, mask_lo, _mm512_permutex2var_ps(left, lo_idx, right));
                     _mm512_mask_storeu_ps(row.wrapping_add(16), mask_hi, _mm512_permutex2var_ps(left, hi_idx, right));
-                }
-            }
-        }
-    }
-}
-
-/// Writes `dM = A·dY·Aᵀ` of the segments' tiles (the adjoint of the output transform), every
-/// output channel, into columns `j0..j0 + n` of `dm: [α²][o][ld]`; clipped outputs count as 0.
-///
-/// # Safety
-/// The CPU supports AVX-512F; every segment ends at or before column `ld`.
-pub(super) unsafe fn output_adjoint_segments(g: &Wino, dy: &[f32], segs: &[Segment], dm: &mut [f32], ld: usize) {
-    // SAFETY: the caller's contract.
-    unsafe { by_alpha!(g, output_adjoint(g, dy, segs, dm, ld)) }
-}
-
-/// [`output_adjoint_segments`] for `α = A`.
-///
-/// # Safety
-/// As [`output_adjoint_segments`].
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn output_adjoint<const A: usize>(g: &Wino, dy: &[f32], segs: &[Segment], dm: &mut [f32], ld: usize) {
-    let (o, oh, ow) = (g.o, g.oh, g.ow);
-    let (even, odd) = evens_odds();
-    // nested loops: a flat_map over (channel, segment) pairs did not compile to plain loops
-    // (its iterator was 4% of a filter gradient in perf)
-    for oc in 0..o {
-        for s in segs {
-            let x0 = 2 * s.tx0;
-            let cols = (ow - x0).min(2 * s.n) as isize;
-            let (mask_lo, mask_hi) = (lanes(0, cols, 16), lanes(16, cols, 16));
-            let store = ((1u32 << s.n) - 1) as u16;
-            let oy = 2 * s.ty;
-            let plane = &dy[(s.img * o + oc) * oh * ow..(s.img * o + oc + 1) * oh * ow];
-            // [left, right] output columns of the tile's top and bottom rows, over the tiles
-            let mut r = [[_mm512_setzero_ps(); 2]; 2];
-            for (dyr, rr) in r.iter_mut().enumerate() {
-                if oy + dyr >= oh {
-                    break;
-                }
-                let row = plane[(oy + dyr) * ow + x0..].as_ptr();
-                // SAFETY: the masks keep columns below `ow` and the segment's end, inside the row.
-                let (a, b) = unsafe { (_mm512_maskz_loadu_ps(mask_lo, row), _mm512_maskz_loadu_ps(mask_hi, row.wrapping_add(16))) };
-                *rr = [_mm512_permutex2var_ps(a, even, b), _mm512_permutex2var_ps(a, odd, b)];
-            }
-            // A·dY down the two columns, then (·)·Aᵀ along each of the α rows
-            let (left, right) = (at_adjoint::<A>([r[0][0], r[1][0]]), at_adjoint::<A>([r[0][1], r[1][1]]));
-            for i in 0..A {
-                for (j, v) in at_adjoint::<A>([left[i], right[i]]).into_iter().enumerate() {
-                    let dst = &mut dm[((i * A + j) * o + oc) * ld + s.j0..];
-                    debug_assert!(dst.len() >= s.n && s.j0 + s.n <= ld);
-                    // SAFETY: the store mask keeps the first `n` lanes, inside the row (`j0 + n <= ld`).
-                    unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), store, v) };
                 }
             }
         }

@@ -50,6 +50,20 @@
 
 mod transform;
 
+/// Calls the generic `$f::<α>` that matches the kernel size `$g.r` (`fused.rs`, `adjoint.rs`).
+#[cfg(target_arch = "x86_64")]
+macro_rules! by_alpha {
+    ($g:expr, $f:ident($($arg:expr),*)) => {
+        match $g.r {
+            3 => $f::<4>($($arg),*),
+            5 => $f::<6>($($arg),*),
+            r => unreachable!("Winograd F(2x2, {r}x{r}) is not implemented"),
+        }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+mod adjoint;
 #[cfg(target_arch = "x86_64")]
 mod fused;
 /// Without x86-64 there is no fused kernel: [`Fused::new`] is always None.

@@ -274,6 +274,37 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// The gathering output adjoint (tile rows narrower than 16) writes the same bits as the
+    /// one that works row by row, for any block of tiles, clipped outputs included.
+    #[test]
+    fn gathered_output_adjoint_equals_the_row_one(r5 in any::<bool>(), o in 1usize..5, h in 1usize..14, w in 1usize..26, ph in 0usize..5, pw in 0usize..5, n in 1usize..4, first in 0usize..40, nb in 1usize..33, seed in 0u32..1000) {
+        if !Fused::available() {
+            return Ok(()); // (rejecting every case would fail the test on a CPU without AVX-512)
+        }
+        let r = if r5 { 5 } else { 3 };
+        prop_assume!(ph < r && pw < r && h + 2 * ph >= r && w + 2 * pw >= r);
+        let g = Wino::new(r, 1, h, w, o, ph, pw).unwrap();
+        prop_assume!(adjoint::can_gather(&g, n));
+        let total = n * g.tiles_per_image();
+        let b0 = first % total;
+        let nb = nb.min(total - b0);
+        let dy = data(n * o * g.oh * g.ow, seed);
+        let (mut rows, mut gathered) = (vec![f32::NAN; g.points() * o * 32], vec![f32::NAN; g.points() * o * 32]);
+        let mut segs = vec![];
+        fused::segments(&g, b0, nb, |s| segs.push(s));
+        // SAFETY: the CPU has AVX-512 (checked above); the blocks end at column nb <= 32.
+        unsafe {
+            adjoint::output_adjoint_segments(&g, &dy, &segs, &mut rows, 32);
+            adjoint::output_adjoint_gathered(&g, &dy, b0, nb, &mut gathered, 32);
+        }
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        prop_assert_eq!(bits(&rows), bits(&gathered));
+    }
+}
+
 /// Direct `dw[o][c][u][v] = Σ dy[n][o][i][j]·x[n][c][i+u-ph][j+v-pw]` in f64.
 fn direct_dw(g: &Wino, n: usize, x: &[f32], dy: &[f32]) -> Vec<f64> {
     let mut dw = vec![0.0f64; g.weight_len()];
