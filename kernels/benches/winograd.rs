@@ -1,10 +1,10 @@
-//! Criterion benchmark: one group of images through Winograd F(2x2, 3x3) — `winograd::conv3x3`
-//! (input transform, 16 GEMMs, output transform over the whole group), `winograd::conv_fused`
+//! Criterion benchmark: one group of images through Winograd F(2x2, r x r) — `winograd::conv3x3`
+//! (3x3 only: input transform, 16 GEMMs, output transform over the whole group), `winograd::conv_fused`
 //! (the same per block of 32 tiles, AVX-512 only) and the filter gradient
 //! (`winograd::filter_grad`) — against im2col + one GEMM (`im2col` + `sgemm`, the path conv2d
 //! takes otherwise), serial, on the seed models' 3x3 layers and alexnet-bn's 5x5 one (F(2x2, 5x5),
 //! fused kernel only) with the group sizes conv2d uses. Throughput in the direct convolution's FLOPs
-//! (`2·gn·O·oh·ow·C·9`), so Winograd can show more than the FMA peak.
+//! (`2·gn·O·oh·ow·C·r²`), so Winograd can show more than the FMA peak.
 //!
 //! Timed in CPU time of the benchmarking thread (`CLOCK_THREAD_CPUTIME_ID`), not wall time:
 //! the kernels are serial, and on a shared machine wall time mostly measures the other load.

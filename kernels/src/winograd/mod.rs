@@ -26,8 +26,8 @@
 //!           | 0  1 -1  2 -2  1 |
 //! ```
 //!
-//! (the 5x5 matrices are the Toom-Cook construction on those points, derived exactly and checked
-//! by the test `matrices_compute_the_correlation`). The sum over `c` at each of the `α²`
+//! (the 5x5 matrices are the Toom-Cook construction on those points, derived exactly; the test
+//! `one_d_transforms_compute_the_correlation` checks the code's `Bᵀ`, `Aᵀ` and `A` against `G`). The sum over `c` at each of the `α²`
 //! positions `t = (i, j)` of the transformed tile is a matrix product over all tiles at once:
 //!
 //! ```text
@@ -41,8 +41,9 @@
 //!
 //! Accuracy: F(2x2, 3x3)'s `Bᵀ` and `Aᵀ` hold only 0 and ±1 and `G` only 0, ±½ and 1, so its
 //! error against im2col + GEMM stays at the f32 rounding of sums (tests: under 1e-5 of the
-//! output's scale). F(2x2, 5x5)'s matrices hold 2s, 4s and 5s and its `G` is rounded to f32, so
-//! it loses about an order of magnitude (tests: under 1e-4, and 1e-5 on the seed layer's shape
+//! output's scale). F(2x2, 5x5)'s matrices hold 2s, 4s and 5s and its `G` thirds and sixths
+//! (the transformed filters are computed in f64 and rounded to f32 once), so it loses about an
+//! order of magnitude (tests: under 1e-4, and 1e-5 on the seed layer's shape
 //! is not promised).
 //!
 //! The input gradient of a stride-1 convolution is again one ([`filter_transform_flipped`]):

@@ -162,8 +162,61 @@ fn fused_seed_shapes_within_1e_5() {
     }
 }
 
-/// alexnet-bn's 5x5 layer (32 -> 64 on 22x22, no padding), its input gradient (64 -> 32 on
-/// 18x18, padding 4) and two edge shapes: forward, `dX` and `dW` within [`TOL_5X5`].
+/// The AVX-512 1-D transforms with `G`: `Aᵀ·[(G·g) ⊙ (Bᵀ·d)]` is the correlation
+/// `y_i = Σ_k g_k·d_{i+k}` (i = 0, 1) for random `d` and `g`, 3x3 and 5x5, lane by lane; and
+/// `at_adjoint` is the transpose of `at`: `<at(m), y> = <m, at_adjoint(y)>`.
+#[test]
+fn one_d_transforms_compute_the_correlation() {
+    if !Fused::available() {
+        return;
+    }
+    // SAFETY: the CPU has AVX-512 (checked above).
+    unsafe { check_one_d::<4>(3) };
+    // SAFETY: as above.
+    unsafe { check_one_d::<6>(5) };
+}
+
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn check_one_d<const A: usize>(r: usize) {
+    use std::arch::x86_64::*;
+    let gm = g_matrix(r);
+    for seed in 0..20 {
+        let (d, g) = (data(A * 16, seed), data(r * 16, seed + 100));
+        // lane l holds the l-th random vector
+        let vec_of = |vals: &[f32], i: usize, n: usize| -> __m512 {
+            let lanes: [f32; 16] = std::array::from_fn(|l| vals[l * n + i]);
+            // SAFETY: an unaligned load of a local array of 16 floats.
+            unsafe { _mm512_loadu_ps(lanes.as_ptr()) }
+        };
+        let v = fused::bt::<A>(std::array::from_fn(|i| vec_of(&d, i, A)));
+        let u: [__m512; A] = std::array::from_fn(|t| {
+            let lanes: [f32; 16] = std::array::from_fn(|l| (0..r).map(|k| gm[t * r + k] * g[l * r + k] as f64).sum::<f64>() as f32);
+            // SAFETY: as above.
+            unsafe { _mm512_loadu_ps(lanes.as_ptr()) }
+        });
+        let y = fused::at::<A>(std::array::from_fn(|t| _mm512_mul_ps(u[t], v[t])));
+        let (mut y0, mut y1) = ([0.0f32; 16], [0.0f32; 16]);
+        // SAFETY: unaligned stores into local arrays of 16 floats.
+        unsafe { (_mm512_storeu_ps(y0.as_mut_ptr(), y[0]), _mm512_storeu_ps(y1.as_mut_ptr(), y[1])) };
+        for l in 0..16 {
+            for (i, yi) in [y0[l], y1[l]].into_iter().enumerate() {
+                let want: f64 = (0..r).map(|k| g[l * r + k] as f64 * d[l * A + i + k] as f64).sum();
+                assert!((yi as f64 - want).abs() < 1e-5, "r = {r}, lane {l}, y{i} = {yi}, want {want}");
+            }
+        }
+        // <at(m), y> = <m, at_adjoint(y)>
+        let m: [__m512; A] = std::array::from_fn(|i| vec_of(&d, i, A));
+        let yy = [vec_of(&g, 0, r), vec_of(&g, 1, r)];
+        let (am, ay) = (fused::at::<A>(m), fused::at_adjoint::<A>(yy));
+        let dot = |a: &[__m512], b: &[__m512]| -> f32 { a.iter().zip(b).map(|(&a, &b)| _mm512_reduce_add_ps(_mm512_mul_ps(a, b))).sum() };
+        let (lhs, rhs) = (dot(&am, &yy), dot(&m, &ay));
+        assert!((lhs - rhs).abs() < 1e-4 * (1.0 + lhs.abs()), "r = {r}: <at m, y> = {lhs}, <m, at_adjoint y> = {rhs}");
+    }
+}
+
+/// alexnet-bn's 5x5 layer (32 -> 64 on 22x22, no padding), the geometry of its input gradient
+/// (64 -> 32 on 18x18, padding 4, here run as a plain convolution) and two edge shapes: forward
+/// and `dW` within [`TOL_5X5`] (`dX` through the flipped filters: the adjoint proptest).
 #[test]
 fn fused_5x5_seed_shapes() {
     if !Fused::available() {

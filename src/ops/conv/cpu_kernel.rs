@@ -12,8 +12,9 @@
 //!
 //! 3x3 stride-1 convolutions with enough channels ([`Geom::winograd`]) take Winograd
 //! F(2x2, 3x3) instead (`pupil_kernels::winograd`): the forward pass and `dX` (a convolution
-//! with the flipped filters), fused per block of tiles where the CPU has AVX-512, and `dW` by the
-//! adjoint transforms in the same fixed chunks. Where the CPU has AVX-512, 5x5 stride-1
+//! with the flipped filters, padding `r - 1 - p`), fused per block of tiles where the CPU has
+//! AVX-512, and `dW` by the adjoint transforms in fixed chunks (8 images, or at most 4 chunks a
+//! batch when `dU` is large: [`winograd_dw`]). Where the CPU has AVX-512, 5x5 stride-1
 //! convolutions take F(2x2, 5x5) the same way (fused kernel only).
 
 use pupil_kernels::alloc::{recycle, zeroed};
