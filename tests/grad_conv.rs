@@ -80,12 +80,16 @@ fn conv_run(threads: usize, xs: &[usize], ws: &[usize], stride: (usize, usize), 
 
 #[test]
 fn conv2d_is_bit_identical_on_1_and_2_threads() {
-    // small maps (several images per GEMM), large maps (one per GEMM), strided
+    // small maps (several images per GEMM), large maps (one per GEMM), strided; Winograd 5x5
+    // (AVX-512; im2col elsewhere) with a blocked filter gradient, and Winograd 3x3 with a large
+    // dU (128 -> 128: the batch in at most 4 chunks)
     #[allow(clippy::type_complexity)]
-    let cases: [(&[usize], &[usize], (usize, usize), (usize, usize)); 3] = [
+    let cases: [(&[usize], &[usize], (usize, usize), (usize, usize)); 5] = [
         (&[37, 8, 10, 10], &[16, 8, 3, 3], (1, 1), (1, 1)),
         (&[37, 1, 30, 30], &[8, 1, 5, 5], (1, 1), (0, 0)),
         (&[37, 4, 13, 11], &[6, 4, 3, 2], (2, 1), (1, 0)),
+        (&[37, 24, 15, 13], &[40, 24, 5, 5], (1, 1), (2, 1)),
+        (&[37, 128, 6, 6], &[128, 128, 3, 3], (1, 1), (1, 1)),
     ];
     for (xs, ws, s, p) in cases {
         let one = conv_run(1, xs, ws, s, p);
