@@ -104,22 +104,41 @@ pub fn accumulate(g: &Wino, gn: usize, x: &[f32], dy: &[f32], du: &mut [f32], sc
 /// `dw[o][c] = Gᵀ·du[·][o][c]·G` for `du: [α²][o][c]` into `dw: [o][c][r][r]` (in f64, rounded
 /// once), `G` the geometry's (see the module docs of [`super`]).
 pub fn finish(g: &Wino, du: &[f32], dw: &mut [f32]) {
-    let (o, c, r, al) = (g.o, g.c, g.r, g.alpha());
+    let (o, c, r) = (g.o, g.c, g.r);
     assert!(du.len() >= g.filter_len() && dw.len() >= g.weight_len(), "winograd filter_grad::finish: slices too short for {o}x{c}x{r}x{r}");
-    let gm = g_matrix(r);
-    let mut t = [0.0f64; 30]; // Gᵀ·dU: r x α
+    match r {
+        3 => finish_k::<3, 4>(g_matrix(3), o, c, du, dw),
+        5 => finish_k::<5, 6>(g_matrix(5), o, c, du, dw),
+        _ => unreachable!("Winograd F(2x2, {r}x{r}) is not implemented"),
+    }
+}
+
+/// [`finish`] for `r = R`, `α = A`, with fixed loop bounds (dynamic ones made it 2% of a
+/// batch-32 training step).
+fn finish_k<const R: usize, const A: usize>(gm: &[f64], o: usize, c: usize, du: &[f32], dw: &mut [f32]) {
+    let gm: &[f64] = &gm[..A * R];
     for oc in 0..o {
         for ci in 0..c {
-            let d = |i: usize, j: usize| du[((i * al + j) * o + oc) * c + ci] as f64;
-            for u in 0..r {
-                for j in 0..al {
-                    t[u * al + j] = (0..al).map(|i| gm[i * r + u] * d(i, j)).sum();
+            let d = |i: usize, j: usize| du[((i * A + j) * o + oc) * c + ci] as f64;
+            // t = Gᵀ·dU: r x α
+            let mut t = [[0.0f64; A]; R];
+            for (u, tu) in t.iter_mut().enumerate() {
+                for (j, tuj) in tu.iter_mut().enumerate() {
+                    let mut acc = 0.0;
+                    for i in 0..A {
+                        acc += gm[i * R + u] * d(i, j);
+                    }
+                    *tuj = acc;
                 }
             }
-            let out = &mut dw[(oc * c + ci) * r * r..(oc * c + ci + 1) * r * r];
-            for u in 0..r {
-                for v in 0..r {
-                    out[u * r + v] = (0..al).map(|j| t[u * al + j] * gm[j * r + v]).sum::<f64>() as f32;
+            let out = &mut dw[(oc * c + ci) * R * R..(oc * c + ci + 1) * R * R];
+            for (u, tu) in t.iter().enumerate() {
+                for v in 0..R {
+                    let mut acc = 0.0;
+                    for (j, &tuj) in tu.iter().enumerate() {
+                        acc += tuj * gm[j * R + v];
+                    }
+                    out[u * R + v] = acc as f32;
                 }
             }
         }
