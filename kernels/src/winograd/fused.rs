@@ -72,7 +72,7 @@ impl Fused {
         let (o, c, p) = (g.o, g.c, g.points());
         assert!(u.len() >= g.filter_len(), "winograd Fused::new: filters shorter than {p}x{o}x{c}");
         let opad = o.div_ceil(MR) * MR;
-        let mut a = crate::alloc::zeroed(p * opad * c);
+        let mut a = crate::alloc::buffer(p * opad * c); // written in full: pack_a zero-pads the rows past o
         for (t, dst) in a.chunks_exact_mut(opad * c.max(1)).enumerate().take(p) {
             // SAFETY: reads the `o x c` row-major block `u[t]`, writes `opad·c` floats of `dst`, as
             // `pack_a` requires; the plain packer needs no particular ISA.

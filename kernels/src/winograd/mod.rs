@@ -27,8 +27,9 @@
 //! ```
 //!
 //! (the 5x5 matrices are the Toom-Cook construction on those points, derived exactly; the test
-//! `one_d_transforms_compute_the_correlation` checks the code's `Bᵀ`, `Aᵀ` and `A` against `G`). The sum over `c` at each of the `α²`
-//! positions `t = (i, j)` of the transformed tile is a matrix product over all tiles at once:
+//! `one_d_transforms_compute_the_correlation` checks the code's `Bᵀ`, `Aᵀ` and `A` against
+//! `G`). The sum over `c` at each of the `α²` positions `t = (i, j)` of the transformed tile is
+//! a matrix product over all tiles at once:
 //!
 //! ```text
 //! U[t] = (G·g·Gᵀ)[t] as [O] x [C]     V[t] = (Bᵀ·d·B)[t] as [C] x [tiles]
