@@ -95,6 +95,19 @@ impl Conv2d {
         ops::conv2d_bn_relu(x, &w, Some(&b), self.stride, (t + pad, l + pad), bn, relu).map(Some)
     }
 
+    /// This layer (its own activation a ReLU, or ignored) and the max pool `pool` after it as
+    /// one op ([`ops::conv2d_relu_max_pool`]: the values and gradients of the two layers). None
+    /// when the layer's "same" padding is not the same on both sides.
+    pub(crate) fn forward_relu_max_pool(&self, x: &Var, pool: ops::MaxPoolArgs) -> Result<Option<Var>> {
+        let [t, b, l, r] = self.padding_of(x);
+        if t != b || l != r {
+            return Ok(None);
+        }
+        let g = x.graph().clone();
+        let (w, bias) = (g.param(&self.weight), g.param(&self.bias));
+        ops::conv2d_relu_max_pool(x, &w, Some(&bias), self.stride, (t, l), pool).map(Some)
+    }
+
     /// The convolution and bias, before the layer's activation.
     pub(crate) fn forward_linear(&self, x: &Var) -> Result<Var> {
         let g = x.graph().clone();

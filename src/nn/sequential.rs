@@ -231,12 +231,12 @@ impl Sequential {
         Ok(conv.forward_fused(x, pad, bn, relu)?.map(|y| (y, next - i)))
     }
 
-    /// On a recording graph, from layer `i` on: a ReLU (a convolution's own activation, or a
-    /// ReLU layer) followed by a max pool (after a zero padding folded into it, or not) run as
-    /// the convolution without its activation and [`ops::max_pool2d_relu`]: the same values
-    /// and gradients, without the ReLU's pass over the larger tensor or keeping its output for
-    /// the backward pass. With the number of layers it took; None if layer `i` does not
-    /// start such a pair.
+    /// From layer `i` on: a ReLU (a convolution's own activation, or a ReLU layer) followed by
+    /// a max pool (after a zero padding folded into it, or not) run as one op: with the
+    /// convolution, [`ops::conv2d_relu_max_pool`] (its output is pooled in cache, never
+    /// stored); after a ReLU layer, [`ops::max_pool2d_relu`]. The same values and gradients,
+    /// without the ReLU's pass over the larger tensor or keeping its output for the backward
+    /// pass. With the number of layers it took; None if layer `i` does not start such a pair.
     fn forward_relu_pool(&self, i: usize, x: &Var) -> Result<Option<(Var, usize)>> {
         #[cfg(test)]
         if tests::NO_RELU_POOL.with(|c| c.get()) {
@@ -257,6 +257,10 @@ impl Sequential {
             Some(l) => match l.downcast_ref::<Conv2d>() {
                 Some(c) if c.activation == Some(Act::Relu) => {
                     x.graph().scope(&self.names[i]);
+                    let args = ops::MaxPoolArgs { kernel: pool.kernel, stride: pool.stride, pad };
+                    if let Some(y) = c.forward_relu_max_pool(x, args)? {
+                        return Ok(Some((y, pool_at + 1 - i)));
+                    }
                     c.forward_linear(x)?
                 }
                 _ => return Ok(None),
@@ -268,17 +272,20 @@ impl Sequential {
     }
 
     /// Inference: the output before a final Softmax / LogSoftmax (the logits), in evaluation
-    /// mode (see [`Module::forward`]). A zero padding runs folded into the next layer; on a
-    /// graph that records nothing, a convolution with the batch norm and ReLU after it runs as
-    /// one op ([`Sequential::forward_fused`]; the same values); on a recording graph (saliency)
-    /// a ReLU followed by a max pool does (`forward_relu_pool`, [`ops::max_pool2d_relu`]; the same values
-    /// and gradients).
+    /// mode (see [`Module::forward`]). A zero padding runs folded into the next layer; a ReLU
+    /// followed by a max pool runs as one op (`forward_relu_pool`: [`ops::max_pool2d_relu`],
+    /// or with the convolution before it [`ops::conv2d_relu_max_pool`]; the same values and
+    /// gradients); elsewhere, on a graph that records nothing, a convolution with the batch
+    /// norm and ReLU after it runs as one op ([`Sequential::forward_fused`]; the same values).
     pub fn forward_logits(&self, x: &Var) -> Result<Var> {
         self.check_input(x)?;
         let mut y = x.clone();
         let mut i = 0;
         while i < self.layers.len() {
-            let fused = if y.graph().is_recording() { self.forward_relu_pool(i, &y)? } else { self.forward_fused(i, &y)? };
+            let fused = match self.forward_relu_pool(i, &y)? {
+                None if !y.graph().is_recording() => self.forward_fused(i, &y)?,
+                f => f,
+            };
             if let Some((out, used)) = fused {
                 y = out;
                 i += used;
@@ -489,7 +496,10 @@ mod tests {
                 (out, ops)
             };
             let ((fused, fops), (plain, pops)) = (run(true), run(false));
-            assert!(fops.contains(&"max_pool2d_relu") && !pops.contains(&"max_pool2d_relu"), "{name}: {fops:?}");
+            // keras-hw3 and small: a conv's own ReLU, the conv and pool as one op; alexnet-bn: a
+            // ReLU layer after a batch norm
+            let op = if name == "alexnet-bn" { "max_pool2d_relu" } else { "conv2d_relu_max_pool" };
+            assert!(fops.contains(&op) && !pops.contains(&op), "{name}: {fops:?}");
             let bits = |t: &Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             for (i, (a, b)) in fused.iter().zip(&plain).enumerate() {
                 assert!(a.shape() == b.shape() && bits(a) == bits(b), "{name}: output {i} differs");

@@ -19,7 +19,7 @@
 
 use pupil_kernels::alloc::{recycle, zeroed};
 use pupil_kernels::winograd::{self, Wino};
-use pupil_kernels::{buffer, col2im, im2col, Patches};
+use pupil_kernels::{buffer, col2im, im2col, Patches, Window, PADDED};
 use rayon::prelude::*;
 use std::cell::RefCell;
 
@@ -73,6 +73,15 @@ impl Geom {
     /// Images per forward GEMM.
     fn group(&self) -> usize {
         TARGET_COLS.div_ceil(self.p().max(1)).clamp(1, MAX_GROUP)
+    }
+    /// Scratch floats [`conv_group`] needs for `gn` images: the column matrix, and for a group
+    /// the GEMM's `[o] x [gn·p]` output.
+    fn group_scratch(&self, gn: usize) -> usize {
+        match gn {
+            1 if self.pointwise() => 0,
+            1 => self.k() * self.p(),
+            _ => (self.k() + self.o) * gn * self.p(),
+        }
     }
     /// Images per backward chunk: a multiple of the group size.
     fn chunk(&self) -> usize {
@@ -211,61 +220,99 @@ fn winograd_run(wg: &Wino, n: usize, x: &[f32], u: &[f32], bias: Option<&[f32]>,
 
 /// [`forward`] as im2col + GEMM, whatever the geometry.
 pub(crate) fn forward_im2col(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32]>, post: Option<&Post>) -> Vec<f32> {
-    let (k, p, gs) = (g.k(), g.p(), g.group());
+    let gs = g.group();
     let mut y = buffer(g.n * g.out_len()); // every output is written (GEMM with beta 0, or bias then beta 1)
     if y.is_empty() {
         return y;
     }
-    let groups = g.n.div_ceil(gs);
-    let par = groups == 1;
+    let par = g.n.div_ceil(gs) == 1;
     y.par_chunks_mut(gs * g.out_len()).enumerate().for_each(|(gi, yg)| {
-        let n0 = gi * gs;
         let gn = yg.len() / g.out_len();
-        let beta = if bias.is_some() { 1.0 } else { 0.0 };
-        if gn == 1 {
-            // one image: the GEMM writes straight into y, pre-filled with the bias
-            if let Some(b) = bias {
-                for (row, &bo) in yg.chunks_exact_mut(p).zip(b) {
-                    row.fill(bo);
-                }
-            }
-            let xi = &x[n0 * g.in_len()..(n0 + 1) * g.in_len()];
-            if g.pointwise() {
-                gemm(par, g.o, k, p, wt, k, 1, xi, p, 1, beta, yg, p);
-            } else {
-                with_scratch(k * p, |cols| {
-                    im2col(&g.pt, xi, cols, p, 0);
-                    gemm(par, g.o, k, p, wt, k, 1, cols, p, 1, beta, yg, p);
-                });
-            }
-            if let Some(post) = post {
-                post.apply(yg, g.o, p);
-            }
-            return;
-        }
-        let ld = gn * p;
-        with_scratch(k * ld + g.o * ld, |buf| {
-            let (cols, out) = buf.split_at_mut(k * ld);
-            for i in 0..gn {
-                let xi = &x[(n0 + i) * g.in_len()..(n0 + i + 1) * g.in_len()];
-                im2col(&g.pt, xi, cols, ld, i * p);
-            }
-            gemm(par, g.o, k, ld, wt, k, 1, cols, ld, 1, 0.0, out, ld);
-            for (i, yi) in yg.chunks_exact_mut(g.out_len()).enumerate() {
-                for (o, row) in yi.chunks_exact_mut(p).enumerate() {
-                    let src = &out[o * ld + i * p..o * ld + (i + 1) * p];
-                    match bias {
-                        Some(b) => row.iter_mut().zip(src).for_each(|(d, s)| *d = s + b[o]),
-                        None => row.copy_from_slice(src),
-                    }
-                    if let Some(post) = post {
-                        post.apply_row(o, row);
-                    }
-                }
-            }
-        });
+        with_scratch(g.group_scratch(gn), |buf| conv_group(g, x, wt, bias, post, gi * gs, par, buf, yg));
     });
     y
+}
+
+/// `relu(max_pool(conv(x, w) + b))` by im2col + GEMM, `win` the pool's window over one output
+/// plane (its zero padding virtual): each group of images is convolved into scratch and pooled
+/// from there while it is in cache, so the convolution's output never goes to memory. The
+/// same bits as [`forward_im2col`] followed by the ReLU'd max pool (`ops::max_pool2d_relu`).
+/// Returns the pooled `[n][o][poh][pow]` and, with `argmax`, each output's winner within its
+/// convolution plane (`pupil_kernels::PADDED` for a padding zero).
+pub(crate) fn forward_max_pool_relu(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32]>, win: &Window, argmax: bool) -> (Vec<f32>, Option<Vec<u32>>) {
+    let gs = g.group();
+    let (poh, pow) = win.out().expect("pool window checked by the caller");
+    let pooled = g.o * poh * pow;
+    let mut y = buffer(g.n * pooled); // every output is written by the pool
+    let mut arg = argmax.then(|| vec![0u32; y.len()]);
+    if y.is_empty() {
+        return (y, arg);
+    }
+    let par = g.n.div_ceil(gs) == 1;
+    let task = |gi: usize, yg: &mut [f32], ag: Option<&mut [u32]>| {
+        let gn = yg.len() / pooled;
+        let scratch = g.group_scratch(gn);
+        with_scratch(scratch + gn * g.out_len(), |buf| {
+            let (buf, conv) = buf.split_at_mut(scratch);
+            conv_group(g, x, wt, bias, None, gi * gs, par, buf, conv);
+            pupil_kernels::max_pool2d_padded(conv, gn * g.o, win, yg, ag);
+        });
+        yg.iter_mut().for_each(|v| *v = crate::ops::activation::relu_f(*v));
+    };
+    match arg.as_deref_mut() {
+        Some(a) => y.par_chunks_mut(gs * pooled).zip(a.par_chunks_mut(gs * pooled)).enumerate().for_each(|(gi, (yg, ag))| task(gi, yg, Some(ag))),
+        None => y.par_chunks_mut(gs * pooled).enumerate().for_each(|(gi, yg)| task(gi, yg, None)),
+    }
+    (y, arg)
+}
+
+/// The convolution of the `gn = yg.len() / out_len` images from `n0` into `yg`
+/// (`[gn][o][oh][ow]`), with the bias and then `post`; `buf` holds
+/// [`Geom::group_scratch`]`(gn)` floats (contents ignored). `par`: the GEMM uses every thread.
+#[allow(clippy::too_many_arguments)]
+fn conv_group(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32]>, post: Option<&Post>, n0: usize, par: bool, buf: &mut [f32], yg: &mut [f32]) {
+    let (k, p) = (g.k(), g.p());
+    let gn = yg.len() / g.out_len();
+    let beta = if bias.is_some() { 1.0 } else { 0.0 };
+    if gn == 1 {
+        // one image: the GEMM writes straight into y, pre-filled with the bias
+        if let Some(b) = bias {
+            for (row, &bo) in yg.chunks_exact_mut(p).zip(b) {
+                row.fill(bo);
+            }
+        }
+        let xi = &x[n0 * g.in_len()..(n0 + 1) * g.in_len()];
+        if g.pointwise() {
+            gemm(par, g.o, k, p, wt, k, 1, xi, p, 1, beta, yg, p);
+        } else {
+            let cols = &mut buf[..k * p];
+            im2col(&g.pt, xi, cols, p, 0);
+            gemm(par, g.o, k, p, wt, k, 1, cols, p, 1, beta, yg, p);
+        }
+        if let Some(post) = post {
+            post.apply(yg, g.o, p);
+        }
+        return;
+    }
+    let ld = gn * p;
+    let (cols, out) = buf[..(k + g.o) * ld].split_at_mut(k * ld);
+    for i in 0..gn {
+        let xi = &x[(n0 + i) * g.in_len()..(n0 + i + 1) * g.in_len()];
+        im2col(&g.pt, xi, cols, ld, i * p);
+    }
+    gemm(par, g.o, k, ld, wt, k, 1, cols, ld, 1, 0.0, out, ld);
+    for (i, yi) in yg.chunks_exact_mut(g.out_len()).enumerate() {
+        for (o, row) in yi.chunks_exact_mut(p).enumerate() {
+            let src = &out[o * ld + i * p..o * ld + (i + 1) * p];
+            match bias {
+                Some(b) => row.iter_mut().zip(src).for_each(|(d, s)| *d = s + b[o]),
+                None => row.copy_from_slice(src),
+            }
+            if let Some(post) = post {
+                post.apply_row(o, row);
+            }
+        }
+    }
 }
 
 /// Gradients of one conv2d call, each present when asked for.
@@ -287,7 +334,7 @@ struct Partial {
 /// `pupil_kernels::winograd::filter_grad`); the rest from [`backward_im2col`].
 pub(crate) fn backward(g: &Geom, x: &[f32], wt: &[f32], dy: &[f32], need: [bool; 3]) -> ConvGrads {
     let Some(wg) = g.winograd() else {
-        return backward_im2col(g, x, wt, dy, need);
+        return backward_im2col(g, x, wt, Dy::Dense(dy), need);
     };
     let dx = need[0].then(|| {
         let d = wg.input_grad();
@@ -298,7 +345,7 @@ pub(crate) fn backward(g: &Geom, x: &[f32], wt: &[f32], dy: &[f32], need: [bool;
         dx
     });
     let dw = (need[1] && winograd::filter_grad::available()).then(|| winograd_dw(&wg, g.n, x, dy));
-    let rest = backward_im2col(g, x, wt, dy, [false, need[1] && dw.is_none(), need[2]]);
+    let rest = backward_im2col(g, x, wt, Dy::Dense(dy), [false, need[1] && dw.is_none(), need[2]]);
     ConvGrads { dx, dw: dw.or(rest.dw), db: rest.db }
 }
 
@@ -338,8 +385,51 @@ fn winograd_dw(wg: &Wino, n: usize, x: &[f32], dy: &[f32]) -> Vec<f32> {
     dw
 }
 
+/// Where [`backward_im2col`] finds the gradient `dY` of the convolution's output.
+pub(crate) enum Dy<'a> {
+    /// `dY` itself, `[n][o][oh][ow]`.
+    Dense(&'a [f32]),
+    /// The convolution fed `relu(max_pool(·))` ([`forward_max_pool_relu`]): `dY` is rebuilt
+    /// per group of images, in cache, from that op's output gradient.
+    Pooled(PooledDy<'a>),
+}
+
+/// The gradient of `relu(max_pool(y))` and what its forward pass kept, per pooled plane of
+/// `plane = poh·pow` outputs: the values `yv`, the gradient `gy` and the argmax `arg` (an
+/// index into the convolution's output plane, or `PADDED`).
+pub(crate) struct PooledDy<'a> {
+    pub plane: usize,
+    pub yv: &'a [f32],
+    pub gy: &'a [f32],
+    pub arg: &'a [u32],
+}
+
+impl PooledDy<'_> {
+    /// `dY` of images `n0..n0 + gn` (`o` channels of `p` pixels) into `dym: [o][gn·p]`: each
+    /// pooled output's gradient goes to its window's winner if its value is positive (ReLU's
+    /// rule on the output), in output order, as `ops::max_pool2d_relu`'s backward adds them.
+    fn unpool(&self, o: usize, n0: usize, gn: usize, p: usize, dym: &mut [f32]) {
+        let ld = gn * p;
+        for i in 0..gn {
+            for c in 0..o {
+                let d = &mut dym[c * ld + i * p..c * ld + (i + 1) * p];
+                d.fill(0.0);
+                let at = ((n0 + i) * o + c) * self.plane;
+                let (yv, gy, arg) = (&self.yv[at..at + self.plane], &self.gy[at..at + self.plane], &self.arg[at..at + self.plane]);
+                for ((&y, &gv), &idx) in yv.iter().zip(gy).zip(arg) {
+                    // a masked gradient adds +0.0, which leaves every sum as it is (a sum that
+                    // starts at +0.0 is never -0.0), so skipping it gives the same bits
+                    if idx != PADDED && y > 0.0 {
+                        d[idx as usize] += gv;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// [`backward`] as im2col + GEMM (and col2im for `dX`), whatever the geometry.
-pub(crate) fn backward_im2col(g: &Geom, x: &[f32], wt: &[f32], dy: &[f32], need: [bool; 3]) -> ConvGrads {
+pub(crate) fn backward_im2col(g: &Geom, x: &[f32], wt: &[f32], dy: Dy, need: [bool; 3]) -> ConvGrads {
     let [need_dx, need_dw, need_db] = need;
     let (k, p, gs, cs) = (g.k(), g.p(), g.group(), g.chunk());
     let chunks = g.n.div_ceil(cs);
@@ -354,35 +444,49 @@ pub(crate) fn backward_im2col(g: &Geom, x: &[f32], wt: &[f32], dy: &[f32], need:
         for n0 in (c0..c1).step_by(gs) {
             let gn = gs.min(c1 - n0);
             let ld = gn * p;
-            let dyg = &dy[n0 * g.out_len()..(n0 + gn) * g.out_len()];
-            if need_db {
-                for dyi in dyg.chunks_exact(g.out_len()) {
+            if let (Dy::Dense(dy), false) = (&dy, need_dw || need_dx) {
+                // the bias alone: no copy of dY
+                for dyi in dy[n0 * g.out_len()..(n0 + gn) * g.out_len()].chunks_exact(g.out_len()) {
                     for (db, row) in part.db.iter_mut().zip(dyi.chunks_exact(p)) {
                         *db += sum(row);
                     }
                 }
-            }
-            if !need_dw && !need_dx {
                 continue;
             }
             let direct_x = gn == 1 && g.pointwise();
             let cols_len = if need_dw && !direct_x { k * ld } else { 0 };
-            let dy_len = if gn > 1 { g.o * ld } else { 0 };
+            let dy_len = if gn > 1 || matches!(dy, Dy::Pooled { .. }) { g.o * ld } else { 0 };
             let dcols_len = if need_dx && !direct_x { k * ld } else { 0 };
             with_scratch(cols_len + dy_len + dcols_len, |buf| {
                 let (cols, rest) = buf.split_at_mut(cols_len);
                 let (dyp, dcols) = rest.split_at_mut(dy_len);
                 // dY of the group as one [o] x [gn·p] matrix
-                let dym: &[f32] = if gn == 1 {
-                    dyg
-                } else {
-                    for (i, dyi) in dyg.chunks_exact(g.out_len()).enumerate() {
-                        for (o, row) in dyi.chunks_exact(p).enumerate() {
-                            dyp[o * ld + i * p..o * ld + (i + 1) * p].copy_from_slice(row);
+                let dym: &[f32] = match &dy {
+                    Dy::Dense(dy) if gn == 1 => &dy[n0 * g.out_len()..(n0 + 1) * g.out_len()],
+                    Dy::Dense(dy) => {
+                        for (i, dyi) in dy[n0 * g.out_len()..(n0 + gn) * g.out_len()].chunks_exact(g.out_len()).enumerate() {
+                            for (o, row) in dyi.chunks_exact(p).enumerate() {
+                                dyp[o * ld + i * p..o * ld + (i + 1) * p].copy_from_slice(row);
+                            }
+                        }
+                        dyp
+                    }
+                    Dy::Pooled(pool) => {
+                        pool.unpool(g.o, n0, gn, p, dyp);
+                        dyp
+                    }
+                };
+                if need_db {
+                    // image by image, as the sums of the rows of dY (the same order for any group)
+                    for i in 0..gn {
+                        for (o, db) in part.db.iter_mut().enumerate() {
+                            *db += sum(&dym[o * ld + i * p..o * ld + (i + 1) * p]);
                         }
                     }
-                    dyp
-                };
+                }
+                if !need_dw && !need_dx {
+                    return;
+                }
                 let xg = &x[n0 * g.in_len()..(n0 + gn) * g.in_len()];
                 if need_dw {
                     let colm: &[f32] = if direct_x {

@@ -32,6 +32,9 @@
 //! The loops live in `cpu_kernel.rs`.
 
 mod cpu_kernel;
+mod pool;
+
+pub use pool::{conv2d_relu_max_pool, MaxPoolArgs};
 
 use super::BatchNormState;
 use crate::autograd::Var;
@@ -313,7 +316,7 @@ mod tests {
         let dy = Tensor::rand_normal(&[g.n, o, g.pt.oh, g.pt.ow], 0.0, 1.0, seed + 3);
         let all = [true, true, true];
         let gr = cpu_kernel::backward(&g, x.data(), w.data(), dy.data(), all);
-        let gr_ref = cpu_kernel::backward_im2col(&g, x.data(), w.data(), dy.data(), all);
+        let gr_ref = cpu_kernel::backward_im2col(&g, x.data(), w.data(), cpu_kernel::Dy::Dense(dy.data()), all);
         let e = rel_err(gr.dx.as_ref().unwrap(), gr_ref.dx.as_ref().unwrap());
         assert!(e < tol, "dx {xs:?} -> {o}: relative error {e}");
         // dW by the Winograd transforms (AVX-512) sums the same products in another order

@@ -50,6 +50,11 @@ fn geometry(op: &'static str, xs: &[usize], kernel: (usize, usize), stride: (usi
     Ok(PoolGeom { planes: xs[0] * xs[1], win, oh, ow })
 }
 
+/// The window of a pooling call on input shape `xs` (checked as the pooling ops check it).
+pub(crate) fn window(op: &'static str, xs: &[usize], kernel: (usize, usize), stride: (usize, usize), pad: [usize; 4]) -> Result<Window> {
+    geometry(op, xs, kernel, stride, pad).map(|g| g.win)
+}
+
 /// Max pooling of `x: [N, C, H, W]` with window `kernel = (kh, kw)` and `stride = (sh, sw)`,
 /// no padding; gives `[N, C, oh, ow]` (see the module docs).
 ///
