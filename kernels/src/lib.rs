@@ -17,6 +17,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod alloc;
+pub mod direct;
 pub mod gemm;
 pub mod im2col;
 pub mod optim;

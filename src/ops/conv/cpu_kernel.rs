@@ -18,6 +18,7 @@
 //! convolutions take F(2x2, 5x5) the same way (fused kernel only).
 
 use pupil_kernels::alloc::{recycle, zeroed};
+use pupil_kernels::direct;
 use pupil_kernels::winograd::{self, Wino};
 use pupil_kernels::{buffer, col2im, im2col, Patches, Window, PADDED};
 use rayon::prelude::*;
@@ -77,11 +78,19 @@ impl Geom {
     /// Scratch floats [`conv_group`] needs for `gn` images: the column matrix, and for a group
     /// the GEMM's `[o] x [gn·p]` output.
     fn group_scratch(&self, gn: usize) -> usize {
+        if self.direct() {
+            return direct::scratch_len(&self.pt, self.o);
+        }
         match gn {
             1 if self.pointwise() => 0,
             1 => self.k() * self.p(),
             _ => (self.k() + self.o) * gn * self.p(),
         }
+    }
+    /// True when the forward pass is the direct single-channel convolution (see
+    /// `pupil_kernels::direct`) instead of im2col + GEMM.
+    fn direct(&self) -> bool {
+        direct::available(&self.pt)
     }
     /// Images per backward chunk: a multiple of the group size.
     fn chunk(&self) -> usize {
@@ -273,6 +282,15 @@ pub(crate) fn forward_max_pool_relu(g: &Geom, x: &[f32], wt: &[f32], bias: Optio
 fn conv_group(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32]>, post: Option<&Post>, n0: usize, par: bool, buf: &mut [f32], yg: &mut [f32]) {
     let (k, p) = (g.k(), g.p());
     let gn = yg.len() / g.out_len();
+    if g.direct() {
+        for (i, yi) in yg.chunks_exact_mut(g.out_len()).enumerate() {
+            direct::conv_single_channel(&g.pt, g.o, &x[(n0 + i) * g.in_len()..(n0 + i + 1) * g.in_len()], wt, bias, yi, buf);
+            if let Some(post) = post {
+                post.apply(yi, g.o, p);
+            }
+        }
+        return;
+    }
     let beta = if bias.is_some() { 1.0 } else { 0.0 };
     if gn == 1 {
         // one image: the GEMM writes straight into y, pre-filled with the bias
