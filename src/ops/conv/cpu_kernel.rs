@@ -6,6 +6,10 @@
 //! [`TARGET_COLS`] columns, so small feature maps (10x10) still give the GEMM enough columns to
 //! amortise packing `W`. `G` depends on the geometry only, never on the thread count.
 //!
+//! A 1-channel stride-1 forward pass takes `pupil_kernels::direct` instead where it runs
+//! (AVX-512). [`forward_max_pool_relu`] pools each group's output from scratch while it is in
+//! cache; its backward is [`backward_im2col`] with `dY` rebuilt per group ([`Dy::Pooled`]).
+//!
 //! Backward, per chunk of [`CHUNK_IMAGES`] images (a constant): `dW_chunk = Σ dY_g · cols_gᵀ`,
 //! `db_chunk = Σ dY`, `dX = col2im(Wᵀ · dY_g)`. Chunks run in parallel; their partial `dW` and
 //! `db` are then added in chunk order, so the result is bit-identical on any number of threads.
