@@ -471,11 +471,12 @@ mod tests {
         pub(super) static NO_RELU_POOL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     }
 
-    /// Training and saliency on a recording graph: a ReLU followed by a max pool runs as
-    /// `max_pool2d_relu` (keras-hw3: a conv's own ReLU, then a zero padding folded into the
-    /// pool; alexnet-bn: a ReLU layer after a batch norm, then the pool). The logits and the
-    /// gradients of every parameter and of the input are the bits of the same forward pass
-    /// with the ReLU and the pool as two ops, and the fused op is on the tape.
+    /// Training and saliency on a recording graph: a ReLU followed by a max pool runs as one
+    /// op: `conv2d_relu_max_pool` when the ReLU is a convolution's own (keras-hw3, with a zero
+    /// padding folded into the pool; small), `max_pool2d_relu` after a ReLU layer (alexnet-bn:
+    /// after a batch norm). The logits and the gradients of every parameter and of the input
+    /// are the bits of the same forward pass with the convolution, the ReLU and the pool as
+    /// separate ops, and the fused op is on the tape.
     #[test]
     fn relu_then_max_pool_trains_with_the_layer_by_layer_values_and_gradients() {
         for (name, hw) in [("keras-hw3", 48), ("alexnet-bn", 28), ("small", 28)] {
