@@ -8,15 +8,9 @@ use pupil::autograd::{gradcheck, GradcheckOptions, Graph, Var};
 use pupil::ops::{self, MaxPoolArgs};
 use pupil::{Rng, Tensor};
 
-/// Distinct values at least `2 / len` apart (0.02 for `len <= 100`), each 0.02 or more away
-/// from zero, in random order.
-fn distinct(shape: &[usize], seed: u64) -> Tensor {
-    let n: usize = shape.iter().product();
-    let mut v: Vec<f32> =
-        (0..n).map(|i| if n == 1 { 0.5 } else { -1.0 + 2.0 * i as f32 / (n - 1) as f32 }).map(|v| if v >= 0.0 { v + 0.02 } else { v - 0.02 }).collect();
-    Rng::new(seed).shuffle(&mut v);
-    Tensor::from_vec(v, shape).unwrap()
-}
+mod common;
+
+use common::{bits, distinct};
 
 /// Filters that each copy one input channel at one tap (weight 1, all others 0), so the
 /// convolution's outputs are input values: distinct, away from zero, and no finite-difference
@@ -34,13 +28,7 @@ fn taps(o: usize, c: usize, kh: usize, kw: usize, seed: u64) -> Tensor {
 
 /// Coarse values (many ties, with each other and with zero).
 fn coarse(shape: &[usize], seed: u64) -> Tensor {
-    let mut r = Rng::new(seed);
-    let n: usize = shape.iter().product();
-    Tensor::from_vec((0..n).map(|_| r.uniform(-3.0, 3.0).round() + 0.0).collect(), shape).unwrap()
-}
-
-fn bits(t: &Tensor) -> Vec<u32> {
-    t.data().iter().map(|v| v.to_bits()).collect()
+    common::coarse(shape, seed, 3.0)
 }
 
 /// The fused op and the two ops on the same inputs: values, then the gradients of x, w and b

@@ -5,28 +5,15 @@
 
 use proptest::prelude::*;
 use pupil::autograd::{gradcheck, GradcheckOptions, Graph};
-use pupil::{ops, Rng, Tensor};
+use pupil::{ops, Tensor};
 
-/// Distinct values spread over [-1.02, -0.02] and [0.02, 1.02] in random order, at least
-/// `2 / len` apart and 0.02 away from the padding's zeros, so no finite-difference step of
-/// gradcheck (5e-3) crosses a tie when `len <= 256`.
-fn distinct(shape: &[usize], seed: u64) -> Tensor {
-    let n: usize = shape.iter().product();
-    let mut v: Vec<f32> =
-        (0..n).map(|i| if n == 1 { 0.5 } else { -1.0 + 2.0 * i as f32 / (n - 1) as f32 }).map(|v| if v >= 0.0 { v + 0.02 } else { v - 0.02 }).collect();
-    Rng::new(seed).shuffle(&mut v);
-    Tensor::from_vec(v, shape).unwrap()
-}
+mod common;
+
+use common::{bits, distinct};
 
 /// Coarse values (many ties, with each other and with the padding's zeros).
 fn coarse(shape: &[usize], seed: u64) -> Tensor {
-    let mut r = Rng::new(seed);
-    let n: usize = shape.iter().product();
-    Tensor::from_vec((0..n).map(|_| r.uniform(-4.0, 4.0).round() + 0.0).collect(), shape).unwrap()
-}
-
-fn bits(t: &Tensor) -> Vec<u32> {
-    t.data().iter().map(|v| v.to_bits()).collect()
+    common::coarse(shape, seed, 4.0)
 }
 
 proptest! {
