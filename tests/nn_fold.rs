@@ -35,7 +35,7 @@ fn run(m: &mut Sequential, x: &Tensor, folded: bool, train: bool) -> (Vec<Vec<u3
 
 /// keras-hw3 is `pad 1, conv 3x3 valid` repeated, `pad 2, max pool 5x5 s2` and `pad 1, avg
 /// pool 3x3 s2`; the small spec adds an explicitly padded conv after a pad and an asymmetric pad
-/// before a max pool.
+/// before a max pool; the third, convolutions with a ReLU before a max pool.
 fn models() -> Vec<(Sequential, Vec<usize>)> {
     let conv = |p: Padding| LayerSpec::Conv2d {
         filters: 3,
@@ -58,9 +58,33 @@ fn models() -> Vec<(Sequential, Vec<usize>)> {
             LayerSpec::Flatten,
         ],
     };
+    // convolutions with their own ReLU before a max pool: a "same" 2x2 one, whose padding is
+    // not the same on both sides (it cannot run as `conv2d_relu_max_pool`), and a valid one
+    // that does, with a padding folded into its pool
+    let relu_conv = |filters: usize, k: usize, padding: Padding| LayerSpec::Conv2d {
+        filters,
+        kernel: (k, k),
+        stride: (1, 1),
+        padding,
+        activation: Some(pupil::nn::Act::Relu),
+        init: pupil::nn::Init::GlorotUniform,
+        l2: 0.0,
+    };
+    let relu_pools = ModelSpec {
+        input: None,
+        layers: vec![
+            relu_conv(4, 2, Padding::Same),
+            LayerSpec::MaxPool { kernel: (2, 2), stride: (2, 2) },
+            relu_conv(3, 2, Padding::Valid),
+            LayerSpec::ZeroPad { top: 1, bottom: 0, left: 1, right: 0 },
+            LayerSpec::MaxPool { kernel: (2, 2), stride: (1, 1) },
+            LayerSpec::Flatten,
+        ],
+    };
     vec![
         (Sequential::build(&preset("keras-hw3", 7).unwrap(), &[1, 48, 48], 1).unwrap(), vec![2, 1, 48, 48]),
         (Sequential::build(&small, &[2, 7, 6], 2).unwrap(), vec![3, 2, 7, 6]),
+        (Sequential::build(&relu_pools, &[1, 9, 8], 3).unwrap(), vec![2, 1, 9, 8]),
     ]
 }
 

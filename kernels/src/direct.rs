@@ -53,6 +53,8 @@ pub fn scratch_len(p: &Patches, o: usize) -> usize {
 /// Panics when [`available`] is false for `p` or a slice is too short.
 pub fn conv_single_channel(p: &Patches, o: usize, x: &[f32], wt: &[f32], bias: Option<&[f32]>, y: &mut [f32], scratch: &mut [f32]) {
     assert!(available(p), "direct conv: needs one channel, stride 1, a kernel side <= {MAX_K} and AVX-512 ({p:?})");
+    let fits = |size: usize, k: usize, pad: usize, out: usize| crate::out_size(size, k, 1, pad) == Some(out);
+    assert!(fits(p.h, p.kh, p.ph, p.oh) && fits(p.w, p.kw, p.pw, p.ow), "direct conv: output {}x{} does not match the geometry {p:?}", p.oh, p.ow);
     assert!(x.len() >= p.h * p.w, "direct conv: input shorter than {}x{}", p.h, p.w);
     assert!(wt.len() >= o * p.kh * p.kw, "direct conv: weights shorter than {o}x{}x{}", p.kh, p.kw);
     assert!(y.len() >= o * p.oh * p.ow, "direct conv: output shorter than {o}x{}x{}", p.oh, p.ow);
@@ -98,11 +100,12 @@ unsafe fn blocks(p: &Patches, o: usize, plane: &[f32], wl: usize, wp: &[f32], bi
             for x0 in (0..ow).step_by(XB) {
                 let mut acc: [[__m512; XV]; OB] = std::array::from_fn(|i| [init[i]; XV]);
                 for u in 0..kh {
-                    let row = &plane[(oy + u) * wl + x0..];
-                    debug_assert!(row.len() >= XB + kw - 1);
+                    // every load of this row's block lies in these XB + kw - 1 floats
+                    let row = &plane[(oy + u) * wl + x0..(oy + u) * wl + x0 + XB + kw - 1];
                     for v in 0..kw {
-                        // SAFETY: `x0 + v + XB <= ow.div_ceil(XB)·XB + kw - 1 <= wl`, so the loads
-                        // stay in this row; `wb` holds kk·OB weights.
+                        // SAFETY: the loads read `row[v + 16j..v + 16j + 16]`, `v < kw`, `j < XV`,
+                        // inside `row` (XB + kw - 1 floats, sliced with bounds checks above:
+                        // `x0 + XB + kw - 1 <= ow.div_ceil(XB)·XB + kw - 1 <= wl`); `wb` holds kk·OB weights.
                         unsafe {
                             let xs: [__m512; XV] = std::array::from_fn(|j| _mm512_loadu_ps(row.as_ptr().add(v + 16 * j)));
                             let w = wb.as_ptr().add((u * kw + v) * OB);
@@ -177,9 +180,15 @@ mod tests {
         if !available(&p0) {
             return; // no AVX-512 here: the caller takes im2col
         }
-        for (h, w, kh, kw, ph, pw, o) in
-            [(48, 48, 5, 5, 0, 0, 64), (9, 7, 3, 2, 1, 0, 5), (30, 53, 5, 5, 2, 2, 9), (4, 4, 4, 4, 0, 0, 1), (12, 100, 11, 3, 5, 1, 17), (1, 1, 1, 1, 0, 0, 3)]
-        {
+        for (h, w, kh, kw, ph, pw, o) in [
+            (48, 48, 5, 5, 0, 0, 64),
+            (9, 7, 3, 2, 1, 0, 5),
+            (30, 53, 5, 5, 2, 2, 9),
+            (4, 4, 4, 4, 0, 0, 1),
+            (12, 100, 11, 3, 5, 1, 17),
+            (1, 1, 1, 1, 0, 0, 3),
+            (6, 48, 5, 5, 2, 2, 9),
+        ] {
             let (oh, ow) = (h + 2 * ph - kh + 1, w + 2 * pw - kw + 1);
             let p = Patches { c: 1, h, w, kh, kw, sh: 1, sw: 1, ph, pw, oh, ow };
             let (x, wt, b) = (vals(h * w, 1), vals(o * kh * kw, 2), vals(o, 3));
@@ -194,5 +203,17 @@ mod tests {
                 assert!(y[o * oh * ow..].iter().all(|v| v.is_nan()), "{p:?}: wrote past the output");
             }
         }
+    }
+
+    /// An output size that does not match the geometry is refused, not read past the scratch.
+    #[test]
+    #[should_panic(expected = "does not match the geometry")]
+    fn a_wrong_output_size_panics() {
+        let p = Patches { c: 1, h: 1, w: 1, kh: 1, kw: 1, sh: 1, sw: 1, ph: 0, pw: 0, oh: 2, ow: 1 };
+        if !available(&p) {
+            panic!("does not match the geometry (no AVX-512 here: nothing to check)");
+        }
+        let mut s = vec![0.0; scratch_len(&p, 1)];
+        conv_single_channel(&p, 1, &[1.0], &[1.0], None, &mut [0.0; 2], &mut s);
     }
 }

@@ -27,8 +27,8 @@
 //! than 100% of the FMA peak. Its results differ from im2col's by f32 rounding only (the tests
 //! check 1e-4 relative on the seed shapes).
 //!
-//! With one input channel and stride 1 (a first layer on grayscale images), the forward pass
-//! on AVX-512 is a direct convolution in registers instead (`pupil_kernels::direct`): with
+//! With one input channel, stride 1 and a kernel side of at most 11 (a first layer on grayscale
+//! images), the forward pass on AVX-512 is a direct convolution in registers instead (`pupil_kernels::direct`): with
 //! `kh·kw` rows, the column matrix costs more to write than the GEMM saves. A convolution whose
 //! ReLU'd output goes straight into a max pool can run as one op, [`conv2d_relu_max_pool`].
 //!
