@@ -80,6 +80,21 @@ fn print_png_skipped(files: &ConfusionFiles) {
 pub fn bench(a: BenchArgs) -> Result<()> {
     let input = parse_input(&a.input)?;
     train::check_bench(a.batch, a.reps, a.classes)?;
+    let start = train::CpuTimes::now();
+    let result = bench_runs(&a, &input);
+    // the host's share: a figure taken while the hypervisor ran other guests is slower for
+    // reasons that are not pupil's
+    if let Some(share) = start.zip(train::CpuTimes::now()).and_then(|(s, e)| s.steal_share_until(&e)) {
+        println!(
+            "hypervisor steal during this run: {:.0}% of the machine's CPU time{}",
+            100.0 * share,
+            if share >= 0.05 { " (figures slowed by other guests; compare builds alternately)" } else { "" }
+        );
+    }
+    result
+}
+
+fn bench_runs(a: &BenchArgs, input: &[usize; 3]) -> Result<()> {
     let threads = rayon::current_num_threads();
     if a.layers {
         let peak = pupil_kernels::fma_peak_gflops(threads, std::time::Duration::from_millis(600));
@@ -106,7 +121,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         return Ok(());
     }
     if a.profile {
-        return profile(&a, &input, threads);
+        return profile(a, input, threads);
     }
     println!("batch {}, input {}, {threads} threads, median of {} steps; sgemm kernel: {}", a.batch, a.input, a.reps, pupil_kernels::sgemm_isa());
     println!("{:<14} {:>12} {:>14} {:>20} {:>14}", "model", "params", "train img/s", "(min-max)", "infer img/s");
@@ -115,7 +130,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     for name in names {
         bar.set_message(format!("timing {}", name.trim()));
         let spec = resolve_model(name.trim(), a.classes)?;
-        let r = train::bench_model(&spec, &input, a.classes, a.batch, a.reps, 2)?;
+        let r = train::bench_model(&spec, input, a.classes, a.batch, a.reps, 2)?;
         bar.inc(1);
         bar.suspend(|| {
             println!(

@@ -6,6 +6,7 @@ mod bench;
 mod check;
 mod config;
 mod eval;
+mod host;
 mod imbalance;
 mod meta;
 mod metrics;
@@ -17,6 +18,7 @@ pub use check::{check_bench, check_data, check_labelled, parse_input, set_thread
 pub use config::{Monitor, TrainConfig};
 pub(crate) use eval::evaluate_with;
 pub use eval::{evaluate, mirrored, predict, predict_tta, Evaluation, Tta};
+pub use host::CpuTimes;
 pub use imbalance::{holdout, ClassWeight, SplitMode};
 pub use meta::ModelMeta;
 pub use metrics::{ClassScore, Confusion};
