@@ -246,7 +246,8 @@ pub(crate) fn forward_im2col(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32
     y
 }
 
-/// `relu(max_pool(conv(x, w) + b))` by im2col + GEMM, `win` the pool's window over one output
+/// `relu(max_pool(conv(x, w) + b))` by [`conv_group`] (im2col + GEMM, or the direct
+/// single-channel kernel), `win` the pool's window over one output
 /// plane (its zero padding virtual): each group of images is convolved into scratch and pooled
 /// from there while it is in cache, so the convolution's output never goes to memory. The
 /// same bits as [`forward_im2col`] followed by the ReLU'd max pool (`ops::max_pool2d_relu`).
