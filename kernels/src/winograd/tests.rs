@@ -310,20 +310,15 @@ proptest! {
         }
         prop_assume!(ph < r && pw < r && h + 2 * ph >= r && w + 2 * pw >= r);
         let g = Wino::new(r, c, h, w, 1, ph, pw).unwrap();
-        let total = n * g.tiles_per_image();
-        let b0 = first % total;
-        let nb = nb.min(total - b0);
         let x = data(n * c * h * w, seed);
-        let (mut rows, mut gathered) = (vec![f32::NAN; g.points() * c * 32], vec![f32::NAN; g.points() * c * 32]);
-        let mut segs = vec![];
-        fused::segments(&g, b0, nb, |s| segs.push(s));
-        // SAFETY: the CPU has AVX-512 (checked above); the blocks end at column nb <= 32.
-        unsafe {
-            fused::input_segments(&g, &x, &segs, &mut rows, 32);
-            fused::input_gathered(&g, &x, b0, nb, &mut gathered, 32);
-        }
-        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-        prop_assert_eq!(bits(&rows), bits(&gathered));
+        let (rows, gathered) = rows_and_gathered(&g, n, first, nb, c, |segs, b0, nb, rows, gathered| {
+            // SAFETY: the CPU has AVX-512 (checked above); the blocks end at column nb <= 32.
+            unsafe {
+                fused::input_segments(&g, &x, segs, rows, 32);
+                fused::input_gathered(&g, &x, b0, nb, gathered, 32);
+            }
+        });
+        prop_assert_eq!(rows, gathered);
     }
 }
 
@@ -341,21 +336,39 @@ proptest! {
         prop_assume!(ph < r && pw < r && h + 2 * ph >= r && w + 2 * pw >= r);
         let g = Wino::new(r, 1, h, w, o, ph, pw).unwrap();
         prop_assume!(adjoint::can_gather(&g, n));
-        let total = n * g.tiles_per_image();
-        let b0 = first % total;
-        let nb = nb.min(total - b0);
         let dy = data(n * o * g.oh * g.ow, seed);
-        let (mut rows, mut gathered) = (vec![f32::NAN; g.points() * o * 32], vec![f32::NAN; g.points() * o * 32]);
-        let mut segs = vec![];
-        fused::segments(&g, b0, nb, |s| segs.push(s));
-        // SAFETY: the CPU has AVX-512 (checked above); the blocks end at column nb <= 32.
-        unsafe {
-            adjoint::output_adjoint_segments(&g, &dy, &segs, &mut rows, 32);
-            adjoint::output_adjoint_gathered(&g, &dy, b0, nb, &mut gathered, 32);
-        }
-        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-        prop_assert_eq!(bits(&rows), bits(&gathered));
+        let (rows, gathered) = rows_and_gathered(&g, n, first, nb, o, |segs, b0, nb, rows, gathered| {
+            // SAFETY: the CPU has AVX-512 (checked above); the blocks end at column nb <= 32.
+            unsafe {
+                adjoint::output_adjoint_segments(&g, &dy, segs, rows, 32);
+                adjoint::output_adjoint_gathered(&g, &dy, b0, nb, gathered, 32);
+            }
+        });
+        prop_assert_eq!(rows, gathered);
     }
+}
+
+/// A block of tiles of `n` images (`first` wrapped to a tile, at most `nb` tiles, within one
+/// NB-wide block) written by `run(segments, b0, nb, rows, gathered)` into two NaN-filled
+/// `[α²][ch][32]` blocks, returned as bits: the row-by-row and the gathering variant of a
+/// transform must agree on them.
+fn rows_and_gathered(
+    g: &Wino,
+    n: usize,
+    first: usize,
+    nb: usize,
+    ch: usize,
+    run: impl FnOnce(&[fused::Segment], usize, usize, &mut [f32], &mut [f32]),
+) -> (Vec<u32>, Vec<u32>) {
+    let total = n * g.tiles_per_image();
+    let b0 = first % total;
+    let nb = nb.min(total - b0);
+    let (mut rows, mut gathered) = (vec![f32::NAN; g.points() * ch * 32], vec![f32::NAN; g.points() * ch * 32]);
+    let mut segs = vec![];
+    fused::segments(g, b0, nb, |s| segs.push(s));
+    run(&segs, b0, nb, &mut rows, &mut gathered);
+    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+    (bits(&rows), bits(&gathered))
 }
 
 /// Direct `dw[o][c][u][v] = Σ dy[n][o][i][j]·x[n][c][i+u-ph][j+v-pw]` in f64.
