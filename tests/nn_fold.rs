@@ -105,7 +105,7 @@ fn folded_padding_equals_the_padded_copy() {
                 assert_eq!(got.len(), want.len());
                 // the logits: bit for bit
                 assert!(got[0] == want[0], "input {xs:?}, train {train}, {threads} threads: logits differ");
-                // the gradients: a 3x3 conv's input gradient is Winograd F(2x2,3x3), whose tile
+                // the gradients: a 3x3 conv's input gradient is Winograd (F(4x4, 3x3) or F(2x2, 3x3)), whose tile
                 // grid starts at the corner of the (padded) input it returns; with the pad folded
                 // that corner moves by the padding, so the same sums are rounded in another order.
                 // Equal to f32 rounding, then (1e-5 of the largest entry).

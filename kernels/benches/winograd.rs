@@ -1,6 +1,7 @@
 //! Criterion benchmark: one group of images through Winograd F(2x2, r x r) — `winograd::conv3x3`
 //! (3x3 only: input transform, 16 GEMMs, output transform over the whole group), `winograd::conv_fused`
-//! (the same per block of 32 tiles, AVX-512 only) and the filter gradient
+//! (the same per block of 32 tiles, AVX-512 only; `winograd_fused_4x4`: F(4x4, 3x3), its own
+//! group size, so compare throughputs, not times) and the filter gradient
 //! (`winograd::filter_grad`) — against im2col + one GEMM (`im2col` + `sgemm`, the path conv2d
 //! takes otherwise), serial, on the seed models' 3x3 layers and alexnet-bn's 5x5 one (F(2x2, 5x5),
 //! fused kernel only) with the group sizes conv2d uses. Throughput in the direct convolution's FLOPs
@@ -44,6 +45,10 @@ fn bench(c: &mut Criterion) {
         ("64->64@22", 3, 1, 64, 64, 22, 1),
         ("64->128@10", 3, 1, 64, 128, 10, 4),
         ("128->128@10", 3, 1, 128, 128, 10, 4),
+        ("128->64@10", 3, 1, 128, 64, 10, 4),
+        ("64->128@22", 3, 1, 64, 128, 22, 1),
+        ("128->128@24", 3, 1, 128, 128, 24, 1),
+        ("128->256@9", 3, 1, 128, 256, 9, 4),
         ("5x5_32->64@22", 5, 0, 32, 64, 22, 3),
     ];
     for (name, r, p, ci, co, hw, gn) in layers {
@@ -67,6 +72,21 @@ fn bench(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new("winograd_fused", name), |b| {
                 b.iter_custom(|iters| cpu_timed(iters, || winograd::conv_fused(&g, gn, &x, &f, None, &mut y, &mut s)))
             });
+        }
+        // F(4x4, 3x3): its own group size (whole blocks of 32 tiles), the same FLOPs per image
+        if let Some(g4) = g.large_tiles() {
+            let gn4 = winograd::Fused::images_per_task(&g4, 8);
+            let x4 = data(gn4 * ci * hw * hw, 1);
+            let mut y4 = vec![0.0f32; gn4 * co * g.oh * g.ow];
+            let mut u4 = vec![0.0; g4.filter_len()];
+            winograd::filter_transform(&g4, &w, &mut u4);
+            let f = winograd::Fused::new(&g4, &u4).expect("large tiles imply the fused kernel");
+            let mut s = vec![0.0; f.scratch_len()];
+            group.throughput(Throughput::Elements(2 * (gn4 * co * g.oh * g.ow * ci * r * r) as u64));
+            group.bench_function(BenchmarkId::new("winograd_fused_4x4", name), |b| {
+                b.iter_custom(|iters| cpu_timed(iters, || winograd::conv_fused(&g4, gn4, &x4, &f, None, &mut y4, &mut s)))
+            });
+            group.throughput(Throughput::Elements(2 * (gn * co * g.oh * g.ow * ci * r * r) as u64));
         }
         if winograd::filter_grad::available() {
             let dy = data(gn * co * g.oh * g.ow, 3);

@@ -59,6 +59,7 @@ pub fn scratch_len(g: &Wino, gn: usize) -> usize {
 /// Panics when a slice is too short or [`available`] is false.
 pub fn accumulate(g: &Wino, gn: usize, x: &[f32], dy: &[f32], du: &mut [f32], scratch: &mut [f32]) {
     assert!(available(), "winograd filter_grad::accumulate: needs AVX-512");
+    assert_eq!(g.m, 2, "winograd filter_grad: F(2x2, r x r) geometries only (Wino::small_tiles)");
     assert!(x.len() >= gn * g.c * g.h * g.w, "winograd filter_grad: input shorter than {gn} images of {g:?}");
     assert!(dy.len() >= gn * g.o * g.oh * g.ow, "winograd filter_grad: output gradient shorter than {gn} images of {g:?}");
     assert!(du.len() >= g.filter_len(), "winograd filter_grad: dU shorter than {}x{}x{}", g.points(), g.o, g.c);
@@ -81,7 +82,7 @@ pub fn accumulate(g: &Wino, gn: usize, x: &[f32], dy: &[f32], du: &mut [f32], sc
             // SAFETY: AVX-512F is the selected ISA (asserted above; `selected_isa` checks the
             // CPU); segments end at or before column `nb <= ld`.
             unsafe {
-                if super::fused::gathers(g, gn) {
+                if super::fused::gathers(g) {
                     super::fused::input_gathered(g, x, b0, nb, v, ld);
                 } else {
                     super::fused::input_segments(g, x, &segs, v, ld);
@@ -106,9 +107,10 @@ pub fn accumulate(g: &Wino, gn: usize, x: &[f32], dy: &[f32], du: &mut [f32], sc
 pub fn finish(g: &Wino, du: &[f32], dw: &mut [f32]) {
     let (o, c, r) = (g.o, g.c, g.r);
     assert!(du.len() >= g.filter_len() && dw.len() >= g.weight_len(), "winograd filter_grad::finish: slices too short for {o}x{c}x{r}x{r}");
+    assert_eq!(g.m, 2, "winograd filter_grad: F(2x2, r x r) geometries only (Wino::small_tiles)");
     match r {
-        3 => finish_k::<3, 4>(g_matrix(3), o, c, du, dw),
-        5 => finish_k::<5, 6>(g_matrix(5), o, c, du, dw),
+        3 => finish_k::<3, 4>(g_matrix(3, 2), o, c, du, dw),
+        5 => finish_k::<5, 6>(g_matrix(5, 2), o, c, du, dw),
         _ => unreachable!("Winograd F(2x2, {r}x{r}) is not implemented"),
     }
 }

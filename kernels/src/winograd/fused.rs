@@ -44,6 +44,7 @@ pub struct Fused {
     o: usize,
     c: usize,
     r: usize,
+    m: usize,
     opad: usize,
     a: Vec<f32>,
 }
@@ -78,12 +79,13 @@ impl Fused {
             // `pack_a` requires; the plain packer needs no particular ISA.
             unsafe { crate::gemm::pack::pack_a::<MR>(o, c, u[t * o * c..].as_ptr(), c, 1, dst.as_mut_ptr()) };
         }
-        Some(Fused { o, c, r: g.r, opad, a })
+        Some(Fused { o, c, r: g.r, m: g.m, opad, a })
     }
 
     /// Floats of per-call scratch [`conv_fused`] needs: one block's `V` and `M`.
     pub fn scratch_len(&self) -> usize {
-        (self.r + 1) * (self.r + 1) * (self.c + self.opad) * NB
+        let alpha = self.m + self.r - 1;
+        alpha * alpha * (self.c + self.opad) * NB
     }
 
     /// Images a caller should hand to one [`conv_fused`] call (one task): the fewest, up to
@@ -106,16 +108,20 @@ impl Fused {
 #[allow(clippy::too_many_arguments)]
 pub fn conv_fused(g: &Wino, gn: usize, x: &[f32], f: &Fused, bias: Option<&[f32]>, y: &mut [f32], scratch: &mut [f32]) {
     assert!(
-        (f.o, f.c, f.r) == (g.o, g.c, g.r),
-        "winograd conv_fused: {}x{} filters {}x{} for a {}->{} {}x{} convolution",
+        (f.o, f.c, f.r, f.m) == (g.o, g.c, g.r, g.m),
+        "winograd conv_fused: {}x{} filters {}x{} for {}x{} tiles, a {}->{} {}x{} convolution in {}x{} tiles",
         f.r,
         f.r,
         f.o,
         f.c,
+        f.m,
+        f.m,
         g.c,
         g.o,
         g.r,
-        g.r
+        g.r,
+        g.m,
+        g.m
     );
     assert!(x.len() >= gn * g.in_len(), "winograd conv_fused: input shorter than {gn} images of {g:?}");
     assert!(y.len() >= gn * g.out_len(), "winograd conv_fused: output shorter than {gn} images of {g:?}");
@@ -124,7 +130,7 @@ pub fn conv_fused(g: &Wino, gn: usize, x: &[f32], f: &Fused, bias: Option<&[f32]
     assert!(Fused::available(), "winograd conv_fused: needs AVX-512");
     // SAFETY: AVX-512F is the selected ISA (checked above, and `selected_isa` checks the CPU);
     // every slice length was checked above.
-    unsafe { by_alpha!(g, run(g, gn, x, f, bias, y, scratch)) }
+    unsafe { by_tile!(g, run(g, gn, x, f, bias, y, scratch)) }
 }
 
 /// One run of tiles inside one tile row of one image: tiles `tx0..tx0 + n` of row `ty`, which
@@ -166,13 +172,14 @@ pub(super) fn lanes(start: isize, w: isize, limit: isize) -> u16 {
 }
 
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn run<const A: usize>(g: &Wino, gn: usize, x: &[f32], f: &Fused, bias: Option<&[f32]>, y: &mut [f32], scratch: &mut [f32]) {
+unsafe fn run<const A: usize, const M: usize>(g: &Wino, gn: usize, x: &[f32], f: &Fused, bias: Option<&[f32]>, y: &mut [f32], scratch: &mut [f32]) {
     let total = gn * g.tiles_per_image();
     let (c, opad, p) = (g.c, f.opad, A * A);
     let (v, rest) = scratch.split_at_mut(p * c * NB);
     let m = &mut rest[..p * opad * NB];
     let mut segs = Vec::with_capacity(NB);
-    let gather = gathers(g, gn);
+    // F(4x4, 3x3) has only the gathering input transform (its tiles start 4 columns apart)
+    let gather = M != 2 || gathers(g);
     for b0 in (0..total).step_by(NB) {
         let nb = NB.min(total - b0);
         if nb < NB {
@@ -193,7 +200,7 @@ unsafe fn run<const A: usize>(g: &Wino, gn: usize, x: &[f32], f: &Fused, bias: O
         // and `gather` was checked for these images.
         unsafe {
             if gather {
-                gathered::<A>(g, x, b0, nb, v, NB);
+                gathered::<A, M>(g, x, b0, nb, v, NB);
             } else {
                 rows::<A>(g, x, &segs, v, NB);
             }
@@ -210,7 +217,7 @@ unsafe fn run<const A: usize>(g: &Wino, gn: usize, x: &[f32], f: &Fused, bias: O
             }
         }
         // SAFETY: as above.
-        unsafe { output::<A>(g, m, opad, &segs, bias, y) };
+        unsafe { output::<A, M>(g, m, opad, &segs, bias, y) };
     }
 }
 
@@ -242,19 +249,32 @@ pub(super) fn bt<const A: usize>(d: [__m512; A]) -> [__m512; A] {
     o
 }
 
-/// `Aᵀ·m` along one axis: the two outputs of `α` products.
+/// `Aᵀ·m` along one axis: the `M` outputs of `α` products.
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
-pub(super) fn at<const A: usize>(m: [__m512; A]) -> [__m512; 2] {
-    match m[..] {
-        [m0, m1, m2, m3] => [_mm512_add_ps(_mm512_add_ps(m0, m1), m2), _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3)],
-        [m0, m1, m2, m3, m4, m5] => {
-            let sum = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(m0, m1), m2), m3), m4);
-            let diff = _mm512_fmadd_ps(_mm512_set1_ps(2.0), _mm512_sub_ps(m3, m4), _mm512_sub_ps(m1, m2));
-            [sum, _mm512_add_ps(diff, m5)]
+pub(super) fn at<const A: usize, const M: usize>(m: [__m512; A]) -> [__m512; M] {
+    let mut o = [_mm512_setzero_ps(); M];
+    match (&m[..], &mut o[..]) {
+        (&[m0, m1, m2, m3], [o0, o1]) => {
+            *o0 = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+            *o1 = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
         }
-        _ => unreachable!("Winograd transforms for α = 4 or 6"),
+        (&[m0, m1, m2, m3, m4, m5], [o0, o1]) => {
+            *o0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(m0, m1), m2), m3), m4);
+            let diff = _mm512_fmadd_ps(_mm512_set1_ps(2.0), _mm512_sub_ps(m3, m4), _mm512_sub_ps(m1, m2));
+            *o1 = _mm512_add_ps(diff, m5);
+        }
+        // F(4x4, 3x3): rows 1, 2, 3 weigh (m1 ∓ m2) by 1 and (m3 ∓ m4) by 2, 4, 8
+        (&[m0, m1, m2, m3, m4, m5], [o0, o1, o2, o3]) => {
+            let (s12, d12, s34, d34) = (_mm512_add_ps(m1, m2), _mm512_sub_ps(m1, m2), _mm512_add_ps(m3, m4), _mm512_sub_ps(m3, m4));
+            *o0 = _mm512_add_ps(_mm512_add_ps(m0, s12), s34);
+            *o1 = _mm512_fmadd_ps(_mm512_set1_ps(2.0), d34, d12);
+            *o2 = _mm512_fmadd_ps(_mm512_set1_ps(4.0), s34, s12);
+            *o3 = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0), d34, d12), m5);
+        }
+        _ => unreachable!("Winograd output transforms for α = 4 or 6 and m = 2, α = 6 and m = 4"),
     }
+    o
 }
 
 /// `A·y` along one axis: the adjoint of [`at`], `α` values from two.
@@ -385,10 +405,10 @@ unsafe fn patch_row<const A: usize>(x: &[f32], plane: isize, iy: isize, g: &Wino
 /// 16 lanes idle.
 pub(super) const GATHER_MAX_TW: usize = 8;
 
-/// Whether [`input_gathered`] serves this geometry for `gn` images: narrow tile rows, and
-/// element offsets that fit the gather's 32-bit indices.
-pub(super) fn gathers(g: &Wino, gn: usize) -> bool {
-    g.tiles().1 <= GATHER_MAX_TW && gn.saturating_mul(g.in_len()) < i32::MAX as usize
+/// Whether [`input_gathered`] serves this F(2x2) geometry: narrow tile rows, and element
+/// offsets that fit the gather's 32-bit indices (16 tiles span at most 17 images).
+pub(super) fn gathers(g: &Wino) -> bool {
+    g.tiles().1 <= GATHER_MAX_TW && 17usize.saturating_mul(g.in_len()) < i32::MAX as usize
 }
 
 /// [`input_segments`] for the tiles `b0..b0 + nb` (numbered image by image, row by row) of
@@ -397,10 +417,10 @@ pub(super) fn gathers(g: &Wino, gn: usize) -> bool {
 /// padding and the image edges masked. Computes the same bits as [`input_segments`].
 ///
 /// # Safety
-/// The CPU supports AVX-512F; `nb <= ld`; [`gathers`] holds for the images `x` holds.
+/// The CPU supports AVX-512F; `nb <= ld`; 17 images of `g` have fewer than 2³¹ floats.
 pub(super) unsafe fn input_gathered(g: &Wino, x: &[f32], b0: usize, nb: usize, v: &mut [f32], ld: usize) {
     // SAFETY: the caller's contract.
-    unsafe { by_alpha!(g, gathered(g, x, b0, nb, v, ld)) }
+    unsafe { by_tile!(g, gathered(g, x, b0, nb, v, ld)) }
 }
 
 /// [`input_gathered`] for `α = A`.
@@ -408,18 +428,21 @@ pub(super) unsafe fn input_gathered(g: &Wino, x: &[f32], b0: usize, nb: usize, v
 /// # Safety
 /// As [`input_gathered`].
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn gathered<const A: usize>(g: &Wino, x: &[f32], b0: usize, nb: usize, v: &mut [f32], ld: usize) {
+unsafe fn gathered<const A: usize, const M: usize>(g: &Wino, x: &[f32], b0: usize, nb: usize, v: &mut [f32], ld: usize) {
     let (c, h, w, plane) = (g.c, g.h as isize, g.w as isize, g.h * g.w);
     let (tpi, tw) = (g.tiles_per_image(), g.tiles().1);
     for j0 in (0..nb).step_by(16) {
         let n = 16.min(nb - j0);
-        // lane l: the top-left input of its patch, as an element offset in channel 0 of `x`
+        // lane l: the top-left input of its patch, as an element offset in channel 0 of the
+        // vector's first image (16 tiles span at most 17 images: the offsets fit in i32)
+        let img0 = (b0 + j0) / tpi;
+        let x = &x[img0 * c * plane..];
         let mut idx = [0i32; 16];
         let mut masks = [[0u16; A]; A];
         for (l, id) in idx.iter_mut().enumerate().take(n) {
             let tile = b0 + j0 + l;
-            let (img, r) = (tile / tpi, tile % tpi);
-            let (iy, ix) = (2 * (r / tw) as isize - g.ph as isize, 2 * (r % tw) as isize - g.pw as isize);
+            let (img, r) = (tile / tpi - img0, tile % tpi);
+            let (iy, ix) = ((M * (r / tw)) as isize - g.ph as isize, (M * (r % tw)) as isize - g.pw as isize);
             *id = ((img * c * plane) as isize + iy * w + ix) as i32;
             for (i, mi) in masks.iter_mut().enumerate() {
                 for (k, m) in mi.iter_mut().enumerate() {
@@ -452,6 +475,64 @@ unsafe fn gathered<const A: usize>(g: &Wino, x: &[f32], b0: usize, nb: usize, v:
     }
 }
 
+/// Index vectors that interleave the `M` row vectors of a segment's outputs (one lane per
+/// tile) into output columns: `pair_*` take lanes 0-7 / 8-15 of two vectors alternately, `quad_*`
+/// (F(4x4)) alternate pairs of lanes of two such interleaved vectors.
+#[derive(Clone, Copy)]
+struct Interleave {
+    pair_lo: __m512i,
+    pair_hi: __m512i,
+    quad_lo: __m512i,
+    quad_hi: __m512i,
+}
+
+impl Interleave {
+    #[inline(always)]
+    fn new() -> Interleave {
+        let pair: [i32; 16] = std::array::from_fn(|i| if i % 2 == 0 { i as i32 / 2 } else { 16 + i as i32 / 2 });
+        let quad: [i32; 16] = std::array::from_fn(|i| (i / 4 * 2 + i % 2 + if i % 4 < 2 { 0 } else { 16 }) as i32);
+        let load = |a: &[i32; 16], add: i32| {
+            let v: [i32; 16] = std::array::from_fn(|i| a[i] + add);
+            // SAFETY: an unaligned load of a local array of 16 i32.
+            unsafe { _mm512_loadu_si512(v.as_ptr().cast()) }
+        };
+        Interleave { pair_lo: load(&pair, 0), pair_hi: load(&pair, 8), quad_lo: load(&quad, 0), quad_hi: load(&quad, 8) }
+    }
+
+    /// Stores output row `v` (`v[d]`: column `M·l + d` of tile `l`) at `row`, its first `cols`
+    /// columns only.
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512F; `row..row + cols` is writable and `cols <= 16·M`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn store<const M: usize>(&self, row: *mut f32, v: [__m512; M], cols: isize) {
+        let mut outs = [_mm512_setzero_ps(); M];
+        match (&v[..], &mut outs[..]) {
+            (&[v0, v1], [o0, o1]) => {
+                *o0 = _mm512_permutex2var_ps(v0, self.pair_lo, v1);
+                *o1 = _mm512_permutex2var_ps(v0, self.pair_hi, v1);
+            }
+            (&[v0, v1, v2, v3], [o0, o1, o2, o3]) => {
+                let (a_lo, a_hi) = (_mm512_permutex2var_ps(v0, self.pair_lo, v1), _mm512_permutex2var_ps(v0, self.pair_hi, v1));
+                let (b_lo, b_hi) = (_mm512_permutex2var_ps(v2, self.pair_lo, v3), _mm512_permutex2var_ps(v2, self.pair_hi, v3));
+                *o0 = _mm512_permutex2var_ps(a_lo, self.quad_lo, b_lo);
+                *o1 = _mm512_permutex2var_ps(a_lo, self.quad_hi, b_lo);
+                *o2 = _mm512_permutex2var_ps(a_hi, self.quad_lo, b_hi);
+                *o3 = _mm512_permutex2var_ps(a_hi, self.quad_hi, b_hi);
+            }
+            _ => unreachable!("output tiles of 2 or 4 columns"),
+        }
+        for (k, o) in outs.into_iter().enumerate() {
+            let mask = lanes(16 * k as isize, cols, 16);
+            if mask != 0 {
+                // SAFETY: the mask keeps columns below `cols`, writable (the caller's contract).
+                unsafe { _mm512_mask_storeu_ps(row.wrapping_add(16 * k), mask, o) };
+            }
+        }
+    }
+}
+
 /// Writes `Aᵀ·M·A + bias` of the segments' tiles into `y: [gn][o][oh][ow]`, clipped at the
 /// bottom and right edges; `m: [α²][opad][NB]`. Channel by channel, so rows are written in
 /// address order.
@@ -459,40 +540,45 @@ unsafe fn gathered<const A: usize>(g: &Wino, x: &[f32], b0: usize, nb: usize, v:
 /// # Safety
 /// The CPU supports AVX-512F; every segment ends at or before column `NB`.
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn output<const A: usize>(g: &Wino, m: &[f32], opad: usize, segs: &[Segment], bias: Option<&[f32]>, y: &mut [f32]) {
+unsafe fn output<const A: usize, const M: usize>(g: &Wino, m: &[f32], opad: usize, segs: &[Segment], bias: Option<&[f32]>, y: &mut [f32]) {
     let (o, oh, ow) = (g.o, g.oh, g.ow);
-    let lo_idx: [i32; 16] = std::array::from_fn(|i| if i % 2 == 0 { i as i32 / 2 } else { 16 + i as i32 / 2 });
-    let hi_idx: [i32; 16] = std::array::from_fn(|i| lo_idx[i] + 8);
-    // SAFETY: unaligned loads of two local arrays of 16 i32.
-    let (lo_idx, hi_idx) = unsafe { (_mm512_loadu_si512(lo_idx.as_ptr().cast()), _mm512_loadu_si512(hi_idx.as_ptr().cast())) };
+    let il = Interleave::new();
     for oc in 0..o {
         let b = _mm512_set1_ps(bias.map_or(0.0, |b| b[oc]));
         for s in segs {
             let take = ((1u32 << s.n) - 1) as u16;
-            let x0 = 2 * s.tx0; // first output column
-            let cols = (ow - x0).min(2 * s.n) as isize;
-            let (mask_lo, mask_hi) = (lanes(0, cols, 16), lanes(16, cols, 16));
-            let oy = 2 * s.ty;
-            // SAFETY: masked loads of the first `n` lanes of row `(t, oc)` of the block, inside `m`.
-            let mt = |t: usize| unsafe { _mm512_maskz_loadu_ps(take, m[(t * opad + oc) * NB + s.j0..].as_ptr()) };
-            // cols[j] = the two rows of (Aᵀ·M) in column j; sr[dy][j] the same by row
-            let cols: [[__m512; 2]; A] = std::array::from_fn(|j| at::<A>(std::array::from_fn(|i| mt(i * A + j))));
-            let sr: [[__m512; A]; 2] = std::array::from_fn(|dy| std::array::from_fn(|j| cols[j][dy]));
+            let x0 = M * s.tx0; // first output column
+            let cols = (ow - x0).min(M * s.n) as isize;
+            let oy = M * s.ty;
+            // plain loops, no closures: a closure here was not inlined, and its intrinsics then
+            // ran as calls (10% of a saliency pass in perf)
+            // sr[dy][j] = row dy of (Aᵀ·M) in column j
+            let mut sr = [[_mm512_setzero_ps(); A]; M];
+            for j in 0..A {
+                let mut col = [_mm512_setzero_ps(); A];
+                for (i, ci) in col.iter_mut().enumerate() {
+                    // SAFETY: a masked load of the first `n` lanes of row `(i·α + j, oc)` of the
+                    // block, inside `m`.
+                    *ci = unsafe { _mm512_maskz_loadu_ps(take, m[((i * A + j) * opad + oc) * NB + s.j0..].as_ptr()) };
+                }
+                for (dy, v) in at::<A, M>(col).into_iter().enumerate() {
+                    sr[dy][j] = v;
+                }
+            }
             let plane = &mut y[((s.img * o + oc) * oh) * ow..((s.img * o + oc + 1) * oh) * ow];
             for (dy, srow) in sr.into_iter().enumerate() {
                 if oy + dy >= oh {
                     break;
                 }
-                // Y = s·A: the left and right outputs of the row
-                let [left, right] = at::<A>(srow);
-                let (left, right) = (_mm512_add_ps(left, b), _mm512_add_ps(right, b));
-                let row = plane[(oy + dy) * ow + x0..].as_mut_ptr();
-                // SAFETY: the masks keep output columns below `ow` (and below the segment's
-                // end), inside this row of the plane.
-                unsafe {
-                    _mm512_mask_storeu_ps(row, mask_lo, _mm512_permutex2var_ps(left, lo_idx, right));
-                    _mm512_mask_storeu_ps(row.wrapping_add(16), mask_hi, _mm512_permutex2var_ps(left, hi_idx, right));
+                // Y = s·A: the row's M outputs of every tile, plus the bias
+                let mut outs = at::<A, M>(srow);
+                for v in outs.iter_mut() {
+                    *v = _mm512_add_ps(*v, b);
                 }
+                let row = plane[(oy + dy) * ow + x0..].as_mut_ptr();
+                // SAFETY: `cols` stops at `ow` (and at the segment's end), inside this row of
+                // the plane; `cols <= M·n <= 16·M`.
+                unsafe { il.store::<M>(row, outs, cols) };
             }
         }
     }

@@ -1,9 +1,9 @@
-//! Winograd F(2x2, r x r) for r = 3 and 5: stride-1 convolution with 2.25x (3x3) or 2.78x (5x5)
-//! fewer multiplications.
+//! Winograd F(m x m, r x r) for (m, r) = (2, 3), (2, 5) and (4, 3): stride-1 convolution with
+//! 2.25x (F(2x2, 3x3)), 2.78x (F(2x2, 5x5)) or 4x (F(4x4, 3x3)) fewer multiplications.
 //!
-//! Each output is cut into 2x2 tiles; tile `(ty, tx)` of channel `o` needs the `α x α` input
-//! patch `d_c` (`α = r + 1`) whose top-left corner is `(2·ty - ph, 2·tx - pw)` in every input
-//! channel `c`. Winograd's minimal filtering algorithm (Lavin & Gray, "Fast Algorithms for
+//! Each output is cut into m x m tiles; tile `(ty, tx)` of channel `o` needs the `α x α` input
+//! patch `d_c` (`α = m + r - 1`) whose top-left corner is `(m·ty - ph, m·tx - pw)` in every
+//! input channel `c`. Winograd's minimal filtering algorithm (Lavin & Gray, "Fast Algorithms for
 //! Convolutional Neural Networks", 2016) gives the tile as
 //!
 //! ```text
@@ -24,11 +24,20 @@
 //!           | 0  4  0 -5  0  1 |        |  0     0     0     0     1  |
 //!      Aᵀ = | 1  1  1  1  1  0 |
 //!           | 0  1 -1  2 -2  1 |
+//!
+//! F(4x4, 3x3), the same points, so the same Bᵀ:
+//!      G = |  ¼     0     0  |      Aᵀ = | 1  1  1  1  1  0 |
+//!          | -⅙    -⅙    -⅙  |           | 0  1 -1  2 -2  0 |
+//!          | -⅙     ⅙    -⅙  |           | 0  1  1  4  4  0 |
+//!          | 1/24  1/12   ⅙  |           | 0  1 -1  8 -8  1 |
+//!          | 1/24 -1/12   ⅙  |
+//!          |  0     0     1  |
 //! ```
 //!
-//! (the 5x5 matrices are the Toom-Cook construction on those points, derived exactly; the test
-//! `one_d_transforms_compute_the_correlation` checks the code's `Bᵀ`, `Aᵀ` and `A` against
-//! `G`). The sum over `c` at each of the `α²` positions `t = (i, j)` of the transformed tile is
+//! (the 6x6 forms are the Toom-Cook construction on those points: row `i` of `Aᵀ` holds the
+//! points' `i`-th powers, row `j` of `G` the powers `1, p, p², …` of point `p` over
+//! `Π_{q≠p} (p - q)`, its last row (∞) the last tap; the test `one_d_transforms_compute_the_correlation` checks the code's `Bᵀ`,
+//! `Aᵀ` and `A` against `G` for all three forms). The sum over `c` at each of the `α²` positions `t = (i, j)` of the transformed tile is
 //! a matrix product over all tiles at once:
 //!
 //! ```text
@@ -36,7 +45,7 @@
 //! M[t] = U[t] · V[t]                 (α² GEMMs, [O] x [tiles] each)
 //! ```
 //!
-//! so a tile costs `α²·C·O` multiplications instead of the direct `4·r²·C·O`, plus transforms
+//! so a tile costs `α²·C·O` multiplications instead of the direct `m²·r²·C·O`, plus transforms
 //! linear in `C + O`. The GEMMs run on [`crate::sgemm`] or the AVX-512 micro-kernel (`fused.rs`),
 //! the portable transforms (3x3 only) are in `transform.rs`.
 //!
@@ -45,21 +54,40 @@
 //! output's scale). F(2x2, 5x5)'s matrices hold 2s, 4s and 5s and its `G` thirds and sixths
 //! (the transformed filters are computed in f64 and rounded to f32 once), so it loses about an
 //! order of magnitude (tests: under 1e-4, and 1e-5 on the seed layer's shape
-//! is not promised).
+//! is not promised). F(4x4, 3x3) has the same points, and measured 2e-6 to 9e-6 of the
+//! output's scale on the seed shapes, forward and input gradient (`fused_4x4_seed_shapes`;
+//! the tests hold it to 1e-4 like F(2x2, 5x5)).
 //!
 //! The input gradient of a stride-1 convolution is again one ([`filter_transform_flipped`]):
 //! `dX = conv(dY, W')` with `W'[c][o][u][v] = W[o][c][r-1-u][r-1-v]` and padding `r - 1 - p`.
 
+mod filters;
 mod transform;
+pub use filters::{filter_transform, filter_transform_flipped};
 
-/// Calls the generic `$f::<α>` that matches the kernel size `$g.r` (`fused.rs`, `adjoint.rs`).
+/// Calls the generic `$f::<α>` that matches the kernel size `$g.r` of an F(2x2, r x r)
+/// geometry (`fused.rs`, `adjoint.rs`).
 #[cfg(target_arch = "x86_64")]
 macro_rules! by_alpha {
     ($g:expr, $f:ident($($arg:expr),*)) => {
-        match $g.r {
-            3 => $f::<4>($($arg),*),
-            5 => $f::<6>($($arg),*),
-            r => unreachable!("Winograd F(2x2, {r}x{r}) is not implemented"),
+        match ($g.r, $g.m) {
+            (3, 2) => $f::<4>($($arg),*),
+            (5, 2) => $f::<6>($($arg),*),
+            (r, m) => unreachable!("Winograd F(2x2, r x r) only here, not F({m}x{m}, {r}x{r})"),
+        }
+    };
+}
+
+/// Calls the generic `$f::<α, m>` that matches the geometry's tile `$g.m` and kernel `$g.r`:
+/// F(2x2, 3x3), F(2x2, 5x5) or F(4x4, 3x3) (`fused.rs`).
+#[cfg(target_arch = "x86_64")]
+macro_rules! by_tile {
+    ($g:expr, $f:ident($($arg:expr),*)) => {
+        match ($g.r, $g.m) {
+            (3, 2) => $f::<4, 2>($($arg),*),
+            (5, 2) => $f::<6, 2>($($arg),*),
+            (3, 4) => $f::<6, 4>($($arg),*),
+            (r, m) => unreachable!("Winograd F({m}x{m}, {r}x{r}) is not implemented"),
         }
     };
 }
@@ -117,21 +145,35 @@ const G5: [f64; 30] = [
     0.0, 0.0, 0.0, 0.0, 1.0,
 ];
 
-/// `G` (`(r + 1) x r`, row-major) of F(2x2, r x r).
-fn g_matrix(r: usize) -> &'static [f64] {
-    match r {
-        3 => &G3,
-        5 => &G5,
-        _ => unreachable!("Winograd F(2x2, {r}x{r}) is not implemented"),
+/// F(4x4, 3x3)'s `G` (6 x 3), row-major: the points of F(2x2, 5x5), so the same `Bᵀ`.
+#[rustfmt::skip]
+const G43: [f64; 18] = [
+    0.25, 0.0, 0.0,
+    -1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0,
+    -1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0,
+    1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0,
+    1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0,
+    0.0, 0.0, 1.0,
+];
+
+/// `G` (`α x r`, row-major) of F(m x m, r x r).
+fn g_matrix(r: usize, m: usize) -> &'static [f64] {
+    match (r, m) {
+        (3, 2) => &G3,
+        (5, 2) => &G5,
+        (3, 4) => &G43,
+        _ => unreachable!("Winograd F({m}x{m}, {r}x{r}) is not implemented"),
     }
 }
 
 /// The geometry of one Winograd stride-1 convolution with an `r x r` kernel (3 or 5): input
 /// `[c][h][w]` per image, `o` output channels, zero padding `(ph, pw)` on each side (at most
-/// `r - 1`), output `oh x ow`.
+/// `r - 1`), output `oh x ow`, cut into `m x m` tiles (2, or 4 for F(4x4, 3x3): see
+/// [`Wino::large_tiles`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Wino {
     pub r: usize,
+    pub m: usize,
     pub c: usize,
     pub h: usize,
     pub w: usize,
@@ -152,18 +194,45 @@ impl Wino {
         }
         let oh = out_size(h, r, 1, ph)?;
         let ow = out_size(w, r, 1, pw)?;
-        (oh > 0 && ow > 0).then_some(Wino { r, c, h, w, o, ph, pw, oh, ow })
+        (oh > 0 && ow > 0).then_some(Wino { r, m: 2, c, h, w, o, ph, pw, oh, ow })
+    }
+
+    /// The same convolution as F(4x4, 3x3): 4x4 output tiles from 6x6 input patches, 36
+    /// multiplications per tile and channel pair instead of 4 x 16 = 64 for F(2x2, 3x3) (less
+    /// where the tiles overhang the output). Only the fused kernel ([`Fused`], AVX-512) runs
+    /// it, and only the forward convolution (the filter gradient stays F(2x2, 3x3)): None for
+    /// a 5x5 kernel, without the fused kernel, or for an image so large (over 2³¹ / 17 floats)
+    /// that the input gathers' 32-bit offsets would overflow.
+    pub fn large_tiles(&self) -> Option<Wino> {
+        let fits = 17usize.saturating_mul(self.in_len()) < i32::MAX as usize;
+        (self.r == 3 && Fused::available() && fits).then_some(Wino { m: 4, ..*self })
+    }
+
+    /// The form a convolution should take: F(4x4, 3x3) ([`Wino::large_tiles`]) where it runs
+    /// and needs at most 3/4 of F(2x2, 3x3)'s multiplications once the tiles that overhang the
+    /// output are counted (22x22 outputs: 0.67; 10x10 and 9x9, whose 4x4 tiles overhang by a
+    /// third: 0.81, and measured no faster in a keras-hw3 training step), else this geometry.
+    pub fn preferred(&self) -> Wino {
+        match self.large_tiles() {
+            Some(large) if self.m == 2 && 4 * large.points() * large.tiles_per_image() <= 3 * self.points() * self.tiles_per_image() => large,
+            _ => *self,
+        }
+    }
+
+    /// The same convolution as F(2x2, r x r).
+    pub fn small_tiles(&self) -> Wino {
+        Wino { m: 2, ..*self }
     }
 
     /// The geometry of the input gradient: `dY: [o][oh][ow]` convolved back to `[c][h][w]`.
     pub fn input_grad(&self) -> Wino {
         let (ph, pw) = (self.r - 1 - self.ph, self.r - 1 - self.pw);
-        Wino { r: self.r, c: self.o, h: self.oh, w: self.ow, o: self.c, ph, pw, oh: self.h, ow: self.w }
+        Wino { r: self.r, m: self.m, c: self.o, h: self.oh, w: self.ow, o: self.c, ph, pw, oh: self.h, ow: self.w }
     }
 
-    /// `α = r + 1`: the side of a transformed tile.
+    /// `α = m + r - 1`: the side of a transformed tile.
     pub fn alpha(&self) -> usize {
-        self.r + 1
+        self.m + self.r - 1
     }
 
     /// `α²`: transform points, one GEMM each.
@@ -171,9 +240,9 @@ impl Wino {
         self.alpha() * self.alpha()
     }
 
-    /// Tile rows and columns `(ceil(oh/2), ceil(ow/2))`.
+    /// Tile rows and columns `(ceil(oh/m), ceil(ow/m))`.
     pub fn tiles(&self) -> (usize, usize) {
-        (self.oh.div_ceil(2), self.ow.div_ceil(2))
+        (self.oh.div_ceil(self.m), self.ow.div_ceil(self.m))
     }
 
     /// Tiles of one image.
@@ -205,80 +274,6 @@ impl Wino {
     }
 }
 
-/// `G·g·Gᵀ` of one `r x r` filter `g` (row-major) as `α²` values `[i·α + j]`, in f64 (rounded
-/// once by the caller).
-fn filter_tile(r: usize, g: &[f32], out: &mut [f64; 36]) {
-    match r {
-        3 => filter_tile_k::<3, 4>(&G3, g, out),
-        5 => filter_tile_k::<5, 6>(&G5, g, out),
-        _ => unreachable!("Winograd F(2x2, {r}x{r}) is not implemented"),
-    }
-}
-
-/// [`filter_tile`] for `r = R`, `α = A`, with fixed loop bounds (the transforms of every
-/// filter run once per call of a convolution, and dynamic bounds made them a few % of a step).
-#[inline(always)]
-fn filter_tile_k<const R: usize, const A: usize>(gm: &[f64], g: &[f32], out: &mut [f64; 36]) {
-    let gm: &[f64] = &gm[..A * R];
-    let g: &[f32] = &g[..R * R];
-    // t = G·g: α x r
-    let mut t = [[0.0f64; R]; A];
-    for (i, ti) in t.iter_mut().enumerate() {
-        for (k, tik) in ti.iter_mut().enumerate() {
-            let mut acc = 0.0;
-            for l in 0..R {
-                acc += gm[i * R + l] * g[l * R + k] as f64;
-            }
-            *tik = acc;
-        }
-    }
-    for (i, ti) in t.iter().enumerate() {
-        for j in 0..A {
-            let mut acc = 0.0;
-            for (k, &tik) in ti.iter().enumerate() {
-                acc += tik * gm[j * R + k];
-            }
-            out[i * A + j] = acc;
-        }
-    }
-}
-
-/// `u: [α²][o][c]` = `G·w[o][c]·Gᵀ` for the filters `w: [o][c][r][r]` of `g`.
-pub fn filter_transform(g: &Wino, w: &[f32], u: &mut [f32]) {
-    let (o, c, r, p) = (g.o, g.c, g.r, g.points());
-    assert!(w.len() >= g.weight_len() && u.len() >= g.filter_len(), "filter_transform: slices too short for {o}x{c}x{r}x{r}");
-    let mut tile = [0.0f64; 36];
-    for oc in 0..o {
-        for ci in 0..c {
-            filter_tile(r, &w[(oc * c + ci) * r * r..(oc * c + ci + 1) * r * r], &mut tile);
-            for (t, &val) in tile[..p].iter().enumerate() {
-                u[(t * o + oc) * c + ci] = val as f32;
-            }
-        }
-    }
-}
-
-/// The transformed filters of the input gradient of `g`: `u: [α²][c][o]` = `G·w'[c][o]·Gᵀ`
-/// with `w'[c][o][a][b] = w[o][c][r-1-a][r-1-b]` (transposed and rotated by 180°), for
-/// `w: [o][c][r][r]`. They go with the geometry [`Wino::input_grad`].
-pub fn filter_transform_flipped(g: &Wino, w: &[f32], u: &mut [f32]) {
-    let (o, c, r, p) = (g.o, g.c, g.r, g.points());
-    assert!(w.len() >= g.weight_len() && u.len() >= g.filter_len(), "filter_transform_flipped: slices too short for {o}x{c}x{r}x{r}");
-    let (mut tile, mut flipped) = ([0.0f64; 36], [0.0f32; 25]);
-    for oc in 0..o {
-        for ci in 0..c {
-            let src = &w[(oc * c + ci) * r * r..(oc * c + ci + 1) * r * r];
-            for (k, f) in flipped[..r * r].iter_mut().enumerate() {
-                *f = src[r * r - 1 - k];
-            }
-            filter_tile(r, &flipped[..r * r], &mut tile);
-            for (t, &val) in tile[..p].iter().enumerate() {
-                u[(t * c + ci) * o + oc] = val as f32;
-            }
-        }
-    }
-}
-
 /// `y = conv(x) + bias` for `gn` images `x: [gn][c][h][w]` into `y: [gn][o][oh][ow]`, with
 /// the filters already transformed into `u` ([`filter_transform`]), on any CPU: F(2x2, 3x3)
 /// only (the 5x5 form needs the fused kernel). `scratch` holds at least
@@ -290,7 +285,7 @@ pub fn filter_transform_flipped(g: &Wino, w: &[f32], u: &mut [f32]) {
 pub fn conv3x3(g: &Wino, gn: usize, x: &[f32], u: &[f32], bias: Option<&[f32]>, y: &mut [f32], scratch: &mut [f32], par: bool) {
     const POINTS: usize = 16;
     let ld = gn * g.tiles_per_image();
-    assert_eq!(g.r, 3, "winograd conv3x3: a {}x{} kernel", g.r, g.r);
+    assert_eq!((g.r, g.m), (3, 2), "winograd conv3x3: F({}x{}, {}x{})", g.m, g.m, g.r, g.r);
     assert!(x.len() >= gn * g.in_len(), "winograd conv3x3: input shorter than {gn} images of {g:?}");
     assert!(y.len() >= gn * g.out_len(), "winograd conv3x3: output shorter than {gn} images of {g:?}");
     assert!(u.len() >= g.filter_len(), "winograd conv3x3: filters shorter than 16x{}x{}", g.o, g.c);

@@ -51,17 +51,29 @@ fn rel_err(a: &[f32], b: &[f64]) -> f64 {
 }
 
 /// The error bound the tests hold each form to, relative to the output's scale: F(2x2, 5x5)'s
-/// transforms hold 4s and 5s and its `G` thirds and sixths, so it loses more bits.
-fn tol(r: usize) -> f64 {
-    if r == 5 {
+/// and F(4x4, 3x3)'s transforms (points 0, ±1, ±2, ∞) hold 4s, 5s and 8s and their `G` thirds
+/// and sixths, so they lose more bits than F(2x2, 3x3).
+fn tol(g: &Wino) -> f64 {
+    if g.alpha() == 6 {
         TOL_5X5
     } else {
         1e-5
     }
 }
 
-/// The error bound of F(2x2, 5x5) in these tests (see [`tol`]).
+/// The error bound of the forms on 6x6 tiles, F(2x2, 5x5) and F(4x4, 3x3) (see [`tol`]).
 const TOL_5X5: f64 = 1e-4;
+
+/// The geometry of `kind` (0: F(2x2, 3x3), 1: F(2x2, 5x5), 2: F(4x4, 3x3)).
+#[allow(clippy::too_many_arguments)]
+fn geometry(kind: usize, c: usize, h: usize, w: usize, o: usize, ph: usize, pw: usize) -> Option<Wino> {
+    let g = Wino::new(if kind == 1 { 5 } else { 3 }, c, h, w, o, ph, pw)?;
+    if kind == 2 {
+        g.large_tiles()
+    } else {
+        Some(g)
+    }
+}
 
 fn run(g: &Wino, n: usize, x: &[f32], u: &[f32], b: Option<&[f32]>, par: bool) -> Vec<f32> {
     let mut y = vec![f32::NAN; n * g.o * g.oh * g.ow];
@@ -162,6 +174,38 @@ fn fused_seed_shapes_within_1e_5() {
     }
 }
 
+/// F(4x4, 3x3) on the seed and edge shapes, forward and as the input gradient (the flipped
+/// filters on [`Wino::input_grad`]), within [`TOL_5X5`] of a direct f64 convolution.
+#[test]
+fn fused_4x4_seed_shapes() {
+    if !Fused::available() {
+        eprintln!("no AVX-512: F(4x4, 3x3) does not run on this CPU");
+        return;
+    }
+    for (c, o, hw, p) in SEED_AND_EDGE_SHAPES {
+        let g = Wino::new(3, c, hw, hw, o, p, p).unwrap().large_tiles().unwrap();
+        let d = g.input_grad();
+        let n = 3;
+        let (x, w, b) = (data(n * c * hw * hw, 1), data(o * c * 9, 2), data(o, 3));
+        let mut u = vec![0.0; g.filter_len()];
+        filter_transform(&g, &w, &mut u);
+        let err = rel_err(&run_fused(&g, n, &x, &u, Some(&b)).unwrap(), &direct(&g, n, &x, &w, Some(&b)));
+        // the input gradient is the convolution of dY with the flipped, transposed filters
+        let dy = data(n * o * g.oh * g.ow, 4);
+        let flipped: Vec<f32> = (0..c * o * 9)
+            .map(|i| {
+                let (ci, oc, k) = (i / (o * 9), i / 9 % o, i % 9);
+                w[(oc * c + ci) * 9 + 8 - k]
+            })
+            .collect();
+        let mut ud = vec![0.0; d.filter_len()];
+        filter_transform_flipped(&g, &w, &mut ud);
+        let err_dx = rel_err(&run_fused(&d, n, &dy, &ud, None).unwrap(), &direct(&d, n, &dy, &flipped, None));
+        eprintln!("F(4x4, 3x3) {c}->{o} @{hw} pad {p}: forward {err:.2e}, dX {err_dx:.2e}");
+        assert!(err < TOL_5X5 && err_dx < TOL_5X5, "{c}->{o} @{hw} pad {p}: relative error {err} forward, {err_dx} dX");
+    }
+}
+
 /// The AVX-512 1-D transforms with `G`: `Aᵀ·[(G·g) ⊙ (Bᵀ·d)]` is the correlation
 /// `y_i = Σ_k g_k·d_{i+k}` (i = 0, 1) for random `d` and `g`, 3x3 and 5x5, lane by lane; and
 /// `at_adjoint` is the transpose of `at`: `<at(m), y> = <m, at_adjoint(y)>`.
@@ -171,15 +215,17 @@ fn one_d_transforms_compute_the_correlation() {
         return;
     }
     // SAFETY: the CPU has AVX-512 (checked above).
-    unsafe { check_one_d::<4>(3) };
+    unsafe { check_one_d::<4, 2>(3) };
     // SAFETY: as above.
-    unsafe { check_one_d::<6>(5) };
+    unsafe { check_one_d::<6, 2>(5) };
+    // SAFETY: as above.
+    unsafe { check_one_d::<6, 4>(3) };
 }
 
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn check_one_d<const A: usize>(r: usize) {
+unsafe fn check_one_d<const A: usize, const M: usize>(r: usize) {
     use std::arch::x86_64::*;
-    let gm = g_matrix(r);
+    let gm = g_matrix(r, M);
     for seed in 0..20 {
         let (d, g) = (data(A * 16, seed), data(r * 16, seed + 100));
         // lane l holds the l-th random vector
@@ -194,20 +240,25 @@ unsafe fn check_one_d<const A: usize>(r: usize) {
             // SAFETY: as above.
             unsafe { _mm512_loadu_ps(lanes.as_ptr()) }
         });
-        let y = fused::at::<A>(std::array::from_fn(|t| _mm512_mul_ps(u[t], v[t])));
-        let (mut y0, mut y1) = ([0.0f32; 16], [0.0f32; 16]);
-        // SAFETY: unaligned stores into local arrays of 16 floats.
-        unsafe { (_mm512_storeu_ps(y0.as_mut_ptr(), y[0]), _mm512_storeu_ps(y1.as_mut_ptr(), y[1])) };
+        let y = fused::at::<A, M>(std::array::from_fn(|t| _mm512_mul_ps(u[t], v[t])));
+        let mut ys = [[0.0f32; 16]; M];
+        for (yi, v) in ys.iter_mut().zip(y) {
+            // SAFETY: an unaligned store into a local array of 16 floats.
+            unsafe { _mm512_storeu_ps(yi.as_mut_ptr(), v) };
+        }
         for l in 0..16 {
-            for (i, yi) in [y0[l], y1[l]].into_iter().enumerate() {
+            for (i, yi) in ys.iter().map(|y| y[l]).enumerate() {
                 let want: f64 = (0..r).map(|k| g[l * r + k] as f64 * d[l * A + i + k] as f64).sum();
-                assert!((yi as f64 - want).abs() < 1e-5, "r = {r}, lane {l}, y{i} = {yi}, want {want}");
+                assert!((yi as f64 - want).abs() < 1e-5, "r = {r}, m = {M}, lane {l}, y{i} = {yi}, want {want}");
             }
+        }
+        if M != 2 {
+            continue; // at_adjoint: the filter gradient's, F(2x2) only
         }
         // <at(m), y> = <m, at_adjoint(y)>
         let m: [__m512; A] = std::array::from_fn(|i| vec_of(&d, i, A));
         let yy = [vec_of(&g, 0, r), vec_of(&g, 1, r)];
-        let (am, ay) = (fused::at::<A>(m), fused::at_adjoint::<A>(yy));
+        let (am, ay) = (fused::at::<A, 2>(m), fused::at_adjoint::<A>(yy));
         let dot = |a: &[__m512], b: &[__m512]| -> f32 { a.iter().zip(b).map(|(&a, &b)| _mm512_reduce_add_ps(_mm512_mul_ps(a, b))).sum() };
         let (lhs, rhs) = (dot(&am, &yy), dot(&m, &ay));
         assert!((lhs - rhs).abs() < 1e-4 * (1.0 + lhs.abs()), "r = {r}: <at m, y> = {lhs}, <m, at_adjoint y> = {rhs}");
@@ -254,19 +305,19 @@ proptest! {
     /// Any small geometry, 3x3 or 5x5, images split into tasks or not: the fused kernel
     /// matches the direct convolution, and its bits do not depend on how images are grouped.
     #[test]
-    fn fused_matches_direct(r5 in any::<bool>(), c in 1usize..12, o in 1usize..20, h in 1usize..14, w in 1usize..40, ph in 0usize..5, pw in 0usize..5, n in 1usize..4, seed in 0u32..1000) {
-        let r = if r5 { 5 } else { 3 };
+    fn fused_matches_direct(kind in 0usize..3, c in 1usize..12, o in 1usize..20, h in 1usize..14, w in 1usize..40, ph in 0usize..5, pw in 0usize..5, n in 1usize..4, seed in 0u32..1000) {
+        let r = if kind == 1 { 5 } else { 3 };
         if !Fused::available() {
             return Ok(()); // (rejecting every case would fail the test on a CPU without AVX-512)
         }
         prop_assume!(ph < r && pw < r && h + 2 * ph >= r && w + 2 * pw >= r);
-        let g = Wino::new(r, c, h, w, o, ph, pw).unwrap();
+        let g = geometry(kind, c, h, w, o, ph, pw).unwrap();
         let (x, wt, b) = (data(n * c * h * w, seed), data(g.weight_len(), seed + 1), data(o, seed + 2));
         let mut u = vec![0.0; g.filter_len()];
         filter_transform(&g, &wt, &mut u);
         let y = run_fused(&g, n, &x, &u, Some(&b)).unwrap();
         let err = rel_err(&y, &direct(&g, n, &x, &wt, Some(&b)));
-        prop_assert!(err < tol(r), "relative error {}", err);
+        prop_assert!(err < tol(&g), "relative error {}", err);
         let (il, ol) = (c * h * w, o * g.oh * g.ow);
         let one_by_one: Vec<f32> = (0..n).flat_map(|i| run_fused(&g, 1, &x[i * il..(i + 1) * il], &u, Some(&b)).unwrap()).collect();
         prop_assert_eq!(y.len(), n * ol);
@@ -276,13 +327,13 @@ proptest! {
     /// The fused kernel on the gradient geometry with the flipped filters is the adjoint of the
     /// convolution, 3x3 and 5x5: <conv(x), dy> = <x, dx>.
     #[test]
-    fn fused_input_grad_is_the_adjoint(r5 in any::<bool>(), c in 1usize..10, o in 1usize..10, h in 1usize..12, w in 1usize..30, ph in 0usize..5, pw in 0usize..5, seed in 0u32..1000) {
-        let r = if r5 { 5 } else { 3 };
+    fn fused_input_grad_is_the_adjoint(kind in 0usize..3, c in 1usize..10, o in 1usize..10, h in 1usize..12, w in 1usize..30, ph in 0usize..5, pw in 0usize..5, seed in 0u32..1000) {
+        let r = if kind == 1 { 5 } else { 3 };
         if !Fused::available() {
             return Ok(()); // (rejecting every case would fail the test on a CPU without AVX-512)
         }
         prop_assume!(ph < r && pw < r && h + 2 * ph >= r && w + 2 * pw >= r);
-        let g = Wino::new(r, c, h, w, o, ph, pw).unwrap();
+        let g = geometry(kind, c, h, w, o, ph, pw).unwrap();
         let d = g.input_grad();
         let (x, wt, dy) = (data(c * h * w, seed), data(g.weight_len(), seed + 1), data(o * g.oh * g.ow, seed + 2));
         let mut u = vec![0.0; d.filter_len()];
@@ -293,7 +344,7 @@ proptest! {
         let lhs: f64 = y.iter().zip(&dy).map(|(a, &b)| a * b as f64).sum();
         let rhs: f64 = x.iter().zip(&dx).map(|(&a, &b)| a as f64 * b as f64).sum();
         let scale = y.iter().zip(&dy).map(|(a, &b)| (a * b as f64).abs()).sum::<f64>().max(1.0);
-        prop_assert!((lhs - rhs).abs() < tol(r) * scale, "<conv x, dy> = {} but <x, dx> = {}", lhs, rhs);
+        prop_assert!((lhs - rhs).abs() < tol(&g) * scale, "<conv x, dy> = {} but <x, dx> = {}", lhs, rhs);
     }
 }
 
@@ -466,6 +517,20 @@ proptest! {
         let g = Wino::new(r, c, h, w, o, ph, pw).unwrap();
         let (x, dy) = (data(n * c * h * w, seed), data(n * o * g.oh * g.ow, seed + 1));
         let err = rel_err(&winograd_dw(&g, n, gs, &x, &dy), &direct_dw(&g, n, &x, &dy));
-        prop_assert!(err < tol(r), "relative error {}", err);
+        prop_assert!(err < tol(&g), "relative error {}", err);
     }
+}
+
+/// F(4x4, 3x3) is preferred on 22x22 and larger outputs, not on 10x10 or 9x9 ones (where its
+/// tiles overhang), never for 5x5 kernels, and only where the fused kernel runs; the input
+/// gradient's geometry taken twice is the forward one, tiles included.
+#[test]
+fn preferred_form() {
+    let m = |r, hw, p| Wino::new(r, 64, hw, hw, 64, p, p).unwrap().preferred().m;
+    let large = if Fused::available() { 4 } else { 2 };
+    assert_eq!((m(3, 22, 1), m(3, 24, 0), m(3, 48, 1)), (large, large, large));
+    assert_eq!((m(3, 10, 1), m(3, 9, 1), m(5, 22, 0)), (2, 2, 2));
+    let g = Wino::new(3, 64, 22, 22, 32, 1, 1).unwrap().preferred();
+    assert_eq!(g.input_grad().input_grad(), g);
+    assert_eq!(g.small_tiles().m, 2);
 }

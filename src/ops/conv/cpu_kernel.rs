@@ -14,12 +14,13 @@
 //! `db_chunk = Σ dY`, `dX = col2im(Wᵀ · dY_g)`. Chunks run in parallel; their partial `dW` and
 //! `db` are then added in chunk order, so the result is bit-identical on any number of threads.
 //!
-//! 3x3 stride-1 convolutions with enough channels ([`Geom::winograd`]) take Winograd
-//! F(2x2, 3x3) instead (`pupil_kernels::winograd`): the forward pass and `dX` (a convolution
-//! with the flipped filters, padding `r - 1 - p`), fused per block of tiles where the CPU has
-//! AVX-512, and `dW` by the adjoint transforms in fixed chunks (8 images, or at most 4 chunks a
-//! batch when `dU` is large: [`winograd_dw`]). Where the CPU has AVX-512, 5x5 stride-1
-//! convolutions take F(2x2, 5x5) the same way (fused kernel only).
+//! 3x3 stride-1 convolutions with enough channels ([`Geom::winograd`]) take Winograd instead
+//! (`pupil_kernels::winograd`): the forward pass and `dX` (a convolution with the flipped
+//! filters, padding `r - 1 - p`) as F(4x4, 3x3) fused per block of tiles where the CPU has
+//! AVX-512 (else F(2x2, 3x3) unfused), and `dW` as F(2x2, 3x3) by the adjoint transforms in
+//! fixed chunks (8 images, or at most 4 chunks a batch when `dU` is large: [`winograd_dw`]).
+//! Where the CPU has AVX-512, 5x5 stride-1 convolutions take F(2x2, 5x5) the same way (fused
+//! kernel only).
 
 use pupil_kernels::alloc::{recycle, zeroed};
 use pupil_kernels::direct;
@@ -191,6 +192,7 @@ impl Post<'_> {
 pub(crate) fn forward(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32]>, post: Option<&Post>) -> Vec<f32> {
     match g.winograd() {
         Some(wg) => {
+            let wg = wg.preferred(); // F(4x4, 3x3) where it pays
             let mut u = buffer(wg.filter_len()); // written in full
             winograd::filter_transform(&wg, wt, &mut u);
             let y = winograd_run(&wg, g.n, x, &u, bias, post);
@@ -360,9 +362,11 @@ pub(crate) fn backward(g: &Geom, x: &[f32], wt: &[f32], dy: &[f32], need: [bool;
         return backward_im2col(g, x, wt, Dy::Dense(dy), need);
     };
     let dx = need[0].then(|| {
-        let d = wg.input_grad();
+        // the form that pays on dX's own output (`input_grad` twice is the forward geometry,
+        // in the tiles chosen for dX, which the flipped filters must match)
+        let d = wg.input_grad().preferred();
         let mut u = buffer(d.filter_len()); // written in full
-        winograd::filter_transform_flipped(&wg, wt, &mut u);
+        winograd::filter_transform_flipped(&d.input_grad(), wt, &mut u);
         let dx = winograd_run(&d, g.n, dy, &u, None, None);
         recycle(u);
         dx

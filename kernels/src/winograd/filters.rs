@@ -1,0 +1,246 @@
+//! The filter transforms `U = G·g·Gᵀ`, run on every call of a Winograd convolution (the
+//! forward filters, and the flipped ones for the input gradient).
+//!
+//! Computed in f64 and rounded to f32 once, [`LANES`] filters at a time: lane `l` holds filter
+//! `q0 + l`, so each step of the product is one operation on a short array, which the
+//! compiler vectorises (AVX2 where the CPU has it, [`crate::simd::multiversion`]). One filter
+//! at a time, the transforms of a saliency pass's convolutions took 6% of it. Each lane does
+//! the operations of [`filter_tile`] in the same order, so the bits are those of the
+//! one-filter definition (test below).
+
+use super::{Wino, G3, G5};
+use crate::simd::multiversion;
+
+/// Filters transformed together.
+const LANES: usize = 8;
+
+/// One f64 per filter of a block.
+type Lanes = [f64; LANES];
+
+/// `G·g·Gᵀ` of one `r x r` filter `g` (row-major) as `α²` values `[i·α + j]`, in f64, for
+/// `m x m` tiles: the definition the block transform is tested against.
+#[cfg(test)]
+fn filter_tile(r: usize, m: usize, g: &[f32], out: &mut [f64; 36]) {
+    let taps: Vec<Lanes> = g[..r * r].iter().map(|&v| [v as f64; LANES]).collect();
+    let mut t = [[0.0; LANES]; 36];
+    tiles(r, m, &taps, &mut t);
+    for (o, t) in out.iter_mut().zip(&t) {
+        *o = t[0];
+    }
+}
+
+/// `out[i·α + j][l] = (G·g_l·Gᵀ)[i][j]` for the filters `g_l` of the lanes, `taps[k][l]` tap
+/// `k` (row-major) of filter `l`.
+#[inline(always)]
+fn tiles(r: usize, m: usize, taps: &[Lanes], out: &mut [Lanes; 36]) {
+    match (r, m) {
+        (3, 2) => tiles_k::<3, 4>(&G3, taps, out),
+        (5, 2) => tiles_k::<5, 6>(&G5, taps, out),
+        (3, 4) => tiles_43(taps, out),
+        _ => unreachable!("Winograd F({m}x{m}, {r}x{r}) is not implemented"),
+    }
+}
+
+/// [`tiles`] for `r = R`, `α = A` by the matrix products `t = G·g`, then `t·Gᵀ`, each sum from
+/// 0 in tap order.
+#[inline(always)]
+fn tiles_k<const R: usize, const A: usize>(gm: &[f64], taps: &[Lanes], out: &mut [Lanes; 36]) {
+    let gm: &[f64] = &gm[..A * R];
+    let taps: &[Lanes] = &taps[..R * R];
+    let mut t = [[[0.0f64; LANES]; R]; A];
+    for (i, ti) in t.iter_mut().enumerate() {
+        for (k, tik) in ti.iter_mut().enumerate() {
+            for l in 0..R {
+                let (c, g) = (gm[i * R + l], &taps[l * R + k]);
+                for (acc, &g) in tik.iter_mut().zip(g) {
+                    *acc += c * g;
+                }
+            }
+        }
+    }
+    for (i, ti) in t.iter().enumerate() {
+        for j in 0..A {
+            let o = &mut out[i * A + j];
+            *o = [0.0; LANES];
+            for (k, tik) in ti.iter().enumerate() {
+                let c = gm[j * R + k];
+                for (acc, &t) in o.iter_mut().zip(tik) {
+                    *acc += t * c;
+                }
+            }
+        }
+    }
+}
+
+/// `G·v` for F(4x4, 3x3)'s `G` ([`G43`]) written out, per lane: a third of the operations of
+/// the matrix product.
+#[inline(always)]
+fn g43(a: &Lanes, b: &Lanes, c: &Lanes) -> [Lanes; 6] {
+    let mut o = [[0.0; LANES]; 6];
+    for l in 0..LANES {
+        let (a, b, c) = (a[l], b[l], c[l]);
+        let (ac, ac4) = (a + c, a + 4.0 * c);
+        o[0][l] = a * 0.25;
+        o[1][l] = (ac + b) * (-1.0 / 6.0);
+        o[2][l] = (ac - b) * (-1.0 / 6.0);
+        o[3][l] = (ac4 + 2.0 * b) * (1.0 / 24.0);
+        o[4][l] = (ac4 - 2.0 * b) * (1.0 / 24.0);
+        o[5][l] = c;
+    }
+    o
+}
+
+/// [`tiles`] for F(4x4, 3x3): [`g43`] down the columns, then along the rows.
+#[inline(always)]
+fn tiles_43(taps: &[Lanes], out: &mut [Lanes; 36]) {
+    let g = &taps[..9];
+    let cols: [[Lanes; 6]; 3] = std::array::from_fn(|k| g43(&g[k], &g[3 + k], &g[6 + k]));
+    for i in 0..6 {
+        let row = g43(&cols[0][i], &cols[1][i], &cols[2][i]);
+        out[i * 6..i * 6 + 6].copy_from_slice(&row);
+    }
+}
+
+/// `u[t][q] = (G·f_q·Gᵀ)[t]` (rounded to f32) for the `n = o·c` filters `f_q` of `w:
+/// [o][c][r][r]`: `f_q = w[q / c][q % c]` as it is, or with `flipped`
+/// `f_q = rot180(w[q % o][q / o])`.
+fn transform_body(g: &Wino, w: &[f32], u: &mut [f32], flipped: bool) {
+    let (o, c, r, p) = (g.o, g.c, g.r, g.points());
+    let (n, rr) = (o * c, r * r);
+    let mut taps = [[0.0f64; LANES]; 25];
+    let mut out = [[0.0f64; LANES]; 36];
+    for q0 in (0..n).step_by(LANES) {
+        let lanes = LANES.min(n - q0);
+        for l in 0..LANES {
+            // lanes past the last filter transform zeros, never stored
+            let src = (l < lanes).then(|| {
+                let q = q0 + l;
+                let (oc, ci) = if flipped { (q % o, q / o) } else { (q / c, q % c) };
+                &w[(oc * c + ci) * rr..(oc * c + ci + 1) * rr]
+            });
+            for (k, tap) in taps[..rr].iter_mut().enumerate() {
+                tap[l] = src.map_or(0.0, |s| if flipped { s[rr - 1 - k] } else { s[k] } as f64);
+            }
+        }
+        tiles(r, g.m, &taps[..rr], &mut out);
+        for (t, vals) in out[..p].iter().enumerate() {
+            for (dst, &v) in u[t * n + q0..t * n + q0 + lanes].iter_mut().zip(vals) {
+                *dst = v as f32;
+            }
+        }
+    }
+}
+
+fn forward_body(g: &Wino, w: &[f32], u: &mut [f32]) {
+    transform_body(g, w, u, false)
+}
+
+fn flipped_body(g: &Wino, w: &[f32], u: &mut [f32]) {
+    transform_body(g, w, u, true)
+}
+
+multiversion!(
+    /// The transform of [`filter_transform`], slices checked.
+    fn forward_lanes(g: &Wino, w: &[f32], u: &mut [f32]) => forward_body
+);
+
+multiversion!(
+    /// The transform of [`filter_transform_flipped`], slices checked.
+    fn flipped_lanes(g: &Wino, w: &[f32], u: &mut [f32]) => flipped_body
+);
+
+/// `u: [α²][o][c]` = `G·w[o][c]·Gᵀ` for the filters `w: [o][c][r][r]` of `g`.
+pub fn filter_transform(g: &Wino, w: &[f32], u: &mut [f32]) {
+    let (o, c, r) = (g.o, g.c, g.r);
+    assert!(w.len() >= g.weight_len() && u.len() >= g.filter_len(), "filter_transform: slices too short for {o}x{c}x{r}x{r}");
+    forward_lanes(g, w, u);
+}
+
+/// The transformed filters of the input gradient of `g`: `u: [α²][c][o]` = `G·w'[c][o]·Gᵀ`
+/// with `w'[c][o][a][b] = w[o][c][r-1-a][r-1-b]` (transposed and rotated by 180°), for
+/// `w: [o][c][r][r]`. They go with the geometry [`Wino::input_grad`].
+pub fn filter_transform_flipped(g: &Wino, w: &[f32], u: &mut [f32]) {
+    let (o, c, r) = (g.o, g.c, g.r);
+    assert!(w.len() >= g.weight_len() && u.len() >= g.filter_len(), "filter_transform_flipped: slices too short for {o}x{c}x{r}x{r}");
+    flipped_lanes(g, w, u);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::G43;
+    use super::*;
+
+    /// The matrix product `G·g·Gᵀ` in f64, one filter, written as plainly as possible.
+    fn reference(r: usize, gm: &[f64], g: &[f32]) -> Vec<f64> {
+        let a = gm.len() / r;
+        let t: Vec<f64> = (0..a * r).map(|ik| (0..r).map(|l| gm[ik / r * r + l] * g[l * r + ik % r] as f64).sum()).collect();
+        (0..a * a).map(|ij| (0..r).map(|k| t[ij / a * r + k] * gm[ij % a * r + k]).sum()).collect()
+    }
+
+    fn weights(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2654435761).wrapping_add(7);
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(1664525).wrapping_add(1013904223);
+                (s >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// Each form's one-filter transform is `G·g·Gᵀ` (F(4x4, 3x3)'s written-out `G` included).
+    #[test]
+    fn one_filter_is_the_matrix_product() {
+        for (r, m, gm) in [(3, 2, &G3[..]), (5, 2, &G5[..]), (3, 4, &G43[..])] {
+            for seed in 0..20 {
+                let g = weights(r * r, seed);
+                let mut tile = [0.0; 36];
+                filter_tile(r, m, &g, &mut tile);
+                let want = reference(r, gm, &g);
+                for (a, b) in tile.iter().zip(&want) {
+                    assert!((a - b).abs() < 1e-12, "F({m}x{m}, {r}x{r}): {a} against {b}");
+                }
+            }
+        }
+    }
+
+    /// The block transforms, forward and flipped, hold exactly the one-filter transform of each
+    /// filter (rounded to f32) at its place, for filter counts that leave a partial block, on
+    /// the dispatched (AVX2) build and the portable one.
+    #[test]
+    fn blocks_equal_one_filter_at_a_time() {
+        for (r, m) in [(3, 2), (5, 2), (3, 4)] {
+            for (o, c) in [(1, 1), (3, 5), (8, 8), (13, 2)] {
+                let g = Wino { r, m, c, h: 8, w: 8, o, ph: 1, pw: 1, oh: 8 + 3 - r, ow: 8 + 3 - r };
+                let w = weights(g.weight_len(), (o * 31 + c) as u32);
+                for flipped in [false, true] {
+                    let mut want = vec![f32::NAN; g.filter_len()];
+                    let mut tile = [0.0; 36];
+                    for oc in 0..o {
+                        for ci in 0..c {
+                            let mut f: Vec<f32> = w[(oc * c + ci) * r * r..(oc * c + ci + 1) * r * r].to_vec();
+                            if flipped {
+                                f.reverse();
+                            }
+                            filter_tile(r, m, &f, &mut tile);
+                            let q = if flipped { ci * o + oc } else { oc * c + ci };
+                            for (t, &v) in tile[..g.points()].iter().enumerate() {
+                                want[t * o * c + q] = v as f32;
+                            }
+                        }
+                    }
+                    let (mut fast, mut portable) = (vec![f32::NAN; g.filter_len()], vec![f32::NAN; g.filter_len()]);
+                    if flipped {
+                        filter_transform_flipped(&g, &w, &mut fast);
+                        flipped_body(&g, &w, &mut portable);
+                    } else {
+                        filter_transform(&g, &w, &mut fast);
+                        forward_body(&g, &w, &mut portable);
+                    }
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&fast), bits(&want), "F({m}x{m}, {r}x{r}) {o}x{c} flipped {flipped}");
+                    assert_eq!(bits(&portable), bits(&want), "F({m}x{m}, {r}x{r}) {o}x{c} flipped {flipped}, portable");
+                }
+            }
+        }
+    }
+}
