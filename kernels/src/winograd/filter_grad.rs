@@ -1,16 +1,17 @@
-//! The filter gradient of a Winograd F(2x2, r x r) convolution (r = 3, 5), on the same transforms.
+//! The filter gradient of a Winograd F(m x m, r x r) convolution ((m, r) = (2, 3), (2, 5),
+//! (4, 3)), on the same transforms.
 //!
 //! The forward pass computes, per tile `τ` and transform point `t`,
 //! `M[t][o][τ] = Σ_c U[t][o][c]·V[t][c][τ]` and `Y_τ = Aᵀ·M_τ·A`, with `U = G·g·Gᵀ`. Its adjoint
 //! is, reading the chain backwards:
 //!
 //! ```text
-//! dM_τ    = A·dY_τ·Aᵀ                         (α x α from the 2x2 output tile; 0 where clipped)
+//! dM_τ    = A·dY_τ·Aᵀ                         (α x α from the m x m output tile; 0 where clipped)
 //! dU[t]   = Σ_τ dM[t][·][τ] · V[t][·][τ]ᵀ      (α² GEMMs, [o] x [tiles] times [tiles] x [c])
 //! dg      = Gᵀ·dU·G                            (r x r from α x α, per filter)
 //! ```
 //!
-//! so `dW` costs `α²·O·C` multiplications per tile instead of im2col's `4·r²·O·C`. The sums over
+//! so `dW` costs `α²·O·C` multiplications per tile instead of im2col's `m²·r²·O·C`. The sums over
 //! tiles run group by group in image order ([`accumulate`] adds into `dU`); a caller that splits
 //! images into chunks keeps each chunk's `dU` apart and adds them in chunk order, so the result
 //! does not depend on the thread count. Only with AVX-512 ([`available`]): the transforms are the
@@ -46,6 +47,24 @@ fn block_tiles(g: &Wino, total: usize) -> usize {
     ((BLOCK_FLOATS / per_tile.max(1) / 16).max(1) * 16).min(total)
 }
 
+/// The form the filter gradient of `g` should take: [`Wino::preferred`] where the gathered
+/// output adjoint can serve it (F(4x4, 3x3) has no other), else F(2x2).
+pub fn preferred(g: &Wino) -> Wino {
+    let p = g.preferred();
+    if p.m == 2 || can_gather(&p) {
+        p
+    } else {
+        g.small_tiles()
+    }
+}
+
+/// Whether the gathered output adjoint (`adjoint.rs`) may run on this geometry: tile rows
+/// narrower than a vector of 16, and offsets that fit 32-bit indices (16 tiles span at most
+/// 17 images).
+pub(super) fn can_gather(g: &Wino) -> bool {
+    g.tiles().1 < 16 && 17usize.saturating_mul(g.o * g.oh * g.ow) < i32::MAX as usize
+}
+
 /// Floats of scratch [`accumulate`] needs for `gn` images: `V` and `dM` of one block of tiles.
 pub fn scratch_len(g: &Wino, gn: usize) -> usize {
     g.points() * (g.c + g.o) * block_tiles(g, gn * g.tiles_per_image())
@@ -59,7 +78,7 @@ pub fn scratch_len(g: &Wino, gn: usize) -> usize {
 /// Panics when a slice is too short or [`available`] is false.
 pub fn accumulate(g: &Wino, gn: usize, x: &[f32], dy: &[f32], du: &mut [f32], scratch: &mut [f32]) {
     assert!(available(), "winograd filter_grad::accumulate: needs AVX-512");
-    assert_eq!(g.m, 2, "winograd filter_grad: F(2x2, r x r) geometries only (Wino::small_tiles)");
+    assert!(g.m == 2 || can_gather(g), "winograd filter_grad: F(4x4, 3x3) needs the gathered output adjoint ({g:?})");
     assert!(x.len() >= gn * g.c * g.h * g.w, "winograd filter_grad: input shorter than {gn} images of {g:?}");
     assert!(dy.len() >= gn * g.o * g.oh * g.ow, "winograd filter_grad: output gradient shorter than {gn} images of {g:?}");
     assert!(du.len() >= g.filter_len(), "winograd filter_grad: dU shorter than {}x{}x{}", g.points(), g.o, g.c);
@@ -82,12 +101,12 @@ pub fn accumulate(g: &Wino, gn: usize, x: &[f32], dy: &[f32], du: &mut [f32], sc
             // SAFETY: AVX-512F is the selected ISA (asserted above; `selected_isa` checks the
             // CPU); segments end at or before column `nb <= ld`.
             unsafe {
-                if super::fused::gathers(g) {
+                if g.m != 2 || super::fused::gathers(g) {
                     super::fused::input_gathered(g, x, b0, nb, v, ld);
                 } else {
                     super::fused::input_segments(g, x, &segs, v, ld);
                 }
-                if super::adjoint::gathers(g, gn) {
+                if g.m != 2 || super::adjoint::gathers(g) {
                     super::adjoint::output_adjoint_gathered(g, dy, b0, nb, dm, ld);
                 } else {
                     super::adjoint::output_adjoint_segments(g, dy, &segs, dm, ld);
@@ -107,11 +126,11 @@ pub fn accumulate(g: &Wino, gn: usize, x: &[f32], dy: &[f32], du: &mut [f32], sc
 pub fn finish(g: &Wino, du: &[f32], dw: &mut [f32]) {
     let (o, c, r) = (g.o, g.c, g.r);
     assert!(du.len() >= g.filter_len() && dw.len() >= g.weight_len(), "winograd filter_grad::finish: slices too short for {o}x{c}x{r}x{r}");
-    assert_eq!(g.m, 2, "winograd filter_grad: F(2x2, r x r) geometries only (Wino::small_tiles)");
-    match r {
-        3 => finish_k::<3, 4>(g_matrix(3, 2), o, c, du, dw),
-        5 => finish_k::<5, 6>(g_matrix(5, 2), o, c, du, dw),
-        _ => unreachable!("Winograd F(2x2, {r}x{r}) is not implemented"),
+    match (r, g.m) {
+        (3, 2) => finish_k::<3, 4>(g_matrix(3, 2), o, c, du, dw),
+        (5, 2) => finish_k::<5, 6>(g_matrix(5, 2), o, c, du, dw),
+        (3, 4) => finish_k::<3, 6>(g_matrix(3, 4), o, c, du, dw),
+        (r, m) => unreachable!("Winograd F({m}x{m}, {r}x{r}) is not implemented"),
     }
 }
 

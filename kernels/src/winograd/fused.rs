@@ -277,22 +277,29 @@ pub(super) fn at<const A: usize, const M: usize>(m: [__m512; A]) -> [__m512; M] 
     o
 }
 
-/// `A·y` along one axis: the adjoint of [`at`], `α` values from two.
+/// `A·y` along one axis: the adjoint of [`at`], `α` values from `M`.
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
-pub(super) fn at_adjoint<const A: usize>([y0, y1]: [__m512; 2]) -> [__m512; A] {
+pub(super) fn at_adjoint<const A: usize, const M: usize>(y: [__m512; M]) -> [__m512; A] {
     let mut o = [_mm512_setzero_ps(); A];
-    match &mut o[..] {
-        [o0, o1, o2, o3] => {
+    match (&y[..], &mut o[..]) {
+        (&[y0, y1], [o0, o1, o2, o3]) => {
             (*o0, *o1, *o2) = (y0, _mm512_add_ps(y0, y1), _mm512_sub_ps(y0, y1));
             *o3 = _mm512_sub_ps(_mm512_setzero_ps(), y1);
         }
-        [o0, o1, o2, o3, o4, o5] => {
+        (&[y0, y1], [o0, o1, o2, o3, o4, o5]) => {
             let two = _mm512_set1_ps(2.0);
             (*o0, *o1, *o2) = (y0, _mm512_add_ps(y0, y1), _mm512_sub_ps(y0, y1));
             (*o3, *o4, *o5) = (_mm512_fmadd_ps(two, y1, y0), _mm512_fnmadd_ps(two, y1, y0), y1);
         }
-        _ => unreachable!("Winograd transforms for α = 4 or 6"),
+        // F(4x4, 3x3): column i of Aᵀ, the points' powers (1, 2, 4, 8 at ±2)
+        (&[y0, y1, y2, y3], [o0, o1, o2, o3, o4, o5]) => {
+            let (e1, d1) = (_mm512_add_ps(y0, y2), _mm512_add_ps(y1, y3));
+            let (e2, d2) = (_mm512_fmadd_ps(_mm512_set1_ps(4.0), y2, y0), _mm512_fmadd_ps(_mm512_set1_ps(8.0), y3, _mm512_add_ps(y1, y1)));
+            (*o0, *o1, *o2) = (y0, _mm512_add_ps(e1, d1), _mm512_sub_ps(e1, d1));
+            (*o3, *o4, *o5) = (_mm512_add_ps(e2, d2), _mm512_sub_ps(e2, d2), y3);
+        }
+        _ => unreachable!("Winograd output adjoints for α = 4 or 6 and m = 2, α = 6 and m = 4"),
     }
     o
 }

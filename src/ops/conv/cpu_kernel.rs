@@ -16,9 +16,10 @@
 //!
 //! 3x3 stride-1 convolutions with enough channels ([`Geom::winograd`]) take Winograd instead
 //! (`pupil_kernels::winograd`): the forward pass and `dX` (a convolution with the flipped
-//! filters, padding `r - 1 - p`) as F(4x4, 3x3) fused per block of tiles where the CPU has
-//! AVX-512 (else F(2x2, 3x3) unfused), and `dW` as F(2x2, 3x3) by the adjoint transforms in
-//! fixed chunks (8 images, or at most 4 chunks a batch when `dU` is large: [`winograd_dw`]).
+//! filters, padding `r - 1 - p`) fused per block of tiles where the CPU has AVX-512 (else
+//! unfused), and `dW` by the adjoint transforms in fixed chunks (8 images, or at most 4 chunks a
+//! batch when `dU` is large: [`winograd_dw`]). With AVX-512 each of the three takes F(4x4, 3x3)
+//! where `Wino::preferred` says its 4x4 tiles pay (22x22 outputs), F(2x2, 3x3) elsewhere.
 //! Where the CPU has AVX-512, 5x5 stride-1 convolutions take F(2x2, 5x5) the same way (fused
 //! kernel only).
 
@@ -384,6 +385,7 @@ pub(crate) fn backward(g: &Geom, x: &[f32], wt: &[f32], dy: &[f32], need: [bool;
 /// up on one thread, which cost more than the parallelism it bought.
 fn winograd_dw(wg: &Wino, n: usize, x: &[f32], dy: &[f32]) -> Vec<f32> {
     use winograd::filter_grad;
+    let wg = &filter_grad::preferred(wg); // F(4x4, 3x3) where it pays, as the forward pass
     let (in_len, out_len, du_len) = (wg.c * wg.h * wg.w, wg.o * wg.oh * wg.ow, wg.filter_len());
     let gs = WINOGRAD_COLS.div_ceil(wg.tiles_per_image().max(1)).clamp(1, MAX_GROUP);
     let cs = if du_len >= LARGE_DU_FLOATS { gs * n.div_ceil(gs).div_ceil(LARGE_DU_CHUNKS).max(1) } else { gs * (CHUNK_IMAGES / gs).max(1) };
