@@ -167,6 +167,7 @@ pub fn filter_transform_flipped(g: &Wino, w: &[f32], u: &mut [f32]) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::data as weights;
     use super::super::G43;
     use super::*;
 
@@ -175,16 +176,6 @@ mod tests {
         let a = gm.len() / r;
         let t: Vec<f64> = (0..a * r).map(|ik| (0..r).map(|l| gm[ik / r * r + l] * g[l * r + ik % r] as f64).sum()).collect();
         (0..a * a).map(|ij| (0..r).map(|k| t[ij / a * r + k] * gm[ij % a * r + k]).sum()).collect()
-    }
-
-    fn weights(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2654435761).wrapping_add(7);
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(1664525).wrapping_add(1013904223);
-                (s >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
-            })
-            .collect()
     }
 
     /// Each form's one-filter transform is `G·g·Gᵀ` (F(4x4, 3x3)'s written-out `G` included).

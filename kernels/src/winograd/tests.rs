@@ -3,7 +3,7 @@
 use super::*;
 use proptest::prelude::*;
 
-fn data(len: usize, seed: u32) -> Vec<f32> {
+pub(super) fn data(len: usize, seed: u32) -> Vec<f32> {
     let mut s = seed.wrapping_mul(2654435761).wrapping_add(12345);
     (0..len)
         .map(|_| {
@@ -163,15 +163,19 @@ fn fused_seed_shapes_within_1e_5() {
         return;
     }
     for (c, o, hw, p) in SEED_AND_EDGE_SHAPES {
-        let g = Wino::new(3, c, hw, hw, o, p, p).unwrap();
-        let n = 3;
-        let (x, w, b) = (data(n * c * hw * hw, 1), data(o * c * 9, 2), data(o, 3));
-        let mut u = vec![0.0; g.filter_len()];
-        filter_transform(&g, &w, &mut u);
-        let y = run_fused(&g, n, &x, &u, Some(&b)).unwrap();
-        let err = rel_err(&y, &direct(&g, n, &x, &w, Some(&b)));
+        let (err, _, _) = fused_forward_err(&Wino::new(3, c, hw, hw, o, p, p).unwrap(), 3);
         assert!(err < 1e-5, "{c}->{o} @{hw} pad {p}: relative error {err}");
     }
+}
+
+/// The fused kernel's relative error on `n` images of `g` against the direct f64 convolution
+/// (inputs of seed 1, filters 2, bias 3), with the inputs and filters.
+fn fused_forward_err(g: &Wino, n: usize) -> (f64, Vec<f32>, Vec<f32>) {
+    let (x, w, b) = (data(n * g.c * g.h * g.w, 1), data(g.weight_len(), 2), data(g.o, 3));
+    let mut u = vec![0.0; g.filter_len()];
+    filter_transform(g, &w, &mut u);
+    let y = run_fused(g, n, &x, &u, Some(&b)).unwrap();
+    (rel_err(&y, &direct(g, n, &x, &w, Some(&b))), x, w)
 }
 
 /// F(4x4, 3x3) on the seed and edge shapes, forward, as the input gradient (the flipped
@@ -185,12 +189,8 @@ fn fused_4x4_seed_shapes() {
     }
     for (c, o, hw, p) in SEED_AND_EDGE_SHAPES {
         let g = Wino::new(3, c, hw, hw, o, p, p).unwrap().large_tiles().unwrap();
-        let d = g.input_grad();
-        let n = 3;
-        let (x, w, b) = (data(n * c * hw * hw, 1), data(o * c * 9, 2), data(o, 3));
-        let mut u = vec![0.0; g.filter_len()];
-        filter_transform(&g, &w, &mut u);
-        let err = rel_err(&run_fused(&g, n, &x, &u, Some(&b)).unwrap(), &direct(&g, n, &x, &w, Some(&b)));
+        let (d, n) = (g.input_grad(), 3);
+        let (err, x, w) = fused_forward_err(&g, n);
         // the input gradient is the convolution of dY with the flipped, transposed filters
         let dy = data(n * o * g.oh * g.ow, 4);
         let flipped: Vec<f32> = (0..c * o * 9)
