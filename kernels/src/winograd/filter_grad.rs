@@ -59,10 +59,10 @@ pub fn preferred(g: &Wino) -> Wino {
 }
 
 /// Whether the gathered output adjoint (`adjoint.rs`) may run on this geometry: tile rows
-/// narrower than a vector of 16, and offsets that fit 32-bit indices (16 tiles span at most
-/// 17 images).
+/// narrower than a vector of 16 (a choice of speed: F(2x2)'s rows are then served by rows),
+/// and offsets that fit 32-bit indices ([`super::offsets_fit`]).
 pub(super) fn can_gather(g: &Wino) -> bool {
-    g.tiles().1 < 16 && 17usize.saturating_mul(g.o * g.oh * g.ow) < i32::MAX as usize
+    g.tiles().1 < 16 && super::offsets_fit(g.o * g.oh * g.ow)
 }
 
 /// Floats of scratch [`accumulate`] needs for `gn` images: `V` and `dM` of one block of tiles.
@@ -75,10 +75,15 @@ pub fn scratch_len(g: &Wino, gn: usize) -> usize {
 /// [`scratch_len`] floats (contents ignored). The tiles go in blocks of a size fixed by the
 /// geometry, each block's products added into `du` in order.
 ///
-/// Panics when a slice is too short or [`available`] is false.
+/// Panics when a slice is too short, [`available`] is false, or `g` is an F(4x4) geometry the
+/// gathered transforms cannot serve (tile rows of 16 or more: use [`preferred`]).
 pub fn accumulate(g: &Wino, gn: usize, x: &[f32], dy: &[f32], du: &mut [f32], scratch: &mut [f32]) {
     assert!(available(), "winograd filter_grad::accumulate: needs AVX-512");
-    assert!(g.m == 2 || can_gather(g), "winograd filter_grad: F(4x4, 3x3) needs the gathered output adjoint ({g:?})");
+    // F(4x4) gathers both its input and its output adjoint: both sides' offsets must fit
+    assert!(
+        g.m == 2 || (can_gather(g) && super::offsets_fit(g.c * g.h * g.w)),
+        "winograd filter_grad: F(4x4, 3x3) needs the gathered transforms (tile rows under 16, offsets in i32): {g:?}"
+    );
     assert!(x.len() >= gn * g.c * g.h * g.w, "winograd filter_grad: input shorter than {gn} images of {g:?}");
     assert!(dy.len() >= gn * g.o * g.oh * g.ow, "winograd filter_grad: output gradient shorter than {gn} images of {g:?}");
     assert!(du.len() >= g.filter_len(), "winograd filter_grad: dU shorter than {}x{}x{}", g.points(), g.o, g.c);

@@ -5,8 +5,9 @@
 //! `q0 + l`, so each step of the product is one operation on a short array, which the
 //! compiler vectorises (AVX2 where the CPU has it, [`crate::simd::multiversion`]). One filter
 //! at a time, the transforms of a saliency pass's convolutions took 6% of it. Each lane does
-//! the operations of [`filter_tile`] in the same order, so the bits are those of the
-//! one-filter definition (test below).
+//! the operations the earlier one-filter code did, in the same order (a sum from 0 in tap
+//! order, no fused multiply-add), so the bits did not change; the tests check each form
+//! against the matrix product and the blocks against single filters.
 
 use super::{Wino, G3, G5};
 use crate::simd::multiversion;
@@ -72,7 +73,7 @@ fn tiles_k<const R: usize, const A: usize>(gm: &[f64], taps: &[Lanes], out: &mut
     }
 }
 
-/// `G·v` for F(4x4, 3x3)'s `G` ([`G43`]) written out, per lane: a third of the operations of
+/// `G·v` for F(4x4, 3x3)'s `G` (`G43` in mod.rs) written out, per lane: a third of the operations of
 /// the matrix product.
 #[inline(always)]
 fn g43(a: &Lanes, b: &Lanes, c: &Lanes) -> [Lanes; 6] {

@@ -1,4 +1,4 @@
-//! Winograd F(2x2, 3x3) and F(2x2, 5x5) fused per block of [`NB`] tiles (AVX-512).
+//! Winograd F(2x2, 3x3), F(2x2, 5x5) and F(4x4, 3x3) fused per block of [`NB`] tiles (AVX-512).
 //!
 //! [`super::conv3x3`] transforms a whole group of images into `V`, runs the GEMMs and transforms
 //! all of `M` back: `V` and `M` are each several times the input or output, written and read
@@ -16,12 +16,14 @@
 //!
 //! so `V` (α²·C·NB floats) and `M` (α²·O·NB) stay in L1/L2, and nothing is packed twice.
 //!
-//! The transforms work on 16 tiles of one tile row per vector: the `α x α` patches of 16
+//! The F(2x2) transforms work on 16 tiles of one tile row per vector: the `α x α` patches of 16
 //! adjacent tiles start 2 columns apart, so one input row of `30 + α` floats holds them all,
 //! and de-interleaving its even and odd columns (at offsets 0, 2, 4) gives each patch column as
 //! a vector over tiles. Zero padding and the image edges are masked loads; clipped outputs are
-//! masked stores. The 2-D transforms are the 1-D ones ([`bt`], [`at`], [`at_adjoint`]) applied down the
-//! columns and then along the rows; the code is generic over `α` (4 or 6).
+//! masked stores. Narrow tile rows, and every F(4x4, 3x3) geometry (tiles 4 columns apart),
+//! gather each lane's patch instead ([`input_gathered`]). The 2-D transforms are the 1-D ones
+//! ([`bt`], [`at`], [`at_adjoint`]) applied down the columns and then along the rows; the code
+//! is generic over `α` (4 or 6) and the tile `m` (2 or 4).
 //!
 //! Every output is computed by one block whatever the thread count, and the sum over channels
 //! inside the micro-kernel has a fixed order, so results do not depend on how the caller splits
@@ -65,7 +67,7 @@ impl Fused {
     /// Packs `u: [α²][o][c]` (from [`super::filter_transform`] on `g`, or
     /// [`super::filter_transform_flipped`] for the geometry [`Wino::input_grad`]). None when
     /// the fused kernel is not [`available`](Fused::available): the caller then uses
-    /// [`super::conv3x3`].
+    /// [`super::conv3x3`] (F(2x2, 3x3) only).
     pub fn new(g: &Wino, u: &[f32]) -> Option<Fused> {
         if !Fused::available() {
             return None;
@@ -100,8 +102,8 @@ impl Fused {
     }
 }
 
-/// `y = conv(x) + bias` for `gn` images, as [`super::conv3x3`] (3x3 or 5x5 kernels), with the
-/// filters packed in `f`. `scratch` holds at least [`Fused::scratch_len`] floats (contents
+/// `y = conv(x) + bias` for `gn` images, as [`super::conv3x3`] (3x3 or 5x5 kernels, 2x2 or 4x4
+/// tiles), with the filters packed in `f`. `scratch` holds at least [`Fused::scratch_len`] floats (contents
 /// ignored).
 ///
 /// Panics when a slice is too short or `f` does not match the geometry.
@@ -128,6 +130,8 @@ pub fn conv_fused(g: &Wino, gn: usize, x: &[f32], f: &Fused, bias: Option<&[f32]
     assert!(scratch.len() >= f.scratch_len(), "winograd conv_fused: scratch shorter than {}", f.scratch_len());
     assert!(bias.is_none_or(|b| b.len() >= g.o), "winograd conv_fused: bias shorter than {}", g.o);
     assert!(Fused::available(), "winograd conv_fused: needs AVX-512");
+    // F(4x4) always gathers its input (`run`): the offsets must fit in i32
+    assert!(g.m == 2 || super::offsets_fit(g.in_len()), "winograd conv_fused: images too large for F(4x4) gathers ({g:?})");
     // SAFETY: AVX-512F is the selected ISA (checked above, and `selected_isa` checks the CPU);
     // every slice length was checked above.
     unsafe { by_tile!(g, run(g, gn, x, f, bias, y, scratch)) }
@@ -197,7 +201,7 @@ unsafe fn run<const A: usize, const M: usize>(g: &Wino, gn: usize, x: &[f32], f:
         segs.clear();
         segments(g, b0, nb, |s| segs.push(s));
         // SAFETY: AVX-512F is enabled in this function (see the caller); segments end at NB,
-        // and `gather` was checked for these images.
+        // and the gather's offsets fit (`gathers` for F(2x2), asserted by `conv_fused` for F(4x4)).
         unsafe {
             if gather {
                 gathered::<A, M>(g, x, b0, nb, v, NB);
@@ -413,24 +417,25 @@ unsafe fn patch_row<const A: usize>(x: &[f32], plane: isize, iy: isize, g: &Wino
 pub(super) const GATHER_MAX_TW: usize = 8;
 
 /// Whether [`input_gathered`] serves this F(2x2) geometry: narrow tile rows, and element
-/// offsets that fit the gather's 32-bit indices (16 tiles span at most 17 images).
+/// offsets that fit the gather's 32-bit indices ([`super::offsets_fit`]).
 pub(super) fn gathers(g: &Wino) -> bool {
-    g.tiles().1 <= GATHER_MAX_TW && 17usize.saturating_mul(g.in_len()) < i32::MAX as usize
+    g.tiles().1 <= GATHER_MAX_TW && super::offsets_fit(g.in_len())
 }
 
 /// [`input_segments`] for the tiles `b0..b0 + nb` (numbered image by image, row by row) of
 /// `x: [images][c][h][w]`, into columns `0..nb` of `v: [α²][c][ld]`, 16 tiles per vector
 /// whatever row or image they lie in: each lane's patch is gathered from its own place, the
-/// padding and the image edges masked. Computes the same bits as [`input_segments`].
+/// padding and the image edges masked. Computes the same bits as [`input_segments`] (which
+/// serves F(2x2) only).
 ///
 /// # Safety
-/// The CPU supports AVX-512F; `nb <= ld`; 17 images of `g` have fewer than 2³¹ floats.
+/// The CPU supports AVX-512F; `nb <= ld`; [`super::offsets_fit`] holds for `g.in_len()`.
 pub(super) unsafe fn input_gathered(g: &Wino, x: &[f32], b0: usize, nb: usize, v: &mut [f32], ld: usize) {
     // SAFETY: the caller's contract.
     unsafe { by_tile!(g, gathered(g, x, b0, nb, v, ld)) }
 }
 
-/// [`input_gathered`] for `α = A`.
+/// [`input_gathered`] for `α = A`, `m = M`.
 ///
 /// # Safety
 /// As [`input_gathered`].
@@ -441,7 +446,7 @@ unsafe fn gathered<const A: usize, const M: usize>(g: &Wino, x: &[f32], b0: usiz
     for j0 in (0..nb).step_by(16) {
         let n = 16.min(nb - j0);
         // lane l: the top-left input of its patch, as an element offset in channel 0 of the
-        // vector's first image (16 tiles span at most 17 images: the offsets fit in i32)
+        // vector's first image (16 tiles span at most 16 images: `offsets_fit`)
         let img0 = (b0 + j0) / tpi;
         let x = &x[img0 * c * plane..];
         let mut idx = [0i32; 16];

@@ -104,6 +104,10 @@ mod fused {
     #[derive(Clone, Debug)]
     pub struct Fused(());
     impl Fused {
+        /// Never on this architecture.
+        pub fn available() -> bool {
+            false
+        }
         /// Always None here: use [`super::conv3x3`].
         pub fn new(_g: &Wino, _u: &[f32]) -> Option<Fused> {
             None
@@ -131,6 +135,13 @@ pub mod filter_grad;
 mod tests;
 
 use crate::window::out_size;
+
+/// Whether 32-bit gather offsets reach every float of an image of `len` floats and of the
+/// images after it that one vector of 16 tiles can span (each image has at least one tile, so
+/// at most 16 images; 17 for margin).
+pub(crate) fn offsets_fit(len: usize) -> bool {
+    17usize.saturating_mul(len) < i32::MAX as usize
+}
 
 /// F(2x2, 3x3)'s `G` (4 x 3), row-major.
 const G3: [f64; 12] = [1.0, 0.0, 0.0, 0.5, 0.5, 0.5, 0.5, -0.5, 0.5, 0.0, 0.0, 1.0];
@@ -199,12 +210,13 @@ impl Wino {
 
     /// The same convolution as F(4x4, 3x3): 4x4 output tiles from 6x6 input patches, 36
     /// multiplications per tile and channel pair instead of 4 x 16 = 64 for F(2x2, 3x3) (less
-    /// where the tiles overhang the output). Only the fused kernel ([`Fused`], AVX-512) runs
-    /// it, and only the forward convolution (the filter gradient stays F(2x2, 3x3)): None for
-    /// a 5x5 kernel, without the fused kernel, or for an image so large (over 2³¹ / 17 floats)
-    /// that the input gathers' 32-bit offsets would overflow.
+    /// where the tiles overhang the output). Only the fused kernel ([`Fused`], AVX-512) and the
+    /// filter gradient (`filter_grad`, tile rows under 16) run it, always by gathers: None for
+    /// a 5x5 kernel, without the fused kernel, or for an input or output image so large
+    /// (`offsets_fit`) that the gathers' 32-bit offsets would overflow (both sides, so that
+    /// [`Wino::input_grad`] of the result is valid too).
     pub fn large_tiles(&self) -> Option<Wino> {
-        let fits = 17usize.saturating_mul(self.in_len()) < i32::MAX as usize;
+        let fits = offsets_fit(self.in_len()) && offsets_fit(self.out_len());
         (self.r == 3 && Fused::available() && fits).then_some(Wino { m: 4, ..*self })
     }
 

@@ -187,7 +187,8 @@ fn fused_4x4_seed_shapes() {
         eprintln!("no AVX-512: F(4x4, 3x3) does not run on this CPU");
         return;
     }
-    for (c, o, hw, p) in SEED_AND_EDGE_SHAPES {
+    // (16, 13, 56): tile rows of 14, so a segment's 4th interleaved vector (columns 48-55)
+    for (c, o, hw, p) in SEED_AND_EDGE_SHAPES.into_iter().chain([(16, 13, 56, 1)]) {
         let g = Wino::new(3, c, hw, hw, o, p, p).unwrap().large_tiles().unwrap();
         let (d, n) = (g.input_grad(), 3);
         let (err, x, w) = fused_forward_err(&g, n);
@@ -209,7 +210,7 @@ fn fused_4x4_seed_shapes() {
 }
 
 /// The AVX-512 1-D transforms with `G`: `Aᵀ·[(G·g) ⊙ (Bᵀ·d)]` is the correlation
-/// `y_i = Σ_k g_k·d_{i+k}` (i = 0, 1) for random `d` and `g`, 3x3 and 5x5, lane by lane; and
+/// `y_i = Σ_k g_k·d_{i+k}` (i < m) for random `d` and `g`, F(2x2, 3x3), F(2x2, 5x5) and F(4x4, 3x3), lane by lane; and
 /// `at_adjoint` is the transpose of `at`: `<at(m), y> = <m, at_adjoint(y)>`.
 #[test]
 fn one_d_transforms_compute_the_correlation() {
@@ -302,7 +303,7 @@ fn images_per_task_fills_the_blocks() {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
-    /// Any small geometry, 3x3 or 5x5, images split into tasks or not: the fused kernel
+    /// Any small geometry, F(2x2, 3x3), F(2x2, 5x5) or F(4x4, 3x3), images split into tasks or not: the fused kernel
     /// matches the direct convolution, and its bits do not depend on how images are grouped.
     #[test]
     fn fused_matches_direct(kind in 0usize..3, c in 1usize..12, o in 1usize..20, h in 1usize..14, w in 1usize..40, ph in 0usize..5, pw in 0usize..5, n in 1usize..4, seed in 0u32..1000) {
@@ -325,7 +326,7 @@ proptest! {
     }
 
     /// The fused kernel on the gradient geometry with the flipped filters is the adjoint of the
-    /// convolution, 3x3 and 5x5: <conv(x), dy> = <x, dx>.
+    /// convolution, in all three forms: <conv(x), dy> = <x, dx>.
     #[test]
     fn fused_input_grad_is_the_adjoint(kind in 0usize..3, c in 1usize..10, o in 1usize..10, h in 1usize..12, w in 1usize..30, ph in 0usize..5, pw in 0usize..5, seed in 0u32..1000) {
         let r = if kind == 1 { 5 } else { 3 };
@@ -505,7 +506,7 @@ fn filter_grad_of_nothing_adds_nothing() {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
-    /// Any small geometry, 3x3 or 5x5, and grouping of images: the Winograd filter gradient
+    /// Any small geometry in any of the three forms, and grouping of images: the Winograd filter gradient
     /// matches the direct one.
     #[test]
     fn filter_grad_matches_direct(kind in 0usize..3, c in 1usize..10, o in 1usize..10, h in 1usize..14, w in 1usize..40, ph in 0usize..5, pw in 0usize..5, n in 1usize..4, gs in 1usize..3, seed in 0u32..1000) {
@@ -534,4 +535,13 @@ fn preferred_form() {
     let g = Wino::new(3, 64, 22, 22, 32, 1, 1).unwrap().preferred();
     assert_eq!(g.input_grad().input_grad(), g);
     assert_eq!(g.small_tiles().m, 2);
+    // images whose gather offsets would overflow i32, on either side: no large tiles
+    assert!(Wino::new(3, 8_000_000, 4, 4, 1, 1, 1).unwrap().large_tiles().is_none());
+    assert!(Wino::new(3, 1, 4, 4, 8_000_000, 1, 1).unwrap().large_tiles().is_none());
+    // the filter gradient keeps F(2x2) where its gathered adjoint cannot serve (16-tile rows)
+    let wide = Wino::new(3, 8, 64, 64, 8, 1, 1).unwrap();
+    assert_eq!((wide.preferred().m, filter_grad::preferred(&wide).m), (large, 2));
+    if Fused::available() {
+        assert_eq!(filter_grad::preferred(&Wino::new(3, 8, 56, 56, 8, 1, 1).unwrap()).m, 4);
+    }
 }

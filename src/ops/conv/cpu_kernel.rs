@@ -19,7 +19,8 @@
 //! filters, padding `r - 1 - p`) fused per block of tiles where the CPU has AVX-512 (else
 //! unfused), and `dW` by the adjoint transforms in fixed chunks (8 images, or at most 4 chunks a
 //! batch when `dU` is large: [`winograd_dw`]). With AVX-512 each of the three takes F(4x4, 3x3)
-//! where `Wino::preferred` says its 4x4 tiles pay (22x22 outputs), F(2x2, 3x3) elsewhere.
+//! where `Wino::preferred` says its 4x4 tiles pay on the output it computes (22x22 maps; dW
+//! also needs tile rows under 16: `filter_grad::preferred`), F(2x2, 3x3) elsewhere.
 //! Where the CPU has AVX-512, 5x5 stride-1 convolutions take F(2x2, 5x5) the same way (fused
 //! kernel only).
 
