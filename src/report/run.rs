@@ -151,7 +151,7 @@ fn training_section(run_dir: &Path) -> Result<Section> {
     }
     text.push('.');
     s = s.text(text);
-    s = s.figure(Figure::from_canvas(&render_training_curves(&hist), "Loss and accuracy per epoch, training (solid) and validation (dashed).")?);
+    s = s.figure(Figure::from_canvas(&render_training_curves(&hist), "Loss and accuracy per epoch, training (blue) and validation (orange).")?);
     s = s.table(epoch_table(&hist));
     if !settings.is_empty() {
         let mut t = Table::new(&["setting", "value"]).caption("Training settings, from the run's checkpoint.");
