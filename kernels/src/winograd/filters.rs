@@ -104,7 +104,9 @@ fn tiles_43(taps: &[Lanes], out: &mut [Lanes; 36]) {
 
 /// `u[t][q] = (G·f_q·Gᵀ)[t]` (rounded to f32) for the `n = o·c` filters `f_q` of `w:
 /// [o][c][r][r]`: `f_q = w[q / c][q % c]` as it is, or with `flipped`
-/// `f_q = rot180(w[q % o][q / o])`.
+/// `f_q = rot180(w[q % o][q / o])`. Always inlined: called from the AVX2 build, a separate
+/// function would be compiled for the baseline only (perf showed its scalar SSE code).
+#[inline(always)]
 fn transform_body(g: &Wino, w: &[f32], u: &mut [f32], flipped: bool) {
     let (o, c, r, p) = (g.o, g.c, g.r, g.points());
     let (n, rr) = (o * c, r * r);
@@ -132,10 +134,12 @@ fn transform_body(g: &Wino, w: &[f32], u: &mut [f32], flipped: bool) {
     }
 }
 
+#[inline(always)]
 fn forward_body(g: &Wino, w: &[f32], u: &mut [f32]) {
     transform_body(g, w, u, false)
 }
 
+#[inline(always)]
 fn flipped_body(g: &Wino, w: &[f32], u: &mut [f32]) {
     transform_body(g, w, u, true)
 }
