@@ -9,7 +9,9 @@ pub(crate) fn has_avx2() -> bool {
 }
 
 /// Runs `f` compiled for AVX2 when the CPU has it (the generic body is inlined into a
-/// `target_feature` function, so its loops vectorise 8 wide), else the portable build.
+/// `target_feature` function, so its loops vectorise 8 wide), else the portable build. Mark the
+/// body and what it calls `#[inline(always)]`: a body left as its own function is compiled
+/// once, for the baseline, and the AVX2 build then just calls it.
 macro_rules! multiversion {
     ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:path) => {
         $(#[$m])*
