@@ -499,13 +499,14 @@ struct Interleave {
 }
 
 impl Interleave {
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
     fn new() -> Interleave {
         let pair: [i32; 16] = std::array::from_fn(|i| if i % 2 == 0 { i as i32 / 2 } else { 16 + i as i32 / 2 });
         let quad: [i32; 16] = std::array::from_fn(|i| (i / 4 * 2 + i % 2 + if i % 4 < 2 { 0 } else { 16 }) as i32);
         let load = |a: &[i32; 16], add: i32| {
             let v: [i32; 16] = std::array::from_fn(|i| a[i] + add);
-            // SAFETY: an unaligned load of a local array of 16 i32.
+            // SAFETY: an unaligned load of a local array of 16 i32 (AVX-512F: this function's).
             unsafe { _mm512_loadu_si512(v.as_ptr().cast()) }
         };
         Interleave { pair_lo: load(&pair, 0), pair_hi: load(&pair, 8), quad_lo: load(&quad, 0), quad_hi: load(&quad, 8) }
