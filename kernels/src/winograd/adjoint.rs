@@ -65,9 +65,10 @@ unsafe fn output_adjoint<const A: usize>(g: &Wino, dy: &[f32], segs: &[Segment],
 /// narrower than a vector of 16 ([`can_gather`]). Measured (criterion, thread CPU time, six
 /// alternated runs): 5x5 32 -> 64 on 18x18 outputs (9-tile rows) 15% faster than by rows; 3x3
 /// on 10x10 and 22x22 outputs 10-20% slower (their rows write 16 points a tile, 5x5's 36, and
-/// the four gathers cost more than the stores they save). F(4x4, 3x3) is only gathered.
+/// the four gathers cost more than the stores they save). F(4x4, 3x3) is always gathered (the
+/// rows variant is F(2x2)'s; [`can_gather`] is checked where it is called).
 pub(super) fn gathers(g: &Wino) -> bool {
-    g.r == 5 && can_gather(g)
+    g.m != 2 || (g.r == 5 && can_gather(g))
 }
 
 /// [`output_adjoint_segments`] for the tiles `b0..b0 + nb` (numbered image by image, row by

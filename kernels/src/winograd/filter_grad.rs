@@ -106,12 +106,12 @@ pub fn accumulate(g: &Wino, gn: usize, x: &[f32], dy: &[f32], du: &mut [f32], sc
             // SAFETY: AVX-512F is the selected ISA (asserted above; `selected_isa` checks the
             // CPU); segments end at or before column `nb <= ld`.
             unsafe {
-                if g.m != 2 || super::fused::gathers(g) {
+                if super::fused::gathers(g) {
                     super::fused::input_gathered(g, x, b0, nb, v, ld);
                 } else {
                     super::fused::input_segments(g, x, &segs, v, ld);
                 }
-                if g.m != 2 || super::adjoint::gathers(g) {
+                if super::adjoint::gathers(g) {
                     super::adjoint::output_adjoint_gathered(g, dy, b0, nb, dm, ld);
                 } else {
                     super::adjoint::output_adjoint_segments(g, dy, &segs, dm, ld);

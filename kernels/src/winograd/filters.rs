@@ -134,40 +134,28 @@ fn transform_body(g: &Wino, w: &[f32], u: &mut [f32], flipped: bool) {
     }
 }
 
-#[inline(always)]
-fn forward_body(g: &Wino, w: &[f32], u: &mut [f32]) {
-    transform_body(g, w, u, false)
-}
-
-#[inline(always)]
-fn flipped_body(g: &Wino, w: &[f32], u: &mut [f32]) {
-    transform_body(g, w, u, true)
-}
-
 multiversion!(
-    /// The transform of [`filter_transform`], slices checked.
-    fn forward_lanes(g: &Wino, w: &[f32], u: &mut [f32]) => forward_body
+    /// [`transform_body`], slices checked by the callers.
+    fn transform(g: &Wino, w: &[f32], u: &mut [f32], flipped: bool) => transform_body
 );
 
-multiversion!(
-    /// The transform of [`filter_transform_flipped`], slices checked.
-    fn flipped_lanes(g: &Wino, w: &[f32], u: &mut [f32]) => flipped_body
-);
+/// [`transform`] after checking the slices' lengths.
+fn checked(what: &str, g: &Wino, w: &[f32], u: &mut [f32], flipped: bool) {
+    let (o, c, r) = (g.o, g.c, g.r);
+    assert!(w.len() >= g.weight_len() && u.len() >= g.filter_len(), "{what}: slices too short for {o}x{c}x{r}x{r}");
+    transform(g, w, u, flipped);
+}
 
 /// `u: [α²][o][c]` = `G·w[o][c]·Gᵀ` for the filters `w: [o][c][r][r]` of `g`.
 pub fn filter_transform(g: &Wino, w: &[f32], u: &mut [f32]) {
-    let (o, c, r) = (g.o, g.c, g.r);
-    assert!(w.len() >= g.weight_len() && u.len() >= g.filter_len(), "filter_transform: slices too short for {o}x{c}x{r}x{r}");
-    forward_lanes(g, w, u);
+    checked("filter_transform", g, w, u, false);
 }
 
 /// The transformed filters of the input gradient of `g`: `u: [α²][c][o]` = `G·w'[c][o]·Gᵀ`
 /// with `w'[c][o][a][b] = w[o][c][r-1-a][r-1-b]` (transposed and rotated by 180°), for
 /// `w: [o][c][r][r]`. They go with the geometry [`Wino::input_grad`].
 pub fn filter_transform_flipped(g: &Wino, w: &[f32], u: &mut [f32]) {
-    let (o, c, r) = (g.o, g.c, g.r);
-    assert!(w.len() >= g.weight_len() && u.len() >= g.filter_len(), "filter_transform_flipped: slices too short for {o}x{c}x{r}x{r}");
-    flipped_lanes(g, w, u);
+    checked("filter_transform_flipped", g, w, u, true);
 }
 
 #[cfg(test)]
@@ -227,10 +215,10 @@ mod tests {
                     let (mut fast, mut portable) = (vec![f32::NAN; g.filter_len()], vec![f32::NAN; g.filter_len()]);
                     if flipped {
                         filter_transform_flipped(&g, &w, &mut fast);
-                        flipped_body(&g, &w, &mut portable);
+                        transform_body(&g, &w, &mut portable, true);
                     } else {
                         filter_transform(&g, &w, &mut fast);
-                        forward_body(&g, &w, &mut portable);
+                        transform_body(&g, &w, &mut portable, false);
                     }
                     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     assert_eq!(bits(&fast), bits(&want), "F({m}x{m}, {r}x{r}) {o}x{c} flipped {flipped}");

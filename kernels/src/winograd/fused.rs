@@ -182,8 +182,7 @@ unsafe fn run<const A: usize, const M: usize>(g: &Wino, gn: usize, x: &[f32], f:
     let (v, rest) = scratch.split_at_mut(p * c * NB);
     let m = &mut rest[..p * opad * NB];
     let mut segs = Vec::with_capacity(NB);
-    // F(4x4, 3x3) has only the gathering input transform (its tiles start 4 columns apart)
-    let gather = M != 2 || gathers(g);
+    let gather = gathers(g);
     for b0 in (0..total).step_by(NB) {
         let nb = NB.min(total - b0);
         if nb < NB {
@@ -416,10 +415,12 @@ unsafe fn patch_row<const A: usize>(x: &[f32], plane: isize, iy: isize, g: &Wino
 /// 16 lanes idle.
 pub(super) const GATHER_MAX_TW: usize = 8;
 
-/// Whether [`input_gathered`] serves this F(2x2) geometry: narrow tile rows, and element
-/// offsets that fit the gather's 32-bit indices ([`super::offsets_fit`]).
+/// Whether [`input_gathered`] serves this geometry: always for F(4x4) (its tiles start 4
+/// columns apart, and [`input_segments`] is F(2x2)'s; the offsets are checked where it is
+/// called), for F(2x2) narrow tile rows with offsets that fit the gather's 32-bit indices
+/// ([`super::offsets_fit`]).
 pub(super) fn gathers(g: &Wino) -> bool {
-    g.tiles().1 <= GATHER_MAX_TW && super::offsets_fit(g.in_len())
+    g.m != 2 || (g.tiles().1 <= GATHER_MAX_TW && super::offsets_fit(g.in_len()))
 }
 
 /// [`input_segments`] for the tiles `b0..b0 + nb` (numbered image by image, row by row) of

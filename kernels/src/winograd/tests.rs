@@ -65,7 +65,6 @@ fn tol(g: &Wino) -> f64 {
 const TOL_5X5: f64 = 1e-4;
 
 /// The geometry of `kind` (0: F(2x2, 3x3), 1: F(2x2, 5x5), 2: F(4x4, 3x3)).
-#[allow(clippy::too_many_arguments)]
 fn geometry(kind: usize, c: usize, h: usize, w: usize, o: usize, ph: usize, pw: usize) -> Option<Wino> {
     let g = Wino::new(if kind == 1 { 5 } else { 3 }, c, h, w, o, ph, pw)?;
     if kind == 2 {
