@@ -50,6 +50,7 @@ fn bench(c: &mut Criterion) {
         ("128->128@24", 3, 1, 128, 128, 24, 1),
         ("128->256@9", 3, 1, 128, 256, 9, 4),
         ("5x5_32->64@22", 5, 0, 32, 64, 22, 3),
+        ("5x5_64->32@18p4", 5, 4, 64, 32, 18, 2),
     ];
     for (name, r, p, ci, co, hw, gn) in layers {
         let g = Wino::new(r, ci, hw, hw, co, p, p).unwrap();
