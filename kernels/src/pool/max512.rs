@@ -171,6 +171,75 @@ fn split2<T: Copy>(src: &[T], wl: usize, dst: &mut [T], plen: usize) {
     }
 }
 
+/// True when [`small_planes`] serves `win`: stride 1 along the rows, no padding, and output
+/// rows of at most one vector.
+fn small(win: &Window, ow: usize) -> bool {
+    win.sw == 1 && win.pad == [0; 4] && ow <= V
+}
+
+/// [`max_pool`] for the windows [`small`] accepts (alexnet-bn's 3x3 pool on 9x9 planes): each
+/// output row is one vector computed straight from the input plane, by the same selects in
+/// the same order as the passes of [`max_pool`] (each window column's maximum over the window
+/// rows, top to bottom, then across the columns, left to right, keyed), so the same bits. On
+/// such planes the padded copy and the scratch rows cost more than the selects: 3.3 ns an
+/// output there against about 1 here (`examples/poolbench`, one thread).
+///
+/// Keys are flat indices `iy·w + ix` from the start: with no padding they order the
+/// candidates as the padded keys do, and no winner can be a padding zero.
+#[target_feature(enable = "avx512f")]
+fn small_planes(input: &[f32], planes: usize, win: &Window, out: &mut [f32], mut argmax: Option<&mut [u32]>) {
+    let Window { h, w, kh, kw, sh, .. } = *win;
+    let (oh, ow) = win.out().expect("checked by the caller");
+    let m = lanes(ow);
+    let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for p in 0..planes {
+        let plane = &input[p * h * w..(p + 1) * h * w];
+        for oy in 0..oh {
+            let top = oy * sh;
+            let key = |ky: usize, kx: usize| _mm512_add_epi32(iota, _mm512_set1_epi32(((top + ky) * w + kx) as i32));
+            let (mut x, mut xk) = (_mm512_setzero_ps(), _mm512_setzero_si512());
+            for kx in 0..kw {
+                // SAFETY: lane `j < ow` reads plane[(top + ky)·w + kx + j], at most
+                // (h - 1)·w + w - 1 since top + ky < h and kx + j < w; the other lanes are
+                // masked off, so the loads touch only the plane.
+                let load = |ky: usize| unsafe { _mm512_maskz_loadu_ps(m, plane.as_ptr().add((top + ky) * w + kx)) };
+                let (mut c, mut ck) = (load(0), key(0, kx));
+                for ky in 1..kh {
+                    let y = load(ky);
+                    let t = take(c, y);
+                    c = _mm512_mask_mov_ps(c, t, y);
+                    ck = _mm512_mask_mov_epi32(ck, t, key(ky, kx));
+                }
+                if kx == 0 {
+                    (x, xk) = (c, ck);
+                } else if argmax.is_some() {
+                    let earlier = _mm512_cmplt_epu32_mask(ck, xk);
+                    let gt = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(c, x);
+                    let eq = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(c, x);
+                    let cnan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(c, c);
+                    let xnan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
+                    let t = gt | (eq & earlier) | (cnan & (!xnan | earlier));
+                    x = _mm512_mask_mov_ps(x, t, c);
+                    xk = _mm512_mask_mov_epi32(xk, t, ck);
+                } else {
+                    x = _mm512_mask_mov_ps(x, take(x, c), c);
+                }
+            }
+            let row0 = (p * oh + oy) * ow;
+            assert!(row0 + ow <= out.len());
+            // SAFETY: the stores are masked to the row's `ow` outputs, inside `out` (asserted)
+            // and `argmax` (whose length the caller checked against `out`'s).
+            unsafe {
+                _mm512_mask_storeu_ps(out.as_mut_ptr().add(row0), m, x);
+                if let Some(am) = argmax.as_deref_mut() {
+                    assert!(row0 + ow <= am.len());
+                    _mm512_mask_storeu_epi32(am.as_mut_ptr().add(row0).cast(), m, xk);
+                }
+            }
+        }
+    }
+}
+
 /// The pool of `planes` planes, values only or with argmax (see `max::max_pool2d_padded`,
 /// whose checks the caller has made).
 ///
@@ -180,6 +249,9 @@ fn split2<T: Copy>(src: &[T], wl: usize, dst: &mut [T], plen: usize) {
 pub(super) unsafe fn max_pool(input: &[f32], planes: usize, win: &Window, out: &mut [f32], mut argmax: Option<&mut [u32]>) {
     let Window { h, w, kw, sw, pad: [pt, _, pl, _], .. } = *win;
     let (oh, ow) = win.out().expect("checked by the caller");
+    if small(win, ow) {
+        return small_planes(input, planes, win, out, argmax);
+    }
     let keys = argmax.is_some();
     let mut s = Scratch::new(win, oh, ow, keys);
     let (wl, plen) = (s.wl, s.plen);

@@ -279,6 +279,11 @@ fn avx512_max_pool_equals_the_portable_one() {
     }
     wins.push(Window { h: 5, w: 150, kh: 3, kw: 4, sh: 3, sw: 3, pad: [0, 2, 1, 0] });
     wins.push(Window { h: 3, w: 97, kh: 2, kw: 5, sh: 1, sw: 1, pad: [0, 0, 0, 3] });
+    // the small-plane path: rows of exactly one vector, of one output, a row stride; and an
+    // unpadded stride-1 pool too wide for it
+    wins.push(Window { h: 7, w: 18, kh: 3, kw: 3, sh: 2, sw: 1, pad: [0; 4] });
+    wins.push(Window { h: 6, w: 5, kh: 2, kw: 5, sh: 1, sw: 1, pad: [0; 4] });
+    wins.push(Window { h: 4, w: 40, kh: 3, kw: 3, sh: 1, sw: 1, pad: [0; 4] });
     for win in wins {
         let planes = 3;
         let (oh, ow) = win.out().unwrap();
