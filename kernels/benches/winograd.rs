@@ -1,7 +1,8 @@
 //! Criterion benchmark: one group of images through Winograd F(2x2, r x r) — `winograd::conv3x3`
 //! (3x3 only: input transform, 16 GEMMs, output transform over the whole group), `winograd::conv_fused`
-//! (the same per block of 32 tiles, AVX-512 only; `winograd_fused_4x4`: F(4x4, 3x3), its own
-//! group size, so compare throughputs, not times) and the filter gradient
+//! (the same per block of 32 tiles, AVX-512 only; `winograd_fused_4x4` and `winograd_fused_3x3`:
+//! F(4x4, 3x3) and F(3x3, 3x3), each with its own group size, so compare throughputs, not
+//! times) and the filter gradient
 //! (`winograd::filter_grad`) — against im2col + one GEMM (`im2col` + `sgemm`, the path conv2d
 //! takes otherwise), serial, on the seed models' 3x3 layers and alexnet-bn's 5x5 one (F(2x2, 5x5),
 //! fused kernel only) with the group sizes conv2d uses. Throughput in the direct convolution's FLOPs
@@ -74,18 +75,20 @@ fn bench(c: &mut Criterion) {
                 b.iter_custom(|iters| cpu_timed(iters, || winograd::conv_fused(&g, gn, &x, &f, None, &mut y, &mut s)))
             });
         }
-        // F(4x4, 3x3): its own group size (whole blocks of 32 tiles), the same FLOPs per image
-        if let Some(g4) = g.large_tiles() {
-            let gn4 = winograd::Fused::images_per_task(&g4, 8);
-            let x4 = data(gn4 * ci * hw * hw, 1);
-            let mut y4 = vec![0.0f32; gn4 * co * g.oh * g.ow];
-            let mut u4 = vec![0.0; g4.filter_len()];
-            winograd::filter_transform(&g4, &w, &mut u4);
-            let f = winograd::Fused::new(&g4, &u4).expect("large tiles imply the fused kernel");
+        // F(4x4, 3x3) and F(3x3, 3x3): their own group sizes (whole blocks of 32 tiles), the
+        // same FLOPs per image
+        for (m, label) in [(4, "winograd_fused_4x4"), (3, "winograd_fused_3x3")] {
+            let Some(gm) = g.with_tiles(m) else { continue };
+            let gnm = winograd::Fused::images_per_task(&gm, 8);
+            let xm = data(gnm * ci * hw * hw, 1);
+            let mut ym = vec![0.0f32; gnm * co * g.oh * g.ow];
+            let mut um = vec![0.0; gm.filter_len()];
+            winograd::filter_transform(&gm, &w, &mut um);
+            let f = winograd::Fused::new(&gm, &um).expect("3x3 and 4x4 tiles imply the fused kernel");
             let mut s = vec![0.0; f.scratch_len()];
-            group.throughput(Throughput::Elements(2 * (gn4 * co * g.oh * g.ow * ci * r * r) as u64));
-            group.bench_function(BenchmarkId::new("winograd_fused_4x4", name), |b| {
-                b.iter_custom(|iters| cpu_timed(iters, || winograd::conv_fused(&g4, gn4, &x4, &f, None, &mut y4, &mut s)))
+            group.throughput(Throughput::Elements(2 * (gnm * co * g.oh * g.ow * ci * r * r) as u64));
+            group.bench_function(BenchmarkId::new(label, name), |b| {
+                b.iter_custom(|iters| cpu_timed(iters, || winograd::conv_fused(&gm, gnm, &xm, &f, None, &mut ym, &mut s)))
             });
             group.throughput(Throughput::Elements(2 * (gn * co * g.oh * g.ow * ci * r * r) as u64));
         }

@@ -1,5 +1,5 @@
 //! The filter gradient of a Winograd F(m x m, r x r) convolution ((m, r) = (2, 3), (2, 5),
-//! (4, 3)), on the same transforms.
+//! (3, 3), (4, 3)), on the same transforms.
 //!
 //! The forward pass computes, per tile `τ` and transform point `t`,
 //! `M[t][o][τ] = Σ_c U[t][o][c]·V[t][c][τ]` and `Y_τ = Aᵀ·M_τ·A`, with `U = G·g·Gᵀ`. Its adjoint
@@ -75,14 +75,15 @@ pub fn scratch_len(g: &Wino, gn: usize) -> usize {
 /// [`scratch_len`] floats (contents ignored). The tiles go in blocks of a size fixed by the
 /// geometry, each block's products added into `du` in order.
 ///
-/// Panics when a slice is too short, [`available`] is false, or `g` is an F(4x4) geometry the
-/// gathered transforms cannot serve (tile rows of 16 or more: use [`preferred`]).
+/// Panics when a slice is too short, [`available`] is false, or `g` is an F(3x3) or F(4x4)
+/// geometry the gathered transforms cannot serve (tile rows of 16 or more: use [`preferred`]).
 pub fn accumulate(g: &Wino, gn: usize, x: &[f32], dy: &[f32], du: &mut [f32], scratch: &mut [f32]) {
     assert!(available(), "winograd filter_grad::accumulate: needs AVX-512");
-    // F(4x4) gathers both its input and its output adjoint: both sides' offsets must fit
+    // F(3x3) and F(4x4) gather both their input and their output adjoint: both sides' offsets
+    // must fit
     assert!(
         g.m == 2 || (can_gather(g) && super::offsets_fit(g.c * g.h * g.w)),
-        "winograd filter_grad: F(4x4, 3x3) needs the gathered transforms (tile rows under 16, offsets in i32): {g:?}"
+        "winograd filter_grad: F(3x3) and F(4x4) need the gathered transforms (tile rows under 16, offsets in i32): {g:?}"
     );
     assert!(x.len() >= gn * g.c * g.h * g.w, "winograd filter_grad: input shorter than {gn} images of {g:?}");
     assert!(dy.len() >= gn * g.o * g.oh * g.ow, "winograd filter_grad: output gradient shorter than {gn} images of {g:?}");
@@ -134,6 +135,7 @@ pub fn finish(g: &Wino, du: &[f32], dw: &mut [f32]) {
     match (r, g.m) {
         (3, 2) => finish_k::<3, 4>(g_matrix(3, 2), o, c, du, dw),
         (5, 2) => finish_k::<5, 6>(g_matrix(5, 2), o, c, du, dw),
+        (3, 3) => finish_k::<3, 5>(g_matrix(3, 3), o, c, du, dw),
         (3, 4) => finish_k::<3, 6>(g_matrix(3, 4), o, c, du, dw),
         (r, m) => unreachable!("Winograd F({m}x{m}, {r}x{r}) is not implemented"),
     }

@@ -9,7 +9,7 @@
 //! order, no fused multiply-add), so the bits did not change; the tests check each form
 //! against the matrix product and the blocks against single filters.
 
-use super::{Wino, G3, G5};
+use super::{Wino, G3, G33, G5};
 use crate::simd::multiversion;
 
 /// Filters transformed together.
@@ -37,6 +37,7 @@ fn tiles(r: usize, m: usize, taps: &[Lanes], out: &mut [Lanes; 36]) {
     match (r, m) {
         (3, 2) => tiles_k::<3, 4>(&G3, taps, out),
         (5, 2) => tiles_k::<5, 6>(&G5, taps, out),
+        (3, 3) => tiles_k::<3, 5>(&G33, taps, out),
         (3, 4) => tiles_43(taps, out),
         _ => unreachable!("Winograd F({m}x{m}, {r}x{r}) is not implemented"),
     }
@@ -174,7 +175,7 @@ mod tests {
     /// Each form's one-filter transform is `G·g·Gᵀ` (F(4x4, 3x3)'s written-out `G` included).
     #[test]
     fn one_filter_is_the_matrix_product() {
-        for (r, m, gm) in [(3, 2, &G3[..]), (5, 2, &G5[..]), (3, 4, &G43[..])] {
+        for (r, m, gm) in [(3, 2, &G3[..]), (5, 2, &G5[..]), (3, 3, &G33[..]), (3, 4, &G43[..])] {
             for seed in 0..20 {
                 let g = weights(r * r, seed);
                 let mut tile = [0.0; 36];
@@ -192,7 +193,7 @@ mod tests {
     /// the dispatched (AVX2) build and the portable one.
     #[test]
     fn blocks_equal_one_filter_at_a_time() {
-        for (r, m) in [(3, 2), (5, 2), (3, 4)] {
+        for (r, m) in [(3, 2), (5, 2), (3, 3), (3, 4)] {
             for (o, c) in [(1, 1), (3, 5), (8, 8), (13, 2)] {
                 let g = Wino { r, m, c, h: 8, w: 8, o, ph: 1, pw: 1, oh: 8 + 3 - r, ow: 8 + 3 - r };
                 let w = weights(g.weight_len(), (o * 31 + c) as u32);

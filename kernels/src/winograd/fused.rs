@@ -1,4 +1,4 @@
-//! Winograd F(2x2, 3x3), F(2x2, 5x5) and F(4x4, 3x3) fused per block of [`NB`] tiles (AVX-512).
+//! Winograd F(2x2, 3x3), F(2x2, 5x5), F(3x3, 3x3) and F(4x4, 3x3) fused per block of [`NB`] tiles (AVX-512).
 //!
 //! [`super::conv3x3`] transforms a whole group of images into `V`, runs the GEMMs and transforms
 //! all of `M` back: `V` and `M` are each several times the input or output, written and read
@@ -20,10 +20,10 @@
 //! adjacent tiles start 2 columns apart, so one input row of `30 + α` floats holds them all,
 //! and de-interleaving its even and odd columns (at offsets 0, 2, 4) gives each patch column as
 //! a vector over tiles. Zero padding and the image edges are masked loads; clipped outputs are
-//! masked stores. Narrow tile rows, and every F(4x4, 3x3) geometry (tiles 4 columns apart),
-//! gather each lane's patch instead ([`input_gathered`]). The 2-D transforms are the 1-D ones
-//! ([`bt`], [`at`], [`at_adjoint`]) applied down the columns and then along the rows; the code
-//! is generic over `α` (4 or 6) and the tile `m` (2 or 4).
+//! masked stores. Narrow tile rows, and every F(3x3, 3x3) and F(4x4, 3x3) geometry (tiles 3
+//! or 4 columns apart), gather each lane's patch instead ([`input_gathered`]). The 2-D
+//! transforms are the 1-D ones ([`bt`], [`at`], [`at_adjoint`]) applied down the columns and
+//! then along the rows; the code is generic over `α` (4, 5 or 6) and the tile `m` (2, 3 or 4).
 //!
 //! Every output is computed by one block whatever the thread count, and the sum over channels
 //! inside the micro-kernel has a fixed order, so results do not depend on how the caller splits
@@ -130,8 +130,8 @@ pub fn conv_fused(g: &Wino, gn: usize, x: &[f32], f: &Fused, bias: Option<&[f32]
     assert!(scratch.len() >= f.scratch_len(), "winograd conv_fused: scratch shorter than {}", f.scratch_len());
     assert!(bias.is_none_or(|b| b.len() >= g.o), "winograd conv_fused: bias shorter than {}", g.o);
     assert!(Fused::available(), "winograd conv_fused: needs AVX-512");
-    // F(4x4) always gathers its input (`run`): the offsets must fit in i32
-    assert!(g.m == 2 || super::offsets_fit(g.in_len()), "winograd conv_fused: images too large for F(4x4) gathers ({g:?})");
+    // F(3x3) and F(4x4) always gather their input (`run`): the offsets must fit in i32
+    assert!(g.m == 2 || super::offsets_fit(g.in_len()), "winograd conv_fused: images too large for F({0}x{0}) gathers ({g:?})", g.m);
     // SAFETY: AVX-512F is the selected ISA (checked above, and `selected_isa` checks the CPU);
     // every slice length was checked above.
     unsafe { by_tile!(g, run(g, gn, x, f, bias, y, scratch)) }
@@ -200,7 +200,7 @@ unsafe fn run<const A: usize, const M: usize>(g: &Wino, gn: usize, x: &[f32], f:
         segs.clear();
         segments(g, b0, nb, |s| segs.push(s));
         // SAFETY: AVX-512F is enabled in this function (see the caller); segments end at NB,
-        // and the gather's offsets fit (`gathers` for F(2x2), asserted by `conv_fused` for F(4x4)).
+        // and the gather's offsets fit (`gathers` for F(2x2), asserted by `conv_fused` for F(3x3) and F(4x4)).
         unsafe {
             if gather {
                 gathered::<A, M>(g, x, b0, nb, v, NB);
@@ -236,6 +236,16 @@ pub(super) fn bt<const A: usize>(d: [__m512; A]) -> [__m512; A] {
             *o2 = _mm512_sub_ps(d2, d1);
             *o3 = _mm512_sub_ps(d1, d3);
         }
+        // F(3x3, 3x3): rows 0, 1, 2, 4 build on row 3, d3 - d1
+        (&[d0, d1, d2, d3, d4], [o0, o1, o2, o3, o4]) => {
+            let two = _mm512_set1_ps(2.0);
+            let d31 = _mm512_sub_ps(d3, d1);
+            *o0 = _mm512_fmadd_ps(two, _mm512_sub_ps(d0, d2), d31);
+            *o1 = _mm512_sub_ps(d31, _mm512_add_ps(d1, d2));
+            *o2 = _mm512_fmadd_ps(_mm512_set1_ps(3.0), _mm512_sub_ps(d1, d2), d31);
+            *o3 = d31;
+            *o4 = _mm512_fnmadd_ps(two, d31, _mm512_sub_ps(d4, d2));
+        }
         (&[d0, d1, d2, d3, d4, d5], [o0, o1, o2, o3, o4, o5]) => {
             let (two, four, five) = (_mm512_set1_ps(2.0), _mm512_set1_ps(4.0), _mm512_set1_ps(5.0));
             // rows 1-4 share sums: (d3 + d4) - 4(d1 + d2), (d4 - d3) + 4(d1 - d2), (d4 - d2) ± 2(d3 - d1)
@@ -247,7 +257,7 @@ pub(super) fn bt<const A: usize>(d: [__m512; A]) -> [__m512; A] {
             *o4 = _mm512_fnmadd_ps(two, d31, d42);
             *o5 = _mm512_fmadd_ps(four, d1, _mm512_fnmadd_ps(five, d3, d5));
         }
-        _ => unreachable!("Winograd transforms for α = 4 or 6"),
+        _ => unreachable!("Winograd transforms for α = 4, 5 or 6"),
     }
     o
 }
@@ -267,6 +277,13 @@ pub(super) fn at<const A: usize, const M: usize>(m: [__m512; A]) -> [__m512; M] 
             let diff = _mm512_fmadd_ps(_mm512_set1_ps(2.0), _mm512_sub_ps(m3, m4), _mm512_sub_ps(m1, m2));
             *o1 = _mm512_add_ps(diff, m5);
         }
+        // F(3x3, 3x3): the points 1, -1, 2 to the powers 0, 1, 2, and ∞ in the last row
+        (&[m0, m1, m2, m3, m4], [o0, o1, o2]) => {
+            let (s12, d12) = (_mm512_add_ps(m1, m2), _mm512_sub_ps(m1, m2));
+            *o0 = _mm512_add_ps(_mm512_add_ps(m0, s12), m3);
+            *o1 = _mm512_fmadd_ps(_mm512_set1_ps(2.0), m3, d12);
+            *o2 = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(4.0), m3, s12), m4);
+        }
         // F(4x4, 3x3): rows 1, 2, 3 weigh (m1 ∓ m2) by 1 and (m3 ∓ m4) by 2, 4, 8
         (&[m0, m1, m2, m3, m4, m5], [o0, o1, o2, o3]) => {
             let (s12, d12, s34, d34) = (_mm512_add_ps(m1, m2), _mm512_sub_ps(m1, m2), _mm512_add_ps(m3, m4), _mm512_sub_ps(m3, m4));
@@ -275,7 +292,7 @@ pub(super) fn at<const A: usize, const M: usize>(m: [__m512; A]) -> [__m512; M] 
             *o2 = _mm512_fmadd_ps(_mm512_set1_ps(4.0), s34, s12);
             *o3 = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0), d34, d12), m5);
         }
-        _ => unreachable!("Winograd output transforms for α = 4 or 6 and m = 2, α = 6 and m = 4"),
+        _ => unreachable!("Winograd output transforms for α = 4 or 6 and m = 2, α = 5 and m = 3, α = 6 and m = 4"),
     }
     o
 }
@@ -295,6 +312,12 @@ pub(super) fn at_adjoint<const A: usize, const M: usize>(y: [__m512; M]) -> [__m
             (*o0, *o1, *o2) = (y0, _mm512_add_ps(y0, y1), _mm512_sub_ps(y0, y1));
             (*o3, *o4, *o5) = (_mm512_fmadd_ps(two, y1, y0), _mm512_fnmadd_ps(two, y1, y0), y1);
         }
+        // F(3x3, 3x3): column i of Aᵀ
+        (&[y0, y1, y2], [o0, o1, o2, o3, o4]) => {
+            let e = _mm512_add_ps(y0, y2);
+            (*o0, *o1, *o2) = (y0, _mm512_add_ps(e, y1), _mm512_sub_ps(e, y1));
+            (*o3, *o4) = (_mm512_fmadd_ps(_mm512_set1_ps(2.0), y1, _mm512_fmadd_ps(_mm512_set1_ps(4.0), y2, y0)), y2);
+        }
         // F(4x4, 3x3): column i of Aᵀ, the points' powers (1, 2, 4, 8 at ±2)
         (&[y0, y1, y2, y3], [o0, o1, o2, o3, o4, o5]) => {
             let (e1, d1) = (_mm512_add_ps(y0, y2), _mm512_add_ps(y1, y3));
@@ -302,7 +325,7 @@ pub(super) fn at_adjoint<const A: usize, const M: usize>(y: [__m512; M]) -> [__m
             (*o0, *o1, *o2) = (y0, _mm512_add_ps(e1, d1), _mm512_sub_ps(e1, d1));
             (*o3, *o4, *o5) = (_mm512_add_ps(e2, d2), _mm512_sub_ps(e2, d2), y3);
         }
-        _ => unreachable!("Winograd output adjoints for α = 4 or 6 and m = 2, α = 6 and m = 4"),
+        _ => unreachable!("Winograd output adjoints for α = 4 or 6 and m = 2, α = 5 and m = 3, α = 6 and m = 4"),
     }
     o
 }
@@ -415,8 +438,8 @@ unsafe fn patch_row<const A: usize>(x: &[f32], plane: isize, iy: isize, g: &Wino
 /// 16 lanes idle.
 pub(super) const GATHER_MAX_TW: usize = 8;
 
-/// Whether [`input_gathered`] serves this geometry: always for F(4x4) (its tiles start 4
-/// columns apart, and [`input_segments`] is F(2x2)'s; the offsets are checked where it is
+/// Whether [`input_gathered`] serves this geometry: always for F(3x3) and F(4x4) (their tiles
+/// start 3 or 4 columns apart, and [`input_segments`] is F(2x2)'s; the offsets are checked where it is
 /// called), for F(2x2) narrow tile rows with offsets that fit the gather's 32-bit indices
 /// ([`super::offsets_fit`]).
 pub(super) fn gathers(g: &Wino) -> bool {
@@ -490,13 +513,18 @@ unsafe fn gathered<const A: usize, const M: usize>(g: &Wino, x: &[f32], b0: usiz
 
 /// Index vectors that interleave the `M` row vectors of a segment's outputs (one lane per
 /// tile) into output columns: `pair_*` take lanes 0-7 / 8-15 of two vectors alternately, `quad_*`
-/// (F(4x4)) alternate pairs of lanes of two such interleaved vectors.
+/// (F(4x4)) alternate pairs of lanes of two such interleaved vectors; for F(3x3), output vector
+/// `k` takes column `16k + j` from lane `(16k + j) / 3` of vector `(16k + j) % 3`: `tri_ab[k]`
+/// from the first two vectors, then `tri_c[k]` from the third where `tri_mask[k]` is set.
 #[derive(Clone, Copy)]
 struct Interleave {
     pair_lo: __m512i,
     pair_hi: __m512i,
     quad_lo: __m512i,
     quad_hi: __m512i,
+    tri_ab: [__m512i; 3],
+    tri_c: [__m512i; 3],
+    tri_mask: [u16; 3],
 }
 
 impl Interleave {
@@ -510,7 +538,11 @@ impl Interleave {
             // SAFETY: an unaligned load of a local array of 16 i32 (AVX-512F: this function's).
             unsafe { _mm512_loadu_si512(v.as_ptr().cast()) }
         };
-        Interleave { pair_lo: load(&pair, 0), pair_hi: load(&pair, 8), quad_lo: load(&quad, 0), quad_hi: load(&quad, 8) }
+        let tri = |k: usize, j: usize| ((16 * k + j) / 3, (16 * k + j) % 3);
+        let tri_ab = std::array::from_fn(|k| load(&std::array::from_fn(|j| (tri(k, j).0 + if tri(k, j).1 == 1 { 16 } else { 0 }) as i32), 0));
+        let tri_c = std::array::from_fn(|k| load(&std::array::from_fn(|j| tri(k, j).0 as i32), 0));
+        let tri_mask = std::array::from_fn(|k| (0..16).filter(|&j| tri(k, j).1 == 2).fold(0u16, |m, j| m | 1 << j));
+        Interleave { pair_lo: load(&pair, 0), pair_hi: load(&pair, 8), quad_lo: load(&quad, 0), quad_hi: load(&quad, 8), tri_ab, tri_c, tri_mask }
     }
 
     /// Stores output row `v` (`v[d]`: column `M·l + d` of tile `l`) at `row`, its first `cols`
@@ -527,6 +559,12 @@ impl Interleave {
                 *o0 = _mm512_permutex2var_ps(v0, self.pair_lo, v1);
                 *o1 = _mm512_permutex2var_ps(v0, self.pair_hi, v1);
             }
+            (&[v0, v1, v2], outs) => {
+                for (k, o) in outs.iter_mut().enumerate() {
+                    let ab = _mm512_permutex2var_ps(v0, self.tri_ab[k], v1);
+                    *o = _mm512_mask_permutexvar_ps(ab, self.tri_mask[k], self.tri_c[k], v2);
+                }
+            }
             (&[v0, v1, v2, v3], [o0, o1, o2, o3]) => {
                 let (a_lo, a_hi) = (_mm512_permutex2var_ps(v0, self.pair_lo, v1), _mm512_permutex2var_ps(v0, self.pair_hi, v1));
                 let (b_lo, b_hi) = (_mm512_permutex2var_ps(v2, self.pair_lo, v3), _mm512_permutex2var_ps(v2, self.pair_hi, v3));
@@ -535,7 +573,7 @@ impl Interleave {
                 *o2 = _mm512_permutex2var_ps(a_hi, self.quad_lo, b_hi);
                 *o3 = _mm512_permutex2var_ps(a_hi, self.quad_hi, b_hi);
             }
-            _ => unreachable!("output tiles of 2 or 4 columns"),
+            _ => unreachable!("output tiles of 2, 3 or 4 columns"),
         }
         for (k, o) in outs.into_iter().enumerate() {
             let mask = lanes(16 * k as isize, cols, 16);

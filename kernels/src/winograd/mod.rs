@@ -1,5 +1,6 @@
-//! Winograd F(m x m, r x r) for (m, r) = (2, 3), (2, 5) and (4, 3): stride-1 convolution with
-//! 2.25x (F(2x2, 3x3)), 2.78x (F(2x2, 5x5)) or 4x (F(4x4, 3x3)) fewer multiplications.
+//! Winograd F(m x m, r x r) for (m, r) = (2, 3), (2, 5), (3, 3) and (4, 3): stride-1
+//! convolution with 2.25x (F(2x2, 3x3)), 2.78x (F(2x2, 5x5)), 3.24x (F(3x3, 3x3)) or 4x
+//! (F(4x4, 3x3)) fewer multiplications.
 //!
 //! Each output is cut into m x m tiles; tile `(ty, tx)` of channel `o` needs the `α x α` input
 //! patch `d_c` (`α = m + r - 1`) whose top-left corner is `(m·ty - ph, m·tx - pw)` in every
@@ -25,7 +26,14 @@
 //!      Aᵀ = | 1  1  1  1  1  0 |
 //!           | 0  1 -1  2 -2  1 |
 //!
-//! F(4x4, 3x3), the same points, so the same Bᵀ:
+//! F(3x3, 3x3), points 0, 1, -1, 2, ∞:
+//!      Bᵀ = | 2 -1 -2  1  0 |    G = |  ½    0    0  |      Aᵀ = | 1  1  1  1  0 |
+//!           | 0 -2 -1  1  0 |        | -½   -½   -½  |           | 0  1 -1  2  0 |
+//!           | 0  2 -3  1  0 |        | -⅙    ⅙   -⅙  |           | 0  1  1  4  1 |
+//!           | 0 -1  0  1  0 |        |  ⅙    ⅓    ⅔  |
+//!           | 0  2 -1 -2  1 |        |  0    0    1  |
+//!
+//! F(4x4, 3x3), the points of F(2x2, 5x5), so the same Bᵀ:
 //!      G = |  ¼     0     0  |      Aᵀ = | 1  1  1  1  1  0 |
 //!          | -⅙    -⅙    -⅙  |           | 0  1 -1  2 -2  0 |
 //!          | -⅙     ⅙    -⅙  |           | 0  1  1  4  4  0 |
@@ -37,7 +45,7 @@
 //! (the 6x6 forms are the Toom-Cook construction on those points: row `i` of `Aᵀ` holds the
 //! points' `i`-th powers, row `j` of `G` the powers `1, p, p², …` of point `p` over
 //! `Π_{q≠p} (p - q)`, its last row (∞) the last tap; the test `one_d_transforms_compute_the_correlation` checks the code's `Bᵀ`,
-//! `Aᵀ` and `A` against `G` for all three forms). The sum over `c` at each of the `α²` positions `t = (i, j)` of the transformed tile is
+//! `Aᵀ` and `A` against `G` for all four forms). The sum over `c` at each of the `α²` positions `t = (i, j)` of the transformed tile is
 //! a matrix product over all tiles at once:
 //!
 //! ```text
@@ -79,13 +87,14 @@ macro_rules! by_alpha {
 }
 
 /// Calls the generic `$f::<α, m>` that matches the geometry's tile `$g.m` and kernel `$g.r`:
-/// F(2x2, 3x3), F(2x2, 5x5) or F(4x4, 3x3) (`fused.rs`).
+/// F(2x2, 3x3), F(2x2, 5x5), F(3x3, 3x3) or F(4x4, 3x3) (`fused.rs`).
 #[cfg(target_arch = "x86_64")]
 macro_rules! by_tile {
     ($g:expr, $f:ident($($arg:expr),*)) => {
         match ($g.r, $g.m) {
             (3, 2) => $f::<4, 2>($($arg),*),
             (5, 2) => $f::<6, 2>($($arg),*),
+            (3, 3) => $f::<5, 3>($($arg),*),
             (3, 4) => $f::<6, 4>($($arg),*),
             (r, m) => unreachable!("Winograd F({m}x{m}, {r}x{r}) is not implemented"),
         }
@@ -156,6 +165,16 @@ const G5: [f64; 30] = [
     0.0, 0.0, 0.0, 0.0, 1.0,
 ];
 
+/// F(3x3, 3x3)'s `G` (5 x 3), row-major (points 0, 1, -1, 2, ∞).
+#[rustfmt::skip]
+const G33: [f64; 15] = [
+    0.5, 0.0, 0.0,
+    -0.5, -0.5, -0.5,
+    -1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0,
+    1.0 / 6.0, 1.0 / 3.0, 2.0 / 3.0,
+    0.0, 0.0, 1.0,
+];
+
 /// F(4x4, 3x3)'s `G` (6 x 3), row-major: the points of F(2x2, 5x5), so the same `Bᵀ`.
 #[rustfmt::skip]
 const G43: [f64; 18] = [
@@ -172,6 +191,7 @@ fn g_matrix(r: usize, m: usize) -> &'static [f64] {
     match (r, m) {
         (3, 2) => &G3,
         (5, 2) => &G5,
+        (3, 3) => &G33,
         (3, 4) => &G43,
         _ => unreachable!("Winograd F({m}x{m}, {r}x{r}) is not implemented"),
     }
@@ -179,8 +199,8 @@ fn g_matrix(r: usize, m: usize) -> &'static [f64] {
 
 /// The geometry of one Winograd stride-1 convolution with an `r x r` kernel (3 or 5): input
 /// `[c][h][w]` per image, `o` output channels, zero padding `(ph, pw)` on each side (at most
-/// `r - 1`), output `oh x ow`, cut into `m x m` tiles (2, or 4 for F(4x4, 3x3): see
-/// [`Wino::large_tiles`]).
+/// `r - 1`), output `oh x ow`, cut into `m x m` tiles (2, or 3 or 4 for a 3x3 kernel: see
+/// [`Wino::with_tiles`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Wino {
     pub r: usize,
@@ -210,25 +230,36 @@ impl Wino {
 
     /// The same convolution as F(4x4, 3x3): 4x4 output tiles from 6x6 input patches, 36
     /// multiplications per tile and channel pair instead of 4 x 16 = 64 for F(2x2, 3x3) (less
-    /// where the tiles overhang the output). Only the fused kernel ([`Fused`], AVX-512) and the
-    /// filter gradient (`filter_grad`, tile rows under 16) run it, always by gathers: None for
-    /// a 5x5 kernel, without the fused kernel, or for an input or output image so large
-    /// (`offsets_fit`) that the gathers' 32-bit offsets would overflow (both sides, so that
-    /// [`Wino::input_grad`] of the result is valid too).
+    /// where the tiles overhang the output). [`Wino::with_tiles`]`(4)`.
     pub fn large_tiles(&self) -> Option<Wino> {
-        let fits = offsets_fit(self.in_len()) && offsets_fit(self.out_len());
-        (self.r == 3 && Fused::available() && fits).then_some(Wino { m: 4, ..*self })
+        self.with_tiles(4)
     }
 
-    /// The form a convolution should take: F(4x4, 3x3) ([`Wino::large_tiles`]) where it runs
-    /// and needs at most 3/4 of F(2x2, 3x3)'s multiplications once the tiles that overhang the
-    /// output are counted (22x22 outputs: 0.67; 10x10 and 9x9, whose 4x4 tiles overhang by a
-    /// third: 0.81, and measured no faster in a keras-hw3 training step), else this geometry.
-    pub fn preferred(&self) -> Wino {
-        match self.large_tiles() {
-            Some(large) if self.m == 2 && 4 * large.points() * large.tiles_per_image() <= 3 * self.points() * self.tiles_per_image() => large,
-            _ => *self,
+    /// The same convolution in `m x m` output tiles: F(2x2) always; F(3x3, 3x3) (5x5 patches,
+    /// 25 multiplications per tile and channel pair against 9/4 x 16 = 36 for F(2x2)) and
+    /// F(4x4, 3x3) only where the fused kernel ([`Fused`], AVX-512) and the filter gradient
+    /// (`filter_grad`, tile rows under 16) run them, always by gathers: None for a 5x5 kernel,
+    /// another `m`, without the fused kernel, or for an input or output image so large
+    /// (`offsets_fit`) that the gathers' 32-bit offsets would overflow (both sides, so that
+    /// [`Wino::input_grad`] of the result is valid too).
+    pub fn with_tiles(&self, m: usize) -> Option<Wino> {
+        let fits = offsets_fit(self.in_len()) && offsets_fit(self.out_len());
+        match m {
+            2 => Some(Wino { m, ..*self }),
+            3 | 4 => (self.r == 3 && Fused::available() && fits).then_some(Wino { m, ..*self }),
+            _ => None,
         }
+    }
+
+    /// The form a convolution should take: the tiles ([`Wino::with_tiles`]) that need the
+    /// fewest multiplications once the tiles that overhang the output are counted, if that is
+    /// at most 3/4 of F(2x2)'s, else F(2x2); on a tie the smaller tiles. 22x22 outputs: F(4x4)
+    /// (0.67; F(3x3) 0.83); 9x9: F(3x3), whose 3x3 tiles fit exactly (0.56; F(4x4) 0.81);
+    /// 10x10: F(2x2) (F(3x3) 1.0, F(4x4) 0.81, measured no faster in a keras-hw3 step).
+    pub fn preferred(&self) -> Wino {
+        let small = self.small_tiles();
+        let cost = |g: &Wino| g.points() * g.tiles_per_image();
+        [3, 4].into_iter().filter_map(|m| small.with_tiles(m)).filter(|t| 4 * cost(t) <= 3 * cost(&small)).min_by_key(|t| (cost(t), t.m)).unwrap_or(small)
     }
 
     /// The same convolution as F(2x2, r x r).

@@ -18,9 +18,10 @@
 //! (`pupil_kernels::winograd`): the forward pass and `dX` (a convolution with the flipped
 //! filters, padding `r - 1 - p`) fused per block of tiles where the CPU has AVX-512 (else
 //! unfused), and `dW` by the adjoint transforms in fixed chunks (8 images, or at most 4 chunks a
-//! batch when `dU` is large: [`winograd_dw`]). With AVX-512 each of the three takes F(4x4, 3x3)
-//! where `Wino::preferred` says its 4x4 tiles pay on the output it computes (22x22 maps; dW
-//! also needs tile rows under 16: `filter_grad::preferred`), F(2x2, 3x3) elsewhere.
+//! batch when `dU` is large: [`winograd_dw`]). With AVX-512 each of the three takes the tiles
+//! `Wino::preferred` picks for the output it computes: F(4x4, 3x3) on 22x22 maps, F(3x3, 3x3)
+//! on 9x9 ones (dW also needs tile rows under 16: `filter_grad::preferred`), F(2x2, 3x3)
+//! elsewhere.
 //! Where the CPU has AVX-512, 5x5 stride-1 convolutions take F(2x2, 5x5) the same way (fused
 //! kernel only).
 
@@ -194,7 +195,7 @@ impl Post<'_> {
 pub(crate) fn forward(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32]>, post: Option<&Post>) -> Vec<f32> {
     match g.winograd() {
         Some(wg) => {
-            let wg = wg.preferred(); // F(4x4, 3x3) where it pays
+            let wg = wg.preferred(); // F(3x3) or F(4x4) where they pay
             let mut u = buffer(wg.filter_len()); // written in full
             winograd::filter_transform(&wg, wt, &mut u);
             let y = winograd_run(&wg, g.n, x, &u, bias, post);
@@ -386,7 +387,7 @@ pub(crate) fn backward(g: &Geom, x: &[f32], wt: &[f32], dy: &[f32], need: [bool;
 /// up on one thread, which cost more than the parallelism it bought.
 fn winograd_dw(wg: &Wino, n: usize, x: &[f32], dy: &[f32]) -> Vec<f32> {
     use winograd::filter_grad;
-    let wg = &filter_grad::preferred(wg); // F(4x4, 3x3) where it pays, as the forward pass
+    let wg = &filter_grad::preferred(wg); // F(3x3) or F(4x4) where they pay, as the forward pass
     let (in_len, out_len, du_len) = (wg.c * wg.h * wg.w, wg.o * wg.oh * wg.ow, wg.filter_len());
     let gs = WINOGRAD_COLS.div_ceil(wg.tiles_per_image().max(1)).clamp(1, MAX_GROUP);
     let cs = if du_len >= LARGE_DU_FLOATS { gs * n.div_ceil(gs).div_ceil(LARGE_DU_CHUNKS).max(1) } else { gs * (CHUNK_IMAGES / gs).max(1) };

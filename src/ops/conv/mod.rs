@@ -21,8 +21,9 @@
 //! takes Winograd F(2x2, 3x3) instead (`pupil_kernels::winograd`: 2.25x fewer multiplications),
 //! for the forward pass and for `dX`, which is the same kind of convolution of `dY` with the
 //! flipped, transposed filters and padding `2 - p`; on AVX-512 `dW` too (else im2col + GEMM),
-//! and `db` stays a plain sum. On AVX-512 all three take F(4x4, 3x3) (4x fewer) where the
-//! output's 4x4 tiles do not overhang it much (`Wino::preferred`: 22x22 maps, not 10x10 ones). On AVX-512, 5x5 stride-1 convolutions with padding at most 4
+//! and `db` stays a plain sum. On AVX-512 all three take F(4x4, 3x3) (4x fewer) or F(3x3, 3x3)
+//! (3.24x fewer) where the larger tiles do not overhang the output much (`Wino::preferred`:
+//! F(4x4) on 22x22 maps, F(3x3) on 9x9 ones, F(2x2) on 10x10 ones). On AVX-512, 5x5 stride-1 convolutions with padding at most 4
 //! take F(2x2, 5x5) the same way (2.78x fewer multiplications).
 //! `bench --layers` counts the direct convolution's FLOPs, so a Winograd layer can show more
 //! than 100% of the FMA peak. Its results differ from im2col's by f32 rounding only (the tests
