@@ -381,8 +381,14 @@ unsafe fn rows<const A: usize>(g: &Wino, x: &[f32], segs: &[Segment], v: &mut [f
             let y0 = 2 * s.ty as isize - g.ph as isize;
             // d[r][k]: column k of patch row r, over the segment's tiles (0 above and below the image)
             let plane = ((s.img * c + ci) * g.h * g.w) as isize;
-            // SAFETY: AVX-512F is enabled here; `patch_row` reads only inside `x`.
-            let d: [[__m512; A]; A] = std::array::from_fn(|r| unsafe { patch_row::<A>(x, plane, y0 + r as isize, g, x0, &masks, even, odd) });
+            // a loop, not `array::from_fn` with a closure: the closure stopped being inlined
+            // when the F(3x3) forms were added (perf: 6.6% of an alexnet-bn step in the
+            // closure, its 5x5 layer's backward 20% slower)
+            let mut d = [[_mm512_setzero_ps(); A]; A];
+            for (r, dr) in d.iter_mut().enumerate() {
+                // SAFETY: AVX-512F is enabled here; `patch_row` reads only inside `x`.
+                *dr = unsafe { patch_row::<A>(x, plane, y0 + r as isize, g, x0, &masks, even, odd) };
+            }
             for (t, o) in input_transform::<A>(&d).as_flattened().iter().enumerate() {
                 let dst = &mut v[(t * c + ci) * ld + s.j0..];
                 debug_assert!(dst.len() >= s.n && s.j0 + s.n <= ld);
@@ -530,7 +536,7 @@ struct Interleave {
 impl Interleave {
     #[inline]
     #[target_feature(enable = "avx512f,avx2,fma")]
-    fn new() -> Interleave {
+    fn new<const M: usize>() -> Interleave {
         let pair: [i32; 16] = std::array::from_fn(|i| if i % 2 == 0 { i as i32 / 2 } else { 16 + i as i32 / 2 });
         let quad: [i32; 16] = std::array::from_fn(|i| (i / 4 * 2 + i % 2 + if i % 4 < 2 { 0 } else { 16 }) as i32);
         let load = |a: &[i32; 16], add: i32| {
@@ -538,10 +544,15 @@ impl Interleave {
             // SAFETY: an unaligned load of a local array of 16 i32 (AVX-512F: this function's).
             unsafe { _mm512_loadu_si512(v.as_ptr().cast()) }
         };
-        let tri = |k: usize, j: usize| ((16 * k + j) / 3, (16 * k + j) % 3);
-        let tri_ab = std::array::from_fn(|k| load(&std::array::from_fn(|j| (tri(k, j).0 + if tri(k, j).1 == 1 { 16 } else { 0 }) as i32), 0));
-        let tri_c = std::array::from_fn(|k| load(&std::array::from_fn(|j| tri(k, j).0 as i32), 0));
-        let tri_mask = std::array::from_fn(|k| (0..16).filter(|&j| tri(k, j).1 == 2).fold(0u16, |m, j| m | 1 << j));
+        // the F(3x3) vectors only for it: built for every block, they slowed F(2x2, 5x5)'s
+        // output transform by 15% (criterion, one thread)
+        let (mut tri_ab, mut tri_c, mut tri_mask) = ([_mm512_setzero_si512(); 3], [_mm512_setzero_si512(); 3], [0u16; 3]);
+        if M == 3 {
+            let tri = |k: usize, j: usize| ((16 * k + j) / 3, (16 * k + j) % 3);
+            tri_ab = std::array::from_fn(|k| load(&std::array::from_fn(|j| (tri(k, j).0 + if tri(k, j).1 == 1 { 16 } else { 0 }) as i32), 0));
+            tri_c = std::array::from_fn(|k| load(&std::array::from_fn(|j| tri(k, j).0 as i32), 0));
+            tri_mask = std::array::from_fn(|k| (0..16).filter(|&j| tri(k, j).1 == 2).fold(0u16, |m, j| m | 1 << j));
+        }
         Interleave { pair_lo: load(&pair, 0), pair_hi: load(&pair, 8), quad_lo: load(&quad, 0), quad_hi: load(&quad, 8), tri_ab, tri_c, tri_mask }
     }
 
@@ -594,7 +605,7 @@ impl Interleave {
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn output<const A: usize, const M: usize>(g: &Wino, m: &[f32], opad: usize, segs: &[Segment], bias: Option<&[f32]>, y: &mut [f32]) {
     let (o, oh, ow) = (g.o, g.oh, g.ow);
-    let il = Interleave::new();
+    let il = Interleave::new::<M>();
     for oc in 0..o {
         let b = _mm512_set1_ps(bias.map_or(0.0, |b| b[oc]));
         for s in segs {
