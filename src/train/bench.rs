@@ -187,6 +187,44 @@ pub struct LayerBench {
     pub fwd_bwd_gflops: f64,
 }
 
+/// What a timed conv2d pass computes besides the forward: the input gradient, and the weight
+/// and bias gradients.
+#[derive(Clone, Copy, Debug)]
+struct Pass {
+    dx: bool,
+    dw: bool,
+}
+
+/// Median seconds of conv2d passes on random data, one median per pass: `batch` images of
+/// `[ci, hw, hw]`, `co` filters `k x k`, padding `pad`; `reps` timed rounds after one warm-up,
+/// each round running every pass once, in turn (so a change in the machine's load hits every
+/// pass alike).
+fn time_conv(batch: usize, (ci, co, hw, k, pad): (usize, usize, usize, usize, usize), reps: usize, passes: &[Pass]) -> Result<Vec<f64>> {
+    let oh = (hw + 2 * pad + 1).saturating_sub(k);
+    let x = Tensor::rand_normal(&[batch, ci, hw, hw], 0.0, 1.0, 1);
+    let w = Tensor::rand_normal(&[co, ci, k, k], 0.0, 0.1, 2);
+    let b = Tensor::rand_normal(&[co], 0.0, 0.1, 3);
+    let g_out = Tensor::rand_normal(&[batch, co, oh, oh], 0.0, 1.0, 4);
+    let mut times = vec![vec![]; passes.len()];
+    for i in 0..=reps {
+        for (pass, ts) in passes.iter().zip(&mut times) {
+            let t0 = Instant::now();
+            let train = pass.dx || pass.dw;
+            let g = if train { Graph::new() } else { Graph::no_grad() };
+            let xv = if pass.dx { g.leaf(x.clone()) } else { g.constant(x.clone()) };
+            let (wv, bv) = if pass.dw { (g.leaf(w.clone()), g.leaf(b.clone())) } else { (g.constant(w.clone()), g.constant(b.clone())) };
+            let y = crate::ops::conv2d(&xv, &wv, Some(&bv), (1, 1), (pad, pad))?;
+            if train {
+                y.backward_with(g_out.clone())?;
+            }
+            if i > 0 {
+                ts.push(t0.elapsed().as_secs_f64());
+            }
+        }
+    }
+    Ok(times.iter_mut().map(|t| median(t)).collect())
+}
+
 /// Times conv2d forward and forward+backward on [`SEED_CONV_LAYERS`] at `batch` images, median
 /// of `reps` runs after one warm-up.
 pub fn bench_conv_layers(batch: usize, reps: usize) -> Result<Vec<LayerBench>> {
@@ -194,28 +232,27 @@ pub fn bench_conv_layers(batch: usize, reps: usize) -> Result<Vec<LayerBench>> {
     for (name, ci, co, hw, k, pad, first) in SEED_CONV_LAYERS {
         let oh = hw + 2 * pad - k + 1;
         let flops = 2.0 * (batch * co * oh * oh * ci * k * k) as f64;
-        let x = Tensor::rand_normal(&[batch, ci, hw, hw], 0.0, 1.0, 1);
-        let w = Tensor::rand_normal(&[co, ci, k, k], 0.0, 0.1, 2);
-        let b = Tensor::rand_normal(&[co], 0.0, 0.1, 3);
-        let g_out = Tensor::rand_normal(&[batch, co, oh, oh], 0.0, 1.0, 4);
-        let time = |train: bool| -> Result<f64> {
-            let mut ts = vec![];
-            for i in 0..=reps {
-                let t0 = Instant::now();
-                let g = if train { Graph::new() } else { Graph::no_grad() };
-                let xv = if first { g.constant(x.clone()) } else { g.leaf(x.clone()) };
-                let y = crate::ops::conv2d(&xv, &g.leaf(w.clone()), Some(&g.leaf(b.clone())), (1, 1), (pad, pad))?;
-                if train {
-                    y.backward_with(g_out.clone())?;
-                }
-                if i > 0 {
-                    ts.push(t0.elapsed().as_secs_f64());
-                }
-            }
-            Ok(median(&mut ts))
-        };
+        let t = time_conv(batch, (ci, co, hw, k, pad), reps, &[Pass { dx: false, dw: false }, Pass { dx: !first, dw: true }])?;
         let mult = if first { 2.0 } else { 3.0 };
-        out.push(LayerBench { name, fwd_gflops: flops / time(false)? / 1e9, fwd_bwd_gflops: mult * flops / time(true)? / 1e9 });
+        out.push(LayerBench { name, fwd_gflops: flops / t[0] / 1e9, fwd_bwd_gflops: mult * flops / t[1] / 1e9 });
     }
     Ok(out)
+}
+
+/// One conv layer's passes apart, in seconds (medians): the forward, and what the input
+/// gradient and the weight and bias gradients each add to it.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvParts {
+    pub forward: f64,
+    pub dx: f64,
+    pub dw: f64,
+}
+
+/// Times a conv layer (`batch` images of `[ci, hw, hw]`, `co` filters `k x k`, padding `pad`)
+/// forward, forward + dX and forward + dW (with db), `reps` rounds after a warm-up, the three
+/// in turn each round; the gradients' times are the medians' differences.
+pub fn conv_layer_parts(batch: usize, ci: usize, co: usize, hw: usize, k: usize, pad: usize, reps: usize) -> Result<ConvParts> {
+    let passes = [Pass { dx: false, dw: false }, Pass { dx: true, dw: false }, Pass { dx: false, dw: true }];
+    let t = time_conv(batch, (ci, co, hw, k, pad), reps.max(1), &passes)?;
+    Ok(ConvParts { forward: t[0], dx: t[1] - t[0], dw: t[2] - t[0] })
 }

@@ -13,7 +13,7 @@ mod metrics;
 pub mod safetensors;
 mod trainer;
 
-pub use bench::{bench_conv_layers, bench_model, profile_model, BenchResult, LayerBench, StepProfile, SEED_CONV_LAYERS};
+pub use bench::{bench_conv_layers, bench_model, conv_layer_parts, profile_model, BenchResult, ConvParts, LayerBench, StepProfile, SEED_CONV_LAYERS};
 pub use check::{check_bench, check_data, check_labelled, parse_input, set_threads};
 pub use config::{Monitor, TrainConfig};
 pub(crate) use eval::evaluate_with;

@@ -84,6 +84,20 @@ fn take(x: __m512, y: __m512) -> __mmask16 {
     _mm512_mask_cmp_ps_mask::<_CMP_NLE_UQ>(ord, y, x)
 }
 
+/// The row pass's keyed select: candidate `(y, yk)` replaces `(x, xk)` where it is greater,
+/// equal with a smaller key, or a NaN where `x` is not (or both are, with a smaller key).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn keyed(x: __m512, xk: __m512i, y: __m512, yk: __m512i) -> (__m512, __m512i) {
+    let earlier = _mm512_cmplt_epu32_mask(yk, xk);
+    let gt = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(y, x);
+    let eq = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(y, x);
+    let ynan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(y, y);
+    let xnan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
+    let t = gt | (eq & earlier) | (ynan & (!xnan | earlier));
+    (_mm512_mask_mov_ps(x, t, y), _mm512_mask_mov_epi32(xk, t, yk))
+}
+
 /// Copies plane `x` (`h x w`) into the padded block at row `pt`, column `pl`.
 #[inline]
 #[target_feature(enable = "avx512f")]
@@ -213,14 +227,7 @@ fn small_planes(input: &[f32], planes: usize, win: &Window, out: &mut [f32], mut
                 if kx == 0 {
                     (x, xk) = (c, ck);
                 } else if argmax.is_some() {
-                    let earlier = _mm512_cmplt_epu32_mask(ck, xk);
-                    let gt = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(c, x);
-                    let eq = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(c, x);
-                    let cnan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(c, c);
-                    let xnan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
-                    let t = gt | (eq & earlier) | (cnan & (!xnan | earlier));
-                    x = _mm512_mask_mov_ps(x, t, c);
-                    xk = _mm512_mask_mov_epi32(xk, t, ck);
+                    (x, xk) = keyed(x, xk, c, ck);
                 } else {
                     x = _mm512_mask_mov_ps(x, take(x, c), c);
                 }
@@ -303,14 +310,7 @@ pub(super) unsafe fn max_pool(input: &[f32], planes: usize, win: &Window, out: &
                         for &o in &offs[1..] {
                             let y = _mm512_loadu_ps(v.as_ptr().add(o + c));
                             let yk = _mm512_loadu_si512(k.as_ptr().add(o + c).cast());
-                            let earlier = _mm512_cmplt_epu32_mask(yk, xk);
-                            let gt = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(y, x);
-                            let eq = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(y, x);
-                            let ynan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(y, y);
-                            let xnan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
-                            let t = gt | (eq & earlier) | (ynan & (!xnan | earlier));
-                            x = _mm512_mask_mov_ps(x, t, y);
-                            xk = _mm512_mask_mov_epi32(xk, t, yk);
+                            (x, xk) = keyed(x, xk, y, yk);
                         }
                         // keys -> flat indices in the unpadded plane (above or left of it wraps
                         // to a huge unsigned value, so one compare per side finds the padding)
