@@ -34,9 +34,9 @@ use crate::gemm::{avx512, MicroKernel};
 use std::arch::x86_64::*;
 
 /// Tiles per block: the AVX-512 micro-kernel's NR.
-const NB: usize = avx512::NR;
+pub(super) const NB: usize = avx512::NR;
 /// Rows of a packed filter panel: the micro-kernel's MR.
-const MR: usize = avx512::MR;
+pub(super) const MR: usize = avx512::MR;
 
 /// Transformed filters packed for the fused kernel: `U[t]` as MR-row micro-panels, `[α²][Opad][C]`.
 /// The panels come from and go back to the buffer pool (`crate::alloc`): a 128 -> 256 layer's
@@ -69,19 +69,38 @@ impl Fused {
     /// the fused kernel is not [`available`](Fused::available): the caller then uses
     /// [`super::conv3x3`] (F(2x2, 3x3) only).
     pub fn new(g: &Wino, u: &[f32]) -> Option<Fused> {
+        Fused::packed(g, u, false)
+    }
+
+    /// Packs the transposes `U[t]ᵀ` (`c x o`) of `u: [α²][o][c]` from [`super::filter_transform`]
+    /// on the forward geometry `g`, for [`super::input_grad::conv_input_grad`]: its rows are
+    /// the input channels and its depth the output channels. None as [`Fused::new`].
+    pub fn new_transposed(g: &Wino, u: &[f32]) -> Option<Fused> {
+        Fused::packed(g, u, true)
+    }
+
+    fn packed(g: &Wino, u: &[f32], transposed: bool) -> Option<Fused> {
         if !Fused::available() {
             return None;
         }
         let (o, c, p) = (g.o, g.c, g.points());
         assert!(u.len() >= g.filter_len(), "winograd Fused::new: filters shorter than {p}x{o}x{c}");
-        let opad = o.div_ceil(MR) * MR;
-        let mut a = crate::alloc::buffer(p * opad * c); // written in full: pack_a zero-pads the rows past o
-        for (t, dst) in a.chunks_exact_mut(opad * c.max(1)).enumerate().take(p) {
-            // SAFETY: reads the `o x c` row-major block `u[t]`, writes `opad·c` floats of `dst`, as
-            // `pack_a` requires; the plain packer needs no particular ISA.
-            unsafe { crate::gemm::pack::pack_a::<MR>(o, c, u[t * o * c..].as_ptr(), c, 1, dst.as_mut_ptr()) };
+        // rows and depth of each packed U[t], and the strides that read it from u[t]
+        let (rows, depth, rs, cs) = if transposed { (c, o, 1, c) } else { (o, c, c, 1) };
+        let opad = rows.div_ceil(MR) * MR;
+        let mut a = crate::alloc::buffer(p * opad * depth); // written in full: pack_a zero-pads the rows past `rows`
+        for (t, dst) in a.chunks_exact_mut(opad * depth.max(1)).enumerate().take(p) {
+            // SAFETY: reads the `o x c` row-major block `u[t]` (as `rows x depth` through the
+            // strides), writes `opad·depth` floats of `dst`, as `pack_a` requires; the plain
+            // packer needs no particular ISA.
+            unsafe { crate::gemm::pack::pack_a::<MR>(rows, depth, u[t * o * c..].as_ptr(), rs, cs, dst.as_mut_ptr()) };
         }
-        Some(Fused { o, c, r: g.r, m: g.m, opad, a })
+        Some(Fused { o: rows, c: depth, r: g.r, m: g.m, opad, a })
+    }
+
+    /// Rows of each packed `U[t]` rounded up to the micro-kernel's MR, and the packed panels.
+    pub(super) fn panels(&self) -> (usize, &[f32]) {
+        (self.opad, &self.a)
     }
 
     /// Floats of per-call scratch [`conv_fused`] needs: one block's `V` and `M`.

@@ -67,7 +67,10 @@
 //! the tests hold it to 1e-4 like F(2x2, 5x5)).
 //!
 //! The input gradient of a stride-1 convolution is again one ([`filter_transform_flipped`]):
-//! `dX = conv(dY, W')` with `W'[c][o][u][v] = W[o][c][r-1-u][r-1-v]` and padding `r - 1 - p`.
+//! `dX = conv(dY, W')` with `W'[c][o][u][v] = W[o][c][r-1-u][r-1-v]` and padding `r - 1 - p`;
+//! or, on the forward's own tiles, the adjoint of the forward pass ([`input_grad`], F(2x2)),
+//! which pays where that padding makes the convolution's tiles many more than the forward's
+//! (5x5 kernels without padding).
 
 mod filters;
 mod transform;
@@ -121,6 +124,10 @@ mod fused {
         pub fn new(_g: &Wino, _u: &[f32]) -> Option<Fused> {
             None
         }
+        /// Always None here.
+        pub fn new_transposed(_g: &Wino, _u: &[f32]) -> Option<Fused> {
+            None
+        }
         /// Never called: no `Fused` exists.
         pub fn scratch_len(&self) -> usize {
             0
@@ -137,6 +144,26 @@ mod fused {
     }
 }
 pub use fused::{conv_fused, Fused};
+
+#[cfg(target_arch = "x86_64")]
+pub mod input_grad;
+/// Without x86-64 there is no fused kernel: [`input_grad::available`] is always false.
+#[cfg(not(target_arch = "x86_64"))]
+pub mod input_grad {
+    use super::{Fused, Wino};
+    /// Never on this architecture.
+    pub fn available(_g: &Wino) -> bool {
+        false
+    }
+    /// Never called: nothing is available.
+    pub fn scratch_len(_g: &Wino) -> usize {
+        0
+    }
+    /// Never called: nothing is available.
+    pub fn conv_input_grad(_g: &Wino, _gn: usize, _dy: &[f32], _ft: &Fused, _dx: &mut [f32], _scratch: &mut [f32]) {
+        unreachable!("no fused Winograd kernel on this architecture")
+    }
+}
 
 pub mod filter_grad;
 

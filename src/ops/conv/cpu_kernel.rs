@@ -23,7 +23,9 @@
 //! on 9x9 ones (dW also needs tile rows under 16: `filter_grad::preferred`), F(2x2, 3x3)
 //! elsewhere.
 //! Where the CPU has AVX-512, 5x5 stride-1 convolutions take F(2x2, 5x5) the same way (fused
-//! kernel only).
+//! kernel only), except `dX`, which is the adjoint of their forward pass on the forward's own
+//! tiles ([`winograd_dx_adjoint`]: without padding the convolution of the padded `dY` has 1.5x
+//! as many tiles).
 
 use pupil_kernels::alloc::{recycle, zeroed};
 use pupil_kernels::direct;
@@ -365,6 +367,9 @@ pub(crate) fn backward(g: &Geom, x: &[f32], wt: &[f32], dy: &[f32], need: [bool;
         return backward_im2col(g, x, wt, Dy::Dense(dy), need);
     };
     let dx = need[0].then(|| {
+        if wg.r == 5 && winograd::input_grad::available(&wg) {
+            return winograd_dx_adjoint(&wg, g.n, dy, wt);
+        }
         // the form that pays on dX's own output (`input_grad` twice is the forward geometry,
         // in the tiles chosen for dX, which the flipped filters must match)
         let d = wg.input_grad().preferred();
@@ -377,6 +382,33 @@ pub(crate) fn backward(g: &Geom, x: &[f32], wt: &[f32], dy: &[f32], need: [bool;
     let dw = (need[1] && winograd::filter_grad::available()).then(|| winograd_dw(&wg, g.n, x, dy));
     let rest = backward_im2col(g, x, wt, Dy::Dense(dy), [false, need[1] && dw.is_none(), need[2]]);
     ConvGrads { dx, dw: dw.or(rest.dw), db: rest.db }
+}
+
+/// `dX` of a 5x5 convolution as the adjoint of its forward pass, on the forward's tiles
+/// (`pupil_kernels::winograd::input_grad`): alexnet-bn's 32 -> 64 layer without padding has 81
+/// tiles an image there against 121 for the convolution of the padded `dY`, whose input
+/// transform on `dY`'s 64 channels was most of its time. Images in tasks of the forward's size
+/// (a geometry's choice), each task's block of `dX` zeroed and then added into in a fixed
+/// order, so the bits do not depend on the thread count.
+fn winograd_dx_adjoint(wg: &Wino, n: usize, dy: &[f32], wt: &[f32]) -> Vec<f32> {
+    use winograd::input_grad;
+    let (in_len, out_len) = (wg.c * wg.h * wg.w, wg.o * wg.oh * wg.ow);
+    let mut dx = buffer(n * in_len); // zeroed per task, then added into
+    if dx.is_empty() {
+        return dx;
+    }
+    let mut u = buffer(wg.filter_len()); // written in full
+    winograd::filter_transform(wg, wt, &mut u);
+    let ft = winograd::Fused::new_transposed(wg, &u).expect("input_grad::available implies the fused kernel");
+    recycle(u);
+    let gs = winograd::Fused::images_per_task(wg, MAX_GROUP);
+    dx.par_chunks_mut(gs * in_len).enumerate().for_each(|(gi, dxg)| {
+        dxg.fill(0.0);
+        let gn = dxg.len() / in_len;
+        let dyg = &dy[gi * gs * out_len..(gi * gs + gn) * out_len];
+        with_scratch(input_grad::scratch_len(wg), |s| input_grad::conv_input_grad(wg, gn, dyg, &ft, dxg, s));
+    });
+    dx
 }
 
 /// `dW` by the Winograd transforms: images in groups of about [`WINOGRAD_COLS`] tiles, groups
