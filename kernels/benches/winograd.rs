@@ -2,7 +2,8 @@
 //! (3x3 only: input transform, 16 GEMMs, output transform over the whole group), `winograd::conv_fused`
 //! (the same per block of 32 tiles, AVX-512 only; `winograd_fused_4x4` and `winograd_fused_3x3`:
 //! F(4x4, 3x3) and F(3x3, 3x3), each with its own group size, so compare throughputs, not
-//! times) and the filter gradient
+//! times), `winograd_input_grad` (dX as the forward's adjoint on its own tiles, what 5x5
+//! layers take; compare with `winograd_fused` on the dX geometry, `5x5_64->32@18p4`) and the filter gradient
 //! (`winograd::filter_grad`) — against im2col + one GEMM (`im2col` + `sgemm`, the path conv2d
 //! takes otherwise), serial, on the seed models' 3x3 layers and alexnet-bn's 5x5 one (F(2x2, 5x5),
 //! fused kernel only) with the group sizes conv2d uses. Throughput in the direct convolution's FLOPs
@@ -91,6 +92,16 @@ fn bench(c: &mut Criterion) {
                 b.iter_custom(|iters| cpu_timed(iters, || winograd::conv_fused(&gm, gnm, &xm, &f, None, &mut ym, &mut s)))
             });
             group.throughput(Throughput::Elements(2 * (gn * co * g.oh * g.ow * ci * r * r) as u64));
+        }
+        // dX as the forward's adjoint on the forward's tiles (what 5x5 layers take), in the
+        // forward's FLOPs
+        if let Some(ft) = winograd::input_grad::available(&g).then(|| winograd::Fused::new_transposed(&g, &u)).flatten() {
+            let dy = data(gn * co * g.oh * g.ow, 3);
+            let mut dx = vec![0.0; gn * ci * hw * hw];
+            let mut s = vec![0.0; winograd::input_grad::scratch_len(&g)];
+            group.bench_function(BenchmarkId::new("winograd_input_grad", name), |b| {
+                b.iter_custom(|iters| cpu_timed(iters, || winograd::input_grad::conv_input_grad(&g, gn, &dy, &ft, &mut dx, &mut s)))
+            });
         }
         if winograd::filter_grad::available() {
             let dy = data(gn * co * g.oh * g.ow, 3);
