@@ -72,13 +72,13 @@ impl Conv2d {
         }
     }
 
-    /// Inference of this layer followed by an optional batch norm (evaluation mode) and ReLU,
-    /// as one op ([`ops::conv2d_bn_relu`]: the same values as running the layers one after
-    /// the other). `pad` is a zero padding folded in from the layer before, added to the
-    /// layer's own. None when the combination does not apply: the layer has an activation
-    /// other than ReLU, or one followed by a batch norm, or "same" padding that is not the same
-    /// on both sides.
-    pub(crate) fn forward_fused(&self, x: &Var, pad: usize, bn: Option<&BatchNorm>, relu: bool) -> Result<Option<Var>> {
+    /// Inference of this layer followed by an optional batch norm (evaluation mode), ReLU and
+    /// max pool, as one op ([`ops::conv2d_bn_relu`], or [`ops::conv2d_bn_relu_max_pool`] with
+    /// `pool`: the same values as running the layers one after the other). `pad` is a zero
+    /// padding folded in from the layer before, added to the layer's own. None when the
+    /// combination does not apply: the layer has an activation other than ReLU, or one
+    /// followed by a batch norm, or "same" padding that is not the same on both sides.
+    pub(crate) fn forward_fused(&self, x: &Var, pad: usize, bn: Option<&BatchNorm>, relu: bool, pool: Option<ops::MaxPoolArgs>) -> Result<Option<Var>> {
         let relu = match (self.activation, bn) {
             (None, _) => relu,
             (Some(Act::Relu), None) if !relu => true,
@@ -92,7 +92,10 @@ impl Conv2d {
         let (w, b) = (g.param(&self.weight), g.param(&self.bias));
         let params = bn.map(|n| (g.param(&n.gamma), g.param(&n.beta)));
         let bn = bn.zip(params.as_ref()).map(|(n, (gamma, beta))| ops::BatchNormEval { gamma, beta, state: &n.state });
-        ops::conv2d_bn_relu(x, &w, Some(&b), self.stride, (t + pad, l + pad), bn, relu).map(Some)
+        match pool {
+            Some(p) => ops::conv2d_bn_relu_max_pool(x, &w, Some(&b), self.stride, (t + pad, l + pad), bn, relu, p).map(Some),
+            None => ops::conv2d_bn_relu(x, &w, Some(&b), self.stride, (t + pad, l + pad), bn, relu).map(Some),
+        }
     }
 
     /// This layer (its own activation a ReLU, or ignored) and the max pool `pool` after it as

@@ -208,9 +208,10 @@ impl Sequential {
     }
 
     /// Plain inference from layer `i` on: a convolution (after a zero padding folded into it,
-    /// or not) with the batch norm and ReLU layers that follow it run as one op
-    /// ([`Conv2d::forward_fused`]), with the number of layers it took; None if layer `i` does
-    /// not start such a run or there is nothing to fuse.
+    /// or not) with the batch norm, ReLU and max pool layers that follow it (the pool after a
+    /// zero padding folded into it, or not) run as one op ([`Conv2d::forward_fused`]), with
+    /// the number of layers it took; None if layer `i` does not start such a run or there is
+    /// nothing to fuse.
     fn forward_fused(&self, i: usize, x: &Var) -> Result<Option<(Var, usize)>> {
         let (at, pad) = match self.folds[i] {
             Some(Fold::Conv(p)) => (i + 1, p),
@@ -227,8 +228,17 @@ impl Sequential {
         if bn.is_none() && !relu && conv.activation != Some(Act::Relu) {
             return Ok(None);
         }
+        // a max pool next (after a zero padding folded into it, or not)
+        let (pool_at, pool_pad) = match self.folds.get(next) {
+            Some(Some(Fold::Pool(p))) => (next + 1, *p),
+            _ => (next, [0; 4]),
+        };
+        let pool = layer(pool_at).and_then(|l| l.downcast_ref::<MaxPool>()).map(|m| ops::MaxPoolArgs { kernel: m.kernel, stride: m.stride, pad: pool_pad });
+        if pool.is_some() {
+            next = pool_at + 1;
+        }
         x.graph().scope(&self.names[at]);
-        Ok(conv.forward_fused(x, pad, bn, relu)?.map(|y| (y, next - i)))
+        Ok(conv.forward_fused(x, pad, bn, relu, pool)?.map(|y| (y, next - i)))
     }
 
     /// From layer `i` on: a ReLU (a convolution's own activation, or a ReLU layer) followed by

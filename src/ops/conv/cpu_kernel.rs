@@ -253,6 +253,60 @@ pub(crate) fn forward_im2col(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32
     y
 }
 
+/// [`forward`] with `post` and then the max pool `win` of every output plane (values only),
+/// per task while the task's convolution output is in cache, so that output never goes to
+/// memory (alexnet-bn's first layer: 32 MB a batch of 128). The bits of [`forward`] followed by
+/// `pupil_kernels::max_pool2d_padded` without argmax: the pooled `[n][o][poh][pow]`.
+pub(crate) fn forward_pooled(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32]>, post: &Post, win: &Window) -> Vec<f32> {
+    let (poh, pow) = win.out().expect("pool window checked by the caller");
+    let (pooled, out_len) = (g.o * poh * pow, g.out_len());
+    let mut y = buffer(g.n * pooled); // every output is written by the pool
+    if y.is_empty() {
+        return y;
+    }
+    let pool = |conv: &[f32], gn: usize, yg: &mut [f32]| pupil_kernels::max_pool2d_padded(conv, gn * g.o, win, yg, None);
+    let Some(wg) = g.winograd() else {
+        let gs = g.group();
+        let par = g.n.div_ceil(gs) == 1;
+        y.par_chunks_mut(gs * pooled).enumerate().for_each(|(gi, yg)| {
+            let gn = yg.len() / pooled;
+            let scratch = g.group_scratch(gn);
+            with_scratch(scratch + gn * out_len, |buf| {
+                let (buf, conv) = buf.split_at_mut(scratch);
+                conv_group(g, x, wt, bias, Some(post), gi * gs, par, buf, conv);
+                pool(conv, gn, yg);
+            });
+        });
+        return y;
+    };
+    let wg = wg.preferred();
+    let mut u = buffer(wg.filter_len()); // written in full
+    winograd::filter_transform(&wg, wt, &mut u);
+    let fused = winograd::Fused::new(&wg, &u);
+    let gs = match fused {
+        Some(_) => winograd::Fused::images_per_task(&wg, MAX_GROUP),
+        None => WINOGRAD_COLS.div_ceil(wg.tiles_per_image()).clamp(1, MAX_GROUP),
+    };
+    let par = g.n <= gs;
+    y.par_chunks_mut(gs * pooled).enumerate().for_each(|(gi, yg)| {
+        let gn = yg.len() / pooled;
+        let xg = &x[gi * gs * g.in_len()..(gi * gs + gn) * g.in_len()];
+        let scratch = fused.as_ref().map_or(wg.scratch_len(gn), |f| f.scratch_len());
+        with_scratch(scratch + gn * out_len, |buf| {
+            let (s, conv) = buf.split_at_mut(scratch);
+            match &fused {
+                Some(f) => winograd::conv_fused(&wg, gn, xg, f, bias, conv, s),
+                None => winograd::conv3x3(&wg, gn, xg, &u, bias, conv, s, par),
+            }
+            post.apply(conv, wg.o, wg.oh * wg.ow);
+            pool(conv, gn, yg);
+        });
+    });
+    drop(fused);
+    recycle(u);
+    y
+}
+
 /// `relu(max_pool(conv(x, w) + b))` by [`conv_group`] (im2col + GEMM, or the direct
 /// single-channel kernel), `win` the pool's window over one output
 /// plane (its zero padding virtual): each group of images is convolved into scratch and pooled

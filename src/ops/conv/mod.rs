@@ -177,6 +177,46 @@ pub fn conv2d_bn_relu(
     Ok(Var::from_op("conv2d", &[x], Tensor::from_vec(y, &shape)?, |_, _| Err(Error::invalid("conv2d", "a fused inference convolution has no backward"))))
 }
 
+/// [`conv2d_bn_relu`] and then the max pool `pool` (a zero padding folded into it as in
+/// [`crate::ops::max_pool2d_padded`]): on a graph that records nothing, each group of images is
+/// convolved, mapped and pooled while it is in cache ([`cpu_kernel::forward_pooled`]), so the
+/// convolution's output is never stored; the bits of the ops one after the other. On a graph
+/// that records gradients, those ops.
+///
+/// The errors of [`conv2d`], [`crate::ops::batch_norm`] and [`crate::ops::max_pool2d_padded`].
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_bn_relu_max_pool(
+    x: &Var,
+    w: &Var,
+    b: Option<&Var>,
+    stride: (usize, usize),
+    padding: (usize, usize),
+    bn: Option<BatchNormEval>,
+    relu: bool,
+    pool: MaxPoolArgs,
+) -> Result<Var> {
+    let leaves = [Some(x), Some(w), b, bn.as_ref().map(|n| n.gamma), bn.as_ref().map(|n| n.beta)];
+    if x.graph().is_recording() && leaves.iter().flatten().any(|v| v.requires_grad()) {
+        let y = conv2d_bn_relu(x, w, b, stride, padding, bn, relu)?;
+        return crate::ops::max_pool2d_padded(&y, pool.kernel, pool.stride, pool.pad);
+    }
+    let g = checked_geometry(x, w, b, stride, padding)?;
+    let shape = [g.n, g.o, g.pt.oh, g.pt.ow];
+    let affine = match &bn {
+        Some(n) => Some(super::batchnorm::eval_map(&shape, n.gamma.value().data(), n.beta.value().data(), n.state)?),
+        None => None,
+    };
+    let win = crate::ops::pool::window("max_pool2d", &shape, pool.kernel, pool.stride, pool.pad)?;
+    let (poh, pow) = win.out().expect("checked by window()");
+    let post = cpu_kernel::Post { affine: affine.as_ref().map(|(m, s, t)| (&m[..], &s[..], &t[..])), relu };
+    let y = cpu_kernel::forward_pooled(&g, x.value().data(), w.value().data(), b.map(|b| b.value().data()), &post, &win);
+    // nothing is recorded (see above), so the backward is never called
+    let op = "conv2d_bn_relu_max_pool";
+    Ok(Var::from_op(op, &[x], Tensor::from_vec(y, &[g.n, g.o, poh, pow])?, move |_, _| {
+        Err(Error::invalid(op, "a fused inference convolution has no backward"))
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,6 +232,7 @@ mod tests {
     /// recording graph whose inputs need gradients it is the three ops on the tape.
     #[test]
     fn fused_inference_equals_the_three_ops() {
+        // (and conv2d_bn_relu_max_pool the four)
         use crate::ops::{batch_norm, relu};
         // (n, c, h, o, k, pad): im2col 5x5 one image and groups, pointwise, Winograd
         for (n, c, h, o, k, p) in [(1, 3, 12, 5, 5, 0), (5, 3, 9, 6, 5, 2), (3, 4, 6, 7, 1, 0), (3, 8, 10, 9, 3, 1)] {
@@ -219,11 +260,24 @@ mod tests {
                 let bits = |t: &Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
                 assert_eq!(got.shape(), want.shape());
                 assert!(bits(got.value()) == bits(want.value()), "n={n} c={c} k={k} bn={with_bn} relu={with_relu}");
+                // and with a max pool after them (stride 2, and stride 1 over a padding)
+                for pool in [MaxPoolArgs { kernel: (2, 2), stride: (2, 2), pad: [0; 4] }, MaxPoolArgs { kernel: (3, 3), stride: (1, 1), pad: [1, 0, 1, 0] }] {
+                    let want = crate::ops::max_pool2d_padded(&want, pool.kernel, pool.stride, pool.pad).unwrap();
+                    let bn = with_bn.then_some(BatchNormEval { gamma: &gamma, beta: &beta, state: &state });
+                    let got = conv2d_bn_relu_max_pool(&x, &w, Some(&b), (1, 1), (p, p), bn, with_relu, pool).unwrap();
+                    assert_eq!(got.shape(), want.shape());
+                    assert!(bits(got.value()) == bits(want.value()), "pooled {pool:?}: n={n} c={c} k={k} bn={with_bn} relu={with_relu}");
+                }
             }
             // on a tape that needs them: the three ops, with their gradients
             let g = Graph::new();
             let (x, w, b, gamma, beta) = (g.leaf(xv.clone()), g.leaf(wv.clone()), g.constant(bv.clone()), g.leaf(gm.clone()), g.constant(bt.clone()));
             let y = conv2d_bn_relu(&x, &w, Some(&b), (1, 1), (p, p), Some(BatchNormEval { gamma: &gamma, beta: &beta, state: &state }), true).unwrap();
+            let grads = crate::ops::sum(&y).unwrap().backward().unwrap();
+            assert!(grads.wrt(&x).is_some() && grads.wrt(&w).is_some() && grads.wrt(&gamma).is_some());
+            let pool = MaxPoolArgs { kernel: (2, 2), stride: (2, 2), pad: [0; 4] };
+            let y = conv2d_bn_relu_max_pool(&x, &w, Some(&b), (1, 1), (p, p), Some(BatchNormEval { gamma: &gamma, beta: &beta, state: &state }), true, pool)
+                .unwrap();
             let grads = crate::ops::sum(&y).unwrap().backward().unwrap();
             assert!(grads.wrt(&x).is_some() && grads.wrt(&w).is_some() && grads.wrt(&gamma).is_some());
         }
