@@ -73,8 +73,8 @@ impl Conv2d {
     }
 
     /// Inference of this layer followed by an optional batch norm (evaluation mode), ReLU and
-    /// max pool, as one op ([`ops::conv2d_bn_relu`], or [`ops::conv2d_bn_relu_max_pool`] with
-    /// `pool`: the same values as running the layers one after the other). `pad` is a zero
+    /// max pool, as one op ([`ops::conv2d_epilogue`]: the same values as running the layers
+    /// one after the other). `pad` is a zero
     /// padding folded in from the layer before, added to the layer's own. None when the
     /// combination does not apply: the layer has an activation other than ReLU, or one
     /// followed by a batch norm, or "same" padding that is not the same on both sides.
@@ -92,10 +92,7 @@ impl Conv2d {
         let (w, b) = (g.param(&self.weight), g.param(&self.bias));
         let params = bn.map(|n| (g.param(&n.gamma), g.param(&n.beta)));
         let bn = bn.zip(params.as_ref()).map(|(n, (gamma, beta))| ops::BatchNormEval { gamma, beta, state: &n.state });
-        match pool {
-            Some(p) => ops::conv2d_bn_relu_max_pool(x, &w, Some(&b), self.stride, (t + pad, l + pad), bn, relu, p).map(Some),
-            None => ops::conv2d_bn_relu(x, &w, Some(&b), self.stride, (t + pad, l + pad), bn, relu).map(Some),
-        }
+        ops::conv2d_epilogue(x, &w, Some(&b), self.stride, (t + pad, l + pad), ops::Epilogue { bn, relu, pool }).map(Some)
     }
 
     /// This layer (its own activation a ReLU, or ignored) and the max pool `pool` after it as

@@ -21,7 +21,7 @@ pub use activation::{elu, leaky_relu, prelu, relu, selu, sigmoid, softplus, tanh
 pub(crate) use activation::{relu_owned, selu_owned, sigmoid_owned, tanh_owned};
 pub use arith::{add, add_scalar, flatten, mean, mul, reshape, scale, sub, sum};
 pub use batchnorm::{batch_norm, BatchNormState};
-pub use conv::{conv2d, conv2d_bn_relu, conv2d_bn_relu_max_pool, conv2d_relu_max_pool, BatchNormEval, MaxPoolArgs};
+pub use conv::{conv2d, conv2d_bn_relu, conv2d_epilogue, conv2d_relu_max_pool, BatchNormEval, Epilogue, MaxPoolArgs};
 pub use dropout::dropout;
 pub use matmul::{linear, linear_t, matmul};
 pub use pad::pad2d;

@@ -157,13 +157,40 @@ pub fn conv2d_bn_relu(
     bn: Option<BatchNormEval>,
     relu: bool,
 ) -> Result<Var> {
+    conv2d_epilogue(x, w, b, stride, padding, Epilogue { bn, relu, pool: None })
+}
+
+/// What [`conv2d_epilogue`] applies to a convolution's output, in this order, each optional: a
+/// batch norm in evaluation mode, a ReLU, a max pool (a zero padding folded into it as in
+/// [`crate::ops::max_pool2d_padded`]).
+pub struct Epilogue<'a> {
+    pub bn: Option<BatchNormEval<'a>>,
+    pub relu: bool,
+    pub pool: Option<MaxPoolArgs>,
+}
+
+/// [`conv2d`] and then `after`: on a graph that records nothing, each group of images is
+/// convolved, mapped and (with a pool) pooled while it is in cache
+/// ([`cpu_kernel::forward_pooled`]), so the convolution's output is never stored when a pool
+/// follows; the bits of the ops one after the other. On a graph that records gradients, those
+/// ops. [`conv2d_bn_relu`] is this without a pool.
+///
+/// The errors of [`conv2d`], [`crate::ops::batch_norm`] and [`crate::ops::max_pool2d_padded`].
+pub fn conv2d_epilogue(x: &Var, w: &Var, b: Option<&Var>, stride: (usize, usize), padding: (usize, usize), after: Epilogue) -> Result<Var> {
+    let Epilogue { bn, relu, pool } = after;
     let leaves = [Some(x), Some(w), b, bn.as_ref().map(|n| n.gamma), bn.as_ref().map(|n| n.beta)];
     if x.graph().is_recording() && leaves.iter().flatten().any(|v| v.requires_grad()) {
         let mut y = conv2d(x, w, b, stride, padding)?;
         if let Some(n) = &bn {
             y = super::batch_norm(&y, n.gamma, n.beta, &mut n.state.clone(), false)?;
         }
-        return if relu { super::activation::relu_owned(y) } else { Ok(y) };
+        if relu {
+            y = super::activation::relu_owned(y)?;
+        }
+        return match pool {
+            Some(p) => crate::ops::max_pool2d_padded(&y, p.kernel, p.stride, p.pad),
+            None => Ok(y),
+        };
     }
     let g = checked_geometry(x, w, b, stride, padding)?;
     let shape = [g.n, g.o, g.pt.oh, g.pt.ow];
@@ -172,49 +199,17 @@ pub fn conv2d_bn_relu(
         None => None,
     };
     let post = cpu_kernel::Post { affine: affine.as_ref().map(|(m, s, t)| (&m[..], &s[..], &t[..])), relu };
-    let y = cpu_kernel::forward(&g, x.value().data(), w.value().data(), b.map(|b| b.value().data()), Some(&post));
-    // nothing is recorded (see above), so the backward is never called
-    Ok(Var::from_op("conv2d", &[x], Tensor::from_vec(y, &shape)?, |_, _| Err(Error::invalid("conv2d", "a fused inference convolution has no backward"))))
-}
-
-/// [`conv2d_bn_relu`] and then the max pool `pool` (a zero padding folded into it as in
-/// [`crate::ops::max_pool2d_padded`]): on a graph that records nothing, each group of images is
-/// convolved, mapped and pooled while it is in cache ([`cpu_kernel::forward_pooled`]), so the
-/// convolution's output is never stored; the bits of the ops one after the other. On a graph
-/// that records gradients, those ops.
-///
-/// The errors of [`conv2d`], [`crate::ops::batch_norm`] and [`crate::ops::max_pool2d_padded`].
-#[allow(clippy::too_many_arguments)]
-pub fn conv2d_bn_relu_max_pool(
-    x: &Var,
-    w: &Var,
-    b: Option<&Var>,
-    stride: (usize, usize),
-    padding: (usize, usize),
-    bn: Option<BatchNormEval>,
-    relu: bool,
-    pool: MaxPoolArgs,
-) -> Result<Var> {
-    let leaves = [Some(x), Some(w), b, bn.as_ref().map(|n| n.gamma), bn.as_ref().map(|n| n.beta)];
-    if x.graph().is_recording() && leaves.iter().flatten().any(|v| v.requires_grad()) {
-        let y = conv2d_bn_relu(x, w, b, stride, padding, bn, relu)?;
-        return crate::ops::max_pool2d_padded(&y, pool.kernel, pool.stride, pool.pad);
-    }
-    let g = checked_geometry(x, w, b, stride, padding)?;
-    let shape = [g.n, g.o, g.pt.oh, g.pt.ow];
-    let affine = match &bn {
-        Some(n) => Some(super::batchnorm::eval_map(&shape, n.gamma.value().data(), n.beta.value().data(), n.state)?),
-        None => None,
+    let (xd, wd, bd) = (x.value().data(), w.value().data(), b.map(|b| b.value().data()));
+    let (op, y, out) = match pool {
+        Some(p) => {
+            let win = crate::ops::pool::window("max_pool2d", &shape, p.kernel, p.stride, p.pad)?;
+            let (poh, pow) = win.out().expect("checked by window()");
+            ("conv2d_epilogue", cpu_kernel::forward_pooled(&g, xd, wd, bd, &post, &win), [g.n, g.o, poh, pow])
+        }
+        None => ("conv2d", cpu_kernel::forward(&g, xd, wd, bd, Some(&post)), shape),
     };
-    let win = crate::ops::pool::window("max_pool2d", &shape, pool.kernel, pool.stride, pool.pad)?;
-    let (poh, pow) = win.out().expect("checked by window()");
-    let post = cpu_kernel::Post { affine: affine.as_ref().map(|(m, s, t)| (&m[..], &s[..], &t[..])), relu };
-    let y = cpu_kernel::forward_pooled(&g, x.value().data(), w.value().data(), b.map(|b| b.value().data()), &post, &win);
     // nothing is recorded (see above), so the backward is never called
-    let op = "conv2d_bn_relu_max_pool";
-    Ok(Var::from_op(op, &[x], Tensor::from_vec(y, &[g.n, g.o, poh, pow])?, move |_, _| {
-        Err(Error::invalid(op, "a fused inference convolution has no backward"))
-    }))
+    Ok(Var::from_op(op, &[x], Tensor::from_vec(y, &out)?, move |_, _| Err(Error::invalid(op, "a fused inference convolution has no backward"))))
 }
 
 #[cfg(test)]
@@ -232,7 +227,7 @@ mod tests {
     /// recording graph whose inputs need gradients it is the three ops on the tape.
     #[test]
     fn fused_inference_equals_the_three_ops() {
-        // (and conv2d_bn_relu_max_pool the four)
+        // (and conv2d_epilogue with a pool the four)
         use crate::ops::{batch_norm, relu};
         // (n, c, h, o, k, pad): im2col 5x5 one image and groups, pointwise, Winograd
         for (n, c, h, o, k, p) in [(1, 3, 12, 5, 5, 0), (5, 3, 9, 6, 5, 2), (3, 4, 6, 7, 1, 0), (3, 8, 10, 9, 3, 1)] {
@@ -264,7 +259,7 @@ mod tests {
                 for pool in [MaxPoolArgs { kernel: (2, 2), stride: (2, 2), pad: [0; 4] }, MaxPoolArgs { kernel: (3, 3), stride: (1, 1), pad: [1, 0, 1, 0] }] {
                     let want = crate::ops::max_pool2d_padded(&want, pool.kernel, pool.stride, pool.pad).unwrap();
                     let bn = with_bn.then_some(BatchNormEval { gamma: &gamma, beta: &beta, state: &state });
-                    let got = conv2d_bn_relu_max_pool(&x, &w, Some(&b), (1, 1), (p, p), bn, with_relu, pool).unwrap();
+                    let got = conv2d_epilogue(&x, &w, Some(&b), (1, 1), (p, p), Epilogue { bn, relu: with_relu, pool: Some(pool) }).unwrap();
                     assert_eq!(got.shape(), want.shape());
                     assert!(bits(got.value()) == bits(want.value()), "pooled {pool:?}: n={n} c={c} k={k} bn={with_bn} relu={with_relu}");
                 }
@@ -276,8 +271,15 @@ mod tests {
             let grads = crate::ops::sum(&y).unwrap().backward().unwrap();
             assert!(grads.wrt(&x).is_some() && grads.wrt(&w).is_some() && grads.wrt(&gamma).is_some());
             let pool = MaxPoolArgs { kernel: (2, 2), stride: (2, 2), pad: [0; 4] };
-            let y = conv2d_bn_relu_max_pool(&x, &w, Some(&b), (1, 1), (p, p), Some(BatchNormEval { gamma: &gamma, beta: &beta, state: &state }), true, pool)
-                .unwrap();
+            let y = conv2d_epilogue(
+                &x,
+                &w,
+                Some(&b),
+                (1, 1),
+                (p, p),
+                Epilogue { bn: Some(BatchNormEval { gamma: &gamma, beta: &beta, state: &state }), relu: true, pool: Some(pool) },
+            )
+            .unwrap();
             let grads = crate::ops::sum(&y).unwrap().backward().unwrap();
             assert!(grads.wrt(&x).is_some() && grads.wrt(&w).is_some() && grads.wrt(&gamma).is_some());
         }
