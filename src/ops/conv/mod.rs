@@ -171,7 +171,7 @@ pub struct Epilogue<'a> {
 
 /// [`conv2d`] and then `after`: on a graph that records nothing, each group of images is
 /// convolved, mapped and (with a pool) pooled while it is in cache
-/// ([`cpu_kernel::forward_pooled`]), so the convolution's output is never stored when a pool
+/// (`cpu_kernel::forward_pooled`), so the convolution's output is never stored when a pool
 /// follows; the bits of the ops one after the other. On a graph that records gradients, those
 /// ops. [`conv2d_bn_relu`] is this without a pool.
 ///
