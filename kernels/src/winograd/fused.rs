@@ -48,6 +48,8 @@ pub struct Fused {
     r: usize,
     m: usize,
     opad: usize,
+    /// `U[t]ᵀ` packed ([`Fused::new_transposed`], for the input gradient), not `U[t]`.
+    transposed: bool,
     a: Vec<f32>,
 }
 
@@ -95,12 +97,13 @@ impl Fused {
             // packer needs no particular ISA.
             unsafe { crate::gemm::pack::pack_a::<MR>(rows, depth, u[t * o * c..].as_ptr(), rs, cs, dst.as_mut_ptr()) };
         }
-        Some(Fused { o: rows, c: depth, r: g.r, m: g.m, opad, a })
+        Some(Fused { o: rows, c: depth, r: g.r, m: g.m, opad, transposed, a })
     }
 
-    /// Rows of each packed `U[t]` rounded up to the micro-kernel's MR, and the packed panels.
-    pub(super) fn panels(&self) -> (usize, &[f32]) {
-        (self.opad, &self.a)
+    /// Rows of each packed `U[t]` rounded up to the micro-kernel's MR, and the packed panels,
+    /// if these are the transposed filters of `g` ([`Fused::new_transposed`]).
+    pub(super) fn transposed_panels(&self, g: &Wino) -> Option<(usize, &[f32])> {
+        (self.transposed && (self.o, self.c, self.r, self.m) == (g.c, g.o, g.r, g.m)).then_some((self.opad, &self.a[..]))
     }
 
     /// Floats of per-call scratch [`conv_fused`] needs: one block's `V` and `M`.
@@ -129,12 +132,13 @@ impl Fused {
 #[allow(clippy::too_many_arguments)]
 pub fn conv_fused(g: &Wino, gn: usize, x: &[f32], f: &Fused, bias: Option<&[f32]>, y: &mut [f32], scratch: &mut [f32]) {
     assert!(
-        (f.o, f.c, f.r, f.m) == (g.o, g.c, g.r, g.m),
-        "winograd conv_fused: {}x{} filters {}x{} for {}x{} tiles, a {}->{} {}x{} convolution in {}x{} tiles",
+        !f.transposed && (f.o, f.c, f.r, f.m) == (g.o, g.c, g.r, g.m),
+        "winograd conv_fused: {}x{} filters {}x{}{} for {}x{} tiles, a {}->{} {}x{} convolution in {}x{} tiles",
         f.r,
         f.r,
         f.o,
         f.c,
+        if f.transposed { " (transposed, for the input gradient)" } else { "" },
         f.m,
         f.m,
         g.c,

@@ -45,8 +45,9 @@ pub fn scratch_len(g: &Wino) -> usize {
 /// Panics when a slice is too short, [`available`] is false, or `ft` does not match `g`.
 pub fn conv_input_grad(g: &Wino, gn: usize, dy: &[f32], ft: &Fused, dx: &mut [f32], scratch: &mut [f32]) {
     assert!(available(g), "winograd conv_input_grad: F(2x2) with AVX-512 only ({g:?})");
-    let (cpad, panels) = ft.panels();
-    assert!(cpad == g.c.div_ceil(MR) * MR && panels.len() >= g.points() * cpad * g.o, "winograd conv_input_grad: filters do not match {g:?}");
+    let Some((cpad, panels)) = ft.transposed_panels(g) else {
+        panic!("winograd conv_input_grad: the filters are not Fused::new_transposed for {g:?}");
+    };
     assert!(dy.len() >= gn * g.o * g.oh * g.ow, "winograd conv_input_grad: output gradient shorter than {gn} images of {g:?}");
     assert!(dx.len() >= gn * g.c * g.h * g.w, "winograd conv_input_grad: input gradient shorter than {gn} images of {g:?}");
     assert!(scratch.len() >= scratch_len(g), "winograd conv_input_grad: scratch shorter than {}", scratch_len(g));

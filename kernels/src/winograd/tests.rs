@@ -617,3 +617,18 @@ fn adjoint_input_grad_seed_shapes() {
         assert!(err < tol(&g), "{r}x{r} {c}->{o} @{hw} pad {p}: relative error {err}");
     }
 }
+
+/// Filters packed for the forward pass are refused by the adjoint input gradient, and the
+/// transposed ones by the forward pass, even where the shapes would fit (o = c).
+#[test]
+fn packed_filters_are_used_only_where_they_belong() {
+    let g = Wino::new(5, 8, 12, 12, 8, 0, 0).unwrap();
+    let mut u = vec![0.0; g.filter_len()];
+    filter_transform(&g, &data(g.weight_len(), 1), &mut u);
+    let (Some(f), Some(ft)) = (Fused::new(&g, &u), Fused::new_transposed(&g, &u)) else { return };
+    let (x, dy) = (data(g.c * g.h * g.w, 2), data(g.o * g.oh * g.ow, 3));
+    let forward = std::panic::catch_unwind(|| conv_fused(&g, 1, &x, &ft, None, &mut vec![0.0; g.o * g.oh * g.ow], &mut vec![0.0; ft.scratch_len()]));
+    let backward =
+        std::panic::catch_unwind(|| input_grad::conv_input_grad(&g, 1, &dy, &f, &mut vec![0.0; g.c * g.h * g.w], &mut vec![0.0; input_grad::scratch_len(&g)]));
+    assert!(forward.is_err() && backward.is_err());
+}
