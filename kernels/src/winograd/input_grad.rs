@@ -23,6 +23,7 @@
 
 use super::adjoint;
 use super::fused::{lanes, segments, Fused, Segment, MR, NB};
+use super::output::Interleave;
 use super::Wino;
 use crate::gemm::{avx512, MicroKernel};
 use std::arch::x86_64::*;
@@ -153,10 +154,8 @@ fn shift_up(v: __m512, q: usize) -> (__m512, __m512) {
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn scatter<const A: usize>(g: &Wino, dv: &[f32], cpad: usize, segs: &[Segment], dx: &mut [f32]) {
     let (c, h, w) = (g.c, g.h as isize, g.w as isize);
-    let pair: [i32; 16] = std::array::from_fn(|i| if i % 2 == 0 { i as i32 / 2 } else { 16 + i as i32 / 2 });
-    let pair_hi: [i32; 16] = std::array::from_fn(|i| pair[i] + 8);
-    // SAFETY: unaligned loads of two local arrays of 16 i32.
-    let (pair_lo, pair_hi) = unsafe { (_mm512_loadu_si512(pair.as_ptr().cast()), _mm512_loadu_si512(pair_hi.as_ptr().cast())) };
+    // the output transform's interleave of two vectors' lanes: even columns, odd columns
+    let Interleave { pair_lo, pair_hi, .. } = Interleave::new::<2>();
     for ci in 0..c {
         for s in segs {
             let take = ((1u32 << s.n) - 1) as u16;

@@ -108,6 +108,8 @@ macro_rules! by_tile {
 mod adjoint;
 #[cfg(target_arch = "x86_64")]
 mod fused;
+#[cfg(target_arch = "x86_64")]
+mod output;
 /// Without x86-64 there is no fused kernel: [`Fused::new`] is always None.
 #[cfg(not(target_arch = "x86_64"))]
 mod fused {
@@ -167,6 +169,8 @@ pub mod input_grad {
 
 pub mod filter_grad;
 
+#[cfg(test)]
+mod grad_tests;
 #[cfg(test)]
 mod tests;
 
