@@ -36,7 +36,7 @@
 //!
 //! Images are processed in parallel (rayon). `dW` and `db` are reduced over fixed-size chunks
 //! of images in chunk order, so results are bit-identical whatever the number of threads.
-//! The loops live in `cpu_kernel.rs`.
+//! The loops live in `cpu_kernel/` (forward passes in `mod.rs`, gradients in `backward.rs`).
 
 mod cpu_kernel;
 mod pool;
