@@ -15,6 +15,9 @@ use crate::simd::multiversion;
 /// Filters transformed together.
 const LANES: usize = 8;
 
+/// The taps of the lanes past the last filter.
+const ZEROS: [f32; 25] = [0.0; 25];
+
 /// One f64 per filter of a block.
 type Lanes = [f64; LANES];
 
@@ -103,33 +106,46 @@ fn tiles_43(taps: &[Lanes], out: &mut [Lanes; 36]) {
     }
 }
 
-/// `u[t][q] = (G·f_q·Gᵀ)[t]` (rounded to f32) for the `n = o·c` filters `f_q` of `w:
-/// [o][c][r][r]`: `f_q = w[q / c][q % c]` as it is, or with `flipped`
-/// `f_q = rot180(w[q % o][q / o])`. Always inlined: called from the AVX2 build, a separate
-/// function would be compiled for the baseline only (perf showed its scalar SSE code).
+/// `rows[t][q - q0] = (G·f_q·Gᵀ)[t]` (rounded to f32) for the filters `q0..q0 + len`
+/// of the `n = o·c` filters `f_q` of `w: [o][c][r][r]`: `f_q = w[q / c][q % c]` as it is, or
+/// with `flipped` `f_q = rot180(w[q % o][q / o])`. Always inlined: called from the AVX2 build,
+/// a separate function would be compiled for the baseline only (perf showed its scalar SSE
+/// code).
 #[inline(always)]
-fn transform_body(g: &Wino, w: &[f32], u: &mut [f32], flipped: bool) {
+fn transform_body(g: &Wino, w: &[f32], q0: usize, rows: &mut [&mut [f32]], flipped: bool) {
     let (o, c, r, p) = (g.o, g.c, g.r, g.points());
-    let (n, rr) = (o * c, r * r);
+    let (n, rr, len) = (o * c, r * r, rows[0].len());
     let mut taps = [[0.0f64; LANES]; 25];
-    let mut out = [[0.0f64; LANES]; 36];
-    for q0 in (0..n).step_by(LANES) {
-        let lanes = LANES.min(n - q0);
-        for l in 0..LANES {
-            // lanes past the last filter transform zeros, never stored
-            let src = (l < lanes).then(|| {
-                let q = q0 + l;
+    let mut tile = [[0.0f64; LANES]; 36];
+    for b0 in (0..len).step_by(LANES) {
+        let lanes = LANES.min(len - b0);
+        // lane l's filter (lanes past the last filter transform zeros, never stored)
+        let filter = |l: usize| -> Option<&[f32]> {
+            (l < lanes).then(|| {
+                let q = q0 + b0 + l;
+                debug_assert!(q < n);
                 let (oc, ci) = if flipped { (q % o, q / o) } else { (q / c, q % c) };
                 &w[(oc * c + ci) * rr..(oc * c + ci + 1) * rr]
-            });
-            for (k, tap) in taps[..rr].iter_mut().enumerate() {
-                tap[l] = src.map_or(0.0, |s| if flipped { s[rr - 1 - k] } else { s[k] } as f64);
-            }
+            })
+        };
+        let mut fs: [&[f32]; LANES] = [&[]; LANES];
+        for (l, f) in fs.iter_mut().enumerate() {
+            *f = filter(l).unwrap_or(&ZEROS[..rr]);
         }
-        tiles(r, g.m, &taps[..rr], &mut out);
-        for (t, vals) in out[..p].iter().enumerate() {
-            for (dst, &v) in u[t * n + q0..t * n + q0 + lanes].iter_mut().zip(vals) {
-                *dst = v as f32;
+        // each tap's lanes built whole, then stored once: lane-by-lane stores of taps read back
+        // as vectors stalled on store forwarding (most of the transform's time)
+        for (k, tap) in taps[..rr].iter_mut().enumerate() {
+            let kk = if flipped { rr - 1 - k } else { k };
+            let mut v = [0.0f64; LANES];
+            for l in 0..LANES {
+                v[l] = fs[l][kk] as f64;
+            }
+            *tap = v;
+        }
+        tiles(r, g.m, &taps[..rr], &mut tile);
+        for (row, vals) in rows[..p].iter_mut().zip(&tile) {
+            for (d, &v) in row[b0..b0 + lanes].iter_mut().zip(vals) {
+                *d = v as f32;
             }
         }
     }
@@ -137,14 +153,34 @@ fn transform_body(g: &Wino, w: &[f32], u: &mut [f32], flipped: bool) {
 
 multiversion!(
     /// [`transform_body`], slices checked by the callers.
-    fn transform(g: &Wino, w: &[f32], u: &mut [f32], flipped: bool) => transform_body
+    fn transform(g: &Wino, w: &[f32], q0: usize, rows: &mut [&mut [f32]], flipped: bool) => transform_body
 );
+
+/// Filters a task transforms: 64 filters of 3x3 take about 1.5 µs, enough to pay for a task.
+const TASK_FILTERS: usize = 32 * LANES;
+
+/// `u[t][q]` for all `n` filters, in blocks of [`TASK_FILTERS`] filters transformed in parallel,
+/// each straight into its columns of `u`'s rows. Every value is computed by the same lane code
+/// whatever the split, so the bits do not depend on the thread count.
+fn transform_all(g: &Wino, w: &[f32], u: &mut [f32], flipped: bool) {
+    use rayon::prelude::*;
+    let (n, p) = (g.o * g.c, g.points());
+    let blocks = n.div_ceil(TASK_FILTERS);
+    // block b's part of every row: by_block[b][t] = u[t][b·TASK_FILTERS..]
+    let mut by_block: Vec<Vec<&mut [f32]>> = (0..blocks).map(|_| Vec::with_capacity(p)).collect();
+    for row in u[..p * n].chunks_mut(n) {
+        for (b, part) in row.chunks_mut(TASK_FILTERS).enumerate() {
+            by_block[b].push(part);
+        }
+    }
+    by_block.par_iter_mut().enumerate().for_each(|(b, rows)| transform(g, w, b * TASK_FILTERS, rows, flipped));
+}
 
 /// [`transform`] after checking the slices' lengths.
 fn checked(what: &str, g: &Wino, w: &[f32], u: &mut [f32], flipped: bool) {
     let (o, c, r) = (g.o, g.c, g.r);
     assert!(w.len() >= g.weight_len() && u.len() >= g.filter_len(), "{what}: slices too short for {o}x{c}x{r}x{r}");
-    transform(g, w, u, flipped);
+    transform_all(g, w, u, flipped);
 }
 
 /// `u: [α²][o][c]` = `G·w[o][c]·Gᵀ` for the filters `w: [o][c][r][r]` of `g`.
@@ -189,12 +225,13 @@ mod tests {
     }
 
     /// The block transforms, forward and flipped, hold exactly the one-filter transform of each
-    /// filter (rounded to f32) at its place, for filter counts that leave a partial block, on
-    /// the dispatched (AVX2) build and the portable one.
+    /// filter (rounded to f32) at its place, for filter counts that leave a partial block (of
+    /// lanes, and of a task's filters), on the dispatched (AVX2) build and the portable one,
+    /// on one thread and on three.
     #[test]
     fn blocks_equal_one_filter_at_a_time() {
         for (r, m) in [(3, 2), (5, 2), (3, 3), (3, 4)] {
-            for (o, c) in [(1, 1), (3, 5), (8, 8), (13, 2)] {
+            for (o, c) in [(1, 1), (3, 5), (8, 8), (13, 2), (37, 11)] {
                 let g = Wino { r, m, c, h: 8, w: 8, o, ph: 1, pw: 1, oh: 8 + 3 - r, ow: 8 + 3 - r };
                 let w = weights(g.weight_len(), (o * 31 + c) as u32);
                 for flipped in [false, true] {
@@ -213,16 +250,16 @@ mod tests {
                             }
                         }
                     }
-                    let (mut fast, mut portable) = (vec![f32::NAN; g.filter_len()], vec![f32::NAN; g.filter_len()]);
-                    if flipped {
-                        filter_transform_flipped(&g, &w, &mut fast);
-                        transform_body(&g, &w, &mut portable, true);
-                    } else {
-                        filter_transform(&g, &w, &mut fast);
-                        transform_body(&g, &w, &mut portable, false);
-                    }
                     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                    assert_eq!(bits(&fast), bits(&want), "F({m}x{m}, {r}x{r}) {o}x{c} flipped {flipped}");
+                    for threads in [1, 3] {
+                        let mut fast = vec![f32::NAN; g.filter_len()];
+                        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                        pool.install(|| if flipped { filter_transform_flipped(&g, &w, &mut fast) } else { filter_transform(&g, &w, &mut fast) });
+                        assert_eq!(bits(&fast), bits(&want), "F({m}x{m}, {r}x{r}) {o}x{c} flipped {flipped}, {threads} threads");
+                    }
+                    let mut portable = vec![f32::NAN; g.filter_len()];
+                    let mut rows: Vec<&mut [f32]> = portable.chunks_mut(o * c).collect();
+                    transform_body(&g, &w, 0, &mut rows, flipped);
                     assert_eq!(bits(&portable), bits(&want), "F({m}x{m}, {r}x{r}) {o}x{c} flipped {flipped}, portable");
                 }
             }
