@@ -100,10 +100,17 @@ fn winograd_dw(wg: &Wino, n: usize, x: &[f32], dy: &[f32]) -> Vec<f32> {
         .collect();
     let mut it = parts.into_iter();
     let mut du = it.next().unwrap_or_else(|| zeroed(du_len));
-    for part in it {
-        du.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
-        recycle(part);
-    }
+    let rest: Vec<Vec<f32>> = it.collect();
+    // the parts added in chunk order, element by element, in parallel over the elements (a
+    // fixed cost per call, which batch 32 felt: alexnet-bn's 128 -> 256 dU is 3.3 MB)
+    du.par_chunks_mut(pupil_kernels::CHUNK).enumerate().for_each(|(i, d)| {
+        let at = i * pupil_kernels::CHUNK;
+        let len = d.len();
+        for part in &rest {
+            d.iter_mut().zip(&part[at..at + len]).for_each(|(a, b)| *a += b);
+        }
+    });
+    rest.into_iter().for_each(recycle);
     let mut dw = buffer(wg.weight_len()); // written in full
     filter_grad::finish(wg, &du, &mut dw);
     recycle(du);
