@@ -20,6 +20,7 @@ pub mod alloc;
 pub mod direct;
 pub mod gemm;
 pub mod im2col;
+pub mod norm;
 pub mod optim;
 pub mod par;
 pub mod peak;

@@ -9,7 +9,7 @@
 use crate::autograd::Var;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
-use pupil_kernels::CHUNK;
+use pupil_kernels::{norm, CHUNK};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -39,40 +39,11 @@ impl BatchNormState {
     }
 }
 
-/// Independent partial sums per channel sum (lane `i % LANES` takes value `i` of a row): they
-/// vectorise, where one running f64 sum waits for each add, and they are added up in a fixed
-/// order, so the result still does not depend on the thread count.
-const LANES: usize = 16;
-
-/// `Σ f(a_i, b_i)` over the values of one channel (`rows` of `a` and `b`, which have the same
-/// layout), `K` sums at once, in f64.
-#[inline(always)]
-fn channel_sums<const K: usize>(rows: impl Iterator<Item = std::ops::Range<usize>>, a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> [f64; K]) -> [f64; K] {
-    let mut acc = [[0.0f64; LANES]; K];
-    let mut add = |l: usize, v: [f64; K]| {
-        for (acc, v) in acc.iter_mut().zip(v) {
-            acc[l] += v;
-        }
-    };
-    for r in rows {
-        let ((ca, ta), (cb, tb)) = (a[r.clone()].as_chunks::<LANES>(), b[r].as_chunks::<LANES>());
-        for (ca, cb) in ca.iter().zip(cb) {
-            for l in 0..LANES {
-                add(l, f(ca[l], cb[l]));
-            }
-        }
-        for (l, (&x, &y)) in ta.iter().zip(tb).enumerate() {
-            add(l, f(x, y));
-        }
-    }
-    acc.map(|lanes| lanes.iter().sum())
-}
-
-/// [`channel_sums`] for `[N, F]` values (one value per channel in each of the `n` rows of
-/// `c`): channel `ch` gets `Σ_rows f(ch, a, b)`, the same sums in the same order as
-/// `channel_sums` gives with rows of one element (all in its first lane, row after row, then
-/// added to the other lanes' zeros), but read a row at a time over blocks of channels, in
-/// parallel over the blocks.
+/// The per-channel sums of `pupil_kernels::norm` for `[N, F]` values (one value per channel in
+/// each of the `n` rows of `c`): channel `ch` gets `Σ_rows f(ch, a, b)`, the same sums in the
+/// same order as `norm` gives with rows of one element (all in its first lane, row after row,
+/// then added to the other lanes' zeros), but read a row at a time over blocks of channels,
+/// in parallel over the blocks.
 fn feature_sums<const K: usize>(n: usize, c: usize, a: &[f32], b: &[f32], f: impl Fn(usize, f32, f32) -> [f64; K] + Sync) -> Vec<[f64; K]> {
     const BLOCK: usize = 64;
     let blocks: Vec<Vec<[f64; K]>> = (0..c.div_ceil(BLOCK))
@@ -93,7 +64,7 @@ fn feature_sums<const K: usize>(n: usize, c: usize, a: &[f32], b: &[f32], f: imp
         })
         .collect();
     let lanes = |first: f64| {
-        let mut l = [0.0f64; LANES];
+        let mut l = [0.0f64; norm::LANES];
         l[0] = first;
         l.iter().sum::<f64>()
     };
@@ -187,16 +158,27 @@ pub fn batch_norm(x: &Var, gamma: &Var, beta: &Var, state: &mut BatchNormState, 
     // Values of channel `ch`: rows b*c + ch (b = 0..n, in order) of `inner` elements each.
     let rows_of = move |ch: usize| (0..n).map(move |b| (b * c + ch) * inner..(b * c + ch + 1) * inner);
     let (mean, var): (Vec<f32>, Vec<f32>) = if train {
-        let stats = if inner == 1 {
-            let mus: Vec<f64> = feature_sums(n, c, xd, xd, |_, v, _| [v as f64]).iter().map(|[s]| s / m as f64).collect();
-            let ss = feature_sums(n, c, xd, xd, |ch, v, _| [(v as f64 - mus[ch]) * (v as f64 - mus[ch])]);
-            mus.iter().zip(ss).map(|(&mu, [ss])| (mu, ss / m as f64)).collect()
+        // One pass over x: the sums of `v - k` and `(v - k)²` in f64 around the channel's first
+        // value `k` (shifted data: no cancellation worth a digit of f32 unless the mean lies
+        // millions of standard deviations from `k`). Two passes (the mean, then the squared
+        // deviations from it) read alexnet-bn's 63 MB first feature map twice.
+        let moments = |k: f64, [s1, s2]: [f64; 2]| {
+            let d = s1 / m as f64;
+            (k + d, (s2 / m as f64 - d * d).max(0.0))
+        };
+        let stats: Vec<(f64, f64)> = if inner == 1 {
+            let ks: Vec<f64> = xd[..c].iter().map(|&v| v as f64).collect();
+            let sums = feature_sums(n, c, xd, xd, |ch, v, _| {
+                let d = v as f64 - ks[ch];
+                [d, d * d]
+            });
+            ks.iter().zip(sums).map(|(&k, s)| moments(k, s)).collect()
         } else {
             per_channel(c, |ch| {
-                let [sum] = channel_sums(rows_of(ch), xd, xd, |v, _| [v as f64]);
-                let mu = sum / m as f64;
-                let [ss] = channel_sums(rows_of(ch), xd, xd, |v, _| [(v as f64 - mu) * (v as f64 - mu)]);
-                (mu, ss / m as f64)
+                let k = xd[ch * inner] as f64;
+                let mut acc = [[0.0; norm::LANES]; 2];
+                rows_of(ch).for_each(|r| norm::shifted_sums(&xd[r], k, &mut acc));
+                moments(k, norm::total(&acc))
             })
         };
         let mo = state.momentum as f64;
@@ -239,8 +221,9 @@ pub fn batch_norm(x: &Var, gamma: &Var, beta: &Var, state: &mut BatchNormState, 
             feature_sums(n, c, xd, gd, |ch, v, g| [g as f64, g as f64 * ((v - mean[ch]) * invstd[ch]) as f64]).into_iter().map(|[a, b]| (a, b)).collect()
         } else {
             per_channel(c, |ch| {
-                let (mu, is) = (mean[ch], invstd[ch]);
-                let [sg, sgx] = channel_sums(rows_of(ch), xd, gd, |v, g| [g as f64, g as f64 * ((v - mu) * is) as f64]);
+                let mut acc = [[0.0; norm::LANES]; 2];
+                rows_of(ch).for_each(|r| norm::grad_sums(&xd[r.clone()], &gd[r], mean[ch], invstd[ch], &mut acc));
+                let [sg, sgx] = norm::total(&acc);
                 (sg, sgx)
             })
         };
