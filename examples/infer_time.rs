@@ -21,5 +21,12 @@ fn main() {
         ts.push(t.elapsed().as_secs_f64() * 1e3);
     }
     ts.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    println!("{name}: inference median {:.2} ms ({:.0} img/s), min {:.2}, batch {batch}", ts[reps / 2], batch as f64 * 1e3 / ts[reps / 2], ts[0]);
+    println!(
+        "{name}: inference median {:.2} ms ({:.0} img/s), quartiles {:.2} / {:.2}, min {:.2}, batch {batch}",
+        ts[reps / 2],
+        batch as f64 * 1e3 / ts[reps / 2],
+        ts[reps / 4],
+        ts[3 * reps / 4],
+        ts[0]
+    );
 }
