@@ -185,13 +185,41 @@ fn split2<T: Copy>(src: &[T], wl: usize, dst: &mut [T], plen: usize) {
     }
 }
 
-/// True when [`small_planes`] serves `win`: stride 1 along the rows, no padding, and output
-/// rows of at most one vector.
-fn small(win: &Window, ow: usize) -> bool {
-    win.sw == 1 && win.pad == [0; 4] && ow <= V
+/// Which of [`small_planes`] and [`strided_planes`] serves `win`, if either: no padding, and
+/// stride 1 along the rows with output rows of at most one vector, or stride 2 with a window of
+/// at most 9 taps.
+fn direct(win: &Window, ow: usize) -> Option<usize> {
+    (win.pad == [0; 4] && ((win.sw == 1 && ow <= V) || (win.sw == 2 && win.kh * win.kw <= 9))).then_some(win.sw)
 }
 
-/// [`max_pool`] for the windows [`small`] accepts (alexnet-bn's 3x3 pool on 9x9 planes): each
+/// The maximum of the window whose tap `(ky, kx)` is `load(ky, kx)` (16 outputs a vector) with
+/// key `key(ky, kx)`, by the passes' selects in their order: each window column's maximum over
+/// the rows, top to bottom ([`take`]), then across the columns, left to right ([`keyed`] when
+/// the argmax is wanted).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn window_max(kh: usize, kw: usize, keys: bool, load: impl Fn(usize, usize) -> __m512, key: impl Fn(usize, usize) -> __m512i) -> (__m512, __m512i) {
+    let (mut x, mut xk) = (_mm512_setzero_ps(), _mm512_setzero_si512());
+    for kx in 0..kw {
+        let (mut c, mut ck) = (load(0, kx), key(0, kx));
+        for ky in 1..kh {
+            let y = load(ky, kx);
+            let t = take(c, y);
+            c = _mm512_mask_mov_ps(c, t, y);
+            ck = _mm512_mask_mov_epi32(ck, t, key(ky, kx));
+        }
+        if kx == 0 {
+            (x, xk) = (c, ck);
+        } else if keys {
+            (x, xk) = keyed(x, xk, c, ck);
+        } else {
+            x = _mm512_mask_mov_ps(x, take(x, c), c);
+        }
+    }
+    (x, xk)
+}
+
+/// [`max_pool`] for the stride-1 windows [`direct`] accepts (alexnet-bn's 3x3 pool on 9x9 planes): each
 /// output row is one vector computed straight from the input plane, by the same selects in
 /// the same order as the passes of [`max_pool`] (each window column's maximum over the window
 /// rows, top to bottom, then across the columns, left to right, keyed), so the same bits. On
@@ -211,27 +239,11 @@ fn small_planes(input: &[f32], planes: usize, win: &Window, out: &mut [f32], mut
         for oy in 0..oh {
             let top = oy * sh;
             let key = |ky: usize, kx: usize| _mm512_add_epi32(iota, _mm512_set1_epi32(((top + ky) * w + kx) as i32));
-            let (mut x, mut xk) = (_mm512_setzero_ps(), _mm512_setzero_si512());
-            for kx in 0..kw {
-                // SAFETY: lane `j < ow` reads plane[(top + ky)·w + kx + j], at most
-                // (h - 1)·w + w - 1 since top + ky < h and kx + j < w; the other lanes are
-                // masked off, so the loads touch only the plane.
-                let load = |ky: usize| unsafe { _mm512_maskz_loadu_ps(m, plane.as_ptr().add((top + ky) * w + kx)) };
-                let (mut c, mut ck) = (load(0), key(0, kx));
-                for ky in 1..kh {
-                    let y = load(ky);
-                    let t = take(c, y);
-                    c = _mm512_mask_mov_ps(c, t, y);
-                    ck = _mm512_mask_mov_epi32(ck, t, key(ky, kx));
-                }
-                if kx == 0 {
-                    (x, xk) = (c, ck);
-                } else if argmax.is_some() {
-                    (x, xk) = keyed(x, xk, c, ck);
-                } else {
-                    x = _mm512_mask_mov_ps(x, take(x, c), c);
-                }
-            }
+            // SAFETY: lane `j < ow` reads plane[(top + ky)·w + kx + j], at most
+            // (h - 1)·w + w - 1 since top + ky < h and kx + j < w; the other lanes are
+            // masked off, so the loads touch only the plane.
+            let load = |ky: usize, kx: usize| unsafe { _mm512_maskz_loadu_ps(m, plane.as_ptr().add((top + ky) * w + kx)) };
+            let (x, xk) = window_max(kh, kw, argmax.is_some(), load, key);
             let row0 = (p * oh + oy) * ow;
             assert!(row0 + ow <= out.len());
             // SAFETY: the stores are masked to the row's `ow` outputs, inside `out` (asserted)
@@ -247,6 +259,62 @@ fn small_planes(input: &[f32], planes: usize, win: &Window, out: &mut [f32], mut
     }
 }
 
+/// [`max_pool`] for the stride-2 windows [`direct`] accepts (alexnet-bn's 2x2 stride-2 pools on
+/// 44x44 and 18x18 planes): each vector of 16 outputs of a row is
+/// computed straight from the input plane, by the same selects in the same order as the
+/// passes of [`max_pool`] (each window column's maximum over the window rows, top to bottom,
+/// then across the columns, left to right, keyed), so the same bits. With stride 2, window
+/// column `kx` of 16 outputs is the even lanes of the 32 input columns from `2·c0 + kx`
+/// (two loads and a two-source permute). On such planes the padded copy and the scratch rows
+/// cost more than the selects: 2x2 stride 2 on 44x44 planes, 3.6-4.1 ns an output through the
+/// passes against 1.8-2.3 here (`examples/poolbench`, one thread, alternated runs).
+///
+/// Keys are flat indices `iy·w + ix` from the start: with no padding they order the
+/// candidates as the padded keys do, and no winner can be a padding zero.
+#[target_feature(enable = "avx512f")]
+fn strided_planes(input: &[f32], planes: usize, win: &Window, out: &mut [f32], mut argmax: Option<&mut [u32]>) {
+    let Window { h, w, kh, kw, sh, sw, .. } = *win;
+    assert_eq!(sw, 2, "strided_planes: stride 2 along the rows");
+    let (oh, ow) = win.out().expect("checked by the caller");
+    let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    let evens = _mm512_add_epi32(iota, iota); // lane j: column offset 2j, and the even lanes' indices
+    for p in 0..planes {
+        let plane = &input[p * h * w..(p + 1) * h * w];
+        for oy in 0..oh {
+            let top = oy * sh;
+            for c0 in (0..ow).step_by(V) {
+                let m = lanes(ow - c0);
+                let key = |ky: usize, kx: usize| _mm512_add_epi32(evens, _mm512_set1_epi32(((top + ky) * w + 2 * c0 + kx) as i32));
+                // lane j: column 2·(c0 + j) + kx of window row ky, zero past the row's end
+                let load = |ky: usize, kx: usize| {
+                    let col = 2 * c0 + kx; // < w: the first output's window column is inside
+                    let at = plane.as_ptr().wrapping_add((top + ky) * w + col);
+                    // SAFETY: every load is masked to columns `col + i < w` of row `top + ky < h`,
+                    // which lie inside the plane; masked-off lanes never fault.
+                    unsafe {
+                        let lo = _mm512_maskz_loadu_ps(lanes(w - col), at);
+                        let hi = _mm512_maskz_loadu_ps(lanes(w.saturating_sub(col + V)), at.wrapping_add(V));
+                        _mm512_permutex2var_ps(lo, evens, hi)
+                    }
+                };
+                let (x, xk) = window_max(kh, kw, argmax.is_some(), load, key);
+                let at = (p * oh + oy) * ow + c0;
+                assert!(at + (ow - c0).min(V) <= out.len());
+                // SAFETY: the stores are masked to the row's outputs `c0..min(c0 + 16, ow)`,
+                // inside `out` (asserted) and `argmax` (whose length the caller checked against
+                // `out`'s, and asserted).
+                unsafe {
+                    _mm512_mask_storeu_ps(out.as_mut_ptr().add(at), m, x);
+                    if let Some(am) = argmax.as_deref_mut() {
+                        assert!(at + (ow - c0).min(V) <= am.len());
+                        _mm512_mask_storeu_epi32(am.as_mut_ptr().add(at).cast(), m, xk);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The pool of `planes` planes, values only or with argmax (see `max::max_pool2d_padded`,
 /// whose checks the caller has made).
 ///
@@ -256,8 +324,11 @@ fn small_planes(input: &[f32], planes: usize, win: &Window, out: &mut [f32], mut
 pub(super) unsafe fn max_pool(input: &[f32], planes: usize, win: &Window, out: &mut [f32], mut argmax: Option<&mut [u32]>) {
     let Window { h, w, kw, sw, pad: [pt, _, pl, _], .. } = *win;
     let (oh, ow) = win.out().expect("checked by the caller");
-    if small(win, ow) {
-        return small_planes(input, planes, win, out, argmax);
+    if let Some(sw) = direct(win, ow) {
+        return match sw {
+            1 => small_planes(input, planes, win, out, argmax),
+            _ => strided_planes(input, planes, win, out, argmax),
+        };
     }
     let keys = argmax.is_some();
     let mut s = Scratch::new(win, oh, ow, keys);

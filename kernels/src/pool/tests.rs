@@ -284,6 +284,14 @@ fn avx512_max_pool_equals_the_portable_one() {
     wins.push(Window { h: 7, w: 18, kh: 3, kw: 3, sh: 2, sw: 1, pad: [0; 4] });
     wins.push(Window { h: 6, w: 5, kh: 2, kw: 5, sh: 1, sw: 1, pad: [0; 4] });
     wins.push(Window { h: 4, w: 40, kh: 3, kw: 3, sh: 1, sw: 1, pad: [0; 4] });
+    // the direct stride-2 path: odd widths, rows of more than one vector (a partial last one,
+    // and one whose second load ends exactly at the row's end), row strides 1 to 3, and a
+    // window too large for it
+    wins.push(Window { h: 9, w: 45, kh: 2, kw: 2, sh: 2, sw: 2, pad: [0; 4] });
+    wins.push(Window { h: 8, w: 35, kh: 3, kw: 3, sh: 1, sw: 2, pad: [0; 4] });
+    wins.push(Window { h: 10, w: 64, kh: 2, kw: 2, sh: 3, sw: 2, pad: [0; 4] });
+    wins.push(Window { h: 7, w: 66, kh: 1, kw: 3, sh: 2, sw: 2, pad: [0; 4] });
+    wins.push(Window { h: 9, w: 40, kh: 4, kw: 3, sh: 2, sw: 2, pad: [0; 4] });
     for win in wins {
         let planes = 3;
         let (oh, ow) = win.out().unwrap();
