@@ -167,6 +167,9 @@ const TASK_FILTERS: usize = 32 * LANES;
 fn transform_all(g: &Wino, w: &[f32], u: &mut [f32], flipped: bool) {
     use rayon::prelude::*;
     let (n, p) = (g.o * g.c, g.points());
+    if n == 0 {
+        return; // no filters: nothing to write (and no row to split)
+    }
     let blocks = n.div_ceil(TASK_FILTERS);
     // block b's part of every row: by_block[b][t] = u[t][b·TASK_FILTERS..]
     let mut by_block: Vec<Vec<&mut [f32]>> = (0..blocks).map(|_| Vec::with_capacity(p)).collect();
@@ -223,6 +226,19 @@ mod tests {
                     assert!((a - b).abs() < 1e-12, "F({m}x{m}, {r}x{r}): {a} against {b}");
                 }
             }
+        }
+    }
+
+    /// A geometry without filters (no input or no output channels) transforms nothing and
+    /// leaves `u` alone.
+    #[test]
+    fn no_filters_write_nothing() {
+        for (o, c) in [(0, 4), (4, 0)] {
+            let g = Wino { r: 3, m: 2, c, h: 6, w: 6, o, ph: 1, pw: 1, oh: 6, ow: 6 };
+            let mut u = vec![7.0; 4];
+            filter_transform(&g, &[], &mut u);
+            filter_transform_flipped(&g, &[], &mut u);
+            assert_eq!(u, [7.0; 4]);
         }
     }
 
