@@ -164,7 +164,10 @@ pub fn batch_norm(x: &Var, gamma: &Var, beta: &Var, state: &mut BatchNormState, 
         // deviations from it) read alexnet-bn's 63 MB first feature map twice.
         let moments = |k: f64, [s1, s2]: [f64; 2]| {
             let d = s1 / m as f64;
-            (k + d, (s2 / m as f64 - d * d).max(0.0))
+            // rounding may leave a tiny negative variance: clamp it, but keep a NaN (from a
+            // NaN or an infinity in the channel) a NaN, as the two-pass sums gave
+            let v = s2 / m as f64 - d * d;
+            (k + d, if v < 0.0 { 0.0 } else { v })
         };
         let stats: Vec<(f64, f64)> = if inner == 1 {
             let ks: Vec<f64> = xd[..c].iter().map(|&v| v as f64).collect();
@@ -271,6 +274,26 @@ mod tests {
     /// `[N, F]` input with more features than one block of [`feature_sums`]: the training
     /// output, the running statistics and all three gradients against the formulas computed
     /// in f64, per feature, one value at a time.
+    /// A NaN or an infinity in a channel makes its variance NaN (not 0) and its mean not finite,
+    /// in both layouts, as the two-pass sums did; the other channel keeps finite ones.
+    #[test]
+    fn a_nan_or_infinity_in_a_channel_gives_nan_statistics() {
+        for (shape, bad) in [(vec![4, 2, 3, 3], 9 + 4), (vec![5, 2], 3)] {
+            for v in [f32::NAN, f32::INFINITY] {
+                let mut data = vec![1.0f32; shape.iter().product()];
+                data.iter_mut().enumerate().for_each(|(i, x)| *x += (i % 5) as f32 * 0.25);
+                data[bad] = v;
+                let g = Graph::new();
+                let x = g.leaf(Tensor::from_vec(data, &shape).unwrap());
+                let (gamma, beta) = (g.leaf(Tensor::from_vec(vec![1.0; 2], &[2]).unwrap()), g.leaf(Tensor::zeros(&[2])));
+                let mut state = BatchNormState::new(2, 0.1, 1e-5);
+                batch_norm(&x, &gamma, &beta, &mut state, true).unwrap();
+                assert!(state.running_var[1].is_nan() && !state.running_mean[1].is_finite(), "{shape:?} {v}: {state:?}");
+                assert!(state.running_var[0].is_finite() && state.running_mean[0].is_finite(), "{shape:?} {v}: {state:?}");
+            }
+        }
+    }
+
     #[test]
     fn flat_input_over_several_feature_blocks_matches_the_formulas() {
         let (n, f) = (7, 150);
