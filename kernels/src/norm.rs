@@ -38,12 +38,22 @@ fn add_row<const K: usize>(a: &[f32], b: &[f32], acc: &mut Partials<K>, f: impl 
     }
 }
 
+/// The terms of [`shifted_sums`] for one value `v`: `v - shift` and `(v - shift)²`, in f64.
+#[inline(always)]
+pub fn shifted_terms(v: f32, shift: f64) -> [f64; 2] {
+    let d = v as f64 - shift;
+    [d, d * d]
+}
+
+/// The terms of [`grad_sums`] for one value `v` with gradient `g`: `g` and `g · x̂`.
+#[inline(always)]
+pub fn grad_terms(v: f32, g: f32, mean: f32, invstd: f32) -> [f64; 2] {
+    [g as f64, g as f64 * ((v - mean) * invstd) as f64]
+}
+
 #[inline(always)]
 fn shifted_body(x: &[f32], shift: f64, acc: &mut Partials<2>) {
-    add_row(x, x, acc, |v, _| {
-        let d = v as f64 - shift;
-        [d, d * d]
-    });
+    add_row(x, x, acc, |v, _| shifted_terms(v, shift));
 }
 
 multiversion!(
@@ -56,7 +66,7 @@ multiversion!(
 #[inline(always)]
 fn grad_body(x: &[f32], g: &[f32], mean: f32, invstd: f32, acc: &mut Partials<2>) {
     assert_eq!(x.len(), g.len(), "grad_sums: x and g differ in length");
-    add_row(x, g, acc, |v, g| [g as f64, g as f64 * ((v - mean) * invstd) as f64]);
+    add_row(x, g, acc, |v, g| grad_terms(v, g, mean, invstd));
 }
 
 multiversion!(

@@ -171,10 +171,7 @@ pub fn batch_norm(x: &Var, gamma: &Var, beta: &Var, state: &mut BatchNormState, 
         };
         let stats: Vec<(f64, f64)> = if inner == 1 {
             let ks: Vec<f64> = xd[..c].iter().map(|&v| v as f64).collect();
-            let sums = feature_sums(n, c, xd, xd, |ch, v, _| {
-                let d = v as f64 - ks[ch];
-                [d, d * d]
-            });
+            let sums = feature_sums(n, c, xd, xd, |ch, v, _| norm::shifted_terms(v, ks[ch]));
             ks.iter().zip(sums).map(|(&k, s)| moments(k, s)).collect()
         } else {
             per_channel(c, |ch| {
@@ -221,7 +218,7 @@ pub fn batch_norm(x: &Var, gamma: &Var, beta: &Var, state: &mut BatchNormState, 
         let (xd, gd) = (xv.data(), g.data());
         // dβ_c = Σ g and dγ_c = Σ g·x̂ per channel, in f64, fixed order.
         let sums: Vec<(f64, f64)> = if inner == 1 {
-            feature_sums(n, c, xd, gd, |ch, v, g| [g as f64, g as f64 * ((v - mean[ch]) * invstd[ch]) as f64]).into_iter().map(|[a, b]| (a, b)).collect()
+            feature_sums(n, c, xd, gd, |ch, v, g| norm::grad_terms(v, g, mean[ch], invstd[ch])).into_iter().map(|[a, b]| (a, b)).collect()
         } else {
             per_channel(c, |ch| {
                 let mut acc = [[0.0; norm::LANES]; 2];

@@ -121,18 +121,13 @@ fn transform_body(g: &Wino, w: &[f32], q0: usize, rows: &mut [&mut [f32]], flipp
     let mut tile = [[0.0f64; LANES]; 36];
     for b0 in (0..len).step_by(LANES) {
         let lanes = LANES.min(len - b0);
-        // lane l's filter (lanes past the last filter transform zeros, never stored)
-        let filter = |l: usize| -> Option<&[f32]> {
-            (l < lanes).then(|| {
-                let q = q0 + b0 + l;
-                debug_assert!(q < n);
-                let (oc, ci) = if flipped { (q % o, q / o) } else { (q / c, q % c) };
-                &w[(oc * c + ci) * rr..(oc * c + ci + 1) * rr]
-            })
-        };
-        let mut fs: [&[f32]; LANES] = [&[]; LANES];
-        for (l, f) in fs.iter_mut().enumerate() {
-            *f = filter(l).unwrap_or(&ZEROS[..rr]);
+        // lane l's filter; lanes past the last filter transform zeros, never stored
+        let mut fs: [&[f32]; LANES] = [&ZEROS[..rr]; LANES];
+        for (l, f) in fs.iter_mut().enumerate().take(lanes) {
+            let q = q0 + b0 + l;
+            debug_assert!(q < n);
+            let (oc, ci) = if flipped { (q % o, q / o) } else { (q / c, q % c) };
+            *f = &w[(oc * c + ci) * rr..(oc * c + ci + 1) * rr];
         }
         // each tap's lanes built whole, then stored once: lane-by-lane stores of taps read back
         // as vectors stalled on store forwarding (most of the transform's time)
@@ -158,7 +153,8 @@ multiversion!(
     fn transform(g: &Wino, w: &[f32], q0: usize, rows: &mut [&mut [f32]], flipped: bool) => transform_body
 );
 
-/// Filters a task transforms: 64 filters of 3x3 take about 1.5 µs, enough to pay for a task.
+/// Filters a task transforms: 256 filters are some 5-20 µs of work (`examples/filter_time`),
+/// enough to pay for a task.
 const TASK_FILTERS: usize = 32 * LANES;
 
 /// `u[t][q]` for all `n` filters, in blocks of [`TASK_FILTERS`] filters transformed in parallel,
