@@ -30,7 +30,7 @@ pub mod window;
 pub mod winograd;
 
 pub use alloc::{buffer, zeroed};
-pub use gemm::{available_isas, selected_isa, sgemm, sgemm_isa, sgemm_par, sgemm_par_with, sgemm_with, Isa};
+pub use gemm::{available_isas, selected_isa, sgemm, sgemm_isa, sgemm_packed, sgemm_par, sgemm_par_with, sgemm_with, Isa, PackedB};
 pub use im2col::{col2im, im2col, Patches};
 pub use par::{par_map, par_zip2, par_zip3, CHUNK};
 pub use peak::fma_peak_gflops;

@@ -102,7 +102,15 @@ fn affine(x: &Var, w: &Var, b: Option<&Var>, layout: WeightLayout) -> Result<Var
     // strides (row, col) of W read as the [in, out] matrix of Y = X · W
     let (rsw, csw) = if layout == WeightLayout::InOut { (dout, 1) } else { (1, din) };
     let mut y = pupil_kernels::buffer(nb * dout); // written in full by gemm
-    gemm(nb, din, dout, x.value().data(), din, 1, w.value().data(), rsw, csw, &mut y);
+                                                  // Weights that take no gradient (inference, frozen layers) serve many calls unchanged: their
+                                                  // GEMM operand is packed once and kept with them (`Tensor::packed_b`), same bits.
+    match w.requires_grad() {
+        false if nb > 0 => match w.value().packed_b(din, dout, rsw, csw) {
+            Some(p) => pupil_kernels::sgemm_packed(nb, 1.0, x.value().data(), din, 1, p, 0.0, &mut y, dout),
+            None => gemm(nb, din, dout, x.value().data(), din, 1, w.value().data(), rsw, csw, &mut y),
+        },
+        _ => gemm(nb, din, dout, x.value().data(), din, 1, w.value().data(), rsw, csw, &mut y),
+    }
     if let Some(b) = b {
         for row in y.chunks_mut(dout) {
             for (v, bb) in row.iter_mut().zip(b.value().data()) {
@@ -159,7 +167,7 @@ fn affine(x: &Var, w: &Var, b: Option<&Var>, layout: WeightLayout) -> Result<Var
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::autograd::{gradcheck, GradcheckOptions, Graph};
+    use crate::autograd::{gradcheck, GradcheckOptions, Graph, Var};
 
     fn transpose(t: &Tensor) -> Tensor {
         let (r, c) = (t.shape()[0], t.shape()[1]);
@@ -204,5 +212,40 @@ mod tests {
         }
         let e = linear_t(&Graph::new().leaf(x.clone()), &Graph::new().leaf(Tensor::zeros(&[5, 4])), None).unwrap_err().to_string();
         assert!(e.contains("[out, in]"), "{e}");
+    }
+
+    /// A weight that takes no gradient is packed once and kept with its values: the product
+    /// equals the one packing per call, bit for bit, in both layouts, for shapes across the
+    /// GEMM's depth blocks and with ragged edges; changing the values (`data_mut`) drops the
+    /// packed copy, so the next product sees the new values.
+    #[test]
+    fn frozen_weights_are_packed_once_with_the_same_bits() {
+        for (i, (n, din, dout)) in [(1, 3, 1), (7, 300, 37), (33, 600, 130)].into_iter().enumerate() {
+            let s = 40 + 10 * i as u64;
+            let x = Tensor::rand_normal(&[n, din], 0.0, 1.0, s);
+            let b = Tensor::rand_normal(&[dout], 0.0, 1.0, s + 1);
+            for out_in in [true, false] {
+                let shape = if out_in { [dout, din] } else { [din, dout] };
+                let mut w = Tensor::rand_normal(&shape, 0.0, 1.0, s + 2);
+                let layer = |g: &Graph, w: Var| {
+                    let (xv, bv) = (g.constant(x.clone()), g.constant(b.clone()));
+                    let y = if out_in { linear_t(&xv, &w, Some(&bv)) } else { linear(&xv, &w, Some(&bv)) };
+                    y.unwrap().value().clone()
+                };
+                for _ in 0..2 {
+                    let want = {
+                        let g = Graph::new();
+                        layer(&g, g.leaf(w.clone())) // a gradient wanted: packed per call
+                    };
+                    for _ in 0..2 {
+                        let g = Graph::no_grad();
+                        let got = layer(&g, g.constant(w.clone()));
+                        assert!(got.data().iter().zip(want.data()).all(|(p, q)| p.to_bits() == q.to_bits()), "{n}x{din}x{dout} out_in {out_in}");
+                    }
+                    // `w` is not shared now: the values change in place, packed copy and all.
+                    w.data_mut()[0] += 1.0;
+                }
+            }
+        }
     }
 }

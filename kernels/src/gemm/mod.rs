@@ -23,6 +23,7 @@ mod blocking;
 pub(crate) mod pack;
 pub(crate) mod par;
 mod portable;
+mod prepacked;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -36,6 +37,7 @@ mod tests;
 
 use blocking::Blocking;
 pub use par::{sgemm_par, sgemm_par_with, PAR_THRESHOLD};
+pub use prepacked::{sgemm_packed, PackedB};
 use std::sync::OnceLock;
 
 /// A micro-kernel instruction set.
@@ -209,6 +211,18 @@ pub(crate) struct GemmArgs {
     pub beta: f32,
     pub c: *mut f32,
     pub ldc: usize,
+    /// B already packed ([`PackedB`]); `b`, `rsb` and `csb` are then not read.
+    pub packed: Option<Prepacked>,
+}
+
+/// Where a [`PackedB`]'s panels are, seen from a block of C that starts at column `j0` of the
+/// packed matrix (a multiple of the kernel's NR).
+#[derive(Clone, Copy)]
+pub(crate) struct Prepacked {
+    pub data: *const f32,
+    /// Columns of the packed matrix, rounded up to NR: the floats of one depth step.
+    pub npad: usize,
+    pub j0: usize,
 }
 
 // SAFETY: a `GemmArgs` is plain data (sizes and addresses); the pointers are only
@@ -231,7 +245,16 @@ impl GemmArgs {
     /// one, and they are only dereferenced by the `unsafe` GEMM functions, under their contract.
     fn sub(&self, i0: usize, m: usize, j0: usize, n: usize) -> GemmArgs {
         assert!(i0 + m <= self.m && j0 + n <= self.n, "GemmArgs::sub: block {i0}+{m} x {j0}+{n} outside {} x {}", self.m, self.n);
-        GemmArgs { m, n, a: self.a.wrapping_add(i0 * self.rsa), b: self.b.wrapping_add(j0 * self.csb), c: self.c.wrapping_add(i0 * self.ldc + j0), ..*self }
+        let packed = self.packed.map(|p| Prepacked { j0: p.j0 + j0, ..p });
+        GemmArgs {
+            m,
+            n,
+            a: self.a.wrapping_add(i0 * self.rsa),
+            b: self.b.wrapping_add(j0 * self.csb),
+            c: self.c.wrapping_add(i0 * self.ldc + j0),
+            packed,
+            ..*self
+        }
     }
 }
 
@@ -270,7 +293,7 @@ pub(crate) unsafe fn gemm_blocked<K: MicroKernel, const MR: usize, const NR: usi
             assert!(MR == K::MR && NR == K::NR && MR * NR <= MAX_TILE);
             assert!(K::BLOCKING.mc % MR == 0 && K::BLOCKING.nc % NR == 0);
         }
-        let GemmArgs { m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc } = *g;
+        let GemmArgs { m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc, packed } = *g;
         if m == 0 || n == 0 {
             return;
         }
@@ -289,13 +312,21 @@ pub(crate) unsafe fn gemm_blocked<K: MicroKernel, const MR: usize, const NR: usi
                 let mut pc = 0;
                 while pc < k {
                     let kcb = kc.min(k - pc);
-                    K::pack_b(kcb, ncb, b.add(pc * rsb + jc * csb), rsb, csb, bp);
+                    // Depth block `pc` of a packed B starts after `pc` full depth steps of
+                    // `npad` floats; its micro-panels are `kcb * NR` floats each.
+                    let bpanels = match packed {
+                        Some(p) => p.data.add(pc * p.npad + (p.j0 + jc) * kcb),
+                        None => {
+                            K::pack_b(kcb, ncb, b.add(pc * rsb + jc * csb), rsb, csb, bp);
+                            bp as *const f32
+                        }
+                    };
                     let beta_eff = if pc == 0 { beta } else { 1.0 };
                     let mut ic = 0;
                     while ic < m {
                         let mcb = mc.min(m - ic);
                         K::pack_a(mcb, kcb, a.add(ic * rsa + pc * csa), rsa, csa, ap);
-                        macro_kernel::<K, MR, NR>(mcb, kcb, ncb, alpha, ap, bp, beta_eff, c.add(ic * ldc + jc), ldc);
+                        macro_kernel::<K, MR, NR>(mcb, kcb, ncb, alpha, ap, bpanels, beta_eff, c.add(ic * ldc + jc), ldc, packed.is_some());
                         ic += mc;
                     }
                     pc += kc;
@@ -307,6 +338,10 @@ pub(crate) unsafe fn gemm_blocked<K: MicroKernel, const MR: usize, const NR: usi
 }
 
 /// Runs the micro-kernel over all tiles of one packed `mcb x ncb` block.
+///
+/// With `prefetch_next` (B packed once, [`PackedB`], so its panels come from memory rather
+/// than from the L2-hot block just packed), the tiles of each B micro-panel also fetch the
+/// next micro-panel into L2, a share each, so it is there when its turn comes.
 ///
 /// # Safety
 /// `ap` holds the packed `mcb x kcb` block of A, `bp` the packed `kcb x ncb` block of B,
@@ -323,9 +358,14 @@ unsafe fn macro_kernel<K: MicroKernel, const MR: usize, const NR: usize>(
     beta: f32,
     c: *mut f32,
     ldc: usize,
+    prefetch_next: bool,
 ) {
+    // Cache lines of one B micro-panel, and the share of them each row tile prefetches.
+    let lines = (kcb * NR * std::mem::size_of::<f32>()).div_ceil(64);
+    let share = lines.div_ceil(mcb.div_ceil(MR).max(1));
     // SAFETY: `ap`/`bp` hold the packed `mcb x kcb` and `kcb x ncb` blocks and `c` the `mcb x ncb`
     // block of C (see `# Safety`); each tile passes at most `MR` rows and `NR` columns of them on.
+    // Prefetches never fault, and their addresses are formed with `wrapping_add`.
     unsafe {
         let mut jr = 0;
         while jr < ncb {
@@ -336,6 +376,13 @@ unsafe fn macro_kernel<K: MicroKernel, const MR: usize, const NR: usize>(
                 let rows = MR.min(mcb - ir);
                 let apanel = ap.add(ir * kcb);
                 let ct = c.add(ir * ldc + jr);
+                if prefetch_next {
+                    let next = bpanel.wrapping_add(NR * kcb) as *const i8;
+                    let first = (ir / MR) * share;
+                    for l in first..(first + share).min(lines) {
+                        prefetch_l2(next.wrapping_add(64 * l));
+                    }
+                }
                 if cols == NR {
                     K::kernel(rows, kcb, alpha, apanel, bpanel, beta, ct, ldc);
                 } else {
@@ -346,6 +393,18 @@ unsafe fn macro_kernel<K: MicroKernel, const MR: usize, const NR: usize>(
             jr += NR;
         }
     }
+}
+
+/// Asks for the cache line at `p` in L2 (a hint: never faults, does nothing off x86-64).
+#[inline(always)]
+fn prefetch_l2(p: *const i8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(p)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// Serial GEMM on raw operands with the given ISA.
@@ -377,6 +436,16 @@ fn needed_len(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
 
 #[allow(clippy::too_many_arguments)]
 fn check_args(isa: Isa, m: usize, k: usize, n: usize, a: &[f32], rsa: usize, csa: usize, b: &[f32], rsb: usize, csb: usize, c: &[f32], ldc: usize) {
+    check_a_c(isa, m, k, n, a, rsa, csa, c, ldc);
+    if m > 0 && n > 0 && k > 0 {
+        let need_b = needed_len(k, n, rsb, csb);
+        assert!(b.len() >= need_b, "sgemm: B slice too short: len {} < {need_b} (k={k}, n={n}, rsb={rsb}, csb={csb})", b.len());
+    }
+}
+
+/// The checks of [`check_args`] on the ISA, A and C.
+#[allow(clippy::too_many_arguments)]
+fn check_a_c(isa: Isa, m: usize, k: usize, n: usize, a: &[f32], rsa: usize, csa: usize, c: &[f32], ldc: usize) {
     assert!(isa.is_available(), "sgemm: ISA {} is not supported by this CPU", isa.name());
     if m > 0 && n > 0 {
         assert!(m == 1 || ldc >= n, "sgemm: ldc ({ldc}) must be >= n ({n}) (rows of C must not overlap)");
@@ -386,8 +455,6 @@ fn check_args(isa: Isa, m: usize, k: usize, n: usize, a: &[f32], rsa: usize, csa
     if m > 0 && n > 0 && k > 0 {
         let need_a = needed_len(m, k, rsa, csa);
         assert!(a.len() >= need_a, "sgemm: A slice too short: len {} < {need_a} (m={m}, k={k}, rsa={rsa}, csa={csa})", a.len());
-        let need_b = needed_len(k, n, rsb, csb);
-        assert!(b.len() >= need_b, "sgemm: B slice too short: len {} < {need_b} (k={k}, n={n}, rsb={rsb}, csb={csb})", b.len());
     }
 }
 
@@ -436,7 +503,7 @@ pub fn sgemm_with(
     ldc: usize,
 ) {
     check_args(isa, m, k, n, a, rsa, csa, b, rsb, csb, c, ldc);
-    let g = GemmArgs { m, k, n, alpha, a: a.as_ptr(), rsa, csa, b: b.as_ptr(), rsb, csb, beta, c: c.as_mut_ptr(), ldc };
+    let g = GemmArgs { m, k, n, alpha, a: a.as_ptr(), rsa, csa, b: b.as_ptr(), rsb, csb, beta, c: c.as_mut_ptr(), ldc, packed: None };
     // SAFETY: lengths checked above, ISA availability checked above.
     unsafe { gemm_raw(isa, &g) }
 }

@@ -205,8 +205,22 @@ fn forced_par_split_is_bit_identical_on_small_odd_shapes() {
             sgemm_with(isa, m, k, n, -1.25, &a, 1, m, &b, n, 1, 0.75, &mut want, n);
             for threads in 1..=6 {
                 let mut got = c0.clone();
-                let g =
-                    GemmArgs { m, k, n, alpha: -1.25, a: a.as_ptr(), rsa: 1, csa: m, b: b.as_ptr(), rsb: n, csb: 1, beta: 0.75, c: got.as_mut_ptr(), ldc: n };
+                let g = GemmArgs {
+                    m,
+                    k,
+                    n,
+                    alpha: -1.25,
+                    a: a.as_ptr(),
+                    rsa: 1,
+                    csa: m,
+                    b: b.as_ptr(),
+                    rsb: n,
+                    csb: 1,
+                    beta: 0.75,
+                    c: got.as_mut_ptr(),
+                    ldc: n,
+                    packed: None,
+                };
                 // SAFETY: operands sized for the strides; ISA available.
                 pool.install(|| unsafe { par::gemm_par_raw(isa, &g, threads) });
                 assert!(got.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits()), "{isa:?} {m}x{k}x{n} split for {threads} threads differs");
@@ -258,4 +272,45 @@ fn simd_packing_equals_generic_packing() {
             check_b::<16>(rows, cols, &src, rs, cs);
         }
     }
+}
+
+#[test]
+fn packed_b_is_bit_identical_to_packing_per_call() {
+    let mut seed = 31u64;
+    let pools: Vec<rayon::ThreadPool> = [1, 2, 3].iter().map(|&t| rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap()).collect();
+    // Edges: n not a multiple of any NR, k across KC blocks (a short last block), m one row and
+    // not a multiple of MR, products above and below PAR_THRESHOLD.
+    let shapes = [(1, 5, 1), (9, 3, 70), (17, 600, 257), (128, 513, 1030), (32, 1000, 300), (300, 70, 17)];
+    for isa in available_isas() {
+        for &(m, k, n) in &shapes {
+            for lb in [Layout { trans: false, pad: 0 }, Layout { trans: true, pad: 3 }] {
+                let (rsb, csb, blen) = strides(lb, k, n);
+                let a = lcg_vec(&mut seed, m * (k + 1));
+                let b = lcg_vec(&mut seed, blen);
+                let c0 = lcg_vec(&mut seed, m * (n + 2));
+                let packed = PackedB::with_isa(isa, k, n, &b, rsb, csb);
+                assert!(packed.packs(k, n, rsb, csb) && !packed.packs(k, n + 1, rsb, csb));
+                assert_eq!((packed.k(), packed.n(), packed.isa()), (k, n, isa));
+                for (alpha, beta) in [(1.0, 0.0), (-0.7, 1.0), (0.5, 0.3)] {
+                    let mut want = c0.clone();
+                    sgemm_with(isa, m, k, n, alpha, &a, k + 1, 1, &b, rsb, csb, beta, &mut want, n + 2);
+                    for pool in &pools {
+                        let mut got = c0.clone();
+                        pool.install(|| sgemm_packed(m, alpha, &a, k + 1, 1, &packed, beta, &mut got, n + 2));
+                        assert!(
+                            got.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits()),
+                            "{isa:?} {m}x{k}x{n} {lb:?} alpha {alpha} beta {beta}: packed B differs on {} threads",
+                            pool.current_num_threads()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "B slice too short")]
+fn packed_b_checks_its_slice() {
+    PackedB::new(3, 4, &[0.0; 11], 4, 1);
 }
