@@ -3,10 +3,14 @@
 //! layers (per image: M = cout, K = cin*kh*kw, N = oh*ow), also batched over
 //! 128 images (N x 128). Throughput is reported in FLOPs (2*m*n*k).
 //!
+//! The group `dense` times the dense layers' products (weights stored `[out, in]`, read
+//! transposed) on the rayon pool, the weights packed in every call (`sgemm_par`) and packed once
+//! (`PackedB` + `sgemm_packed`, as inference does).
+//!
 //! `cargo bench -p pupil-kernels --bench sgemm`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use pupil_kernels::{sgemm, sgemm_isa};
+use pupil_kernels::{sgemm, sgemm_isa, sgemm_packed, sgemm_par, PackedB};
 use std::time::{Duration, Instant};
 
 mod common;
@@ -59,5 +63,22 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+fn dense(c: &mut Criterion) {
+    let mut group = c.benchmark_group("dense");
+    group.sample_size(20).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
+    // the DNN's two hidden layers at batch 128, and alexnet-bn's dense1 at batch 32
+    for &(m, k, n) in &[(128usize, 2304usize, 1024usize), (128, 1024, 1024), (32, 3200, 1024)] {
+        let name = format!("{m}x{k}x{n}");
+        let x = data(m * k, 1);
+        let w = data(n * k, 2);
+        let packed = PackedB::new(k, n, &w, 1, k);
+        let mut y = vec![0.0f32; m * n];
+        group.throughput(Throughput::Elements(2 * (m * n * k) as u64));
+        group.bench_function(BenchmarkId::new("packed_per_call", &name), |bch| bch.iter(|| sgemm_par(m, k, n, 1.0, &x, k, 1, &w, 1, k, 0.0, &mut y, n)));
+        group.bench_function(BenchmarkId::new("packed_once", &name), |bch| bch.iter(|| sgemm_packed(m, 1.0, &x, k, 1, &packed, 0.0, &mut y, n)));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, dense);
 criterion_main!(benches);
