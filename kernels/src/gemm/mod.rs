@@ -211,29 +211,18 @@ pub(crate) struct GemmArgs {
     pub beta: f32,
     pub c: *mut f32,
     pub ldc: usize,
-    /// A already packed (by [`sgemm_packed`], once for all column blocks); `a`, `rsa` and `csa`
-    /// are then not read.
-    pub packed_a: Option<Prepacked>,
     /// B already packed ([`PackedB`]); `b`, `rsb` and `csb` are then not read.
-    pub packed_b: Option<Prepacked>,
+    pub packed: Option<Prepacked>,
 }
 
-/// Where an operand packed whole is: depth block by depth block, each holding the micro-panels
-/// of all its rows (A) or columns (B) as `pack_a` / `pack_b` write them, seen from a block of C
-/// that starts at row (A) or column (B) `first` (a multiple of the kernel's MR or NR).
+/// Where a [`PackedB`]'s panels are, seen from a block of C that starts at column `j0` of the
+/// packed matrix (a multiple of the kernel's NR).
 #[derive(Clone, Copy)]
 pub(crate) struct Prepacked {
     pub data: *const f32,
-    /// Rows (A) or columns (B) rounded up to MR or NR: the floats of one depth step.
-    pub step: usize,
-    pub first: usize,
-}
-
-impl Prepacked {
-    /// The micro-panels of depth block `pc` (of `kcb` steps) from row or column `first + at`.
-    fn panels(&self, pc: usize, kcb: usize, at: usize) -> *const f32 {
-        self.data.wrapping_add(pc * self.step + (self.first + at) * kcb)
-    }
+    /// Columns of the packed matrix, rounded up to NR: the floats of one depth step.
+    pub npad: usize,
+    pub j0: usize,
 }
 
 // SAFETY: a `GemmArgs` is plain data (sizes and addresses); the pointers are only
@@ -256,14 +245,14 @@ impl GemmArgs {
     /// one, and they are only dereferenced by the `unsafe` GEMM functions, under their contract.
     fn sub(&self, i0: usize, m: usize, j0: usize, n: usize) -> GemmArgs {
         assert!(i0 + m <= self.m && j0 + n <= self.n, "GemmArgs::sub: block {i0}+{m} x {j0}+{n} outside {} x {}", self.m, self.n);
+        let packed = self.packed.map(|p| Prepacked { j0: p.j0 + j0, ..p });
         GemmArgs {
             m,
             n,
             a: self.a.wrapping_add(i0 * self.rsa),
             b: self.b.wrapping_add(j0 * self.csb),
             c: self.c.wrapping_add(i0 * self.ldc + j0),
-            packed_a: self.packed_a.map(|p| Prepacked { first: p.first + i0, ..p }),
-            packed_b: self.packed_b.map(|p| Prepacked { first: p.first + j0, ..p }),
+            packed,
             ..*self
         }
     }
@@ -304,7 +293,7 @@ pub(crate) unsafe fn gemm_blocked<K: MicroKernel, const MR: usize, const NR: usi
             assert!(MR == K::MR && NR == K::NR && MR * NR <= MAX_TILE);
             assert!(K::BLOCKING.mc % MR == 0 && K::BLOCKING.nc % NR == 0);
         }
-        let GemmArgs { m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc, packed_a, packed_b } = *g;
+        let GemmArgs { m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc, packed } = *g;
         if m == 0 || n == 0 {
             return;
         }
@@ -323,8 +312,10 @@ pub(crate) unsafe fn gemm_blocked<K: MicroKernel, const MR: usize, const NR: usi
                 let mut pc = 0;
                 while pc < k {
                     let kcb = kc.min(k - pc);
-                    let bpanels = match packed_b {
-                        Some(p) => p.panels(pc, kcb, jc),
+                    // Depth block `pc` of a packed B starts after `pc` full depth steps of
+                    // `npad` floats; its micro-panels are `kcb * NR` floats each.
+                    let bpanels = match packed {
+                        Some(p) => p.data.add(pc * p.npad + (p.j0 + jc) * kcb),
                         None => {
                             K::pack_b(kcb, ncb, b.add(pc * rsb + jc * csb), rsb, csb, bp);
                             bp as *const f32
@@ -334,14 +325,8 @@ pub(crate) unsafe fn gemm_blocked<K: MicroKernel, const MR: usize, const NR: usi
                     let mut ic = 0;
                     while ic < m {
                         let mcb = mc.min(m - ic);
-                        let apanels = match packed_a {
-                            Some(p) => p.panels(pc, kcb, ic),
-                            None => {
-                                K::pack_a(mcb, kcb, a.add(ic * rsa + pc * csa), rsa, csa, ap);
-                                ap as *const f32
-                            }
-                        };
-                        macro_kernel::<K, MR, NR>(mcb, kcb, ncb, alpha, apanels, bpanels, beta_eff, c.add(ic * ldc + jc), ldc, packed_b.is_some());
+                        K::pack_a(mcb, kcb, a.add(ic * rsa + pc * csa), rsa, csa, ap);
+                        macro_kernel::<K, MR, NR>(mcb, kcb, ncb, alpha, ap, bpanels, beta_eff, c.add(ic * ldc + jc), ldc, packed.is_some());
                         ic += mc;
                     }
                     pc += kc;
@@ -518,7 +503,7 @@ pub fn sgemm_with(
     ldc: usize,
 ) {
     check_args(isa, m, k, n, a, rsa, csa, b, rsb, csb, c, ldc);
-    let g = GemmArgs { m, k, n, alpha, a: a.as_ptr(), rsa, csa, b: b.as_ptr(), rsb, csb, beta, c: c.as_mut_ptr(), ldc, packed_a: None, packed_b: None };
+    let g = GemmArgs { m, k, n, alpha, a: a.as_ptr(), rsa, csa, b: b.as_ptr(), rsb, csb, beta, c: c.as_mut_ptr(), ldc, packed: None };
     // SAFETY: lengths checked above, ISA availability checked above.
     unsafe { gemm_raw(isa, &g) }
 }

@@ -53,7 +53,7 @@ pub fn sgemm_par_with(
     ldc: usize,
 ) {
     check_args(isa, m, k, n, a, rsa, csa, b, rsb, csb, c, ldc);
-    let g = GemmArgs { m, k, n, alpha, a: a.as_ptr(), rsa, csa, b: b.as_ptr(), rsb, csb, beta, c: c.as_mut_ptr(), ldc, packed_a: None, packed_b: None };
+    let g = GemmArgs { m, k, n, alpha, a: a.as_ptr(), rsa, csa, b: b.as_ptr(), rsb, csb, beta, c: c.as_mut_ptr(), ldc, packed: None };
     let threads = rayon::current_num_threads();
     let work = m.saturating_mul(n).saturating_mul(k.max(1));
     // SAFETY: lengths and ISA checked above; tasks get disjoint C blocks.

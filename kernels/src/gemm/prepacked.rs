@@ -15,11 +15,9 @@
 //!
 //! with `npad = ceil(n / NR) * NR`. A block of C that starts at a column `j0` (a multiple of NR)
 //! finds its panels at `pc * npad + j0 * kcb`, so [`sgemm_packed`] splits C between threads
-//! exactly as [`sgemm_par`](super::sgemm_par) does. When it splits C into several column blocks,
-//! each would pack all its rows of A again, so A is packed once beforehand (in parallel, by
-//! depth block) in the same layout with MR-row panels. The panels are those `pack_a` and
-//! `pack_b` write, read by the same micro-kernel in the same order: the result is bit-identical
-//! to [`sgemm_with`](super::sgemm_with) on the unpacked operands with the same ISA.
+//! exactly as [`sgemm_par`](super::sgemm_par) does. The panels are those `pack_b` writes, read by
+//! the same micro-kernel in the same order: the result is bit-identical to
+//! [`sgemm_with`](super::sgemm_with) on the unpacked B with the same ISA.
 
 use super::par::{gemm_par_raw, PAR_THRESHOLD};
 use super::{gemm_raw, needed_len, GemmArgs, Isa, MicroKernel, Prepacked};
@@ -64,7 +62,15 @@ impl PackedB {
         if need > 0 {
             // SAFETY: `b` holds the strided `k x n` matrix (checked above), `data` holds `k * npad`
             // floats after `off`, which is what `pack_all` writes; the ISA is available.
-            unsafe { by_isa!(isa, pack_all_b(k, n, b.as_ptr(), rsb, csb, data.as_mut_ptr().add(off))) }
+            unsafe {
+                match isa {
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx512 => pack_all::<super::avx512::Avx512>(k, n, b.as_ptr(), rsb, csb, data.as_mut_ptr().add(off)),
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx2 => pack_all::<super::avx2::Avx2>(k, n, b.as_ptr(), rsb, csb, data.as_mut_ptr().add(off)),
+                    _ => pack_all::<super::portable::Portable>(k, n, b.as_ptr(), rsb, csb, data.as_mut_ptr().add(off)),
+                }
+            }
         }
         PackedB { isa, k, n, rsb, csb, npad, data, off }
     }
@@ -99,26 +105,12 @@ impl PackedB {
 /// Floats in 64 bytes: the slack that lets the panels start on a cache line.
 const ALIGN_F32: usize = 16;
 
-/// Calls `$f::<K>(args)` with `K` the micro-kernel of `$isa`.
-macro_rules! by_isa {
-    ($isa:expr, $f:ident($($arg:expr),*)) => {
-        match $isa {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => $f::<super::avx512::Avx512>($($arg),*),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => $f::<super::avx2::Avx2>($($arg),*),
-            _ => $f::<super::portable::Portable>($($arg),*),
-        }
-    };
-}
-use by_isa;
-
 /// Packs all of B, depth block by depth block, each over the full width.
 ///
 /// # Safety
 /// `b` is valid for the strided `k x n` matrix, `out` for `k * ceil(n/NR)*NR` floats; the CPU
 /// supports `K`'s ISA.
-unsafe fn pack_all_b<K: MicroKernel>(k: usize, n: usize, b: *const f32, rsb: usize, csb: usize, out: *mut f32) {
+unsafe fn pack_all<K: MicroKernel>(k: usize, n: usize, b: *const f32, rsb: usize, csb: usize, out: *mut f32) {
     let kc = K::BLOCKING.kc.min(k);
     let npad = n.div_ceil(K::NR) * K::NR;
     let mut pc = 0;
@@ -141,57 +133,17 @@ pub fn sgemm_packed(m: usize, alpha: f32, a: &[f32], rsa: usize, csa: usize, b: 
     let (k, n) = (b.k, b.n);
     // B was checked when it was packed (`PackedB::with_isa`).
     super::check_a_c(b.isa, m, k, n, a, rsa, csa, c, ldc);
-    let packed_b = Some(Prepacked { data: b.data[b.off..].as_ptr(), step: b.npad, first: 0 });
-    let mut g =
-        GemmArgs { m, k, n, alpha, a: a.as_ptr(), rsa, csa, b: std::ptr::null(), rsb: 0, csb: 0, beta, c: c.as_mut_ptr(), ldc, packed_a: None, packed_b };
+    let packed = Some(Prepacked { data: b.data[b.off..].as_ptr(), npad: b.npad, j0: 0 });
+    let g = GemmArgs { m, k, n, alpha, a: a.as_ptr(), rsa, csa, b: std::ptr::null(), rsb: 0, csb: 0, beta, c: c.as_mut_ptr(), ldc, packed };
     let threads = rayon::current_num_threads();
     let work = m.saturating_mul(n).saturating_mul(k.max(1));
-    if threads <= 1 || work < PAR_THRESHOLD || m == 0 || n == 0 || k == 0 || alpha == 0.0 {
-        // SAFETY: A and C checked above, the packed panels cover `k x npad` (built by `with_isa`).
-        return unsafe { gemm_raw(b.isa, &g) };
+    // SAFETY: A and C checked above, the packed panels cover `k x npad` (built by `with_isa`);
+    // tasks get disjoint C blocks starting at multiples of NR (`split_grid`).
+    unsafe {
+        if threads <= 1 || work < PAR_THRESHOLD {
+            gemm_raw(b.isa, &g);
+        } else {
+            gemm_par_raw(b.isa, &g, threads);
+        }
     }
-    // Every column block of the parallel split would pack all of its rows of A again (a dense
-    // layer's input, for each of four blocks on two threads): pack A once, in parallel.
-    let (mr, _) = b.isa.tile();
-    let mpad = m.div_ceil(mr) * mr;
-    let kc = kc_of(b.isa).min(k);
-    let mut pa = crate::alloc::buffer(mpad * k);
-    {
-        use rayon::prelude::*;
-        let a_at = SendPtr(a.as_ptr());
-        pa.par_chunks_mut(kc * mpad).enumerate().for_each(|(i, block)| {
-            let (pc, a_at) = (i * kc, &a_at);
-            // SAFETY: depth block `pc` (`kcb = block.len() / mpad <= kc` steps) of A lies inside
-            // it (checked above), and `block` holds its `kcb * mpad` packed floats.
-            unsafe { by_isa!(b.isa, pack_a_block(m, block.len() / mpad, a_at.0.add(pc * csa), rsa, csa, block.as_mut_ptr())) }
-        });
-    }
-    g.packed_a = Some(Prepacked { data: pa.as_ptr(), step: mpad, first: 0 });
-    // SAFETY: C checked above; the packed panels cover `k x mpad` (A, just packed) and `k x npad`
-    // (B, built by `with_isa`); tasks get disjoint C blocks starting at multiples of MR and NR
-    // (`split_grid`).
-    unsafe { gemm_par_raw(b.isa, &g, threads) };
-    crate::alloc::recycle(pa);
 }
-
-/// The depth of a block of the ISA's loop (its `KC`).
-fn kc_of(isa: Isa) -> usize {
-    fn kc<K: MicroKernel>() -> usize {
-        K::BLOCKING.kc
-    }
-    by_isa!(isa, kc())
-}
-
-/// Packs one depth block of all of A's `m` rows into MR-row micro-panels.
-///
-/// # Safety
-/// As `MicroKernel::pack_a` with `mc = m`; the CPU supports `K`'s ISA.
-unsafe fn pack_a_block<K: MicroKernel>(m: usize, kcb: usize, a: *const f32, rsa: usize, csa: usize, out: *mut f32) {
-    // SAFETY: the caller's contract.
-    unsafe { K::pack_a(m, kcb, a, rsa, csa, out) }
-}
-
-/// A's address, shared by the packing tasks (which only read through it).
-struct SendPtr(*const f32);
-// SAFETY: the pointer is only read, under `sgemm_packed`'s borrow of `a`, while the tasks run.
-unsafe impl Sync for SendPtr {}

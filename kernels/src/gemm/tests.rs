@@ -219,8 +219,7 @@ fn forced_par_split_is_bit_identical_on_small_odd_shapes() {
                     beta: 0.75,
                     c: got.as_mut_ptr(),
                     ldc: n,
-                    packed_a: None,
-                    packed_b: None,
+                    packed: None,
                 };
                 // SAFETY: operands sized for the strides; ISA available.
                 pool.install(|| unsafe { par::gemm_par_raw(isa, &g, threads) });
@@ -276,12 +275,12 @@ fn simd_packing_equals_generic_packing() {
 }
 
 #[test]
-fn packed_operands_are_bit_identical_to_packing_per_call() {
+fn packed_b_is_bit_identical_to_packing_per_call() {
     let mut seed = 31u64;
     let pools: Vec<rayon::ThreadPool> = [1, 2, 3].iter().map(|&t| rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap()).collect();
     // Edges: n not a multiple of any NR, k across KC blocks (a short last block), m one row and
     // not a multiple of MR, products above and below PAR_THRESHOLD, split by columns (128 x
-    // 1030) and by rows (1000 x 40), where A is packed once for all blocks.
+    // 1030) and by rows (1000 x 40).
     let shapes = [(1, 5, 1), (9, 3, 70), (17, 600, 257), (128, 513, 1030), (32, 1000, 300), (300, 70, 17), (1000, 300, 40)];
     for isa in available_isas() {
         for &(m, k, n) in &shapes {
