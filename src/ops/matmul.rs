@@ -248,4 +248,33 @@ mod tests {
             }
         }
     }
+
+    /// The packed copy is made where it pays and only there: a forward pass that records a
+    /// gradient for the weight keeps none; one that does not keeps one, and the weight's
+    /// values used the other way round (`linear` reads `[in, out]`, `linear_t` `[out, in]`) by a
+    /// square layer on the same storage are packed per call, with the same bits as the
+    /// recording path, rather than read through the first layout's panels.
+    #[test]
+    fn packed_weights_follow_the_layout_they_were_packed_for() {
+        let d = 40;
+        let x = Tensor::rand_normal(&[9, d], 0.0, 1.0, 71);
+        let w = Tensor::rand_normal(&[d, d], 0.0, 1.0, 72);
+        let run = |g: &Graph, w: Var, out_in: bool| {
+            let xv = g.constant(x.clone());
+            let y = if out_in { linear_t(&xv, &w, None) } else { linear(&xv, &w, None) };
+            y.unwrap().value().clone()
+        };
+        let recorded = |out_in: bool| {
+            let g = Graph::new();
+            run(&g, g.leaf(w.clone()), out_in)
+        };
+        let (want_t, want) = (recorded(true), recorded(false));
+        assert!(!w.holds_packed(), "a weight that takes a gradient was packed");
+        let g = Graph::no_grad();
+        for (out_in, want) in [(true, &want_t), (false, &want), (true, &want_t)] {
+            let got = run(&g, g.constant(w.clone()), out_in);
+            assert!(w.holds_packed(), "no packed copy kept after a no-grad forward");
+            assert!(got.data().iter().zip(want.data()).all(|(p, q)| p.to_bits() == q.to_bits()), "out_in {out_in}");
+        }
+    }
 }

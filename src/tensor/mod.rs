@@ -152,6 +152,12 @@ impl Tensor {
         storage.values.as_mut_slice()
     }
 
+    /// Whether a packed copy is kept with these values ([`Tensor::packed_b`]).
+    #[cfg(test)]
+    pub(crate) fn holds_packed(&self) -> bool {
+        self.data.packed.get().is_some()
+    }
+
     /// These values as the B operand of a GEMM (the `k x n` matrix with element (p, j) at
     /// `data()[p*rsb + j*csb]`), packed for the GEMM's micro-kernel by the first call and kept
     /// with the values (and every clone of this tensor) until they change. Worth it for a matrix
@@ -162,6 +168,7 @@ impl Tensor {
         let packed = self.data.packed.get_or_init(|| pupil_kernels::PackedB::new(k, n, &self.data.values, rsb, csb));
         packed.packs(k, n, rsb, csb).then_some(packed)
     }
+
     /// Takes the values out (copies only if shared).
     pub fn into_vec(self) -> Vec<f32> {
         match Arc::try_unwrap(self.data) {

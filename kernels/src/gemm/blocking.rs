@@ -14,8 +14,11 @@
 //! and bench host later reported an Intel Xeon, family 6 model 207: 48 KB L1d and 2 MB L2 per
 //! core, two 512-bit FMA ports, 165 GFLOP/s per core in `examples/peak`. On it the 8 x 32
 //! kernel reached 84% of that peak on 1024³ and on the DNN's 128 x 2304 x 1024 (`examples/gflops
-//! --cpu`, a quiet moment); B packed once for all calls instead of per block measured slower,
-//! as the micro-kernel then streams B from L3 instead of from the L2-hot packed block.)
+//! --cpu`, a quiet moment). B packed once for all calls (`prepacked.rs`, for weights at
+//! inference) first measured slower, as the micro-kernel then streamed B from memory instead of
+//! from the L2-hot packed block; with the panels on 64-byte boundaries and the next micro-panel
+//! prefetched into L2 it measured 5-15% faster than packing per call on one thread (medians of
+//! six runs of `examples/dense_gemm`).)
 //!
 //! * **KC** (depth) sets the size of one micro-kernel call. The B micro-panel
 //!   (`KC x NR` floats) is re-used by every A micro-panel of the row block, so it

@@ -23,7 +23,6 @@ use super::par::{gemm_par_raw, PAR_THRESHOLD};
 use super::{gemm_raw, needed_len, GemmArgs, Isa, MicroKernel, Prepacked};
 
 /// A `k x n` matrix B packed for one ISA's micro-kernel ([module docs](self)).
-#[derive(Clone)]
 pub struct PackedB {
     isa: Isa,
     k: usize,
@@ -35,6 +34,24 @@ pub struct PackedB {
     /// loads of B must not straddle cache lines).
     data: Vec<f32>,
     off: usize,
+}
+
+/// `len` zeros and the index of the first one on a 64-byte boundary.
+fn aligned_zeros(len: usize) -> (Vec<f32>, usize) {
+    let data = vec![0.0f32; len];
+    let off = data.as_ptr().align_offset(64);
+    assert!(off < ALIGN_F32 && off <= len);
+    (data, off)
+}
+
+impl Clone for PackedB {
+    /// A copy whose panels start on a 64-byte boundary of its own allocation.
+    fn clone(&self) -> Self {
+        let panels = self.k * self.npad;
+        let (mut data, off) = aligned_zeros(panels + ALIGN_F32);
+        data[off..off + panels].copy_from_slice(self.panels());
+        PackedB { data, off, ..*self }
+    }
 }
 
 impl std::fmt::Debug for PackedB {
@@ -55,10 +72,11 @@ impl PackedB {
         assert!(isa.is_available(), "PackedB: ISA {} is not supported by this CPU", isa.name());
         let need = needed_len(k, n, rsb, csb);
         assert!(b.len() >= need, "PackedB: B slice too short: len {} < {need} (k={k}, n={n}, rsb={rsb}, csb={csb})", b.len());
-        let npad = n.div_ceil(isa.tile().1) * isa.tile().1;
-        let mut data = vec![0.0f32; k * npad + ALIGN_F32];
-        let off = data.as_ptr().align_offset(64);
-        assert!(off < ALIGN_F32);
+        let nr = isa.tile().1;
+        // `b` may be tiny for huge `k` and `n` (zero strides): the sizes must not wrap
+        let npad = n.div_ceil(nr).checked_mul(nr).expect("PackedB: n rounded up to the tile overflows usize");
+        let len = k.checked_mul(npad).and_then(|l| l.checked_add(ALIGN_F32)).expect("PackedB: k x n overflows usize");
+        let (mut data, off) = aligned_zeros(len);
         if need > 0 {
             // SAFETY: `b` holds the strided `k x n` matrix (checked above), `data` holds `k * npad`
             // floats after `off`, which is what `pack_all` writes; the ISA is available.
@@ -94,6 +112,11 @@ impl PackedB {
     /// read the same way.
     pub fn packs(&self, k: usize, n: usize, rsb: usize, csb: usize) -> bool {
         (self.k, self.n, self.rsb, self.csb) == (k, n, rsb, csb)
+    }
+
+    /// The packed panels (`k * ceil(n/NR)*NR` floats from a 64-byte boundary).
+    pub(crate) fn panels(&self) -> &[f32] {
+        &self.data[self.off..self.off + self.k * self.npad]
     }
 
     /// Bytes held by the packed panels.
@@ -133,7 +156,7 @@ pub fn sgemm_packed(m: usize, alpha: f32, a: &[f32], rsa: usize, csa: usize, b: 
     let (k, n) = (b.k, b.n);
     // B was checked when it was packed (`PackedB::with_isa`).
     super::check_a_c(b.isa, m, k, n, a, rsa, csa, c, ldc);
-    let packed = Some(Prepacked { data: b.data[b.off..].as_ptr(), npad: b.npad, j0: 0 });
+    let packed = Some(Prepacked { data: b.panels().as_ptr(), npad: b.npad, j0: 0 });
     let g = GemmArgs { m, k, n, alpha, a: a.as_ptr(), rsa, csa, b: std::ptr::null(), rsb: 0, csb: 0, beta, c: c.as_mut_ptr(), ldc, packed };
     let threads = rayon::current_num_threads();
     let work = m.saturating_mul(n).saturating_mul(k.max(1));

@@ -281,7 +281,7 @@ fn packed_b_is_bit_identical_to_packing_per_call() {
     // Edges: n not a multiple of any NR, k across KC blocks (a short last block), m one row and
     // not a multiple of MR, products above and below PAR_THRESHOLD, split by columns (128 x
     // 1030) and by rows (1000 x 40).
-    let shapes = [(1, 5, 1), (9, 3, 70), (17, 600, 257), (128, 513, 1030), (32, 1000, 300), (300, 70, 17), (1000, 300, 40)];
+    let shapes = [(1, 5, 1), (9, 3, 70), (17, 600, 257), (128, 513, 1030), (32, 1000, 300), (300, 70, 17), (1000, 300, 40), (8, 40, 64)];
     for isa in available_isas() {
         for &(m, k, n) in &shapes {
             for lb in [Layout { trans: false, pad: 0 }, Layout { trans: true, pad: 3 }] {
@@ -289,7 +289,7 @@ fn packed_b_is_bit_identical_to_packing_per_call() {
                 let a = lcg_vec(&mut seed, m * (k + 1));
                 let b = lcg_vec(&mut seed, blen);
                 let c0 = lcg_vec(&mut seed, m * (n + 2));
-                let packed = PackedB::with_isa(isa, k, n, &b, rsb, csb);
+                let packed = PackedB::with_isa(isa, k, n, &b, rsb, csb).clone(); // a clone computes the same
                 assert!(packed.packs(k, n, rsb, csb) && !packed.packs(k, n + 1, rsb, csb));
                 assert_eq!((packed.k(), packed.n(), packed.isa()), (k, n, isa));
                 for (alpha, beta) in [(1.0, 0.0), (-0.7, 1.0), (0.5, 0.3)] {
@@ -314,4 +314,50 @@ fn packed_b_is_bit_identical_to_packing_per_call() {
 #[should_panic(expected = "B slice too short")]
 fn packed_b_checks_its_slice() {
     PackedB::new(3, 4, &[0.0; 11], 4, 1);
+}
+
+#[test]
+fn packed_b_degenerate_products_only_scale_c() {
+    for isa in available_isas() {
+        // k = 0 or alpha = 0: C = beta * C (beta = 0 overwrites even NaN); m = 0 or n = 0: nothing
+        for &(m, k, n, alpha, beta) in &[(3, 0, 5, 1.0f32, 0.0f32), (3, 0, 5, 1.0, 0.5), (3, 4, 5, 0.0, 2.0), (0, 4, 5, 1.0, 0.0), (3, 4, 0, 1.0, 0.0)] {
+            let b: Vec<f32> = (0..k * n).map(|i| i as f32).collect();
+            let packed = PackedB::with_isa(isa, k, n, &b, n, 1);
+            let a = vec![1.0f32; m * k];
+            let mut c = vec![f32::NAN; m * n];
+            c.iter_mut().enumerate().for_each(|(i, v)| {
+                if i % 2 == 0 {
+                    *v = i as f32
+                }
+            });
+            let mut want = c.clone();
+            sgemm_with(isa, m, k, n, alpha, &a, k, 1, &b, n, 1, beta, &mut want, n.max(1));
+            sgemm_packed(m, alpha, &a, k, 1, &packed, beta, &mut c, n.max(1));
+            assert!(c.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits()), "{isa:?} {m}x{k}x{n} alpha {alpha} beta {beta}: {c:?} vs {want:?}");
+        }
+    }
+}
+
+#[test]
+fn packed_b_clone_is_aligned() {
+    let b: Vec<f32> = (0..300).map(|i| i as f32).collect();
+    let p = PackedB::new(10, 30, &b, 30, 1);
+    for q in [p.clone(), p.clone().clone()] {
+        assert_eq!(q.panels().as_ptr() as usize % 64, 0);
+        assert_eq!(q.panels(), p.panels());
+    }
+}
+
+#[test]
+#[should_panic(expected = "overflows usize")]
+fn packed_b_sizes_that_overflow_panic() {
+    // zero strides make a one-float B "hold" any k x n: the size check must not wrap
+    PackedB::new(1 << 40, 1 << 40, &[1.0], 0, 0);
+}
+
+#[test]
+#[should_panic(expected = "C slice too short")]
+fn packed_b_checks_c() {
+    let p = PackedB::new(4, 8, &[0.0; 32], 8, 1);
+    sgemm_packed(3, 1.0, &[0.0; 12], 4, 1, &p, 0.0, &mut [0.0; 23], 8);
 }
