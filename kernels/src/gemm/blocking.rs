@@ -16,9 +16,9 @@
 //! kernel reached 84% of that peak on 1024³ and on the DNN's 128 x 2304 x 1024 (`examples/gflops
 //! --cpu`, a quiet moment). B packed once for all calls (`prepacked.rs`, for weights at
 //! inference) first measured slower, as the micro-kernel then streamed B from memory instead of
-//! from the L2-hot packed block; with the panels on 64-byte boundaries and the next micro-panel
-//! prefetched into L2 it measured 5-15% faster than packing per call on one thread (medians of
-//! six runs of `examples/dense_gemm`).)
+//! from the L2-hot packed block; as it is now (the next micro-panel prefetched into L2, the
+//! panels on 64-byte boundaries) it measured 5-15% faster than packing per call on the dense
+//! shapes, one thread, medians of six runs of `examples/dense_gemm` (session 23).)
 //!
 //! * **KC** (depth) sets the size of one micro-kernel call. The B micro-panel
 //!   (`KC x NR` floats) is re-used by every A micro-panel of the row block, so it
