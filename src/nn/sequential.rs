@@ -452,6 +452,25 @@ mod tests {
     /// bits of running every layer on its own (`forward_all`, which never fuses), on presets
     /// with folded paddings, ReLU inside the conv layer, conv + bn + relu layers, and batch
     /// norms whose running statistics are not the initial ones.
+    /// Inference packs the dense layers' weights once and keeps them packed (the GEMM reads
+    /// them in place, `ops::matmul`); a training step on the same model leaves none packed.
+    #[test]
+    fn inference_keeps_dense_weights_packed_and_training_does_not() {
+        let spec = preset("keras-hw3", 7).unwrap();
+        let m = Sequential::build(&spec, &[1, 48, 48], 3).unwrap();
+        let x = Tensor::rand_normal(&[2, 1, 48, 48], 0.0, 1.0, 5);
+        let dense = |m: &Sequential| {
+            m.params().into_iter().filter(|p| p.name.starts_with("dense") && p.name.ends_with(".weight")).map(|p| p.value.clone()).collect::<Vec<_>>()
+        };
+        assert!(!dense(&m).is_empty());
+        let g = Graph::new();
+        m.forward_logits(&g.constant(x.clone())).unwrap();
+        assert!(dense(&m).iter().all(|w| !w.holds_packed()), "a training graph packed a weight");
+        let g = Graph::no_grad();
+        m.forward_logits(&g.constant(x)).unwrap();
+        assert!(dense(&m).iter().all(|w| w.holds_packed()), "inference left a dense weight unpacked");
+    }
+
     #[test]
     fn fused_inference_gives_the_layer_by_layer_values() {
         for (name, hw) in [("keras-hw3", 48), ("alexnet-bn", 28), ("small", 28), ("vgg16", 32)] {
