@@ -1,5 +1,6 @@
 //! Times the Winograd filter transforms of keras-hw3's and alexnet-bn's 3x3 layers (median of
-//! 51 calls, forward and flipped): `cargo run --release -p pupil-kernels --example filter_time`
+//! 51 calls, forward and flipped) and the filter gradient's way back (`filter_grad::finish`,
+//! dU to dW): `cargo run --release -p pupil-kernels --example filter_time`
 //! (`RAYON_NUM_THREADS=1` for one thread).
 use pupil_kernels::winograd::{self, Wino};
 use std::time::Instant;
@@ -25,5 +26,15 @@ fn main() {
             ts.sort_by(f64::total_cmp);
             println!("{c}->{o} {r}x{r} F({m}x{m}) {name}: {:.0} µs ({:.1} ns a filter)", ts[25], ts[25] * 1e3 / (c * o) as f64);
         }
+        let mut dw = vec![0.0; g.weight_len()];
+        let mut ts: Vec<f64> = (0..51)
+            .map(|_| {
+                let t = Instant::now();
+                winograd::filter_grad::finish(&g, &u, &mut dw);
+                t.elapsed().as_secs_f64() * 1e6
+            })
+            .collect();
+        ts.sort_by(f64::total_cmp);
+        println!("{c}->{o} {r}x{r} F({m}x{m}) finish: {:.0} µs ({:.1} ns a filter)", ts[25], ts[25] * 1e3 / (c * o) as f64);
     }
 }
