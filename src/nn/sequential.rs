@@ -448,10 +448,6 @@ mod tests {
         }
     }
 
-    /// Plain inference (convolutions fused with the batch norm and ReLU after them) gives the
-    /// bits of running every layer on its own (`forward_all`, which never fuses), on presets
-    /// with folded paddings, ReLU inside the conv layer, conv + bn + relu layers, and batch
-    /// norms whose running statistics are not the initial ones.
     /// Inference packs the dense layers' weights once and keeps them packed (the GEMM reads
     /// them in place, `ops::matmul`); a training step on the same model leaves none packed.
     #[test]
@@ -471,6 +467,10 @@ mod tests {
         assert!(dense(&m).iter().all(|w| w.holds_packed()), "inference left a dense weight unpacked");
     }
 
+    /// Plain inference (convolutions fused with the batch norm and ReLU after them) gives the
+    /// bits of running every layer on its own (`forward_all`, which never fuses), on presets
+    /// with folded paddings, ReLU inside the conv layer, conv + bn + relu layers, and batch
+    /// norms whose running statistics are not the initial ones.
     #[test]
     fn fused_inference_gives_the_layer_by_layer_values() {
         for (name, hw) in [("keras-hw3", 48), ("alexnet-bn", 28), ("small", 28), ("vgg16", 32)] {

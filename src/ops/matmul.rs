@@ -101,15 +101,13 @@ fn affine(x: &Var, w: &Var, b: Option<&Var>, layout: WeightLayout) -> Result<Var
     }
     // strides (row, col) of W read as the [in, out] matrix of Y = X · W
     let (rsw, csw) = if layout == WeightLayout::InOut { (dout, 1) } else { (1, din) };
-    let mut y = pupil_kernels::buffer(nb * dout); // written in full by gemm
-                                                  // Weights that take no gradient (inference, frozen layers) serve many calls unchanged: their
-                                                  // GEMM operand is packed once and kept with them (`Tensor::packed_b`), same bits.
-    match w.requires_grad() {
-        false if nb > 0 => match w.value().packed_b(din, dout, rsw, csw) {
-            Some(p) => pupil_kernels::sgemm_packed(nb, 1.0, x.value().data(), din, 1, p, 0.0, &mut y, dout),
-            None => gemm(nb, din, dout, x.value().data(), din, 1, w.value().data(), rsw, csw, &mut y),
-        },
-        _ => gemm(nb, din, dout, x.value().data(), din, 1, w.value().data(), rsw, csw, &mut y),
+    // Weights that take no gradient (inference, frozen layers) serve many calls unchanged: their
+    // GEMM operand is packed once and kept with them (`Tensor::packed_b`), same bits.
+    let packed = if w.requires_grad() || nb == 0 { None } else { w.value().packed_b(din, dout, rsw, csw) };
+    let mut y = pupil_kernels::buffer(nb * dout); // written in full by either GEMM
+    match packed {
+        Some(p) => pupil_kernels::sgemm_packed(nb, 1.0, x.value().data(), din, 1, p, 0.0, &mut y, dout),
+        None => gemm(nb, din, dout, x.value().data(), din, 1, w.value().data(), rsw, csw, &mut y),
     }
     if let Some(b) = b {
         for row in y.chunks_mut(dout) {
