@@ -10,6 +10,8 @@
 //!   `MicroKernel` computes every `MR x NR` tile of C with all the
 //!   accumulators in registers. Tiles cut by the right edge of C are computed
 //!   into a small temporary and the valid part is merged into C.
+//! * [`PackedB`] / [`sgemm_packed`] (`prepacked.rs`): all of B packed once, for a matrix used
+//!   unchanged by many products (weights at inference); the loop then reads its panels in place.
 //! * One module per ISA provides a micro-kernel: `avx512` (8 x 32, 16 zmm
 //!   accumulators), `avx2` (6 x 16, 12 ymm accumulators, FMA) and `portable`
 //!   (`wide::f32x8`, 6 x 8, 6 accumulators = 12 SSE registers).
