@@ -22,7 +22,10 @@
 use super::par::{gemm_par_raw, PAR_THRESHOLD};
 use super::{gemm_raw, needed_len, GemmArgs, Isa, MicroKernel, Prepacked};
 
-/// A `k x n` matrix B packed for one ISA's micro-kernel ([module docs](self)).
+/// A `k x n` matrix B packed for one ISA's micro-kernel, for [`sgemm_packed`]: depth block by
+/// depth block (the ISA's `KC` rows of B, the last one shorter), each holding `ceil(n / NR)`
+/// micro-panels of `NR` columns, depth-major, zero past `n`: the layout and order in which the
+/// blocked GEMM reads B, from a 64-byte boundary.
 pub struct PackedB {
     isa: Isa,
     k: usize,
