@@ -54,14 +54,24 @@ pub fn sgemm_par_with(
 ) {
     check_args(isa, m, k, n, a, rsa, csa, b, rsb, csb, c, ldc);
     let g = GemmArgs { m, k, n, alpha, a: a.as_ptr(), rsa, csa, b: b.as_ptr(), rsb, csb, beta, c: c.as_mut_ptr(), ldc, packed: None };
+    // SAFETY: lengths and ISA checked above.
+    unsafe { gemm_auto(isa, &g) }
+}
+
+/// Runs `g` serially below [`PAR_THRESHOLD`] multiply-adds or on a one-thread pool, else split
+/// over rayon's pool ([`gemm_par_raw`]).
+///
+/// # Safety
+/// As [`gemm_raw`].
+pub(crate) unsafe fn gemm_auto(isa: Isa, g: &GemmArgs) {
     let threads = rayon::current_num_threads();
-    let work = m.saturating_mul(n).saturating_mul(k.max(1));
-    // SAFETY: lengths and ISA checked above; tasks get disjoint C blocks.
+    let work = g.m.saturating_mul(g.n).saturating_mul(g.k.max(1));
+    // SAFETY: the caller's contract; tasks get disjoint C blocks.
     unsafe {
         if threads <= 1 || work < PAR_THRESHOLD {
-            gemm_raw(isa, &g);
+            gemm_raw(isa, g);
         } else {
-            gemm_par_raw(isa, &g, threads);
+            gemm_par_raw(isa, g, threads);
         }
     }
 }

@@ -19,8 +19,8 @@
 //! the same micro-kernel in the same order: the result is bit-identical to
 //! [`sgemm_with`](super::sgemm_with) on the unpacked B with the same ISA.
 
-use super::par::{gemm_par_raw, PAR_THRESHOLD};
-use super::{gemm_raw, needed_len, GemmArgs, Isa, MicroKernel, Prepacked};
+use super::par::gemm_auto;
+use super::{needed_len, GemmArgs, Isa, MicroKernel, Prepacked};
 
 /// A `k x n` matrix B packed for one ISA's micro-kernel, for [`sgemm_packed`]: depth block by
 /// depth block (the ISA's `KC` rows of B, the last one shorter), each holding `ceil(n / NR)`
@@ -161,15 +161,7 @@ pub fn sgemm_packed(m: usize, alpha: f32, a: &[f32], rsa: usize, csa: usize, b: 
     super::check_a_c(b.isa, m, k, n, a, rsa, csa, c, ldc);
     let packed = Some(Prepacked { data: b.panels().as_ptr(), npad: b.npad, j0: 0 });
     let g = GemmArgs { m, k, n, alpha, a: a.as_ptr(), rsa, csa, b: std::ptr::null(), rsb: 0, csb: 0, beta, c: c.as_mut_ptr(), ldc, packed };
-    let threads = rayon::current_num_threads();
-    let work = m.saturating_mul(n).saturating_mul(k.max(1));
     // SAFETY: A and C checked above, the packed panels cover `k x npad` (built by `with_isa`);
-    // tasks get disjoint C blocks starting at multiples of NR (`split_grid`).
-    unsafe {
-        if threads <= 1 || work < PAR_THRESHOLD {
-            gemm_raw(b.isa, &g);
-        } else {
-            gemm_par_raw(b.isa, &g, threads);
-        }
-    }
+    // the parallel split starts every C block at a multiple of NR (`split_grid`).
+    unsafe { gemm_auto(b.isa, &g) }
 }
