@@ -108,7 +108,7 @@ fn bench(c: &mut Criterion) {
             let mut du = vec![0.0; g.filter_len()];
             let mut s = vec![0.0; winograd::filter_grad::scratch_len(&g, gn)];
             group.bench_function(BenchmarkId::new("winograd_filter_grad", name), |b| {
-                b.iter_custom(|iters| cpu_timed(iters, || winograd::filter_grad::accumulate(&g, gn, &x, &dy, &mut du, &mut s)))
+                b.iter_custom(|iters| cpu_timed(iters, || winograd::filter_grad::accumulate(&g, gn, &x, &dy, &mut du, &mut s, true)))
             });
         }
 

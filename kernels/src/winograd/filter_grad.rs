@@ -71,13 +71,15 @@ pub fn scratch_len(g: &Wino, gn: usize) -> usize {
 }
 
 /// `du[t][o][c] += Σ_τ dM[t][o][τ]·V[t][c][τ]` over the tiles of `gn` images `x: [gn][c][h][w]`
-/// with output gradients `dy: [gn][o][oh][ow]`; `du: [α²][o][c]`. `scratch` holds at least
-/// [`scratch_len`] floats (contents ignored). The tiles go in blocks of a size fixed by the
-/// geometry, each block's products added into `du` in order.
+/// with output gradients `dy: [gn][o][oh][ow]`; `du: [α²][o][c]`. With `fresh`, `du` holds
+/// nothing yet (its contents are ignored) and gets the sum itself: the first block's products
+/// overwrite it, which spares the caller zeroing it (alexnet-bn's 128 -> 256 `dU` is 3.3 MB, a
+/// chunk). `scratch` holds at least [`scratch_len`] floats (contents ignored). The tiles go in
+/// blocks of a size fixed by the geometry, each block's products added into `du` in order.
 ///
 /// Panics when a slice is too short, [`available`] is false, or `g` is an F(3x3) or F(4x4)
 /// geometry the gathered transforms cannot serve (tile rows of 16 or more: use [`preferred`]).
-pub fn accumulate(g: &Wino, gn: usize, x: &[f32], dy: &[f32], du: &mut [f32], scratch: &mut [f32]) {
+pub fn accumulate(g: &Wino, gn: usize, x: &[f32], dy: &[f32], du: &mut [f32], scratch: &mut [f32], fresh: bool) {
     assert!(available(), "winograd filter_grad::accumulate: needs AVX-512");
     // F(3x3) and F(4x4) gather both their input and their output adjoint: both sides' offsets
     // must fit
@@ -91,6 +93,9 @@ pub fn accumulate(g: &Wino, gn: usize, x: &[f32], dy: &[f32], du: &mut [f32], sc
     assert!(scratch.len() >= scratch_len(g, gn), "winograd filter_grad: scratch shorter than {}", scratch_len(g, gn));
     let total = gn * g.tiles_per_image();
     if total == 0 || g.o == 0 || g.c == 0 {
+        if fresh {
+            du[..g.filter_len()].fill(0.0); // an empty sum
+        }
         return;
     }
     let (p, o, c) = (g.points(), g.o, g.c);
@@ -98,6 +103,7 @@ pub fn accumulate(g: &Wino, gn: usize, x: &[f32], dy: &[f32], du: &mut [f32], sc
     let (v, rest) = scratch.split_at_mut(p * c * ld);
     let dm = &mut rest[..p * o * ld];
     let mut segs = Vec::new();
+    let mut beta = if fresh { 0.0 } else { 1.0 }; // 0: overwrite (even NaN), then add
     for b0 in (0..total).step_by(ld) {
         let nb = ld.min(total - b0);
         #[cfg(target_arch = "x86_64")]
@@ -122,8 +128,9 @@ pub fn accumulate(g: &Wino, gn: usize, x: &[f32], dy: &[f32], du: &mut [f32], sc
         for t in 0..p {
             // dU[t] (o x c) += dM[t] (o x nb) · V[t]ᵀ (nb x c): the block's first nb columns
             let (dmt, vt) = (&dm[t * o * ld..(t + 1) * o * ld], &v[t * c * ld..(t + 1) * c * ld]);
-            crate::sgemm(o, nb, c, 1.0, dmt, ld, 1, vt, 1, ld, 1.0, &mut du[t * o * c..(t + 1) * o * c], c);
+            crate::sgemm(o, nb, c, 1.0, dmt, ld, 1, vt, 1, ld, beta, &mut du[t * o * c..(t + 1) * o * c], c);
         }
+        beta = 1.0;
     }
 }
 

@@ -34,12 +34,15 @@ pub(super) fn direct_dw(g: &Wino, n: usize, x: &[f32], dy: &[f32]) -> Vec<f64> {
 
 /// dW of `n` images in groups of `gs`, accumulated in order, then finished.
 pub(super) fn winograd_dw(g: &Wino, n: usize, gs: usize, x: &[f32], dy: &[f32]) -> Vec<f32> {
-    let mut du = vec![0.0f32; g.filter_len()];
+    let mut du = vec![f32::NAN; g.filter_len()]; // the first group overwrites it
     let (il, ol) = (g.c * g.h * g.w, g.o * g.oh * g.ow);
     for n0 in (0..n).step_by(gs) {
         let gn = gs.min(n - n0);
         let mut scratch = vec![f32::NAN; filter_grad::scratch_len(g, gn)];
-        filter_grad::accumulate(g, gn, &x[n0 * il..(n0 + gn) * il], &dy[n0 * ol..(n0 + gn) * ol], &mut du, &mut scratch);
+        filter_grad::accumulate(g, gn, &x[n0 * il..(n0 + gn) * il], &dy[n0 * ol..(n0 + gn) * ol], &mut du, &mut scratch, n0 == 0);
+    }
+    if n == 0 {
+        du.fill(0.0);
     }
     let mut dw = vec![f32::NAN; g.weight_len()];
     filter_grad::finish(g, &du, &mut dw);
@@ -68,7 +71,8 @@ fn filter_grad_is_available_with_the_fused_kernel() {
     assert_eq!(filter_grad::available(), Fused::available());
 }
 
-/// No images, no input channels or no filters: `dU` is left as it was.
+/// No images, no input channels or no filters: `dU` is left as it was, or with `fresh`
+/// zeroed (an empty sum).
 #[test]
 fn filter_grad_of_nothing_adds_nothing() {
     if !filter_grad::available() {
@@ -80,8 +84,33 @@ fn filter_grad_of_nothing_adds_nothing() {
         let mut du = data(g.filter_len(), 3);
         let before = du.clone();
         let mut scratch = vec![f32::NAN; filter_grad::scratch_len(&g, gn)];
-        filter_grad::accumulate(&g, gn, &x, &dy, &mut du, &mut scratch);
+        filter_grad::accumulate(&g, gn, &x, &dy, &mut du, &mut scratch, false);
         assert_eq!(du, before, "{c}->{o}, {gn} images");
+        du.fill(f32::NAN);
+        filter_grad::accumulate(&g, gn, &x, &dy, &mut du, &mut scratch, true);
+        assert!(du.iter().all(|&v| v == 0.0), "{c}->{o}, {gn} images, fresh");
+    }
+}
+
+/// With `fresh`, whatever `dU` held (NaN here) is overwritten: the sum equals adding into
+/// zeros, bit for bit, whether the tiles take one block or several.
+#[test]
+fn fresh_accumulation_overwrites_what_du_held() {
+    if !filter_grad::available() {
+        return;
+    }
+    // 22x22 (121 tiles an image, one block for one image) and 10x10 in F(2x2), 3 images
+    for (c, o, side) in [(16, 24, 22), (8, 8, 10), (64, 64, 22)] {
+        let g = Wino::new(3, c, side, side, o, 1, 1).unwrap();
+        let n = 3;
+        let (x, dy) = (data(n * c * side * side, 4), data(n * o * g.oh * g.ow, 5));
+        let mut scratch = vec![f32::NAN; filter_grad::scratch_len(&g, n)];
+        let (mut fresh, mut zeros) = (vec![f32::NAN; g.filter_len()], vec![0.0f32; g.filter_len()]);
+        filter_grad::accumulate(&g, n, &x, &dy, &mut fresh, &mut scratch, true);
+        filter_grad::accumulate(&g, n, &x, &dy, &mut zeros, &mut scratch, false);
+        assert!(fresh.iter().all(|v| v.is_finite()), "{c}->{o} @{side}: NaN left in dU");
+        let bits = |v: &[f32]| v.iter().map(|x| x.abs().to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&fresh), bits(&zeros), "{c}->{o} @{side}");
     }
 }
 

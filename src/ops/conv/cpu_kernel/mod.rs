@@ -46,8 +46,9 @@ const CHUNK_IMAGES: usize = 8;
 /// Fewest input and output channels for which a 3x3 stride-1 convolution takes Winograd.
 const MIN_WINOGRAD_CHANNELS: usize = 8;
 /// `dU` (floats) from which the Winograd filter gradient splits a batch into at most
-/// [`LARGE_DU_CHUNKS`] chunks (1 MiB).
-const LARGE_DU_FLOATS: usize = 1 << 18;
+/// [`LARGE_DU_CHUNKS`] chunks (512 KiB: 64 -> 128 @10's F(2x2) `dU` and larger; at 1 MiB its
+/// 16 partial `dU` made its `dW` about 11% slower, twelve alternated pairs of `conv_parts`).
+const LARGE_DU_FLOATS: usize = 1 << 17;
 /// Chunks of a batch for a large `dU`: enough for two threads to share evenly.
 const LARGE_DU_CHUNKS: usize = 4;
 /// Tiles (GEMM columns) a Winograd group should have at least. Small enough that the group's
