@@ -24,9 +24,12 @@ pub fn available() -> bool {
     super::Fused::available()
 }
 
-/// Floats of scratch one block of tiles may take (`V` and `dM`): 512 KiB, so both stay in L2
-/// between the transforms that write them and the GEMMs that read them.
-const BLOCK_FLOATS: usize = 1 << 17;
+/// Floats of scratch one block of tiles may take (`V` and `dM`): 1 MiB, so both stay in a
+/// 2 MiB L2 (with `dU`) between the transforms that write them and the GEMMs that read them.
+/// Half of it made alexnet-bn's 5x5 `dW` (32 tiles a block instead of 64: GEMMs of depth 32,
+/// each packing both sides and reading and writing its 8 KiB of `dU`) 2-7% slower, three runs
+/// of twelve alternated `conv_parts 32 64 22 5 0`.
+const BLOCK_FLOATS: usize = 1 << 18;
 /// Up to this many floats of `V` and `dM` (1 MiB), all the tiles go in one block: measured
 /// faster than blocks on 64 -> 64 @22 (one image, 121 tiles: 991 KiB).
 const ONE_BLOCK_FLOATS: usize = 1 << 18;
@@ -37,7 +40,7 @@ const BLOCKED_DU_FLOATS: usize = 96 << 10;
 /// Tiles per block of [`accumulate`] over `total` tiles: all of them when their `V` and `dM`
 /// fit [`ONE_BLOCK_FLOATS`] or `dU` is large (128 -> 256 channels: 2 MiB, read and written once
 /// per block); else as many whole vectors of 16 as fit [`BLOCK_FLOATS`] (alexnet-bn's 5x5 layer,
-/// two images of 81 tiles: 2.2 MiB in one block, 32 tiles a block). Depends only on the
+/// two images of 81 tiles: 2.2 MiB in one block, 64 tiles a block). Depends only on the
 /// geometry and `total`.
 fn block_tiles(g: &Wino, total: usize) -> usize {
     let per_tile = g.points() * (g.c + g.o);
