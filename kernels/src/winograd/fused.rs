@@ -468,8 +468,11 @@ unsafe fn patch_row<const A: usize>(x: &[f32], plane: isize, iy: isize, g: &Wino
 
 /// Tile rows at most this many tiles wide take [`input_gathered`]: [`input_segments`] works
 /// on one tile row per vector, so on a 10x10 output (5 tiles a row) it would leave 11 of its
-/// 16 lanes idle.
-pub(super) const GATHER_MAX_TW: usize = 8;
+/// 16 lanes idle. At 8, alexnet-bn's 5x5 layer (9 tiles a row, 7 lanes idle) took the rows:
+/// gathering made its forward pass 14-18% faster and its `dW` 7-11% (`conv_parts 32 64 22 5 0`,
+/// 12 and 10 alternated pairs, 9-12 of them faster); 11 tiles (a 26x26 input) gained 10% and
+/// 7% (10 pairs, 7 and 6 faster). Wider rows were not measured.
+pub(super) const GATHER_MAX_TW: usize = 11;
 
 /// Whether [`input_gathered`] serves this geometry: always for F(3x3) and F(4x4) (their tiles
 /// start 3 or 4 columns apart, and [`input_segments`] is F(2x2)'s; the offsets are checked where it is
