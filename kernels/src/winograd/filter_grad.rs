@@ -27,8 +27,8 @@ pub fn available() -> bool {
 /// Floats of scratch one block of tiles may take (`V` and `dM`): 1 MiB, so both stay in a
 /// 2 MiB L2 (with `dU`) between the transforms that write them and the GEMMs that read them.
 /// Half of it made alexnet-bn's 5x5 `dW` (32 tiles a block instead of 64: GEMMs of depth 32,
-/// each packing both sides and reading and writing its 8 KiB of `dU`) 2-7% slower, three runs
-/// of twelve alternated `conv_parts 32 64 22 5 0`.
+/// each packing both sides and reading and writing its 8 KiB of `dU`) 2-7% slower, two runs
+/// of twelve alternated `conv_parts 32 64 22 5 0` (9 of 12 pairs faster in each).
 const BLOCK_FLOATS: usize = 1 << 18;
 /// Up to this many floats of `V` and `dM` (1 MiB), all the tiles go in one block: measured
 /// faster than blocks on 64 -> 64 @22 (one image, 121 tiles: 991 KiB).
@@ -38,7 +38,7 @@ const ONE_BLOCK_FLOATS: usize = 1 << 18;
 const BLOCKED_DU_FLOATS: usize = 96 << 10;
 
 /// Tiles per block of [`accumulate`] over `total` tiles: all of them when their `V` and `dM`
-/// fit [`ONE_BLOCK_FLOATS`] or `dU` is large (128 -> 256 channels: 2 MiB, read and written once
+/// fit [`ONE_BLOCK_FLOATS`] or `dU` is large (128 -> 256 channels in F(3x3): 3.3 MB, read and written once
 /// per block); else as many whole vectors of 16 as fit [`BLOCK_FLOATS`] (alexnet-bn's 5x5 layer,
 /// two images of 81 tiles: 2.2 MiB in one block, 64 tiles a block). Depends only on the
 /// geometry and `total`.
@@ -168,28 +168,38 @@ pub fn finish(g: &Wino, du: &[f32], dw: &mut [f32]) {
 const FINISH_TASK_FILTERS: usize = 2048;
 
 /// [`finish`] for `r = R`, `α = A` on `rows`, the `dw` of output channels `oc0..` (whole
-/// `[c][r][r]` blocks): channels in fours with AVX2, the rest (and every channel without
-/// AVX2) by [`finish_one`].
+/// `[c][r][r]` blocks): channels in fours with AVX2 ([`finish_quads`]), the rest (and every
+/// channel without AVX2) by [`finish_one`].
 fn finish_k<const R: usize, const A: usize>(gm: &[f64], o: usize, c: usize, du: &[f32], oc0: usize, rows: &mut [f32]) {
     let gm: &[f64] = &gm[..A * R];
-    #[cfg(target_arch = "x86_64")]
-    let quads = if crate::simd::has_avx2() { c / 4 } else { 0 };
-    #[cfg(not(target_arch = "x86_64"))]
-    let quads = 0;
     for (k, dwo) in rows.chunks_exact_mut(c * R * R).enumerate() {
         let oc = oc0 + k;
-        for q in 0..quads {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX2 is present (`quads` is 0 otherwise); channels 4q..4q + 4 lie inside
-            // `c`, so the loads stay in `du` (length checked by `finish`) and the stores in `dwo`.
-            unsafe {
-                finish_quad::<R, A>(gm, o, c, du, oc, 4 * q, &mut dwo[4 * q * R * R..(4 * q + 4) * R * R])
-            };
-        }
-        for ci in 4 * quads..c {
+        let done = finish_quads::<R, A>(gm, o, c, du, oc, dwo);
+        for ci in done..c {
             finish_one::<R, A>(gm, o, c, du, oc, ci, &mut dwo[ci * R * R..(ci + 1) * R * R]);
         }
     }
+}
+
+/// The filters `(oc, 0..4·⌊c/4⌋)` of output channel `oc` into `dwo` (its `[c][r][r]`) four at a
+/// time with AVX2; returns how many input channels it did (0 without AVX2).
+#[cfg(target_arch = "x86_64")]
+fn finish_quads<const R: usize, const A: usize>(gm: &[f64], o: usize, c: usize, du: &[f32], oc: usize, dwo: &mut [f32]) -> usize {
+    if !crate::simd::has_avx2() {
+        return 0;
+    }
+    for ci0 in (0..c / 4).map(|q| 4 * q) {
+        // SAFETY: AVX2 is present (checked above); channels ci0..ci0 + 4 lie inside `c`, so the
+        // loads stay in `du` (length checked by `finish`) and the stores in `dwo`.
+        unsafe { finish_quad::<R, A>(gm, o, c, du, oc, ci0, &mut dwo[ci0 * R * R..(ci0 + 4) * R * R]) };
+    }
+    c / 4 * 4
+}
+
+/// Without x86-64: none ([`finish_one`] does them all).
+#[cfg(not(target_arch = "x86_64"))]
+fn finish_quads<const R: usize, const A: usize>(_gm: &[f64], _o: usize, _c: usize, _du: &[f32], _oc: usize, _dwo: &mut [f32]) -> usize {
+    0
 }
 
 /// The filter `(oc, ci)` of [`finish`]: `t = Gᵀ·dU` (r x α), then `t·G`, each sum from 0.
@@ -282,20 +292,16 @@ mod tests {
     use super::*;
 
     /// The lanes and the parallel split give the one-filter loop's bits, for channel counts
-    /// that fill the lanes, leave a partial block, or fit in one, and output channels that
-    /// take one task or several, in all four forms.
+    /// that fill the lanes, leave 1-3 channels after them, or fit in none, and output channels
+    /// that take one task or several, in all four forms.
     #[test]
     fn finish_in_lanes_equals_one_filter_at_a_time() {
-        let mut seed = 11u64;
-        let mut next = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 8.0
-        };
         for (r, m) in [(3, 2), (5, 2), (3, 3), (3, 4)] {
-            for (c, o) in [(1, 1), (3, 2), (8, 5), (13, 7), (16, 300), (700, 9)] {
+            for (c, o) in [(1, 1), (3, 2), (8, 5), (13, 7), (6, 3), (11, 2), (16, 300), (700, 9)] {
                 let pad = r / 2;
-                let g = Wino::new(r, c, 12, 12, o, pad, pad).and_then(|g| g.with_tiles(m)).expect("a Winograd geometry");
-                let du: Vec<f32> = (0..g.filter_len()).map(|_| next()).collect();
+                // (the tiles set directly: `with_tiles` refuses F(3x3) and F(4x4) without AVX-512)
+                let g = Wino { m, ..Wino::new(r, c, 12, 12, o, pad, pad).expect("a Winograd geometry") };
+                let du: Vec<f32> = super::super::tests::data(g.filter_len(), (c * 1000 + o) as u32).iter().map(|v| v * 4.0).collect();
                 let (mut lanes, mut one) = (vec![f32::NAN; g.weight_len()], vec![f32::NAN; g.weight_len()]);
                 finish(&g, &du, &mut lanes);
                 finish_one_by_one(&g, &du, &mut one);

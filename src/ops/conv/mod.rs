@@ -388,6 +388,31 @@ mod tests {
         assert_eq!(gr.db, gr_ref.db);
     }
 
+    /// A batch of no images: the Winograd `dW` is all zeros, even when the buffer pool hands
+    /// out used buffers (its chunks' partial `dU` are not zeroed before the first group writes
+    /// them; with no group, the one chunk must zero its own).
+    #[test]
+    fn winograd_dw_of_no_images_is_zero() {
+        for (k, c, side, o, pad) in [(3, 64, 10, 128, 1), (3, 128, 9, 256, 1), (5, 32, 22, 64, 0)] {
+            let ws = [o, c, k, k];
+            let w = Tensor::rand_normal(&ws, 0.0, 0.1, 5);
+            // fill the pool with used buffers of every size first
+            let g = geometry(&[2, c, side, side], &ws, (1, 1), (pad, pad)).unwrap();
+            let x = Tensor::rand_normal(&[2, c, side, side], 0.0, 1.0, 6);
+            let dy = Tensor::rand_normal(&[2, o, g.pt.oh, g.pt.ow], 0.0, 1.0, 7);
+            for _ in 0..3 {
+                drop(cpu_kernel::backward(&g, x.data(), w.data(), dy.data(), [true, true, true]));
+            }
+            let g0 = geometry(&[0, c, side, side], &ws, (1, 1), (pad, pad)).unwrap();
+            assert!(g0.winograd().is_some(), "{c} -> {o} @{side} should take Winograd");
+            let gr = cpu_kernel::backward(&g0, &[], w.data(), &[], [true, true, true]);
+            let dw = gr.dw.expect("dW asked for");
+            assert_eq!(dw.len(), ws.iter().product::<usize>());
+            assert!(dw.iter().all(|&v| v == 0.0), "{c} -> {o} @{side}: dW of no images {:?}", &dw[..4]);
+            assert!(gr.db.unwrap().iter().all(|&v| v == 0.0));
+        }
+    }
+
     #[test]
     fn winograd_matches_im2col_on_seed_shapes() {
         winograd_vs_im2col([3, 64, 22, 22], 64, (1, 1), 1, 1e-4);
