@@ -390,7 +390,7 @@ mod tests {
 
     /// A batch of no images: the Winograd `dW` is all zeros, even when the buffer pool hands
     /// out used buffers (its chunks' partial `dU` are not zeroed before the first group writes
-    /// them; with no group, the one chunk must zero its own).
+    /// them, so no images must not reach a chunk).
     #[test]
     fn winograd_dw_of_no_images_is_zero() {
         for (k, c, side, o, pad) in [(3, 64, 10, 128, 1), (3, 128, 9, 256, 1), (5, 32, 22, 64, 0)] {

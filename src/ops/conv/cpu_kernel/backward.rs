@@ -84,17 +84,17 @@ fn winograd_dx_adjoint(wg: &Wino, n: usize, dy: &[f32], wt: &[f32]) -> Vec<f32> 
 fn winograd_dw(wg: &Wino, n: usize, x: &[f32], dy: &[f32]) -> Vec<f32> {
     use winograd::filter_grad;
     let wg = &filter_grad::preferred(wg); // F(3x3) or F(4x4) where they pay, as the forward pass
+    if n == 0 {
+        return vec![0.0; wg.weight_len()]; // an empty sum
+    }
     let (in_len, out_len, du_len) = (wg.c * wg.h * wg.w, wg.o * wg.oh * wg.ow, wg.filter_len());
     let gs = WINOGRAD_COLS.div_ceil(wg.tiles_per_image().max(1)).clamp(1, MAX_GROUP);
     let cs = if du_len >= LARGE_DU_FLOATS { gs * n.div_ceil(gs).div_ceil(LARGE_DU_CHUNKS).max(1) } else { gs * (CHUNK_IMAGES / gs).max(1) };
-    let parts: Vec<Vec<f32>> = (0..n.div_ceil(cs).max(1))
+    let parts: Vec<Vec<f32>> = (0..n.div_ceil(cs))
         .into_par_iter()
         .map(|ci| {
-            let mut du = buffer(du_len); // overwritten by the chunk's first group (zeroed if none)
+            let mut du = buffer(du_len); // overwritten by the chunk's first group (every chunk has one)
             let (c0, c1) = (ci * cs, ((ci + 1) * cs).min(n));
-            if c1 <= c0 {
-                du.fill(0.0); // no images: an empty sum
-            }
             for n0 in (c0..c1).step_by(gs) {
                 let gn = gs.min(c1 - n0);
                 let (xg, dyg) = (&x[n0 * in_len..(n0 + gn) * in_len], &dy[n0 * out_len..(n0 + gn) * out_len]);
@@ -104,7 +104,7 @@ fn winograd_dw(wg: &Wino, n: usize, x: &[f32], dy: &[f32]) -> Vec<f32> {
         })
         .collect();
     let mut it = parts.into_iter();
-    let mut du = it.next().expect("at least one chunk");
+    let mut du = it.next().expect("n > 0: at least one chunk");
     let rest: Vec<Vec<f32>> = it.collect();
     // the parts added in chunk order, element by element, in parallel over the elements (a
     // fixed cost per call, which batch 32 felt: alexnet-bn's 128 -> 256 dU is 3.3 MB; adding
