@@ -1,8 +1,8 @@
 //! Times the Winograd filter transforms of keras-hw3's and alexnet-bn's 3x3 layers (median of
-//! 51 calls, forward and flipped) and the filter gradient's way back (`filter_grad::finish`,
-//! dU to dW): `cargo run --release -p pupil-kernels --example filter_time`
+//! 51 calls, forward and flipped), the fused kernel's packed filters two ways, and the filter
+//! gradient's way back (`filter_grad::finish`, dU to dW): `cargo run --release -p pupil-kernels --example filter_time`
 //! (`RAYON_NUM_THREADS=1` for one thread).
-use pupil_kernels::winograd::{self, Wino};
+use pupil_kernels::winograd::{self, PanelForm, Wino};
 use std::time::Instant;
 fn main() {
     for (c, o, side, m) in [(64, 64, 22, 4), (64, 128, 10, 2), (128, 128, 10, 2), (128, 256, 9, 3), (32, 64, 22, 2)] {
@@ -25,6 +25,33 @@ fn main() {
                 .collect();
             ts.sort_by(f64::total_cmp);
             println!("{c}->{o} {r}x{r} F({m}x{m}) {name}: {:.0} µs ({:.1} ns a filter)", ts[25], ts[25] * 1e3 / (c * o) as f64);
+        }
+        // the fused kernel's packed filters, forward and for dX's flipped convolution:
+        // transformed into [α²][o][c] and packed, or transformed straight into the panels
+        // (`Fused::from_weights`), alternately
+        if winograd::Fused::available() {
+            let d = g.input_grad();
+            let mut uf = vec![0.0; d.filter_len()];
+            for (name, gp, form) in [("forward", g, PanelForm::Forward), ("flipped", d, PanelForm::Flipped)] {
+                let (mut two, mut one) = (vec![], vec![]);
+                for _ in 0..51 {
+                    let t = Instant::now();
+                    if form == PanelForm::Forward {
+                        winograd::filter_transform(&g, &w, &mut u);
+                        drop(winograd::Fused::new(&g, &u));
+                    } else {
+                        winograd::filter_transform_flipped(&g, &w, &mut uf);
+                        drop(winograd::Fused::new(&d, &uf));
+                    }
+                    two.push(t.elapsed().as_secs_f64() * 1e6);
+                    let t = Instant::now();
+                    drop(winograd::Fused::from_weights(&gp, &w, form));
+                    one.push(t.elapsed().as_secs_f64() * 1e6);
+                }
+                two.sort_by(f64::total_cmp);
+                one.sort_by(f64::total_cmp);
+                println!("{c}->{o} {r}x{r} F({m}x{m}) {name} packed: transform + pack {:.0} µs, from the weights {:.0} µs", two[25], one[25]);
+            }
         }
         let mut dw = vec![0.0; g.weight_len()];
         let mut ts: Vec<f64> = (0..51)

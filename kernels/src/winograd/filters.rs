@@ -15,7 +15,7 @@ use super::{Wino, G3, G33, G5};
 use crate::simd::multiversion;
 
 /// Filters transformed together.
-const LANES: usize = 8;
+pub(super) const LANES: usize = 8;
 
 /// The taps of the lanes past the last filter.
 const ZEROS: [f32; 25] = [0.0; 25];
@@ -175,6 +175,114 @@ fn transform_all(g: &Wino, w: &[f32], u: &mut [f32], flipped: bool) {
         }
     }
     by_block.par_iter_mut().enumerate().for_each(|(b, rows)| transform(g, w, b * TASK_FILTERS, rows, flipped));
+}
+
+/// Which filter and which way round each row `R` and depth `D` of a packed panel holds
+/// ([`transform_panels`]), for forward weights `w: [o][c][r][r]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PanelForm {
+    /// `U[t][R][D]` from `w[R][D]`: the forward convolution's filters (rows `o`, depth `c`).
+    Forward,
+    /// `U[t][R][D]` from `rot180(w[D][R])`: the input gradient's convolution with the flipped,
+    /// transposed filters (rows `c`, depth `o`).
+    Flipped,
+    /// `U[t][R][D]` from `w[D][R]` as it is: the forward filters transposed, for the adjoint
+    /// input gradient (rows `c`, depth `o`).
+    Transposed,
+}
+
+/// A filter size `r`, tile `m`, the panels' rows and depth and where their filters come from.
+#[derive(Clone, Copy)]
+struct PanelShape {
+    r: usize,
+    m: usize,
+    rows: usize,
+    depth: usize,
+    form: PanelForm,
+}
+
+/// `G·f·Gᵀ` of the filters of whole MR-row panels, written straight in the fused kernel's
+/// packed layout: `planes[t]` is this task's part of point `t`'s panels, panel `b` (row
+/// `(b0 + b)·LANES + l`, depth `d`) at `(b·depth + d)·LANES + l`. One lane per row, so a
+/// step writes one row's 8 values side by side; rows past `rows` get +0 (the packing's zero
+/// padding). The lanes run the operations of [`transform_body`] in its order: the same bits.
+#[inline(always)]
+fn panels_body(shape: PanelShape, w: &[f32], b0: usize, planes: &mut [&mut [f32]]) {
+    let PanelShape { r, m, rows, depth, form } = shape;
+    let rr = r * r;
+    let swap = form != PanelForm::Forward;
+    let mut taps = [[0.0f64; LANES]; 25];
+    let mut tile = [[0.0f64; LANES]; 36];
+    let panels = planes[0].len() / (depth * LANES).max(1);
+    for b in 0..panels {
+        for d in 0..depth {
+            let mut fs: [&[f32]; LANES] = [&ZEROS[..rr]; LANES];
+            for (l, f) in fs.iter_mut().enumerate() {
+                let row = (b0 + b) * LANES + l;
+                if row < rows {
+                    let q = if swap { d * rows + row } else { row * depth + d };
+                    *f = &w[q * rr..(q + 1) * rr];
+                }
+            }
+            for (k, tap) in taps[..rr].iter_mut().enumerate() {
+                let kk = if form == PanelForm::Flipped { rr - 1 - k } else { k };
+                let mut v = [0.0f64; LANES];
+                for l in 0..LANES {
+                    v[l] = fs[l][kk] as f64;
+                }
+                *tap = v;
+            }
+            tiles(r, m, &taps[..rr], &mut tile);
+            let at = (b * depth + d) * LANES;
+            let valid = rows.saturating_sub((b0 + b) * LANES).min(LANES);
+            for (plane, vals) in planes.iter_mut().zip(&tile) {
+                let dst = &mut plane[at..at + LANES];
+                let v: [f32; LANES] = std::array::from_fn(|l| vals[l] as f32);
+                dst.copy_from_slice(&v);
+                // padding rows hold +0, as the packing writes them (a transformed zero filter can
+                // be -0); apart, so the full panels' loop above stays one vector conversion
+                dst[valid..].fill(0.0);
+            }
+        }
+    }
+}
+
+multiversion!(
+    /// [`panels_body`], slices checked by the caller.
+    fn panels(shape: PanelShape, w: &[f32], b0: usize, planes: &mut [&mut [f32]]) => panels_body
+);
+
+/// The fused kernel's packed filters straight from the weights `w: [o][c][r][r]` of `g`'s
+/// kernel size, for `F(m x m)` tiles: `points` planes of `opad x depth` (`opad` = `rows`
+/// rounded up to [`LANES`] rows), each plane MR-row panels stored depth-major, as
+/// `gemm::pack::pack_a` lays out `U[t]` (`rows x depth`). Equal to transforming into
+/// `[α²][rows][depth]` and packing that, without writing and reading `U` in between: 1.4-1.7x
+/// faster than the two steps on the seed layers, both directions (`examples/filter_time`, two
+/// threads, the two ways alternated in one process: alexnet-bn's 128 -> 256 840 -> 531 µs
+/// forward, 915 -> 539 flipped; keras-hw3's 128 -> 128 440 -> 276). Panels in parallel tasks
+/// of about [`TASK_FILTERS`] filters; the bits do not depend on the split.
+///
+/// Panics when `w` or `a` is too short.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn transform_panels(r: usize, m: usize, points: usize, w: &[f32], rows: usize, depth: usize, form: PanelForm, a: &mut [f32]) {
+    use rayon::prelude::*;
+    let opad = rows.div_ceil(LANES) * LANES;
+    let plane = opad * depth;
+    assert!(w.len() >= rows * depth * r * r && a.len() >= points * plane, "winograd transform_panels: slices too short for {rows}x{depth}x{r}x{r}");
+    if plane == 0 {
+        return;
+    }
+    let per_task = (TASK_FILTERS / (LANES * depth)).max(1); // panels a task
+    let tasks = (opad / LANES).div_ceil(per_task);
+    // task k's part of every plane: by_task[k][t]
+    let mut by_task: Vec<Vec<&mut [f32]>> = (0..tasks).map(|_| Vec::with_capacity(points)).collect();
+    for p in a[..points * plane].chunks_mut(plane) {
+        for (k, part) in p.chunks_mut(per_task * LANES * depth).enumerate() {
+            by_task[k].push(part);
+        }
+    }
+    let shape = PanelShape { r, m, rows, depth, form };
+    by_task.par_iter_mut().enumerate().for_each(|(k, planes)| panels(shape, w, k * per_task, planes));
 }
 
 /// [`transform`] after checking the slices' lengths.

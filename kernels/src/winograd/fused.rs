@@ -39,6 +39,8 @@ use std::arch::x86_64::*;
 pub(super) const NB: usize = avx512::NR;
 /// Rows of a packed filter panel: the micro-kernel's MR.
 pub(super) const MR: usize = avx512::MR;
+// `filters::transform_panels` writes one panel row per lane
+const _: () = assert!(MR == super::filters::LANES);
 
 /// Transformed filters packed for the fused kernel: `U[t]` as MR-row micro-panels, `[α²][Opad][C]`.
 /// The panels come from and go back to the buffer pool (`crate::alloc`): a 128 -> 256 layer's
@@ -102,6 +104,31 @@ impl Fused {
             unsafe { crate::gemm::pack::pack_a::<MR>(rows, depth, u[t * o * c..].as_ptr(), rs, cs, dst.as_mut_ptr()) };
         });
         Some(Fused { o: rows, c: depth, r: g.r, m: g.m, opad, transposed, a })
+    }
+
+    /// The packed filters straight from the forward weights `w: [o][c][r][r]`, without the
+    /// `[α²][o][c]` copy in between: for [`PanelForm::Forward`] (`g` the forward geometry) what
+    /// [`Fused::new`] packs from [`super::filter_transform`]; for [`PanelForm::Flipped`] (`g`
+    /// the input gradient's geometry, [`Wino::input_grad`]) what it packs from
+    /// [`super::filter_transform_flipped`] on `g.input_grad()`; for [`PanelForm::Transposed`]
+    /// (`g` the forward geometry) what [`Fused::new_transposed`] packs. The same bits. None when
+    /// the fused kernel is not [`available`](Fused::available).
+    pub fn from_weights(g: &Wino, w: &[f32], form: super::PanelForm) -> Option<Fused> {
+        if !Fused::available() {
+            return None;
+        }
+        let transposed = form == super::PanelForm::Transposed;
+        let (rows, depth) = if transposed { (g.c, g.o) } else { (g.o, g.c) };
+        let opad = rows.div_ceil(MR) * MR;
+        let mut a = crate::alloc::buffer(g.points() * opad * depth); // written in full, padding rows included
+        super::filters::transform_panels(g.r, g.m, g.points(), w, rows, depth, form, &mut a);
+        Some(Fused { o: rows, c: depth, r: g.r, m: g.m, opad, transposed, a })
+    }
+
+    /// The packed panels, for tests comparing the ways of building them.
+    #[cfg(test)]
+    pub(super) fn panels(&self) -> &[f32] {
+        &self.a[..(self.m + self.r - 1).pow(2) * self.opad * self.c]
     }
 
     /// Rows of each packed `U[t]` rounded up to the micro-kernel's MR, and the packed panels,

@@ -74,7 +74,7 @@
 
 mod filters;
 mod transform;
-pub use filters::{filter_transform, filter_transform_flipped};
+pub use filters::{filter_transform, filter_transform_flipped, PanelForm};
 
 /// Calls the generic `$f::<α>` that matches the kernel size `$g.r` of an F(2x2, r x r)
 /// geometry (`fused.rs`, `adjoint.rs`).
@@ -128,6 +128,10 @@ mod fused {
         }
         /// Always None here.
         pub fn new_transposed(_g: &Wino, _u: &[f32]) -> Option<Fused> {
+            None
+        }
+        /// Always None here.
+        pub fn from_weights(_g: &Wino, _w: &[f32], _form: super::PanelForm) -> Option<Fused> {
             None
         }
         /// Never called: no `Fused` exists.

@@ -294,6 +294,42 @@ fn fused_5x5_seed_shapes() {
     }
 }
 
+/// The panels transformed straight from the weights hold exactly what packing the transformed
+/// filters gives, in all three forms and all four tile forms, for channel counts that leave
+/// partial panels and (9 x 300) split the panels into several tasks, on one thread and on three.
+#[test]
+fn panels_from_weights_equal_transformed_then_packed() {
+    if !Fused::available() {
+        return;
+    }
+    let bits = |f: &Fused| f.panels().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    for (r, m) in [(3, 2), (5, 2), (3, 3), (3, 4)] {
+        for (o, c) in [(1, 1), (3, 5), (8, 8), (13, 2), (37, 11), (9, 300)] {
+            let pad = r / 2;
+            let fwd = Wino { m, ..Wino::new(r, c, 9, 9, o, pad, pad).expect("a geometry") };
+            let w = data(fwd.weight_len(), (o * 7 + c) as u32);
+            let mut u = vec![0.0; fwd.filter_len()];
+            filter_transform(&fwd, &w, &mut u);
+            let dxg = fwd.input_grad();
+            let mut uf = vec![0.0; dxg.filter_len()];
+            filter_transform_flipped(&dxg.input_grad(), &w, &mut uf);
+            let cases = [
+                (PanelForm::Forward, fwd, Fused::new(&fwd, &u)),
+                (PanelForm::Flipped, dxg, Fused::new(&dxg, &uf)),
+                (PanelForm::Transposed, fwd, Fused::new_transposed(&fwd, &u)),
+            ];
+            for (form, g, want) in cases {
+                let want = want.expect("the fused kernel is available");
+                for threads in [1, 3] {
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                    let got = pool.install(|| Fused::from_weights(&g, &w, form)).expect("available");
+                    assert_eq!(bits(&got), bits(&want), "F({m}x{m}, {r}x{r}) {o}x{c} {form:?}, {threads} threads");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn images_per_task_fills_the_blocks() {
     let g = |hw| Wino::new(3, 64, hw, hw, 64, 1, 1).unwrap();

@@ -1,9 +1,9 @@
 //! The backward pass of [`super::forward`] (see the parent module's docs): im2col + GEMM and
 //! col2im per fixed chunk of images, or the Winograd transforms for `dX` and `dW`.
 
-use super::{gemm, sum, winograd_run, with_scratch, Geom, CHUNK_IMAGES, LARGE_DU_CHUNKS, LARGE_DU_FLOATS, MAX_GROUP, WINOGRAD_COLS};
+use super::{gemm, sum, winograd_run, with_scratch, Geom, Transformed, CHUNK_IMAGES, LARGE_DU_CHUNKS, LARGE_DU_FLOATS, MAX_GROUP, WINOGRAD_COLS};
 use pupil_kernels::alloc::recycle;
-use pupil_kernels::winograd::{self, Wino};
+use pupil_kernels::winograd::{self, PanelForm, Wino};
 use pupil_kernels::{buffer, col2im, im2col, PADDED};
 use rayon::prelude::*;
 
@@ -35,11 +35,7 @@ pub(crate) fn backward(g: &Geom, x: &[f32], wt: &[f32], dy: &[f32], need: [bool;
         // the form that pays on dX's own output (`input_grad` twice is the forward geometry,
         // in the tiles chosen for dX, which the flipped filters must match)
         let d = wg.input_grad().preferred();
-        let mut u = buffer(d.filter_len()); // written in full
-        winograd::filter_transform_flipped(&d.input_grad(), wt, &mut u);
-        let dx = winograd_run(&d, g.n, dy, &u, None, None, None);
-        recycle(u);
-        dx
+        winograd_run(&d, g.n, dy, &Transformed::new(&d, wt, PanelForm::Flipped), None, None, None)
     });
     let dw = (need[1] && winograd::filter_grad::available()).then(|| winograd_dw(&wg, g.n, x, dy));
     let rest = backward_im2col(g, x, wt, Dy::Dense(dy), [false, need[1] && dw.is_none(), need[2]]);
@@ -59,10 +55,7 @@ fn winograd_dx_adjoint(wg: &Wino, n: usize, dy: &[f32], wt: &[f32]) -> Vec<f32> 
     if dx.is_empty() {
         return dx;
     }
-    let mut u = buffer(wg.filter_len()); // written in full
-    winograd::filter_transform(wg, wt, &mut u);
-    let ft = winograd::Fused::new_transposed(wg, &u).expect("input_grad::available implies the fused kernel");
-    recycle(u);
+    let ft = winograd::Fused::from_weights(wg, wt, PanelForm::Transposed).expect("input_grad::available implies the fused kernel");
     let gs = winograd::Fused::images_per_task(wg, MAX_GROUP);
     dx.par_chunks_mut(gs * in_len).enumerate().for_each(|(gi, dxg)| {
         dxg.fill(0.0);

@@ -32,7 +32,7 @@ pub(crate) use backward::{backward, backward_im2col, Dy, PooledDy};
 
 use pupil_kernels::alloc::recycle;
 use pupil_kernels::direct;
-use pupil_kernels::winograd::{self, Wino};
+use pupil_kernels::winograd::{self, PanelForm, Wino};
 use pupil_kernels::{buffer, im2col, Patches, Window};
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -215,11 +215,7 @@ fn forward_then(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32]>, post: Opt
     match g.winograd() {
         Some(wg) => {
             let wg = wg.preferred(); // F(3x3) or F(4x4) where they pay
-            let mut u = buffer(wg.filter_len()); // written in full
-            winograd::filter_transform(&wg, wt, &mut u);
-            let y = winograd_run(&wg, g.n, x, &u, bias, post, pool);
-            recycle(u);
-            y
+            winograd_run(&wg, g.n, x, &Transformed::new(&wg, wt, PanelForm::Forward), bias, post, pool)
         }
         None => im2col_run(g, x, wt, bias, post, pool),
     }
@@ -263,26 +259,61 @@ fn by_tasks(
     y
 }
 
+/// The transformed filters of a Winograd convolution: packed for the fused kernel straight
+/// from the weights where the CPU has it (no `[α²][o][c]` copy to write, read and pack on every
+/// call), else `[α²][o][c]` for [`winograd::conv3x3`].
+pub(super) enum Transformed {
+    Packed(winograd::Fused),
+    Plain(Vec<f32>),
+}
+
+impl Transformed {
+    /// The filters of geometry `g` from the forward weights `wt: [o][c][r][r]`: with
+    /// [`PanelForm::Flipped`], `g` is the input gradient's geometry ([`Wino::input_grad`]).
+    pub(super) fn new(g: &Wino, wt: &[f32], form: PanelForm) -> Transformed {
+        if let Some(f) = winograd::Fused::from_weights(g, wt, form) {
+            return Transformed::Packed(f);
+        }
+        let mut u = buffer(g.filter_len()); // written in full
+        match form {
+            PanelForm::Forward => winograd::filter_transform(g, wt, &mut u),
+            PanelForm::Flipped => winograd::filter_transform_flipped(&g.input_grad(), wt, &mut u),
+            PanelForm::Transposed => unreachable!("the transposed filters serve the fused input gradient only"),
+        }
+        Transformed::Plain(u)
+    }
+}
+
+impl Drop for Transformed {
+    fn drop(&mut self) {
+        if let Transformed::Plain(u) = self {
+            recycle(std::mem::take(u));
+        }
+    }
+}
+
 /// A Winograd convolution over `n` images in parallel tasks of a size fixed by the geometry
-/// (so the bits do not depend on the thread count); `u` holds the transformed filters. The
-/// fused kernel ([`winograd::conv_fused`]) when the CPU has it, else [`winograd::conv3x3`];
-/// then `post`, and `pool` ([`by_tasks`]).
-fn winograd_run(wg: &Wino, n: usize, x: &[f32], u: &[f32], bias: Option<&[f32]>, post: Option<&Post>, pool: Option<&Window>) -> Vec<f32> {
+/// (so the bits do not depend on the thread count) with the transformed filters `f`: the
+/// fused kernel ([`winograd::conv_fused`]) when they are packed for it, else
+/// [`winograd::conv3x3`]; then `post`, and `pool` ([`by_tasks`]).
+fn winograd_run(wg: &Wino, n: usize, x: &[f32], f: &Transformed, bias: Option<&[f32]>, post: Option<&Post>, pool: Option<&Window>) -> Vec<f32> {
     let (in_len, out_len) = (wg.c * wg.h * wg.w, wg.o * wg.oh * wg.ow);
-    let fused = winograd::Fused::new(wg, u);
-    let gs = match fused {
-        Some(_) => winograd::Fused::images_per_task(wg, MAX_GROUP),
-        None => WINOGRAD_COLS.div_ceil(wg.tiles_per_image()).clamp(1, MAX_GROUP),
+    let gs = match f {
+        Transformed::Packed(_) => winograd::Fused::images_per_task(wg, MAX_GROUP),
+        Transformed::Plain(_) => WINOGRAD_COLS.div_ceil(wg.tiles_per_image()).clamp(1, MAX_GROUP),
     };
     // the unfused path has one group only for a small batch: its GEMMs then use both threads
     let par = n <= gs;
-    let scratch_len = |gn: usize| fused.as_ref().map_or(wg.scratch_len(gn), |f| f.scratch_len());
+    let scratch_len = |gn: usize| match f {
+        Transformed::Packed(fused) => fused.scratch_len(),
+        Transformed::Plain(_) => wg.scratch_len(gn),
+    };
     by_tasks(n, wg.o, out_len, gs, pool, scratch_len, |n0, s, yg| {
         let gn = yg.len() / out_len;
         let xg = &x[n0 * in_len..(n0 + gn) * in_len];
-        match &fused {
-            Some(f) => winograd::conv_fused(wg, gn, xg, f, bias, yg, s),
-            None => winograd::conv3x3(wg, gn, xg, u, bias, yg, s, par),
+        match f {
+            Transformed::Packed(fused) => winograd::conv_fused(wg, gn, xg, fused, bias, yg, s),
+            Transformed::Plain(u) => winograd::conv3x3(wg, gn, xg, u, bias, yg, s, par),
         }
         if let Some(post) = post {
             post.apply(yg, wg.o, wg.oh * wg.ow);
