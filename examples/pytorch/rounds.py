@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Alternating rounds of `pupil bench` and the shared PyTorch bench, as ratios per round.
 
-On a shared, noisy host only ratios taken within one round mean anything (see README, Speed).
+On a shared, noisy host only ratios taken within one round mean anything (see README, Speed, and docs/speed-log.md).
 Each round runs every given pupil binary, then PyTorch, one after the other, and prints each
 binary's speed over PyTorch's better layout (NCHW or channels_last) for that round; the end
 prints the per-round ratios and their median.
