@@ -192,20 +192,23 @@ pub enum PanelForm {
 }
 
 /// A filter size `r`, tile `m`, the panels' rows and depth and where their filters come from.
+#[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
-struct PanelShape {
-    r: usize,
-    m: usize,
-    rows: usize,
-    depth: usize,
-    form: PanelForm,
+pub(super) struct PanelShape {
+    pub(super) r: usize,
+    pub(super) m: usize,
+    pub(super) rows: usize,
+    pub(super) depth: usize,
+    pub(super) form: PanelForm,
 }
 
 /// `G·f·Gᵀ` of the filters of whole MR-row panels, written straight in the fused kernel's
 /// packed layout: `planes[t]` is this task's part of point `t`'s panels, panel `b` (row
-/// `(b0 + b)·LANES + l`, depth `d`) at `(b·depth + d)·LANES + l`. One lane per row, so a
-/// step writes one row's 8 values side by side; rows past `rows` get +0 (the packing's zero
-/// padding). The lanes run the operations of [`transform_body`] in its order: the same bits.
+/// `(b0 + b)·LANES + l`, depth `d`) at `(b·depth + d)·LANES + l`. One lane per panel row, so
+/// a step writes the panel's 8 rows at one depth side by side; rows past `rows` get +0 (the
+/// packing's zero padding). The lanes run the operations of [`transform_body`] in its order:
+/// the same bits.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn panels_body(shape: PanelShape, w: &[f32], b0: usize, planes: &mut [&mut [f32]]) {
     let PanelShape { r, m, rows, depth, form } = shape;
@@ -247,13 +250,14 @@ fn panels_body(shape: PanelShape, w: &[f32], b0: usize, planes: &mut [&mut [f32]
     }
 }
 
+#[cfg(target_arch = "x86_64")]
 multiversion!(
     /// [`panels_body`], slices checked by the caller.
     fn panels(shape: PanelShape, w: &[f32], b0: usize, planes: &mut [&mut [f32]]) => panels_body
 );
 
-/// The fused kernel's packed filters straight from the weights `w: [o][c][r][r]` of `g`'s
-/// kernel size, for `F(m x m)` tiles: `points` planes of `opad x depth` (`opad` = `rows`
+/// The fused kernel's packed filters straight from the weights `w: [o][c][r][r]` of kernel
+/// size `shape.r`, for `F(m x m)` tiles: `points` planes of `opad x depth` (`opad` = `rows`
 /// rounded up to [`LANES`] rows), each plane MR-row panels stored depth-major, as
 /// `gemm::pack::pack_a` lays out `U[t]` (`rows x depth`). Equal to transforming into
 /// `[α²][rows][depth]` and packing that, without writing and reading `U` in between: 1.4-1.7x
@@ -262,10 +266,11 @@ multiversion!(
 /// forward, 915 -> 539 flipped; keras-hw3's 128 -> 128 440 -> 276). Panels in parallel tasks
 /// of about [`TASK_FILTERS`] filters; the bits do not depend on the split.
 ///
-/// Panics when `w` or `a` is too short.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn transform_panels(r: usize, m: usize, points: usize, w: &[f32], rows: usize, depth: usize, form: PanelForm, a: &mut [f32]) {
+/// Panics when `w` or `a` is too short, or for a filter size and tile Winograd does not have.
+#[cfg(target_arch = "x86_64")]
+pub(super) fn transform_panels(shape: PanelShape, points: usize, w: &[f32], a: &mut [f32]) {
     use rayon::prelude::*;
+    let PanelShape { r, rows, depth, .. } = shape;
     let opad = rows.div_ceil(LANES) * LANES;
     let plane = opad * depth;
     assert!(w.len() >= rows * depth * r * r && a.len() >= points * plane, "winograd transform_panels: slices too short for {rows}x{depth}x{r}x{r}");
@@ -281,7 +286,6 @@ pub(super) fn transform_panels(r: usize, m: usize, points: usize, w: &[f32], row
             by_task[k].push(part);
         }
     }
-    let shape = PanelShape { r, m, rows, depth, form };
     by_task.par_iter_mut().enumerate().for_each(|(k, planes)| panels(shape, w, k * per_task, planes));
 }
 

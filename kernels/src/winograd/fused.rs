@@ -52,7 +52,8 @@ pub struct Fused {
     r: usize,
     m: usize,
     opad: usize,
-    /// `U[t]ᵀ` packed ([`Fused::new_transposed`], for the input gradient), not `U[t]`.
+    /// `U[t]ᵀ` packed ([`Fused::new_transposed`] or [`Fused::from_weights`] with
+    /// [`PanelForm::Transposed`](super::PanelForm::Transposed), for the input gradient), not `U[t]`.
     transposed: bool,
     a: Vec<f32>,
 }
@@ -113,6 +114,8 @@ impl Fused {
     /// [`super::filter_transform_flipped`] on `g.input_grad()`; for [`PanelForm::Transposed`]
     /// (`g` the forward geometry) what [`Fused::new_transposed`] packs. The same bits. None when
     /// the fused kernel is not [`available`](Fused::available).
+    ///
+    /// Panics when `w` is shorter than `g`'s `o·c·r²` weights.
     pub fn from_weights(g: &Wino, w: &[f32], form: super::PanelForm) -> Option<Fused> {
         if !Fused::available() {
             return None;
@@ -121,7 +124,8 @@ impl Fused {
         let (rows, depth) = if transposed { (g.c, g.o) } else { (g.o, g.c) };
         let opad = rows.div_ceil(MR) * MR;
         let mut a = crate::alloc::buffer(g.points() * opad * depth); // written in full, padding rows included
-        super::filters::transform_panels(g.r, g.m, g.points(), w, rows, depth, form, &mut a);
+        let shape = super::filters::PanelShape { r: g.r, m: g.m, rows, depth, form };
+        super::filters::transform_panels(shape, g.points(), w, &mut a);
         Some(Fused { o: rows, c: depth, r: g.r, m: g.m, opad, transposed, a })
     }
 
@@ -132,7 +136,8 @@ impl Fused {
     }
 
     /// Rows of each packed `U[t]` rounded up to the micro-kernel's MR, and the packed panels,
-    /// if these are the transposed filters of `g` ([`Fused::new_transposed`]).
+    /// if these are the transposed filters of `g` ([`Fused::new_transposed`], or
+    /// [`Fused::from_weights`] with `PanelForm::Transposed`).
     pub(super) fn transposed_panels(&self, g: &Wino) -> Option<(usize, &[f32])> {
         (self.transposed && (self.o, self.c, self.r, self.m) == (g.c, g.o, g.r, g.m)).then_some((self.opad, &self.a[..]))
     }

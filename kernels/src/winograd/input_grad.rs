@@ -40,14 +40,15 @@ pub fn scratch_len(g: &Wino) -> usize {
 }
 
 /// Adds the input gradient of `gn` images to `dx: [gn][c][h][w]` (the caller zeroes it first)
-/// from `dy: [gn][o][oh][ow]`, `g` the forward geometry, `ft` from [`Fused::new_transposed`]
-/// on the forward's transformed filters. `scratch` holds [`scratch_len`] floats.
+/// from `dy: [gn][o][oh][ow]`, `g` the forward geometry, `ft` the transposed filters: from
+/// [`Fused::new_transposed`] on the forward's transformed filters, or [`Fused::from_weights`]
+/// with [`super::PanelForm::Transposed`] on the weights. `scratch` holds [`scratch_len`] floats.
 ///
 /// Panics when a slice is too short, [`available`] is false, or `ft` does not match `g`.
 pub fn conv_input_grad(g: &Wino, gn: usize, dy: &[f32], ft: &Fused, dx: &mut [f32], scratch: &mut [f32]) {
     assert!(available(g), "winograd conv_input_grad: F(2x2) with AVX-512 only ({g:?})");
     let Some((cpad, panels)) = ft.transposed_panels(g) else {
-        panic!("winograd conv_input_grad: the filters are not Fused::new_transposed for {g:?}");
+        panic!("winograd conv_input_grad: the filters are not the transposed ones (Fused::new_transposed, from_weights Transposed) for {g:?}");
     };
     assert!(dy.len() >= gn * g.o * g.oh * g.ow, "winograd conv_input_grad: output gradient shorter than {gn} images of {g:?}");
     assert!(dx.len() >= gn * g.c * g.h * g.w, "winograd conv_input_grad: input gradient shorter than {gn} images of {g:?}");

@@ -325,6 +325,13 @@ fn panels_from_weights_equal_transformed_then_packed() {
                     let got = pool.install(|| Fused::from_weights(&g, &w, form)).expect("available");
                     assert_eq!(bits(&got), bits(&want), "F({m}x{m}, {r}x{r}) {o}x{c} {form:?}, {threads} threads");
                 }
+                // into a buffer holding NaN, so every float, padding rows included, must be written
+                // (small pooled buffers come zeroed, which would hide unwritten padding)
+                let (rows, depth) = if form == PanelForm::Transposed { (g.c, g.o) } else { (g.o, g.c) };
+                let mut into_nan = vec![f32::NAN; want.panels().len()];
+                super::filters::transform_panels(super::filters::PanelShape { r, m, rows, depth, form }, g.points(), &w, &mut into_nan);
+                let nan_bits: Vec<u32> = into_nan.iter().map(|v| v.to_bits()).collect();
+                assert_eq!(nan_bits, bits(&want), "F({m}x{m}, {r}x{r}) {o}x{c} {form:?}, into NaN");
             }
         }
     }
