@@ -174,3 +174,34 @@ fn bench_profile_lists_every_layer_with_ops_and_shares_that_add_up() {
     let o = pupil(&["bench", "--profile", "--layers"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+/// `bench --compare` prints a row per value of the setting, the first one's ratio exactly 1;
+/// a setting it cannot compare is one line naming the flag, before any step runs.
+#[test]
+fn bench_compare_prints_a_row_per_value_against_the_first() {
+    let o = pupil(&["bench", "--models", "small", "--input", "28x28x1", "--compare", "batch=4,8", "--reps", "2", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(out.starts_with("small: 2 rounds, each running every setting in turn"), "{out}");
+    let row = |label: &str| {
+        out.lines().find(|l| l.starts_with(label)).unwrap_or_else(|| panic!("no {label} row: {out}")).split_whitespace().skip(2).collect::<Vec<_>>()
+    };
+    let (b4, b8) = (row("batch 4 "), row("batch 8 "));
+    assert_eq!((b4[1], b4[2], b4[4], b4[5]), ("1.000", "(1.00-1.00)", "1.000", "(1.00-1.00)"), "{out}");
+    for v in [b4[0], b4[3], b8[0], b8[1], b8[3], b8[4]] {
+        assert!(v.parse::<f64>().is_ok_and(|x| x > 0.0), "{v}: {out}");
+    }
+    for (args, says) in [
+        (&["bench", "--compare", "epochs=1,2"][..], "\"epochs\" is not a setting to compare"),
+        (&["bench", "--compare", "batch=32"][..], "at least two values"),
+        (&["bench", "--compare", "input=48x48x1,4x4"][..], "input \"4x4\" is not HxWxC"),
+    ] {
+        let o = pupil(args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("--compare") && err.contains(says), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
+    assert_eq!(pupil(&["bench", "--compare", "batch=1,2", "--profile"]).status.code(), Some(2));
+}

@@ -80,8 +80,10 @@ fn print_png_skipped(files: &ConfusionFiles) {
 pub fn bench(a: BenchArgs) -> Result<()> {
     let input = parse_input(&a.input)?;
     train::check_bench(a.batch, a.reps, a.classes)?;
+    let base = train::BenchSetting { input, batch: a.batch, threads: None };
+    let compare = a.compare.as_deref().map(|c| train::parse_compare(c, &base)).transpose()?;
     let start = train::CpuTimes::now();
-    let result = bench_runs(&a, &input);
+    let result = bench_runs(&a, &input, compare);
     // the host's share: a figure taken while the hypervisor ran other guests is slower for
     // reasons that are not pupil's
     if let Some(share) = start.zip(train::CpuTimes::now()).and_then(|(s, e)| s.steal_share_until(&e)) {
@@ -94,7 +96,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     result
 }
 
-fn bench_runs(a: &BenchArgs, input: &[usize; 3]) -> Result<()> {
+fn bench_runs(a: &BenchArgs, input: &[usize; 3], compare: Option<Vec<(String, train::BenchSetting)>>) -> Result<()> {
     let threads = rayon::current_num_threads();
     if a.layers {
         let peak = pupil_kernels::fma_peak_gflops(threads, std::time::Duration::from_millis(600));
@@ -123,6 +125,9 @@ fn bench_runs(a: &BenchArgs, input: &[usize; 3]) -> Result<()> {
     if a.profile {
         return profile(a, input, threads);
     }
+    if let Some(settings) = compare {
+        return self::compare(a, &settings, threads);
+    }
     println!("batch {}, input {}, {threads} threads, median of {} steps; sgemm kernel: {}", a.batch, a.input, a.reps, pupil_kernels::sgemm_isa());
     println!("{:<14} {:>12} {:>14} {:>20} {:>14}", "model", "params", "train img/s", "(min-max)", "infer img/s");
     let names: Vec<&str> = a.models.split(',').collect();
@@ -144,6 +149,44 @@ fn bench_runs(a: &BenchArgs, input: &[usize; 3]) -> Result<()> {
         });
     }
     bar.finish_and_clear();
+    Ok(())
+}
+
+/// Timed steps of each setting in a round of `bench --compare`.
+const COMPARE_STEPS: usize = 3;
+
+/// `bench --compare`: each model under several values of one setting, steps alternated.
+fn compare(a: &BenchArgs, settings: &[(String, train::BenchSetting)], threads: usize) -> Result<()> {
+    let first = &settings[0].0;
+    let (labels, settings): (Vec<String>, Vec<train::BenchSetting>) = settings.iter().cloned().unzip();
+    for name in a.models.split(',').map(str::trim) {
+        let spec = resolve_model(name, a.classes)?;
+        let spin = progress::spinner(a.quiet.quiet, format!("timing {name}: {} rounds", a.reps));
+        let got = train::bench_alternating(&spec, &settings, a.classes, a.reps, COMPARE_STEPS);
+        spin.finish_and_clear();
+        let got = got?;
+        println!(
+            "{name}: {} rounds, each running every setting in turn (1 untimed and {COMPARE_STEPS} timed steps and inference passes; the order rotates); \
+             batch {}, input {}, {threads} threads unless the setting says otherwise",
+            a.reps, a.batch, a.input
+        );
+        println!("{:<18} {:>12} {:>26} {:>12} {:>26}", "setting", "train img/s", format!("time/img ÷ {first}"), "infer img/s", format!("time/img ÷ {first}"));
+        let spread = |q: f64, v: &[f64]| {
+            let (lo, hi) = (v.iter().cloned().fold(f64::MAX, f64::min), v.iter().cloned().fold(0.0, f64::max));
+            format!("{q:.3} ({lo:.2}-{hi:.2})")
+        };
+        for (label, r) in labels.iter().zip(&got) {
+            println!(
+                "{:<18} {:>12.0} {:>26} {:>12.0} {:>26}",
+                label,
+                r.train_img_s,
+                spread(r.train_ratio(), &r.train_ratios),
+                r.infer_img_s,
+                spread(r.infer_ratio(), &r.infer_ratios)
+            );
+        }
+        println!();
+    }
     Ok(())
 }
 

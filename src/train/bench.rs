@@ -21,14 +21,14 @@ pub struct BenchResult {
     pub infer_img_s: f64,
 }
 
-fn median(v: &mut [f64]) -> f64 {
+pub(super) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }
 
 /// A trainer for `spec` on random `[batch, C, H, W]` input with `classes` outputs, the
 /// input, its labels and the random source of the steps.
-fn bench_trainer(spec: &ModelSpec, input: &[usize], classes: usize, batch: usize) -> Result<(Trainer, Tensor, Vec<usize>, Rng)> {
+pub(super) fn bench_trainer(spec: &ModelSpec, input: &[usize], classes: usize, batch: usize) -> Result<(Trainer, Tensor, Vec<usize>, Rng)> {
     let cfg = TrainConfig { val_split: 0.0, ..TrainConfig::default() };
     // refuse a step that cannot fit before allocating the images
     crate::nn::check_step_memory(spec, input, batch, cfg.optimizer.state_slots())?;

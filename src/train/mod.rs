@@ -2,6 +2,7 @@
 //! settings, evaluation and prediction, metrics, checks of user input, safetensors.
 //! No file names: the run directory ([`crate::run`]) decides what is written where.
 
+mod alternate;
 mod bench;
 mod check;
 mod config;
@@ -13,6 +14,7 @@ mod metrics;
 pub mod safetensors;
 mod trainer;
 
+pub use alternate::{bench_alternating, parse_compare, AlternatingResult, BenchSetting};
 pub use bench::{bench_conv_layers, bench_model, conv_layer_parts, profile_model, BenchResult, ConvParts, LayerBench, StepProfile, SEED_CONV_LAYERS};
 pub use check::{check_bench, check_data, check_labelled, parse_input, set_threads};
 pub use config::{Monitor, TrainConfig};
