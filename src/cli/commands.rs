@@ -185,6 +185,9 @@ fn compare(a: &BenchArgs, settings: &[(String, train::BenchSetting)], threads: u
                 spread(r.infer_ratio(), &r.infer_ratios)
             );
         }
+        for (label, r) in labels.iter().zip(&got).filter(|(_, r)| r.timed_misses > 0) {
+            println!("note: {label}'s timed steps allocated {} new output buffers (their page faults count in its time)", r.timed_misses);
+        }
         println!();
     }
     Ok(())

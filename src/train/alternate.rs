@@ -43,6 +43,10 @@ pub struct AlternatingResult {
     pub train_ratios: Vec<f64>,
     /// Per round: the same for inference.
     pub infer_ratios: Vec<f64>,
+    /// Buffers the output pool ([`pupil_kernels::alloc`]) had to allocate anew during this
+    /// setting's timed steps and passes, over all rounds: 0 when the untimed step of each
+    /// round left every buffer in place, so no timed step paid for page faults.
+    pub timed_misses: usize,
 }
 
 impl AlternatingResult {
@@ -127,13 +131,18 @@ pub fn bench_alternating(spec: &ModelSpec, settings: &[BenchSetting], classes: u
     // per setting, per round: seconds per image of a training step and of an inference pass
     let n = settings.len();
     let (mut train, mut infer) = (vec![vec![0.0; rounds]; n], vec![vec![0.0; rounds]; n]);
+    let mut misses = vec![0; n];
+    let missed = pupil_kernels::alloc::misses;
     for r in 0..rounds {
         for i in (0..n).map(|j| (j + r) % n) {
             let (trainer, x, y, rng) = &mut trainers[i];
             let per = settings[i].batch as f64;
             train[i][r] = on(&pools[i], || {
                 trainer.step(x.clone(), y, rng)?;
-                median_secs(steps, || trainer.step(x.clone(), y, rng).map(drop))
+                let before = missed();
+                let t = median_secs(steps, || trainer.step(x.clone(), y, rng).map(drop));
+                misses[i] += missed() - before;
+                t
             })? / per;
             let model = &trainer.model;
             let pass = || {
@@ -142,7 +151,10 @@ pub fn bench_alternating(spec: &ModelSpec, settings: &[BenchSetting], classes: u
             };
             infer[i][r] = on(&pools[i], || {
                 pass()?;
-                median_secs(steps, pass)
+                let before = missed();
+                let t = median_secs(steps, pass);
+                misses[i] += missed() - before;
+                t
             })? / per;
         }
     }
@@ -154,6 +166,7 @@ pub fn bench_alternating(spec: &ModelSpec, settings: &[BenchSetting], classes: u
             infer_img_s: img_s(&infer[i]),
             train_ratios: ratios(&train, i),
             infer_ratios: ratios(&infer, i),
+            timed_misses: misses[i],
         })
         .collect())
 }
