@@ -182,12 +182,23 @@ fn bench_compare_prints_a_row_per_value_against_the_first() {
     let o = pupil(&["bench", "--models", "small", "--input", "28x28x1", "--compare", "batch=4,8", "--reps", "2", "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(out.starts_with("small: 2 rounds, each running every setting in turn"), "{out}");
+    assert!(out.starts_with("small: 2 rounds, each running every setting in turn (1 untimed and 3 timed training steps"), "{out}");
+    // the compared setting is in the rows, the shared ones in the header
+    let head = out.lines().next().unwrap_or("");
+    assert!(head.contains("; input 28x28x1, ") && !head.contains("batch 128"), "{out}");
     let row = |label: &str| {
         out.lines().find(|l| l.starts_with(label)).unwrap_or_else(|| panic!("no {label} row: {out}")).split_whitespace().skip(2).collect::<Vec<_>>()
     };
     let (b4, b8) = (row("batch 4 "), row("batch 8 "));
-    assert_eq!((b4[1], b4[2], b4[4], b4[5]), ("1.000", "(1.00-1.00)", "1.000", "(1.00-1.00)"), "{out}");
+    assert_eq!((b4[1], b4[2], b4[4], b4[5]), ("1.000", "(1.000-1.000)", "1.000", "(1.000-1.000)"), "{out}");
+    // each median lies within its printed range
+    for r in [&b4, &b8] {
+        for c in [1, 4] {
+            let q: f64 = r[c].parse().unwrap();
+            let (lo, hi) = r[c + 1].trim_matches(['(', ')']).split_once('-').unwrap();
+            assert!(lo.parse::<f64>().unwrap() <= q && q <= hi.parse::<f64>().unwrap(), "{out}");
+        }
+    }
     for v in [b4[0], b4[3], b8[0], b8[1], b8[3], b8[4]] {
         assert!(v.parse::<f64>().is_ok_and(|x| x > 0.0), "{v}: {out}");
     }
@@ -195,6 +206,7 @@ fn bench_compare_prints_a_row_per_value_against_the_first() {
         (&["bench", "--compare", "epochs=1,2"][..], "\"epochs\" is not a setting to compare"),
         (&["bench", "--compare", "batch=32"][..], "at least two values"),
         (&["bench", "--compare", "input=48x48x1,4x4"][..], "input \"4x4\" is not HxWxC"),
+        (&["bench", "--models", "small", "--compare", "input=28x28x1,2x2x1"][..], "batch 128, input 2x2x1:"),
     ] {
         let o = pupil(args);
         let err = stderr(&o);

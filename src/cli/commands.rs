@@ -159,25 +159,44 @@ const COMPARE_STEPS: usize = 3;
 fn compare(a: &BenchArgs, settings: &[(String, train::BenchSetting)], threads: usize) -> Result<()> {
     let first = &settings[0].0;
     let (labels, settings): (Vec<String>, Vec<train::BenchSetting>) = settings.iter().cloned().unzip();
+    // the settings the values share, for the header (the compared one is in each row)
+    let (s0, s1) = (&settings[0], &settings[1]);
+    let mut shared = vec![];
+    if s0.batch == s1.batch {
+        shared.push(format!("batch {}", a.batch));
+    }
+    if s0.input == s1.input {
+        shared.push(format!("input {}", a.input));
+    }
+    if s0.threads == s1.threads {
+        shared.push(format!("{threads} thread{}", plural(threads)));
+    }
+    let ratio_head = format!("time/img ÷ {first}");
+    let w = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0).max(7);
+    let rw = ratio_head.chars().count().max(22);
     for name in a.models.split(',').map(str::trim) {
         let spec = resolve_model(name, a.classes)?;
-        let spin = progress::spinner(a.quiet.quiet, format!("timing {name}: {} rounds", a.reps));
+        let spin = progress::spinner(a.quiet.quiet, format!("timing {name}: {} round{}", a.reps, plural(a.reps)));
         let got = train::bench_alternating(&spec, &settings, a.classes, a.reps, COMPARE_STEPS);
         spin.finish_and_clear();
         let got = got?;
         println!(
-            "{name}: {} rounds, each running every setting in turn (1 untimed and {COMPARE_STEPS} timed steps and inference passes; the order rotates); \
-             batch {}, input {}, {threads} threads unless the setting says otherwise",
-            a.reps, a.batch, a.input
+            "{name}: {} round{}, each running every setting in turn (1 untimed and {COMPARE_STEPS} timed training steps, then inference passes \
+             likewise; the order rotates); {}; sgemm kernel: {}",
+            a.reps,
+            plural(a.reps),
+            shared.join(", "),
+            pupil_kernels::sgemm_isa()
         );
-        println!("{:<18} {:>12} {:>26} {:>12} {:>26}", "setting", "train img/s", format!("time/img ÷ {first}"), "infer img/s", format!("time/img ÷ {first}"));
+        println!("ratios: time per image over {first}'s in the same round (below 1: faster), median and (min-max) of the rounds");
+        println!("{:<w$} {:>12} {:>rw$} {:>12} {:>rw$}", "setting", "train img/s", ratio_head, "infer img/s", ratio_head);
         let spread = |q: f64, v: &[f64]| {
             let (lo, hi) = (v.iter().cloned().fold(f64::MAX, f64::min), v.iter().cloned().fold(0.0, f64::max));
-            format!("{q:.3} ({lo:.2}-{hi:.2})")
+            format!("{q:.3} ({lo:.3}-{hi:.3})")
         };
         for (label, r) in labels.iter().zip(&got) {
             println!(
-                "{:<18} {:>12.0} {:>26} {:>12.0} {:>26}",
+                "{:<w$} {:>12.0} {:>rw$} {:>12.0} {:>rw$}",
                 label,
                 r.train_img_s,
                 spread(r.train_ratio(), &r.train_ratios),
@@ -191,6 +210,15 @@ fn compare(a: &BenchArgs, settings: &[(String, train::BenchSetting)], threads: u
         println!();
     }
     Ok(())
+}
+
+/// "s" unless `n` is 1.
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }
 
 /// `bench --profile`: a training step of each model, by layer and by op.

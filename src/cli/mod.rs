@@ -80,9 +80,10 @@ pub struct BenchArgs {
     pub profile: bool,
     /// Time each model under several values of one setting, `batch=32,128,256`,
     /// `input=48x48x1,96x96x1` or `threads=1,2`, alternating their steps in one process (--reps
-    /// rounds; each round runs every value in turn, one untimed and three timed steps each),
-    /// and print each value's img/s and its time per image over the first value's, median of
-    /// the rounds' ratios. The other settings come from --batch, --input and --threads.
+    /// rounds; each round runs every value in turn: one untimed and three timed training steps,
+    /// then inference passes likewise), and print each value's training and inference img/s
+    /// and its time per image over the first value's in the same round: the median and range
+    /// of the rounds. The other settings come from --batch, --input and --threads.
     #[arg(long, value_name = "SETTING=V1,V2,...", conflicts_with_all = ["layers", "profile"])]
     pub compare: Option<String>,
     #[command(flatten)]

@@ -21,9 +21,16 @@ pub struct BenchResult {
     pub infer_img_s: f64,
 }
 
+/// The median of `v` (not empty; sorts it): the middle value, or the mean of the two middle
+/// ones for an even count.
 pub(super) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+    let h = v.len() / 2;
+    if v.len().is_multiple_of(2) {
+        (v[h - 1] + v[h]) / 2.0
+    } else {
+        v[h]
+    }
 }
 
 /// A trainer for `spec` on random `[batch, C, H, W]` input with `classes` outputs, the
