@@ -25,6 +25,7 @@ pub use module::{Ctx, Module};
 pub use presets::{preset, PRESETS};
 pub use reshape::{AvgPool, Dropout, Flatten, MaxPool, ZeroPad};
 pub use sequential::Sequential;
+pub(crate) use spec::gb;
 pub use spec::{check_memory, check_step_memory, mem_available, parse_act, parse_meminfo, same_padding, Act, LayerSpec, ModelSpec, Padding, StepMemory};
 pub use summary::{summary, summary_model, thousands, SummaryModel};
 

@@ -114,7 +114,7 @@ pub fn parse_compare(s: &str, base: &BenchSetting) -> Result<Vec<(String, BenchS
                     format!("batch {}", set.batch)
                 }
                 "threads" => {
-                    let t = whole(v, 1, 256)?;
+                    let t = whole(v, 1, super::check::MAX_THREADS)?;
                     set.threads = Some(t);
                     format!("threads {t}")
                 }
@@ -154,20 +154,22 @@ pub(crate) fn summarize(per_image: &[Vec<f64>]) -> Vec<(f64, Vec<f64>)> {
 /// need more memory than is available; each step's estimate is
 /// [`ModelSpec::step_memory`](crate::nn::ModelSpec::step_memory).
 fn check_memory_together(spec: &ModelSpec, settings: &[BenchSetting], slots: usize) -> Result<()> {
+    let avail = crate::nn::mem_available();
     let mut total = 0u128;
     for s in settings {
-        let m = spec.step_memory(&s.input, s.batch, slots).map_err(|e| Error::invalid("--compare", format!("{}: {e}", s.describe())))?;
-        crate::nn::check_memory(&m, crate::nn::mem_available()).map_err(|e| Error::invalid("--compare", format!("{}: {e}", s.describe())))?;
+        let named = |e: Error| Error::invalid("--compare", format!("{}: {e}", s.describe()));
+        let m = spec.step_memory(&s.input, s.batch, slots).map_err(named)?;
+        crate::nn::check_memory(&m, avail).map_err(named)?;
         total += m.total();
     }
-    match crate::nn::mem_available() {
+    match avail {
         Some(avail) if total > avail as u128 => Err(Error::invalid(
             "--compare",
             format!(
-                "the {} settings' training steps, held together, need about {:.2} GB but only {:.2} GB of memory is available; compare fewer or smaller settings",
+                "the {} settings' training steps, held together, need about {} but only {} of memory is available; compare fewer or smaller settings",
                 settings.len(),
-                total as f64 / (1u64 << 30) as f64,
-                avail as f64 / (1u64 << 30) as f64
+                crate::nn::gb(total),
+                crate::nn::gb(avail as u128)
             ),
         )),
         _ => Ok(()),
@@ -187,8 +189,10 @@ pub fn bench_alternating(spec: &ModelSpec, settings: &[BenchSetting], classes: u
     let pools = settings
         .iter()
         .map(|s| match s.threads {
-            Some(t) if t == 0 || t > 256 => Err(Error::invalid("--threads", format!("{t} is not from 1 to 256"))),
-            Some(t) => rayon::ThreadPoolBuilder::new().num_threads(t).build().map(Some).map_err(|e| Error::invalid("--threads", e.to_string())),
+            Some(t) => {
+                super::check::check_threads(t)?;
+                rayon::ThreadPoolBuilder::new().num_threads(t).build().map(Some).map_err(|e| Error::invalid("--threads", e.to_string()))
+            }
             None => Ok(None),
         })
         .collect::<Result<Vec<_>>>()?;

@@ -53,12 +53,21 @@ pub fn check_bench(batch: usize, reps: usize, classes: usize) -> Result<()> {
     Ok(())
 }
 
+/// Most worker threads a pool may have.
+pub(crate) const MAX_THREADS: usize = 256;
+
+/// A thread count from 1 to [`MAX_THREADS`], or the `--threads` error.
+pub(crate) fn check_threads(t: usize) -> Result<()> {
+    if t == 0 || t > MAX_THREADS {
+        return Err(Error::invalid("--threads", format!("{t} is not from 1 to {MAX_THREADS}")));
+    }
+    Ok(())
+}
+
 /// Sets the number of worker threads of the global pool (1 to 256); call once, before any
 /// parallel work.
 pub fn set_threads(t: usize) -> Result<()> {
-    if t == 0 || t > 256 {
-        return Err(Error::invalid("--threads", format!("{t} is not from 1 to 256")));
-    }
+    check_threads(t)?;
     rayon::ThreadPoolBuilder::new().num_threads(t).build_global().map_err(|e| Error::invalid("--threads", e.to_string()))
 }
 

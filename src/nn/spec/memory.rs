@@ -112,7 +112,8 @@ pub fn mem_available() -> Option<u64> {
     parse_meminfo(&std::fs::read_to_string("/proc/meminfo").ok()?)
 }
 
-fn gb(b: u128) -> String {
+/// `b` bytes in GB (GiB), two decimals: `1.50 GB`.
+pub(crate) fn gb(b: u128) -> String {
     format!("{:.2} GB", b as f64 / (1u64 << 30) as f64)
 }
 

@@ -30,6 +30,7 @@ mod parse;
 mod shape;
 
 pub use layer::{Act, LayerSpec, ModelSpec, Padding};
+pub(crate) use memory::gb;
 pub use memory::{check_memory, check_step_memory, mem_available, parse_meminfo, StepMemory};
 pub use parse::parse_act;
 pub use shape::same_padding;
