@@ -168,7 +168,9 @@ fn bench_profile_lists_every_layer_with_ops_and_shares_that_add_up() {
     // where the OS counts it (Linux), the hypervisor's share of the run, last
     if std::path::Path::new("/proc/stat").exists() {
         let last = out.lines().last().unwrap_or("");
-        assert!(last.starts_with("hypervisor steal during this run: ") && last.contains("% of the machine's CPU time"), "{out}");
+        // a run this short may fall within one of the OS's clock ticks: then it says so
+        let share = last.contains("% of the machine's CPU time") || last.ends_with("not counted (the run was shorter than the OS's clock tick)");
+        assert!(last.starts_with("hypervisor steal during this run: ") && share, "{out}");
     }
 
     let o = pupil(&["bench", "--profile", "--layers"]);

@@ -83,17 +83,21 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     let base = train::BenchSetting { input, batch: a.batch, threads: None };
     let compare = a.compare.as_deref().map(|c| train::parse_compare(c, &base)).transpose()?;
     let start = train::CpuTimes::now();
-    let result = bench_runs(&a, &input, compare);
+    bench_runs(&a, &input, compare)?;
     // the host's share: a figure taken while the hypervisor ran other guests is slower for
     // reasons that are not pupil's
-    if let Some(share) = start.zip(train::CpuTimes::now()).and_then(|(s, e)| s.steal_share_until(&e)) {
-        println!(
-            "hypervisor steal during this run: {:.0}% of the machine's CPU time{}",
-            100.0 * share,
-            if share >= 0.05 { " (figures slowed by other guests; compare builds alternately)" } else { "" }
-        );
+    if let Some((s, e)) = start.zip(train::CpuTimes::now()) {
+        match s.steal_share_until(&e) {
+            Some(share) => println!(
+                "hypervisor steal during this run: {:.0}% of the machine's CPU time{}",
+                100.0 * share,
+                if share >= 0.05 { " (figures slowed by other guests; compare builds alternately)" } else { "" }
+            ),
+            // /proc/stat counts in clock ticks (usually 10 ms): a run shorter than one has none
+            None => println!("hypervisor steal during this run: not counted (the run was shorter than the OS's clock tick)"),
+        }
     }
-    result
+    Ok(())
 }
 
 fn bench_runs(a: &BenchArgs, input: &[usize; 3], compare: Option<Vec<(String, train::BenchSetting)>>) -> Result<()> {
