@@ -9,7 +9,8 @@ mod rng;
 pub use rng::Rng;
 
 use crate::error::{Error, Result};
-use std::sync::{Arc, OnceLock};
+use std::any::{Any, TypeId};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// An f32 tensor: shape + contiguous row-major storage.
 #[derive(Clone, PartialEq)]
@@ -23,15 +24,32 @@ pub struct Tensor {
 /// allocates the same sizes every step).
 ///
 /// `packed` keeps the values packed as a GEMM's B operand once some op asked for it
-/// ([`Tensor::packed_b`]: a dense layer's weights at inference). The only way to change the
-/// values is [`Tensor::data_mut`], which drops it: a packed copy can never be stale.
+/// ([`Tensor::packed_b`]: a dense layer's weights at inference), and `derived` other values
+/// computed from them ([`Tensor::derived`]: a convolution's Winograd filter transforms). The
+/// only way to change the values is [`Tensor::data_mut`], which drops both: a packed or derived
+/// copy can never be stale.
 struct Storage {
     values: Vec<f32>,
     packed: OnceLock<pupil_kernels::PackedB>,
+    derived: Mutex<Vec<Derived>>,
 }
 
+/// A value computed from a storage's values, with the type and key it was asked for by.
+struct Derived {
+    ty: TypeId,
+    key: DerivedKey,
+    value: Arc<dyn Any + Send + Sync>,
+}
+
+/// What a derived value was computed for (sizes, a form): the caller's choice.
+pub(crate) type DerivedKey = [usize; 6];
+
+/// Derived values kept per storage at most; the oldest goes first (a convolution's weights
+/// need two or three: the forward filters and the input gradient's).
+const MAX_DERIVED: usize = 6;
+
 fn store(values: Vec<f32>) -> Arc<Storage> {
-    Arc::new(Storage { values, packed: OnceLock::new() })
+    Arc::new(Storage { values, packed: OnceLock::new(), derived: Mutex::new(vec![]) })
 }
 
 impl PartialEq for Storage {
@@ -45,7 +63,7 @@ impl Clone for Storage {
     fn clone(&self) -> Self {
         let mut v = pupil_kernels::alloc::buffer(self.values.len());
         v.copy_from_slice(&self.values);
-        Storage { values: v, packed: OnceLock::new() }
+        Storage { values: v, packed: OnceLock::new(), derived: Mutex::new(vec![]) }
     }
 }
 
@@ -149,6 +167,7 @@ impl Tensor {
     pub fn data_mut(&mut self) -> &mut [f32] {
         let storage = Arc::make_mut(&mut self.data);
         storage.packed.take();
+        storage.derived.get_mut().unwrap_or_else(PoisonError::into_inner).clear();
         storage.values.as_mut_slice()
     }
 
@@ -156,6 +175,12 @@ impl Tensor {
     #[cfg(test)]
     pub(crate) fn holds_packed(&self) -> bool {
         self.data.packed.get().is_some()
+    }
+
+    /// How many derived values are kept with these values ([`Tensor::derived`]).
+    #[cfg(test)]
+    pub(crate) fn derived_count(&self) -> usize {
+        self.data.derived.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 
     /// These values as the B operand of a GEMM (the `k x n` matrix with element (p, j) at
@@ -167,6 +192,30 @@ impl Tensor {
     pub(crate) fn packed_b(&self, k: usize, n: usize, rsb: usize, csb: usize) -> Option<&pupil_kernels::PackedB> {
         let packed = self.data.packed.get_or_init(|| pupil_kernels::PackedB::new(k, n, &self.data.values, rsb, csb));
         packed.packs(k, n, rsb, csb).then_some(packed)
+    }
+
+    /// A value computed from these values by `make`, kept with them (and every clone of this
+    /// tensor) until they change, and found again by its type and `key`: a convolution's
+    /// Winograd filter transforms, which every inference or explanation pass with the same
+    /// weights would otherwise compute anew. `make` runs without any lock held (it may run
+    /// parallel work that asks for other derived values of the same tensor); two threads asking
+    /// at once may both compute it, and the first one stored is kept.
+    pub(crate) fn derived<T: Any + Send + Sync>(&self, key: DerivedKey, make: impl FnOnce() -> T) -> Arc<T> {
+        let ty = TypeId::of::<T>();
+        let find = |kept: &[Derived]| kept.iter().find(|d| d.ty == ty && d.key == key).and_then(|d| d.value.clone().downcast::<T>().ok());
+        if let Some(found) = find(&self.data.derived.lock().unwrap_or_else(PoisonError::into_inner)) {
+            return found;
+        }
+        let value = Arc::new(make());
+        let mut kept = self.data.derived.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = find(&kept) {
+            return found;
+        }
+        if kept.len() == MAX_DERIVED {
+            kept.remove(0);
+        }
+        kept.push(Derived { ty, key, value: value.clone() });
+        value
     }
 
     /// Takes the values out (copies only if shared).
@@ -325,6 +374,41 @@ pub fn resolve_shape(from: &[usize], to: &[usize], op: &'static str) -> Result<V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A derived value is computed once per type and key, shared by clones, forgotten when the
+    /// values change, and at most `MAX_DERIVED` are kept (the oldest goes).
+    #[test]
+    fn derived_values_are_kept_until_the_values_change() {
+        let calls = std::cell::Cell::new(0);
+        let sum = |t: &Tensor| {
+            calls.set(calls.get() + 1);
+            t.data().iter().sum::<f32>()
+        };
+        let mut t = Tensor::from_vec(vec![1.0, 2.0], &[2]).unwrap();
+        assert_eq!(*t.derived([1, 0, 0, 0, 0, 0], || sum(&t)), 3.0);
+        assert_eq!(*t.clone().derived([1, 0, 0, 0, 0, 0], || sum(&t)), 3.0);
+        assert_eq!(calls.get(), 1);
+        // another key, and another type under the same key, are other values
+        assert_eq!(*t.derived([2, 0, 0, 0, 0, 0], || sum(&t) * 2.0), 6.0);
+        assert_eq!(*t.derived([1, 0, 0, 0, 0, 0], || 7usize), 7);
+        assert_eq!((calls.get(), t.derived_count()), (2, 3));
+        // a copy made to be written keeps nothing; writing drops what was kept
+        let shared = t.clone();
+        t.data_mut()[0] = 10.0;
+        assert_eq!((t.derived_count(), shared.derived_count()), (0, 3));
+        assert_eq!(*t.derived([1, 0, 0, 0, 0, 0], || sum(&t)), 12.0);
+        let mut only = Tensor::from_vec(vec![1.0], &[1]).unwrap();
+        only.derived([0; 6], || 1.0f32);
+        only.data_mut()[0] = 2.0;
+        assert_eq!(only.derived_count(), 0);
+        // the oldest goes past MAX_DERIVED
+        for k in 0..MAX_DERIVED + 2 {
+            only.derived([k, 0, 0, 0, 0, 0], || k as f32);
+        }
+        assert_eq!(only.derived_count(), MAX_DERIVED);
+        assert_eq!(*only.derived([0; 6], || -1.0f32), -1.0, "key 0 was evicted first");
+        assert_eq!(*only.derived([MAX_DERIVED + 1, 0, 0, 0, 0, 0], || -1.0f32), (MAX_DERIVED + 1) as f32);
+    }
 
     #[test]
     fn from_vec_checks_shape() {

@@ -98,14 +98,14 @@ fn geometry(xs: &[usize], ws: &[usize], stride: (usize, usize), padding: (usize,
 /// Backward computes `dX` only when `x` needs a gradient (not for the first layer's input).
 pub fn conv2d(x: &Var, w: &Var, b: Option<&Var>, stride: (usize, usize), padding: (usize, usize)) -> Result<Var> {
     let g = checked_geometry(x, w, b, stride, padding)?;
-    let y = cpu_kernel::forward(&g, x.value().data(), w.value().data(), b.map(|b| b.value().data()), None);
+    let y = cpu_kernel::forward(&g, x.value().data(), w.value(), b.map(|b| b.value().data()), None);
     let y = Tensor::from_vec(y, &[g.n, g.o, g.pt.oh, g.pt.ow])?;
     let (xv, wv) = (x.value().clone(), w.value().clone());
     let (xshape, wshape) = (xv.shape().to_vec(), wv.shape().to_vec());
     let has_bias = b.is_some();
     let backward = move |gr: &Tensor, need: &[bool]| {
         let need = [need[0], need[1], need.get(2).copied().unwrap_or(false)];
-        let gr = cpu_kernel::backward(&g, xv.data(), wv.data(), gr.data(), need);
+        let gr = cpu_kernel::backward(&g, xv.data(), &wv, gr.data(), need);
         let mut out = vec![gr.dx.map(|d| Tensor::from_vec(d, &xshape)).transpose()?, gr.dw.map(|d| Tensor::from_vec(d, &wshape)).transpose()?];
         if has_bias {
             out.push(gr.db.map(|d| Tensor::from_vec(d, &[g.o])).transpose()?);
@@ -199,7 +199,7 @@ pub fn conv2d_epilogue(x: &Var, w: &Var, b: Option<&Var>, stride: (usize, usize)
         None => None,
     };
     let post = cpu_kernel::Post { affine: affine.as_ref().map(|(m, s, t)| (&m[..], &s[..], &t[..])), relu };
-    let (xd, wd, bd) = (x.value().data(), w.value().data(), b.map(|b| b.value().data()));
+    let (xd, wd, bd) = (x.value().data(), w.value(), b.map(|b| b.value().data()));
     let (op, y, out) = match pool {
         Some(p) => {
             let win = crate::ops::pool::window("max_pool2d", &shape, p.kernel, p.stride, p.pad)?;
@@ -372,13 +372,13 @@ mod tests {
         let x = Tensor::rand_normal(&xs, 0.0, 1.0, seed);
         let w = Tensor::rand_normal(&[o, xs[1], k, k], 0.0, 0.1, seed + 1);
         let b = Tensor::rand_normal(&[o], 0.0, 0.1, seed + 2);
-        let y = cpu_kernel::forward(&g, x.data(), w.data(), Some(b.data()), None);
+        let y = cpu_kernel::forward(&g, x.data(), &w, Some(b.data()), None);
         let y_ref = cpu_kernel::forward_im2col(&g, x.data(), w.data(), Some(b.data()), None);
         let e = rel_err(&y, &y_ref);
         assert!(e < tol, "forward {xs:?} -> {o}: relative error {e}");
         let dy = Tensor::rand_normal(&[g.n, o, g.pt.oh, g.pt.ow], 0.0, 1.0, seed + 3);
         let all = [true, true, true];
-        let gr = cpu_kernel::backward(&g, x.data(), w.data(), dy.data(), all);
+        let gr = cpu_kernel::backward(&g, x.data(), &w, dy.data(), all);
         let gr_ref = cpu_kernel::backward_im2col(&g, x.data(), w.data(), cpu_kernel::Dy::Dense(dy.data()), all);
         let e = rel_err(gr.dx.as_ref().unwrap(), gr_ref.dx.as_ref().unwrap());
         assert!(e < tol, "dx {xs:?} -> {o}: relative error {e}");
@@ -386,6 +386,33 @@ mod tests {
         let e = rel_err(gr.dw.as_ref().unwrap(), gr_ref.dw.as_ref().unwrap());
         assert!(e < tol, "dw {xs:?} -> {o}: relative error {e}");
         assert_eq!(gr.db, gr_ref.db);
+    }
+
+    /// The Winograd filter transforms are kept with the weights ([`Tensor::derived`]): a second
+    /// call gives the same bits, and once the weights change (`data_mut`, as the optimiser
+    /// writes them) every path uses the new ones: the forward, the flipped filters of dX (3x3)
+    /// and the transposed ones of the 5x5 adjoint, bit for bit as on a fresh tensor.
+    #[test]
+    fn kept_filter_transforms_follow_the_weights() {
+        for (k, c, side, o, pad) in [(3, 16, 10, 24, 1), (3, 8, 22, 16, 1), (5, 8, 14, 16, 0)] {
+            let ws = [o, c, k, k];
+            let g = geometry(&[2, c, side, side], &ws, (1, 1), (pad, pad)).unwrap();
+            let x = Tensor::rand_normal(&[2, c, side, side], 0.0, 1.0, 1);
+            let dy = Tensor::rand_normal(&[2, o, g.pt.oh, g.pt.ow], 0.0, 1.0, 2);
+            let run =
+                |w: &Tensor| (cpu_kernel::forward(&g, x.data(), w, None, None), cpu_kernel::backward(&g, x.data(), w, dy.data(), [true, false, false]).dx);
+            let mut w = Tensor::rand_normal(&ws, 0.0, 0.1, 3);
+            let first = run(&w);
+            if g.winograd().is_some() {
+                assert!(w.derived_count() >= 2, "{ws:?}: forward and dX filters kept");
+            }
+            assert_eq!(run(&w), first, "{ws:?}: the kept transforms give the same bits");
+            w.data_mut().iter_mut().for_each(|v| *v = -2.0 * *v + 0.01);
+            let fresh = Tensor::from_vec(w.data().to_vec(), &ws).unwrap();
+            let changed = run(&w);
+            assert_ne!(changed.0, first.0, "{ws:?}");
+            assert_eq!(changed, run(&fresh), "{ws:?}: after a write, the new weights' transforms");
+        }
     }
 
     /// A batch of no images: the Winograd `dW` is all zeros, even when the buffer pool hands
@@ -401,7 +428,7 @@ mod tests {
             let x = Tensor::rand_normal(&[2, c, side, side], 0.0, 1.0, 6);
             let dy = Tensor::rand_normal(&[2, o, g.pt.oh, g.pt.ow], 0.0, 1.0, 7);
             for _ in 0..3 {
-                drop(cpu_kernel::backward(&g, x.data(), w.data(), dy.data(), [true, true, true]));
+                drop(cpu_kernel::backward(&g, x.data(), &w, dy.data(), [true, true, true]));
             }
             let g0 = geometry(&[0, c, side, side], &ws, (1, 1), (pad, pad)).unwrap();
             // Winograd's dW (and 5x5 Winograd at all) needs AVX-512; elsewhere im2col's dW of no
@@ -409,7 +436,7 @@ mod tests {
             if pupil_kernels::winograd::filter_grad::available() {
                 assert!(g0.winograd().is_some(), "{c} -> {o} @{side} should take Winograd");
             }
-            let gr = cpu_kernel::backward(&g0, &[], w.data(), &[], [true, true, true]);
+            let gr = cpu_kernel::backward(&g0, &[], &w, &[], [true, true, true]);
             let dw = gr.dw.expect("dW asked for");
             assert_eq!(dw.len(), ws.iter().product::<usize>());
             assert!(dw.iter().all(|&v| v == 0.0), "{c} -> {o} @{side}: dW of no images {:?}", &dw[..4]);

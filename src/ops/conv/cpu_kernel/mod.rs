@@ -30,12 +30,14 @@
 mod backward;
 pub(crate) use backward::{backward, backward_im2col, Dy, PooledDy};
 
+use crate::tensor::Tensor;
 use pupil_kernels::alloc::recycle;
 use pupil_kernels::direct;
 use pupil_kernels::winograd::{self, PanelForm, Wino};
 use pupil_kernels::{buffer, im2col, Patches, Window};
 use rayon::prelude::*;
 use std::cell::RefCell;
+use std::sync::Arc;
 
 /// Columns a forward GEMM should have at least (images are batched until it does).
 const TARGET_COLS: usize = 400;
@@ -198,26 +200,26 @@ impl Post<'_> {
 
 /// `y = conv(x, w) + b`, `y: [n][o][oh][ow]`: Winograd when [`Geom::winograd`] applies,
 /// im2col + GEMM otherwise; then `post` (inference) on each group as soon as it is written.
-pub(crate) fn forward(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32]>, post: Option<&Post>) -> Vec<f32> {
-    forward_then(g, x, wt, bias, post, None)
+pub(crate) fn forward(g: &Geom, x: &[f32], w: &Tensor, bias: Option<&[f32]>, post: Option<&Post>) -> Vec<f32> {
+    forward_then(g, x, w, bias, post, None)
 }
 
 /// [`forward`] with `post` and then the max pool `win` of every output plane (values only),
 /// per task while the task's convolution output is in cache, so that output never goes to
 /// memory (alexnet-bn's first layer: 32 MB a batch of 128). The bits of [`forward`] followed by
 /// `pupil_kernels::max_pool2d_padded` without argmax: the pooled `[n][o][poh][pow]`.
-pub(crate) fn forward_pooled(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32]>, post: &Post, win: &Window) -> Vec<f32> {
-    forward_then(g, x, wt, bias, Some(post), Some(win))
+pub(crate) fn forward_pooled(g: &Geom, x: &[f32], w: &Tensor, bias: Option<&[f32]>, post: &Post, win: &Window) -> Vec<f32> {
+    forward_then(g, x, w, bias, Some(post), Some(win))
 }
 
 /// [`forward`], pooled by `pool` when given ([`forward_pooled`]).
-fn forward_then(g: &Geom, x: &[f32], wt: &[f32], bias: Option<&[f32]>, post: Option<&Post>, pool: Option<&Window>) -> Vec<f32> {
+fn forward_then(g: &Geom, x: &[f32], w: &Tensor, bias: Option<&[f32]>, post: Option<&Post>, pool: Option<&Window>) -> Vec<f32> {
     match g.winograd() {
         Some(wg) => {
             let wg = wg.preferred(); // F(3x3) or F(4x4) where they pay
-            winograd_run(&wg, g.n, x, &Transformed::new(&wg, wt, PanelForm::Forward), bias, post, pool)
+            winograd_run(&wg, g.n, x, &Transformed::kept(&wg, w, PanelForm::Forward), bias, post, pool)
         }
-        None => im2col_run(g, x, wt, bias, post, pool),
+        None => im2col_run(g, x, w.data(), bias, post, pool),
     }
 }
 
@@ -269,7 +271,8 @@ pub(super) enum Transformed {
 
 impl Transformed {
     /// The filters of geometry `g` from the forward weights `wt: [o][c][r][r]`: with
-    /// [`PanelForm::Flipped`], `g` is the input gradient's geometry ([`Wino::input_grad`]).
+    /// [`PanelForm::Flipped`], `g` is the input gradient's geometry ([`Wino::input_grad`]);
+    /// [`PanelForm::Transposed`] only where the fused kernel runs.
     pub(super) fn new(g: &Wino, wt: &[f32], form: PanelForm) -> Transformed {
         if let Some(f) = winograd::Fused::from_weights(g, wt, form) {
             return Transformed::Packed(f);
@@ -281,6 +284,19 @@ impl Transformed {
             PanelForm::Transposed => unreachable!("the transposed filters serve the fused input gradient only"),
         }
         Transformed::Plain(u)
+    }
+
+    /// [`Transformed::new`] of the weights `w`, kept with them until they change
+    /// ([`Tensor::derived`]): an inference or explanation pass transforms each layer's filters
+    /// once, not on every call (at batch 1 the transforms were a quarter of a keras-hw3 pass).
+    /// The transform depends on the filter size, the tile, the two channel counts and the form.
+    pub(super) fn kept(g: &Wino, w: &Tensor, form: PanelForm) -> Arc<Transformed> {
+        let form_id = match form {
+            PanelForm::Forward => 0,
+            PanelForm::Flipped => 1,
+            PanelForm::Transposed => 2,
+        };
+        w.derived([g.r, g.m, g.o, g.c, form_id, 0], || Transformed::new(g, w.data(), form))
     }
 }
 
