@@ -408,6 +408,9 @@ mod tests {
         assert_eq!(only.derived_count(), MAX_DERIVED);
         assert_eq!(*only.derived([0; 6], || -1.0f32), -1.0, "key 0 was evicted first");
         assert_eq!(*only.derived([MAX_DERIVED + 1, 0, 0, 0, 0, 0], || -1.0f32), (MAX_DERIVED + 1) as f32);
+        // `make` may ask for another derived value of the same tensor (no lock is held)
+        let outer = only.derived([9; 6], || *only.derived([8; 6], || 2.0f32) + 1.0);
+        assert_eq!((*outer, *only.derived([8; 6], || 0.0f32)), (3.0, 2.0));
     }
 
     #[test]

@@ -47,7 +47,7 @@ use super::BatchNormState;
 use crate::autograd::Var;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
-use cpu_kernel::Geom;
+use cpu_kernel::{Geom, Weights};
 use pupil_kernels::{out_size, Patches};
 
 /// Largest padded side accepted (`H + 2·ph`, `W + 2·pw`): beyond it a shape is a mistake, and
@@ -98,14 +98,16 @@ fn geometry(xs: &[usize], ws: &[usize], stride: (usize, usize), padding: (usize,
 /// Backward computes `dX` only when `x` needs a gradient (not for the first layer's input).
 pub fn conv2d(x: &Var, w: &Var, b: Option<&Var>, stride: (usize, usize), padding: (usize, usize)) -> Result<Var> {
     let g = checked_geometry(x, w, b, stride, padding)?;
-    let y = cpu_kernel::forward(&g, x.value().data(), w.value(), b.map(|b| b.value().data()), None);
+    // weights that take no gradient keep their filter transforms (`cpu_kernel::Weights`)
+    let keep = !w.requires_grad();
+    let y = cpu_kernel::forward(&g, x.value().data(), Weights { values: w.value(), keep }, b.map(|b| b.value().data()), None);
     let y = Tensor::from_vec(y, &[g.n, g.o, g.pt.oh, g.pt.ow])?;
     let (xv, wv) = (x.value().clone(), w.value().clone());
     let (xshape, wshape) = (xv.shape().to_vec(), wv.shape().to_vec());
     let has_bias = b.is_some();
     let backward = move |gr: &Tensor, need: &[bool]| {
         let need = [need[0], need[1], need.get(2).copied().unwrap_or(false)];
-        let gr = cpu_kernel::backward(&g, xv.data(), &wv, gr.data(), need);
+        let gr = cpu_kernel::backward(&g, xv.data(), Weights { values: &wv, keep }, gr.data(), need);
         let mut out = vec![gr.dx.map(|d| Tensor::from_vec(d, &xshape)).transpose()?, gr.dw.map(|d| Tensor::from_vec(d, &wshape)).transpose()?];
         if has_bias {
             out.push(gr.db.map(|d| Tensor::from_vec(d, &[g.o])).transpose()?);
@@ -199,7 +201,7 @@ pub fn conv2d_epilogue(x: &Var, w: &Var, b: Option<&Var>, stride: (usize, usize)
         None => None,
     };
     let post = cpu_kernel::Post { affine: affine.as_ref().map(|(m, s, t)| (&m[..], &s[..], &t[..])), relu };
-    let (xd, wd, bd) = (x.value().data(), w.value(), b.map(|b| b.value().data()));
+    let (xd, wd, bd) = (x.value().data(), Weights { values: w.value(), keep: !w.requires_grad() }, b.map(|b| b.value().data()));
     let (op, y, out) = match pool {
         Some(p) => {
             let win = crate::ops::pool::window("max_pool2d", &shape, p.kernel, p.stride, p.pad)?;
@@ -372,13 +374,13 @@ mod tests {
         let x = Tensor::rand_normal(&xs, 0.0, 1.0, seed);
         let w = Tensor::rand_normal(&[o, xs[1], k, k], 0.0, 0.1, seed + 1);
         let b = Tensor::rand_normal(&[o], 0.0, 0.1, seed + 2);
-        let y = cpu_kernel::forward(&g, x.data(), &w, Some(b.data()), None);
+        let y = cpu_kernel::forward(&g, x.data(), fresh(&w), Some(b.data()), None);
         let y_ref = cpu_kernel::forward_im2col(&g, x.data(), w.data(), Some(b.data()), None);
         let e = rel_err(&y, &y_ref);
         assert!(e < tol, "forward {xs:?} -> {o}: relative error {e}");
         let dy = Tensor::rand_normal(&[g.n, o, g.pt.oh, g.pt.ow], 0.0, 1.0, seed + 3);
         let all = [true, true, true];
-        let gr = cpu_kernel::backward(&g, x.data(), &w, dy.data(), all);
+        let gr = cpu_kernel::backward(&g, x.data(), fresh(&w), dy.data(), all);
         let gr_ref = cpu_kernel::backward_im2col(&g, x.data(), w.data(), cpu_kernel::Dy::Dense(dy.data()), all);
         let e = rel_err(gr.dx.as_ref().unwrap(), gr_ref.dx.as_ref().unwrap());
         assert!(e < tol, "dx {xs:?} -> {o}: relative error {e}");
@@ -388,30 +390,62 @@ mod tests {
         assert_eq!(gr.db, gr_ref.db);
     }
 
-    /// The Winograd filter transforms are kept with the weights ([`Tensor::derived`]): a second
-    /// call gives the same bits, and once the weights change (`data_mut`, as the optimiser
-    /// writes them) every path uses the new ones: the forward, the flipped filters of dX (3x3)
-    /// and the transposed ones of the 5x5 adjoint, bit for bit as on a fresh tensor.
+    /// Weights whose filter transforms are not kept (a training step's).
+    fn fresh(w: &Tensor) -> cpu_kernel::Weights<'_> {
+        cpu_kernel::Weights { values: w, keep: false }
+    }
+
+    /// Weights that take no gradient keep their Winograd filter transforms
+    /// ([`Tensor::derived`]); others keep none. Kept ones give the bits of fresh ones: one
+    /// weight tensor at several input sizes (forward and dX tiles of 2, 3 and 4, each size's
+    /// transforms kept beside the others'), the pooled forward too, again after the others were
+    /// kept, and once the weights change (`data_mut`, as the optimiser writes them) every path
+    /// uses the new ones: the forward, the flipped filters of dX (3x3) and the transposed ones
+    /// of the 5x5 adjoint.
     #[test]
     fn kept_filter_transforms_follow_the_weights() {
-        for (k, c, side, o, pad) in [(3, 16, 10, 24, 1), (3, 8, 22, 16, 1), (5, 8, 14, 16, 0)] {
+        let post = cpu_kernel::Post { affine: None, relu: true };
+        for (k, c, o, pad, sides) in [(3, 8, 16, 1, &[22usize, 10, 9, 22][..]), (5, 8, 16, 0, &[14, 22][..])] {
             let ws = [o, c, k, k];
-            let g = geometry(&[2, c, side, side], &ws, (1, 1), (pad, pad)).unwrap();
-            let x = Tensor::rand_normal(&[2, c, side, side], 0.0, 1.0, 1);
-            let dy = Tensor::rand_normal(&[2, o, g.pt.oh, g.pt.ow], 0.0, 1.0, 2);
-            let run =
-                |w: &Tensor| (cpu_kernel::forward(&g, x.data(), w, None, None), cpu_kernel::backward(&g, x.data(), w, dy.data(), [true, false, false]).dx);
             let mut w = Tensor::rand_normal(&ws, 0.0, 0.1, 3);
-            let first = run(&w);
-            if g.winograd().is_some() {
-                assert!(w.derived_count() >= 2, "{ws:?}: forward and dX filters kept");
+            let run = |w: &Tensor, keep: bool, side: usize| {
+                let g = geometry(&[2, c, side, side], &ws, (1, 1), (pad, pad)).unwrap();
+                let x = Tensor::rand_normal(&[2, c, side, side], 0.0, 1.0, side as u64);
+                let dy = Tensor::rand_normal(&[2, o, g.pt.oh, g.pt.ow], 0.0, 1.0, side as u64 + 1);
+                let wk = cpu_kernel::Weights { values: w, keep };
+                let y = cpu_kernel::forward(&g, x.data(), wk, None, None);
+                let dx = cpu_kernel::backward(&g, x.data(), wk, dy.data(), [true, false, false]).dx;
+                let win = pupil_kernels::Window { h: g.pt.oh, w: g.pt.ow, kh: 2, kw: 2, sh: 2, sw: 2, pad: [0; 4] };
+                let pooled = cpu_kernel::forward_pooled(&g, x.data(), wk, None, &post, &win);
+                (y, dx, pooled)
+            };
+            let mut tiles = std::collections::BTreeSet::new();
+            for &side in sides {
+                let g = geometry(&[2, c, side, side], &ws, (1, 1), (pad, pad)).unwrap();
+                let kept = w.derived_count();
+                let fresh = run(&w, false, side);
+                assert_eq!(w.derived_count(), kept, "{ws:?} @{side}: weights that take a gradient keep nothing");
+                assert_eq!(run(&w, true, side), fresh, "{ws:?} @{side}: kept transforms, first call");
+                assert_eq!(run(&w, true, side), fresh, "{ws:?} @{side}: kept transforms, second call");
+                if let Some(wg) = g.winograd() {
+                    tiles.insert(wg.preferred().m);
+                    tiles.insert(wg.input_grad().preferred().m);
+                }
             }
-            assert_eq!(run(&w), first, "{ws:?}: the kept transforms give the same bits");
+            if pupil_kernels::winograd::filter_grad::available() {
+                assert!(w.derived_count() >= 2, "{ws:?}: forward and dX filters kept");
+                if k == 3 {
+                    assert_eq!(tiles.len(), 3, "{ws:?}: sizes {sides:?} should take tiles of 2, 3 and 4, took {tiles:?}");
+                }
+            }
+            let before = run(&w, true, sides[0]);
             w.data_mut().iter_mut().for_each(|v| *v = -2.0 * *v + 0.01);
-            let fresh = Tensor::from_vec(w.data().to_vec(), &ws).unwrap();
-            let changed = run(&w);
-            assert_ne!(changed.0, first.0, "{ws:?}");
-            assert_eq!(changed, run(&fresh), "{ws:?}: after a write, the new weights' transforms");
+            let new = Tensor::from_vec(w.data().to_vec(), &ws).unwrap();
+            for &side in sides {
+                let changed = run(&w, true, side);
+                assert_eq!(changed, run(&new, false, side), "{ws:?} @{side}: after a write, the new weights' transforms");
+            }
+            assert_ne!(run(&w, true, sides[0]).0, before.0, "{ws:?}");
         }
     }
 
@@ -428,7 +462,7 @@ mod tests {
             let x = Tensor::rand_normal(&[2, c, side, side], 0.0, 1.0, 6);
             let dy = Tensor::rand_normal(&[2, o, g.pt.oh, g.pt.ow], 0.0, 1.0, 7);
             for _ in 0..3 {
-                drop(cpu_kernel::backward(&g, x.data(), &w, dy.data(), [true, true, true]));
+                drop(cpu_kernel::backward(&g, x.data(), fresh(&w), dy.data(), [true, true, true]));
             }
             let g0 = geometry(&[0, c, side, side], &ws, (1, 1), (pad, pad)).unwrap();
             // Winograd's dW (and 5x5 Winograd at all) needs AVX-512; elsewhere im2col's dW of no
@@ -436,7 +470,7 @@ mod tests {
             if pupil_kernels::winograd::filter_grad::available() {
                 assert!(g0.winograd().is_some(), "{c} -> {o} @{side} should take Winograd");
             }
-            let gr = cpu_kernel::backward(&g0, &[], &w, &[], [true, true, true]);
+            let gr = cpu_kernel::backward(&g0, &[], fresh(&w), &[], [true, true, true]);
             let dw = gr.dw.expect("dW asked for");
             assert_eq!(dw.len(), ws.iter().product::<usize>());
             assert!(dw.iter().all(|&v| v == 0.0), "{c} -> {o} @{side}: dW of no images {:?}", &dw[..4]);

@@ -1,8 +1,7 @@
 //! The backward pass of [`super::forward`] (see the parent module's docs): im2col + GEMM and
 //! col2im per fixed chunk of images, or the Winograd transforms for `dX` and `dW`.
 
-use super::{gemm, sum, winograd_run, with_scratch, Geom, Transformed, CHUNK_IMAGES, LARGE_DU_CHUNKS, LARGE_DU_FLOATS, MAX_GROUP, WINOGRAD_COLS};
-use crate::tensor::Tensor;
+use super::{gemm, sum, winograd_run, with_scratch, Geom, Transformed, Weights, CHUNK_IMAGES, LARGE_DU_CHUNKS, LARGE_DU_FLOATS, MAX_GROUP, WINOGRAD_COLS};
 use pupil_kernels::alloc::recycle;
 use pupil_kernels::winograd::{self, PanelForm, Wino};
 use pupil_kernels::{buffer, col2im, im2col, PADDED};
@@ -25,8 +24,8 @@ struct Partial {
 /// Winograd convolution of `dy` with the flipped, transposed filters, and `dW` comes from the
 /// Winograd transforms too where the CPU has the fused kernel (see
 /// `pupil_kernels::winograd::filter_grad`); the rest from [`backward_im2col`].
-pub(crate) fn backward(g: &Geom, x: &[f32], w: &Tensor, dy: &[f32], need: [bool; 3]) -> ConvGrads {
-    let wt = w.data();
+pub(crate) fn backward(g: &Geom, x: &[f32], w: Weights, dy: &[f32], need: [bool; 3]) -> ConvGrads {
+    let wt = w.values.data();
     let Some(wg) = g.winograd() else {
         return backward_im2col(g, x, wt, Dy::Dense(dy), need);
     };
@@ -37,7 +36,7 @@ pub(crate) fn backward(g: &Geom, x: &[f32], w: &Tensor, dy: &[f32], need: [bool;
         // the form that pays on dX's own output (`input_grad` twice is the forward geometry,
         // in the tiles chosen for dX, which the flipped filters must match)
         let d = wg.input_grad().preferred();
-        winograd_run(&d, g.n, dy, &Transformed::kept(&d, w, PanelForm::Flipped), None, None, None)
+        winograd_run(&d, g.n, dy, &Transformed::of(&d, w, PanelForm::Flipped), None, None, None)
     });
     let dw = (need[1] && winograd::filter_grad::available()).then(|| winograd_dw(&wg, g.n, x, dy));
     let rest = backward_im2col(g, x, wt, Dy::Dense(dy), [false, need[1] && dw.is_none(), need[2]]);
@@ -50,14 +49,14 @@ pub(crate) fn backward(g: &Geom, x: &[f32], w: &Tensor, dy: &[f32], need: [bool;
 /// transform on `dY`'s 64 channels was most of its time. Images in tasks of the forward's size
 /// (a geometry's choice), each task's block of `dX` zeroed and then added into in a fixed
 /// order, so the bits do not depend on the thread count.
-fn winograd_dx_adjoint(wg: &Wino, n: usize, dy: &[f32], w: &Tensor) -> Vec<f32> {
+fn winograd_dx_adjoint(wg: &Wino, n: usize, dy: &[f32], w: Weights) -> Vec<f32> {
     use winograd::input_grad;
     let (in_len, out_len) = (wg.c * wg.h * wg.w, wg.o * wg.oh * wg.ow);
     let mut dx = buffer(n * in_len); // zeroed per task, then added into
     if dx.is_empty() {
         return dx;
     }
-    let kept = Transformed::kept(wg, w, PanelForm::Transposed);
+    let kept = Transformed::of(wg, w, PanelForm::Transposed);
     let Transformed::Packed(ft) = &*kept else { unreachable!("input_grad::available implies the fused kernel") };
     let gs = winograd::Fused::images_per_task(wg, MAX_GROUP);
     dx.par_chunks_mut(gs * in_len).enumerate().for_each(|(gi, dxg)| {

@@ -200,7 +200,7 @@ impl Post<'_> {
 
 /// `y = conv(x, w) + b`, `y: [n][o][oh][ow]`: Winograd when [`Geom::winograd`] applies,
 /// im2col + GEMM otherwise; then `post` (inference) on each group as soon as it is written.
-pub(crate) fn forward(g: &Geom, x: &[f32], w: &Tensor, bias: Option<&[f32]>, post: Option<&Post>) -> Vec<f32> {
+pub(crate) fn forward(g: &Geom, x: &[f32], w: Weights, bias: Option<&[f32]>, post: Option<&Post>) -> Vec<f32> {
     forward_then(g, x, w, bias, post, None)
 }
 
@@ -208,18 +208,18 @@ pub(crate) fn forward(g: &Geom, x: &[f32], w: &Tensor, bias: Option<&[f32]>, pos
 /// per task while the task's convolution output is in cache, so that output never goes to
 /// memory (alexnet-bn's first layer: 32 MB a batch of 128). The bits of [`forward`] followed by
 /// `pupil_kernels::max_pool2d_padded` without argmax: the pooled `[n][o][poh][pow]`.
-pub(crate) fn forward_pooled(g: &Geom, x: &[f32], w: &Tensor, bias: Option<&[f32]>, post: &Post, win: &Window) -> Vec<f32> {
+pub(crate) fn forward_pooled(g: &Geom, x: &[f32], w: Weights, bias: Option<&[f32]>, post: &Post, win: &Window) -> Vec<f32> {
     forward_then(g, x, w, bias, Some(post), Some(win))
 }
 
 /// [`forward`], pooled by `pool` when given ([`forward_pooled`]).
-fn forward_then(g: &Geom, x: &[f32], w: &Tensor, bias: Option<&[f32]>, post: Option<&Post>, pool: Option<&Window>) -> Vec<f32> {
+fn forward_then(g: &Geom, x: &[f32], w: Weights, bias: Option<&[f32]>, post: Option<&Post>, pool: Option<&Window>) -> Vec<f32> {
     match g.winograd() {
         Some(wg) => {
             let wg = wg.preferred(); // F(3x3) or F(4x4) where they pay
-            winograd_run(&wg, g.n, x, &Transformed::kept(&wg, w, PanelForm::Forward), bias, post, pool)
+            winograd_run(&wg, g.n, x, &Transformed::of(&wg, w, PanelForm::Forward), bias, post, pool)
         }
-        None => im2col_run(g, x, w.data(), bias, post, pool),
+        None => im2col_run(g, x, w.values.data(), bias, post, pool),
     }
 }
 
@@ -286,18 +286,33 @@ impl Transformed {
         Transformed::Plain(u)
     }
 
-    /// [`Transformed::new`] of the weights `w`, kept with them until they change
-    /// ([`Tensor::derived`]): an inference or explanation pass transforms each layer's filters
-    /// once, not on every call (at batch 1 the transforms were a quarter of a keras-hw3 pass).
-    /// The transform depends on the filter size, the tile, the two channel counts and the form.
-    pub(super) fn kept(g: &Wino, w: &Tensor, form: PanelForm) -> Arc<Transformed> {
+    /// [`Transformed::new`] of the weights `w`, kept with them until they change when
+    /// `w.keep` ([`Tensor::derived`]): an inference or explanation pass then transforms each
+    /// layer's filters once, not on every call (at batch 1 the transforms were a quarter of a
+    /// keras-hw3 pass). The transform depends on the filter size, the tile, the two channel
+    /// counts and the form.
+    pub(super) fn of(g: &Wino, w: Weights, form: PanelForm) -> Arc<Transformed> {
+        if !w.keep {
+            return Arc::new(Transformed::new(g, w.values.data(), form));
+        }
         let form_id = match form {
             PanelForm::Forward => 0,
             PanelForm::Flipped => 1,
             PanelForm::Transposed => 2,
         };
-        w.derived([g.r, g.m, g.o, g.c, form_id, 0], || Transformed::new(g, w.data(), form))
+        w.values.derived([g.r, g.m, g.o, g.c, form_id, 0], || Transformed::new(g, w.values.data(), form))
     }
+}
+
+/// A convolution's weights `[o][c][r][r]`, and whether their Winograd filter transforms are
+/// kept with them ([`Transformed::of`]): for weights that take no gradient (inference, the
+/// frozen copies explanations work on), which many passes use unchanged. A training step's
+/// weights change every step: their transforms are made per call and dropped, as keeping
+/// them would only hold memory through the step.
+#[derive(Clone, Copy)]
+pub(crate) struct Weights<'a> {
+    pub values: &'a Tensor,
+    pub keep: bool,
 }
 
 impl Drop for Transformed {
