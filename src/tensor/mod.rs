@@ -218,6 +218,12 @@ impl Tensor {
         value
     }
 
+    /// Drops the values [`Tensor::derived`] keeps with these values, for this tensor and every
+    /// clone sharing them (they are computed again when asked for).
+    pub(crate) fn forget_derived(&self) {
+        self.data.derived.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+
     /// Takes the values out (copies only if shared).
     pub fn into_vec(self) -> Vec<f32> {
         match Arc::try_unwrap(self.data) {
@@ -408,6 +414,9 @@ mod tests {
         assert_eq!(only.derived_count(), MAX_DERIVED);
         assert_eq!(*only.derived([0; 6], || -1.0f32), -1.0, "key 0 was evicted first");
         assert_eq!(*only.derived([MAX_DERIVED + 1, 0, 0, 0, 0, 0], || -1.0f32), (MAX_DERIVED + 1) as f32);
+        // forgetting through a clone forgets for every tensor sharing the values
+        only.clone().forget_derived();
+        assert_eq!(only.derived_count(), 0);
         // `make` may ask for another derived value of the same tensor (no lock is held)
         let outer = only.derived([9; 6], || *only.derived([8; 6], || 2.0f32) + 1.0);
         assert_eq!((*outer, *only.derived([8; 6], || 0.0f32)), (3.0, 2.0));

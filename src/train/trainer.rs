@@ -396,12 +396,12 @@ impl Trainer {
                 if self.state.best.is_none_or(|(_, b)| s > b) {
                     self.state.best = Some((epoch, s));
                     self.state.wait = 0;
-                    // copies of the values alone: sharing the weights' storage would keep what
-                    // the validation pass derived from them (dense weights packed, filter
-                    // transforms) for as long as this epoch stays the best, and the next update
-                    // would copy the weights anyway (copy on write)
-                    let copies = self.model.named_tensors().into_iter().map(|(n, t)| Tensor::from_vec(t.data().to_vec(), t.shape()).map(|t| (n, t)));
-                    self.best_weights = Some(copies.collect::<Result<_>>()?);
+                    // the weights' storage is shared until the next update copies it: what the
+                    // validation pass derived from it (filter transforms) must not stay with
+                    // the best weights for as long as this epoch stays the best
+                    let best = self.model.named_tensors();
+                    best.iter().for_each(|(_, t)| t.forget_derived());
+                    self.best_weights = Some(best);
                 } else {
                     self.state.wait += 1;
                     if cfg.patience.is_some_and(|p| self.state.wait >= p) {
