@@ -470,3 +470,27 @@ impl Trainer {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{embedded_sample, Split};
+
+    /// The best epoch's weights share the live storage but not what the validation pass kept
+    /// with it: the Winograd filter transforms of its frozen weights are forgotten when the
+    /// snapshot is taken, so they are not held for as long as that epoch stays the best.
+    #[test]
+    fn best_weights_keep_no_filter_transforms() {
+        let spec = ModelSpec::parse_named("conv 16 3x3 same relu\nconv 16 3x3 same relu\nflatten\ndense 10\n", std::path::Path::new("wino.txt")).unwrap();
+        let data = embedded_sample(Split::Training).unwrap().subset(&(0..64).collect::<Vec<_>>());
+        let cfg = TrainConfig { epochs: 1, batch_size: 32, val_split: 0.5, ..TrainConfig::default() };
+        let mut t = Trainer::new(&spec, &data, cfg).unwrap();
+        t.fit(&data, None, &mut (), &mut |_| {}).unwrap();
+        let best = t.best_weights().expect("the validated epoch is the best");
+        let kept: Vec<(&str, usize)> = best.iter().map(|(n, w)| (n.as_str(), w.derived_count())).filter(|k| k.1 > 0).collect();
+        assert!(kept.is_empty(), "the best weights keep derived values: {kept:?}");
+        // the validation pass does keep them on the live weights (else the check above is empty)
+        t.model.forward_logits(&Graph::no_grad().constant(Tensor::zeros(&[2, 1, 28, 28]))).unwrap();
+        assert!(t.model.named_tensors().iter().any(|(_, w)| w.derived_count() > 0), "a frozen pass keeps the second conv's transforms");
+    }
+}
