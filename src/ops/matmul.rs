@@ -103,10 +103,10 @@ fn affine(x: &Var, w: &Var, b: Option<&Var>, layout: WeightLayout) -> Result<Var
     let (rsw, csw) = if layout == WeightLayout::InOut { (dout, 1) } else { (1, din) };
     // Weights that take no gradient (inference, frozen layers) serve many calls unchanged: their
     // GEMM operand is packed once and kept with them (`Tensor::packed_b`), same bits.
-    let packed = if w.requires_grad() || nb == 0 { None } else { w.value().packed_b(din, dout, rsw, csw) };
+    let packed = (!w.requires_grad() && nb > 0).then(|| w.value().packed_b(din, dout, rsw, csw));
     let mut y = pupil_kernels::buffer(nb * dout); // written in full by either GEMM
     match packed {
-        Some(p) => pupil_kernels::sgemm_packed(nb, 1.0, x.value().data(), din, 1, p, 0.0, &mut y, dout),
+        Some(p) => pupil_kernels::sgemm_packed(nb, 1.0, x.value().data(), din, 1, &p, 0.0, &mut y, dout),
         None => gemm(nb, din, dout, x.value().data(), din, 1, w.value().data(), rsw, csw, &mut y),
     }
     if let Some(b) = b {

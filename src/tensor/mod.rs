@@ -10,7 +10,7 @@ pub use rng::Rng;
 
 use crate::error::{Error, Result};
 use std::any::{Any, TypeId};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// An f32 tensor: shape + contiguous row-major storage.
 #[derive(Clone, PartialEq)]
@@ -23,14 +23,12 @@ pub struct Tensor {
 /// `pupil_kernels::alloc`'s pool, for the next op output of the same length (a training step
 /// allocates the same sizes every step).
 ///
-/// `packed` keeps the values packed as a GEMM's B operand once some op asked for it
-/// ([`Tensor::packed_b`]: a dense layer's weights at inference), and `derived` other values
-/// computed from them ([`Tensor::derived`]: a convolution's Winograd filter transforms). The
-/// only way to change the values is [`Tensor::data_mut`], which drops both: a packed or derived
-/// copy can never be stale.
+/// `derived` keeps values computed from them once some op asked for them ([`Tensor::derived`]:
+/// a dense layer's weights packed for the GEMM at inference, [`Tensor::packed_b`], or a
+/// convolution's Winograd filter transforms). The only way to change the values is
+/// [`Tensor::data_mut`], which drops them: a derived copy can never be stale.
 struct Storage {
     values: Vec<f32>,
-    packed: OnceLock<pupil_kernels::PackedB>,
     derived: Mutex<Vec<Derived>>,
 }
 
@@ -44,12 +42,12 @@ struct Derived {
 /// What a derived value was computed for (sizes, a form): the caller's choice.
 pub(crate) type DerivedKey = [usize; 6];
 
-/// Derived values kept per storage at most; the oldest goes first (a convolution's weights
-/// need two or three: the forward filters and the input gradient's).
+/// Derived values kept per storage at most; the oldest goes first (a dense weight needs one,
+/// a convolution's two or three: the forward filters and the input gradient's).
 const MAX_DERIVED: usize = 6;
 
 fn store(values: Vec<f32>) -> Arc<Storage> {
-    Arc::new(Storage { values, packed: OnceLock::new(), derived: Mutex::new(vec![]) })
+    Arc::new(Storage { values, derived: Mutex::new(vec![]) })
 }
 
 impl PartialEq for Storage {
@@ -63,7 +61,7 @@ impl Clone for Storage {
     fn clone(&self) -> Self {
         let mut v = pupil_kernels::alloc::buffer(self.values.len());
         v.copy_from_slice(&self.values);
-        Storage { values: v, packed: OnceLock::new(), derived: Mutex::new(vec![]) }
+        Storage { values: v, derived: Mutex::new(vec![]) }
     }
 }
 
@@ -166,7 +164,6 @@ impl Tensor {
     /// The values, mutable (copies the storage first if it is shared).
     pub fn data_mut(&mut self) -> &mut [f32] {
         let storage = Arc::make_mut(&mut self.data);
-        storage.packed.take();
         storage.derived.get_mut().unwrap_or_else(PoisonError::into_inner).clear();
         storage.values.as_mut_slice()
     }
@@ -174,7 +171,8 @@ impl Tensor {
     /// Whether a packed copy is kept with these values ([`Tensor::packed_b`]).
     #[cfg(test)]
     pub(crate) fn holds_packed(&self) -> bool {
-        self.data.packed.get().is_some()
+        let packed = TypeId::of::<pupil_kernels::PackedB>();
+        self.data.derived.lock().unwrap_or_else(PoisonError::into_inner).iter().any(|d| d.ty == packed)
     }
 
     /// How many derived values are kept with these values ([`Tensor::derived`]).
@@ -187,11 +185,10 @@ impl Tensor {
     /// `data()[p*rsb + j*csb]`), packed for the GEMM's micro-kernel by the first call and kept
     /// with the values (and every clone of this tensor) until they change. Worth it for a matrix
     /// used unchanged by many products, as a dense layer's weights at inference: the packing is
-    /// a sixth of a `128 x 2304 x 1024` product. The packed copy is as large as the values. None
-    /// when the values were first packed with another shape or strides.
-    pub(crate) fn packed_b(&self, k: usize, n: usize, rsb: usize, csb: usize) -> Option<&pupil_kernels::PackedB> {
-        let packed = self.data.packed.get_or_init(|| pupil_kernels::PackedB::new(k, n, &self.data.values, rsb, csb));
-        packed.packs(k, n, rsb, csb).then_some(packed)
+    /// a sixth of a `128 x 2304 x 1024` product. The packed copy is as large as the values; one
+    /// is kept per shape and strides asked for ([`Tensor::derived`]).
+    pub(crate) fn packed_b(&self, k: usize, n: usize, rsb: usize, csb: usize) -> Arc<pupil_kernels::PackedB> {
+        self.derived([k, n, rsb, csb, 0, 0], || pupil_kernels::PackedB::new(k, n, &self.data.values, rsb, csb))
     }
 
     /// A value computed from these values by `make`, kept with them (and every clone of this

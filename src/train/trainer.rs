@@ -397,8 +397,8 @@ impl Trainer {
                     self.state.best = Some((epoch, s));
                     self.state.wait = 0;
                     // the weights' storage is shared until the next update copies it: what the
-                    // validation pass derived from it (filter transforms) must not stay with
-                    // the best weights for as long as this epoch stays the best
+                    // validation pass derived from it (dense weights packed, filter transforms)
+                    // must not stay with the best weights for as long as this epoch stays the best
                     let best = self.model.named_tensors();
                     best.iter().for_each(|(_, t)| t.forget_derived());
                     self.best_weights = Some(best);
