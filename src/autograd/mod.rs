@@ -15,15 +15,17 @@
 //! ([`Graph::leaf`]), which is what saliency maps and gradient ascent need. A graph made with
 //! [`Graph::no_grad`] records nothing (inference), and [`Var::detach`] cuts a value loose.
 
+mod backward;
 mod gradcheck;
 mod param;
 mod profile;
 
+pub use backward::Grads;
 pub use gradcheck::{gradcheck, GradcheckOptions, GradcheckReport};
 pub use param::{Param, ParamId};
 pub use profile::OpTime;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::tensor::Tensor;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -263,92 +265,12 @@ impl Var {
             self.graph.0.nodes.borrow()[id].retain.set(true);
         }
     }
-
-    /// Gradients of this scalar with respect to every leaf (seed 1).
-    pub fn backward(&self) -> Result<Grads> {
-        if self.value.len() != 1 {
-            return Err(Error::Shape {
-                op: "backward",
-                lhs: self.shape().to_vec(),
-                rhs: vec![],
-                detail: "backward() needs a scalar; use backward_with(seed) for other shapes".into(),
-            });
-        }
-        self.backward_with(Tensor::full(self.shape(), 1.0))
-    }
-
-    /// Gradients of `<seed, self>` with respect to every leaf.
-    pub fn backward_with(&self, seed: Tensor) -> Result<Grads> {
-        if seed.shape() != self.shape() {
-            return Err(Error::shape("backward_with", self.shape(), seed.shape()));
-        }
-        let tape = &self.graph.0;
-        let Some(out) = self.id else {
-            return Ok(Grads { grads: HashMap::new(), params: tape.params.borrow().clone() });
-        };
-        let nodes = tape.nodes.borrow();
-        let mut grads: Vec<Option<Tensor>> = vec![None; out + 1];
-        grads[out] = Some(seed);
-        let mut kept = HashMap::new();
-        for i in (0..=out).rev() {
-            let Some(g) = grads[i].take() else { continue };
-            let node = &nodes[i];
-            if let Some(bw) = &node.backward {
-                let t0 = tape.profile.as_ref().map(|_| std::time::Instant::now());
-                let needs: Vec<bool> = node.parents.iter().map(|&p| p != usize::MAX && nodes[p].requires_grad).collect();
-                let in_op = |e: Error| Error::Backward { op: node.op, source: Box::new(e) };
-                let keep = node.retain.get().then(|| g.clone());
-                let pg = match bw {
-                    Backward::Shared(f) => f(&g, &needs),
-                    Backward::Owned(f) => f(g, &needs),
-                }
-                .map_err(in_op)?;
-                if pg.len() != node.parents.len() {
-                    return Err(in_op(Error::invalid("backward", format!("returned {} gradients for {} inputs", pg.len(), node.parents.len()))));
-                }
-                for ((&p, gp), &need) in node.parents.iter().zip(pg).zip(&needs) {
-                    let (Some(gp), true) = (gp, need) else { continue };
-                    match &mut grads[p] {
-                        Some(acc) => acc.add_assign(&gp).map_err(in_op)?,
-                        slot @ None => *slot = Some(gp),
-                    }
-                }
-                if let Some(g) = keep {
-                    kept.insert(i, g);
-                }
-                if let (Some(p), Some(t0)) = (&tape.profile, t0) {
-                    if let Some(t) = &mut p.borrow_mut().ops[i] {
-                        t.backward += t0.elapsed();
-                    }
-                }
-            } else {
-                kept.insert(i, g);
-            }
-        }
-        Ok(Grads { grads: kept, params: tape.params.borrow().clone() })
-    }
-}
-
-/// The gradients computed by one backward pass.
-pub struct Grads {
-    grads: HashMap<usize, Tensor>,
-    params: HashMap<ParamId, usize>,
-}
-
-impl Grads {
-    /// Gradient with respect to a leaf (or a retained value); None if no gradient reached it.
-    pub fn wrt(&self, v: &Var) -> Option<&Tensor> {
-        v.id.and_then(|id| self.grads.get(&id))
-    }
-    /// Gradient with respect to a parameter entered with [`Graph::param`].
-    pub fn param(&self, p: &Param) -> Option<&Tensor> {
-        self.params.get(&p.id()).and_then(|id| self.grads.get(id))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     fn mul(a: &Var, b: &Var) -> Var {
         let v = a.value().zip_map(b.value(), |x, y| x * y).unwrap();

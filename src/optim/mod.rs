@@ -15,7 +15,7 @@ mod optimizer;
 mod schedule;
 mod state;
 
-pub use optimizer::Optimizer;
+pub use optimizer::{Optimizer, Update};
 pub use schedule::{Schedule, ScheduleFlags, ScheduleState};
 pub use state::{OptimRecord, ParamState};
 

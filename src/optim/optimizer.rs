@@ -59,87 +59,117 @@ impl Optimizer {
         if params.len() != grads.len() {
             return Err(Error::shape("Optimizer::step", &[params.len()], &[grads.len()]));
         }
+        let update = self.start_step(params.iter().map(|p| &**p))?;
+        for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
+            self.update_param(&update, i, p, g)?;
+        }
+        Ok(())
+    }
+
+    /// Starts one update of `params` (the model's parameters, in the order
+    /// [`Optimizer::update_param`] will number them): creates the state on the first step,
+    /// checks that it fits every parameter, and counts the step. Each parameter must then be
+    /// updated once with [`Optimizer::update_param`], in any order, before the next step
+    /// starts (a gradient that never came is a zero gradient: [`Tensor::zeros`]). Splitting
+    /// the step lets a trainer update each parameter as soon as its gradient is known
+    /// ([`crate::autograd::Var::backward_to_params`]); [`Optimizer::step`] does both at once.
+    pub fn start_step<'a>(&mut self, params: impl ExactSizeIterator<Item = &'a Param> + Clone) -> Result<Update> {
         if self.state.is_empty() {
-            self.names = params.iter().map(|p| p.name.clone()).collect();
-            self.state = params.iter().map(|p| ParamState::zeros(&self.config.method, p.len())).collect();
+            self.names = params.clone().map(|p| p.name.clone()).collect();
+            self.state = params.clone().map(|p| ParamState::zeros(&self.config.method, p.len())).collect();
         }
         if self.state.len() != params.len() {
             return Err(Error::invalid("Optimizer::step", format!("state for {} parameters, given {}", self.state.len(), params.len())));
         }
-        if let Some((p, _)) = params.iter().zip(&self.state).find(|(p, st)| !st.fits(&self.config.method, p.len())) {
+        if let Some((p, _)) = params.zip(&self.state).find(|(p, st)| !st.fits(&self.config.method, p.len())) {
             return Err(Error::invalid("Optimizer::step", format!("the optimiser state of {} does not fit the parameter", p.name)));
         }
         let lr = self.current_lr();
         self.step += 1;
-        let t = self.step as i32;
+        Ok(Update { lr, t: self.step as i32 })
+    }
+
+    /// Updates parameter number `index` of the step `update` (see
+    /// [`Optimizer::start_step`]) with its gradient `g`.
+    pub fn update_param(&mut self, update: &Update, index: usize, p: &mut Param, g: &Tensor) -> Result<()> {
+        let Update { lr, t } = *update;
         let cfg = &self.config;
         let wd = cfg.weight_decay;
-        for ((p, g), st) in params.iter_mut().zip(grads).zip(self.state.iter_mut()) {
-            if g.shape() != p.value.shape() {
-                return Err(Error::Shape {
-                    op: "Optimizer::step",
-                    lhs: p.value.shape().to_vec(),
-                    rhs: g.shape().to_vec(),
-                    detail: format!("gradient of {}", p.name),
+        let Some(st) = self.state.get_mut(index) else {
+            return Err(Error::invalid("Optimizer::update_param", format!("no parameter number {index} (state for {})", self.state.len())));
+        };
+        if g.shape() != p.value.shape() {
+            return Err(Error::Shape {
+                op: "Optimizer::step",
+                lhs: p.value.shape().to_vec(),
+                rhs: g.shape().to_vec(),
+                detail: format!("gradient of {}", p.name),
+            });
+        }
+        let w = p.value.data_mut();
+        let g = g.data();
+        match (&cfg.method, st) {
+            (Method::Sgd { .. }, ParamState::Plain) => {
+                w.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).for_each(|(w, g)| {
+                    for (w, &g) in w.iter_mut().zip(g) {
+                        *w -= lr * (g + wd * *w);
+                    }
                 });
             }
-            let w = p.value.data_mut();
-            let g = g.data();
-            match (&cfg.method, st) {
-                (Method::Sgd { .. }, ParamState::Plain) => {
-                    w.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).for_each(|(w, g)| {
-                        for (w, &g) in w.iter_mut().zip(g) {
-                            *w -= lr * (g + wd * *w);
-                        }
-                    });
-                }
-                (&Method::Sgd { momentum, nesterov }, ParamState::Momentum { velocity }) => {
-                    w.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(velocity.par_chunks_mut(CHUNK)).for_each(|((w, g), v)| {
-                        for ((w, &g), v) in w.iter_mut().zip(g).zip(v.iter_mut()) {
-                            let g = g + wd * *w;
-                            *v = momentum * *v + g;
-                            *w -= lr * if nesterov { g + momentum * *v } else { *v };
-                        }
-                    });
-                }
-                (&Method::Adam { beta1, beta2, eps, decoupled }, ParamState::Adam { m, v }) => {
-                    let (c1, c2) = (1.0 - beta1.powi(t), 1.0 - beta2.powi(t));
-                    // coupled decay goes into g, decoupled (AdamW) onto w; no branch in the loop
-                    let (wd_g, wd_w) = if decoupled { (0.0, lr * wd) } else { (wd, 0.0) };
-                    let s = pupil_kernels::optim::AdamStep { lr, beta1, beta2, eps, c1, c2, wd_g, wd_w };
-                    w.par_chunks_mut(CHUNK)
-                        .zip(g.par_chunks(CHUNK))
-                        .zip(m.par_chunks_mut(CHUNK))
-                        .zip(v.par_chunks_mut(CHUNK))
-                        .for_each(|(((w, g), m), v)| pupil_kernels::optim::adam(w, g, m, v, &s));
-                }
-                (&Method::Adadelta { rho, eps }, ParamState::Adadelta { avg_sq_grad, avg_sq_delta }) => {
-                    w.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(avg_sq_grad.par_chunks_mut(CHUNK)).zip(avg_sq_delta.par_chunks_mut(CHUNK)).for_each(
-                        |(((w, g), eg), ed)| {
-                            for (((w, &g), eg), ed) in w.iter_mut().zip(g).zip(eg.iter_mut()).zip(ed.iter_mut()) {
-                                let g = g + wd * *w;
-                                *eg = rho * *eg + (1.0 - rho) * g * g;
-                                let d = (*ed + eps).sqrt() / (*eg + eps).sqrt() * g;
-                                *ed = rho * *ed + (1.0 - rho) * d * d;
-                                *w -= lr * d;
-                            }
-                        },
-                    );
-                }
-                (&Method::Rmsprop { rho, eps }, ParamState::Rmsprop { avg_sq_grad }) => {
-                    w.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(avg_sq_grad.par_chunks_mut(CHUNK)).for_each(|((w, g), a)| {
-                        for ((w, &g), a) in w.iter_mut().zip(g).zip(a.iter_mut()) {
-                            let g = g + wd * *w;
-                            *a = rho * *a + (1.0 - rho) * g * g;
-                            *w -= lr * g / (a.sqrt() + eps);
-                        }
-                    });
-                }
-                _ => return Err(Error::invalid("Optimizer::step", format!("the optimiser state of {} is not of this method", p.name))),
+            (&Method::Sgd { momentum, nesterov }, ParamState::Momentum { velocity }) => {
+                w.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(velocity.par_chunks_mut(CHUNK)).for_each(|((w, g), v)| {
+                    for ((w, &g), v) in w.iter_mut().zip(g).zip(v.iter_mut()) {
+                        let g = g + wd * *w;
+                        *v = momentum * *v + g;
+                        *w -= lr * if nesterov { g + momentum * *v } else { *v };
+                    }
+                });
             }
+            (&Method::Adam { beta1, beta2, eps, decoupled }, ParamState::Adam { m, v }) => {
+                let (c1, c2) = (1.0 - beta1.powi(t), 1.0 - beta2.powi(t));
+                // coupled decay goes into g, decoupled (AdamW) onto w; no branch in the loop
+                let (wd_g, wd_w) = if decoupled { (0.0, lr * wd) } else { (wd, 0.0) };
+                let s = pupil_kernels::optim::AdamStep { lr, beta1, beta2, eps, c1, c2, wd_g, wd_w };
+                w.par_chunks_mut(CHUNK)
+                    .zip(g.par_chunks(CHUNK))
+                    .zip(m.par_chunks_mut(CHUNK))
+                    .zip(v.par_chunks_mut(CHUNK))
+                    .for_each(|(((w, g), m), v)| pupil_kernels::optim::adam(w, g, m, v, &s));
+            }
+            (&Method::Adadelta { rho, eps }, ParamState::Adadelta { avg_sq_grad, avg_sq_delta }) => {
+                w.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(avg_sq_grad.par_chunks_mut(CHUNK)).zip(avg_sq_delta.par_chunks_mut(CHUNK)).for_each(
+                    |(((w, g), eg), ed)| {
+                        for (((w, &g), eg), ed) in w.iter_mut().zip(g).zip(eg.iter_mut()).zip(ed.iter_mut()) {
+                            let g = g + wd * *w;
+                            *eg = rho * *eg + (1.0 - rho) * g * g;
+                            let d = (*ed + eps).sqrt() / (*eg + eps).sqrt() * g;
+                            *ed = rho * *ed + (1.0 - rho) * d * d;
+                            *w -= lr * d;
+                        }
+                    },
+                );
+            }
+            (&Method::Rmsprop { rho, eps }, ParamState::Rmsprop { avg_sq_grad }) => {
+                w.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(avg_sq_grad.par_chunks_mut(CHUNK)).for_each(|((w, g), a)| {
+                    for ((w, &g), a) in w.iter_mut().zip(g).zip(a.iter_mut()) {
+                        let g = g + wd * *w;
+                        *a = rho * *a + (1.0 - rho) * g * g;
+                        *w -= lr * g / (a.sqrt() + eps);
+                    }
+                });
+            }
+            _ => return Err(Error::invalid("Optimizer::step", format!("the optimiser state of {} is not of this method", p.name))),
         }
         Ok(())
     }
+}
+
+/// One step's constants, from [`Optimizer::start_step`]: the learning rate and the step
+/// number (Adam's bias corrections).
+#[derive(Clone, Copy, Debug)]
+pub struct Update {
+    lr: f32,
+    t: i32,
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use super::config::TrainConfig;
 use super::eval::evaluate_with;
 use super::meta::ModelMeta;
 use super::Monitor;
-use crate::autograd::Graph;
+use crate::autograd::{Graph, ParamId};
 use crate::data::{make_batch, Dataset, Normalization};
 use crate::error::{Error, Result};
 use crate::nn::{Ctx, ModelSpec, Module, Sequential};
@@ -442,14 +442,28 @@ impl Trainer {
         for (p, lambda) in self.model.l2() {
             loss = ops::add(&loss, &ops::l2_penalty(&g.param(p), lambda)?)?;
         }
-        let grads = loss.backward()?;
         let loss_v = loss.value().item()?;
         let acc = logits.value().argmax_rows()?.iter().zip(y).filter(|(a, b)| a == b).count() as f32 / y.len().max(1) as f32;
-        let gs: Vec<Tensor> = self.model.params().iter().map(|p| grads.param(p).cloned().unwrap_or_else(|| Tensor::zeros(p.value.shape()))).collect();
-        drop(grads);
-        // the tape's copies of the weights would make the update copy each weight first
+        // Each parameter is updated as soon as the backward pass has its whole gradient, while
+        // that gradient and the weights the layer's backward just read are still in the cache
+        // (the same bits as updating them all afterwards: the updates are independent). The
+        // walk drops each op's saved values once it has run, so no closure still holds a
+        // weight when it is updated (which would make the update copy it first).
+        let mut params = self.model.params_mut();
+        let ids: Vec<ParamId> = params.iter().map(|p| p.id()).collect();
+        let update = self.optimizer.start_step(params.iter().map(|p| &**p))?;
+        let mut updated = vec![false; params.len()];
+        let optimizer = &mut self.optimizer;
+        loss.backward_to_params(&ids, |i, grad| {
+            updated[i] = true;
+            optimizer.update_param(&update, i, params[i], &grad)
+        })?;
+        // a parameter the loss does not reach takes a zero gradient (Adam still moves it)
+        for (i, p) in params.iter_mut().enumerate().filter(|(i, _)| !updated[*i]) {
+            let zero = Tensor::zeros(p.value.shape());
+            optimizer.update_param(&update, i, p, &zero)?;
+        }
         g.release();
-        self.optimizer.step(&mut self.model.params_mut(), &gs)?;
         Ok((loss_v, acc))
     }
 
@@ -475,6 +489,46 @@ impl Trainer {
 mod tests {
     use super::*;
     use crate::data::{embedded_sample, Split};
+
+    /// A step updates each parameter during the backward pass; the weights and the optimiser's
+    /// moments come out as a whole backward followed by one `Optimizer::step` leaves them,
+    /// bit for bit, over two steps (Adam's moments and bias corrections in play), with an L2
+    /// penalty on the tape (the conv weight's gradient summed over two uses).
+    #[test]
+    fn a_step_updates_as_backward_then_one_optimizer_step_would() {
+        let spec =
+            ModelSpec::parse_named("conv 8 3x3 same relu l2=0.01\nmaxpool 2\nflatten\ndense 16 relu\ndense 10\n", std::path::Path::new("s.txt")).unwrap();
+        let data = embedded_sample(Split::Training).unwrap().subset(&(0..32).collect::<Vec<_>>());
+        let cfg = TrainConfig { epochs: 1, batch_size: 16, ..TrainConfig::default() };
+        let (mut fused, mut reference) = (Trainer::new(&spec, &data, cfg.clone()).unwrap(), Trainer::new(&spec, &data, cfg).unwrap());
+        let y: Vec<usize> = (0..16).map(|i| i % 10).collect();
+        for step in 0..2u64 {
+            let x = Tensor::rand_normal(&[16, 1, 28, 28], 0.0, 1.0, step);
+            fused.step(x.clone(), &y, &mut Rng::new(step)).unwrap();
+            let r = &mut reference;
+            let g = Graph::new();
+            let logits = r.model.forward_logits_mut(&g.constant(x), &mut Ctx::new(&mut Rng::new(step))).unwrap();
+            let mut loss = ops::cross_entropy(&logits, &y).unwrap();
+            for (p, lambda) in r.model.l2() {
+                loss = ops::add(&loss, &ops::l2_penalty(&g.param(p), lambda).unwrap()).unwrap();
+            }
+            let grads = loss.backward().unwrap();
+            let gs: Vec<Tensor> = r.model.params().iter().map(|p| grads.param(p).cloned().unwrap()).collect();
+            drop(grads);
+            g.release();
+            r.optimizer.step(&mut r.model.params_mut(), &gs).unwrap();
+        }
+        let (a, b) = (fused.model.named_tensors(), reference.model.named_tensors());
+        assert_eq!(a.len(), b.len());
+        for ((na, ta), (nb, tb)) in a.iter().zip(&b) {
+            assert_eq!(na, nb);
+            assert!(ta.data().iter().zip(tb.data()).all(|(x, y)| x.to_bits() == y.to_bits()), "{na} differs");
+        }
+        let moments =
+            |t: &Trainer| t.optimizer.state().flat_map(|(_, st)| st.moments().into_iter().flat_map(|(_, m)| m.to_vec())).map(f32::to_bits).collect::<Vec<_>>();
+        assert_eq!(moments(&fused), moments(&reference));
+        assert_eq!((fused.optimizer.steps(), moments(&fused).len()), (2, 2 * fused.model.params().iter().map(|p| p.len()).sum::<usize>()));
+    }
 
     /// The best epoch's weights share the live storage but not what the validation pass kept
     /// with it: the Winograd filter transforms of its frozen weights are forgotten when the
