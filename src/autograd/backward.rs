@@ -39,9 +39,11 @@ impl Var {
     /// `on_param(index into params, gradient)` as soon as it is complete, instead of keeping
     /// them all to the end. Parameters that get no gradient (not used, or frozen) are not
     /// called. Each op's closure is dropped once it has run, with the values it saved, as
-    /// [`Graph::release`](super::Graph::release) does: so when a parameter is handed over no pending closure holds
-    /// its values any more (an optimiser updates them in place, no copy) and its gradient and
-    /// values are still in the cache. The tape cannot be walked again.
+    /// [`Graph::release`](super::Graph::release) does: every op that used a parameter was
+    /// recorded after it and has run when it is handed over, so no closure on the walk's path
+    /// still holds its values (an optimiser updates them in place; closures the walk never
+    /// reaches are dropped by `release` only). The tape cannot be walked again; retained
+    /// gradients ([`Var::retain_grad`]) are not kept.
     ///
     /// The gradients are the bits [`Var::backward`] gives; only the moment each is known
     /// changes. An error from an op or from `on_param` stops the walk: parameters already
@@ -106,7 +108,7 @@ impl Var {
             };
             let t0 = tape.profile.as_ref().map(|_| std::time::Instant::now());
             let in_op = |e: Error| Error::Backward { op, source: Box::new(e) };
-            if retain {
+            if retain && closures == Closures::Keep {
                 kept.insert(i, g.clone());
             }
             let pg = match &bw {
@@ -216,6 +218,17 @@ mod tests {
         assert_eq!((e.unwrap_err().to_string(), calls), ("receiver: full".to_string(), 1));
         let e = mul(&g.leaf(Tensor::ones(&[2])), &g.leaf(Tensor::ones(&[2]))).backward_to_params(&[], |_, _| Ok(())).unwrap_err();
         assert!(e.to_string().contains("[2]"), "{e}");
+    }
+
+    /// A failed backward that keeps the closures leaves the tape as it was: the same error again.
+    #[test]
+    fn a_failed_backward_keeps_the_tape() {
+        let g = Graph::new();
+        let x = g.leaf(Tensor::ones(&[1]));
+        let bad = Var::from_op("failing_op", &[&mul(&x, &x)], Tensor::ones(&[1]), |_, _| Err(Error::invalid("inner", "boom")));
+        let first = bad.backward().err().unwrap().to_string();
+        assert_eq!(first, "backward of failing_op: inner: boom");
+        assert_eq!(bad.backward().err().unwrap().to_string(), first);
     }
 
     /// Walking with the closures kept leaves the tape as it was: a second backward gives the

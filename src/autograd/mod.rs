@@ -196,7 +196,8 @@ impl Var {
     /// Records an op named `op` (e.g. `"conv2d"`): `value` computed from `inputs`, with its
     /// vector-Jacobian product. An error the backward closure returns, or a gradient it returns
     /// that does not add up with the others, comes out of [`Var::backward`] as
-    /// [`Error::Backward`] naming `op`. If no input needs a gradient (or the graph is not
+    /// [`Error::Backward`](crate::error::Error::Backward) naming `op` (and out of
+    /// [`Var::backward_to_params`]). If no input needs a gradient (or the graph is not
     /// recording) nothing is recorded and the closure is dropped.
     pub fn from_op(op: &'static str, inputs: &[&Var], value: Tensor, backward: impl Fn(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + 'static) -> Var {
         Self::record(op, inputs, value, || Backward::Shared(Box::new(backward)))

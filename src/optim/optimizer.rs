@@ -86,18 +86,26 @@ impl Optimizer {
         }
         let lr = self.current_lr();
         self.step += 1;
-        Ok(Update { lr, t: self.step as i32 })
+        Ok(Update { lr, t: self.step as i32, step: self.step })
     }
 
     /// Updates parameter number `index` of the step `update` (see
-    /// [`Optimizer::start_step`]) with its gradient `g`.
+    /// [`Optimizer::start_step`]) with its gradient `g`. An error, changing nothing, if
+    /// `update` is not the current step's, there is no such parameter, or its state or `g`
+    /// does not fit `p`.
     pub fn update_param(&mut self, update: &Update, index: usize, p: &mut Param, g: &Tensor) -> Result<()> {
-        let Update { lr, t } = *update;
+        let Update { lr, t, .. } = *update;
         let cfg = &self.config;
         let wd = cfg.weight_decay;
+        if update.step != self.step {
+            return Err(Error::invalid("Optimizer::update_param", format!("an update of step {} given at step {}", update.step, self.step)));
+        }
         let Some(st) = self.state.get_mut(index) else {
             return Err(Error::invalid("Optimizer::update_param", format!("no parameter number {index} (state for {})", self.state.len())));
         };
+        if !st.fits(&cfg.method, p.len()) {
+            return Err(Error::invalid("Optimizer::update_param", format!("the optimiser state of parameter number {index} does not fit {}", p.name)));
+        }
         if g.shape() != p.value.shape() {
             return Err(Error::Shape {
                 op: "Optimizer::step",
@@ -170,6 +178,8 @@ impl Optimizer {
 pub struct Update {
     lr: f32,
     t: i32,
+    /// The optimiser's step count it belongs to (an update of an earlier step is refused).
+    step: u64,
 }
 
 #[cfg(test)]
@@ -197,6 +207,30 @@ mod tests {
                 assert!((w - 3.0).abs() < 0.1, "{name}: {w}");
             }
         }
+    }
+
+    /// A step split in two updates like `step`; an update of another step, of a parameter with
+    /// no state or of one its state does not fit is refused and changes nothing.
+    #[test]
+    fn a_split_step_is_a_step_and_refuses_what_does_not_fit() {
+        let g = Tensor::from_vec(vec![0.5, -2.0], &[2]).unwrap();
+        let (mut a, mut b) = (Param::new("w", Tensor::ones(&[2])), Param::new("w", Tensor::ones(&[2])));
+        let (mut whole, mut split) = (Optimizer::new(OptimConfig::named("adam").unwrap()), Optimizer::new(OptimConfig::named("adam").unwrap()));
+        whole.step(&mut [&mut a], std::slice::from_ref(&g)).unwrap();
+        let first = split.start_step([&b].into_iter()).unwrap();
+        split.update_param(&first, 0, &mut b, &g).unwrap();
+        assert_eq!(a.value.data(), b.value.data());
+        let second = split.start_step([&b].into_iter()).unwrap();
+        let before = b.value.data().to_vec();
+        for e in [
+            split.update_param(&first, 0, &mut b, &g),
+            split.update_param(&second, 1, &mut b, &g),
+            split.update_param(&second, 0, &mut Param::new("w", Tensor::ones(&[3])), &Tensor::ones(&[3])),
+            split.update_param(&second, 0, &mut b, &Tensor::ones(&[3])),
+        ] {
+            assert!(e.is_err());
+        }
+        assert_eq!(b.value.data(), &before[..]);
     }
 
     #[test]

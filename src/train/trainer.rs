@@ -425,7 +425,9 @@ impl Trainer {
     /// the cross-entropy of the logits (class-weighted with the run's class weights,
     /// [`ops::weighted_cross_entropy`]) plus, for every parameter with a Keras-style L2 factor
     /// λ, the penalty `λ Σ w²` ([`ops::l2_penalty`], on the tape, so its gradient `2 λ w` comes
-    /// from the same backward pass).
+    /// from the same backward pass). Each parameter is updated during the backward pass, as
+    /// soon as its gradient is complete: an error inside an op's backward (a bug, not bad
+    /// input) can leave the step half done.
     pub fn step(&mut self, x: Tensor, y: &[usize], rng: &mut Rng) -> Result<(f32, f32)> {
         self.step_in(&Graph::new(), x, y, rng)
     }
@@ -458,12 +460,13 @@ impl Trainer {
             updated[i] = true;
             optimizer.update_param(&update, i, params[i], &grad)
         })?;
+        // closures the walk never reached could still hold a weight: drop them first
+        g.release();
         // a parameter the loss does not reach takes a zero gradient (Adam still moves it)
         for (i, p) in params.iter_mut().enumerate().filter(|(i, _)| !updated[*i]) {
             let zero = Tensor::zeros(p.value.shape());
             optimizer.update_param(&update, i, p, &zero)?;
         }
-        g.release();
         Ok((loss_v, acc))
     }
 
@@ -499,7 +502,8 @@ mod tests {
         let spec =
             ModelSpec::parse_named("conv 8 3x3 same relu l2=0.01\nmaxpool 2\nflatten\ndense 16 relu\ndense 10\n", std::path::Path::new("s.txt")).unwrap();
         let data = embedded_sample(Split::Training).unwrap().subset(&(0..32).collect::<Vec<_>>());
-        let cfg = TrainConfig { epochs: 1, batch_size: 16, ..TrainConfig::default() };
+        let mut cfg = TrainConfig { epochs: 1, batch_size: 16, ..TrainConfig::default() };
+        (cfg.optimizer.decay, cfg.optimizer.weight_decay) = (0.37, 0.05);
         let (mut fused, mut reference) = (Trainer::new(&spec, &data, cfg.clone()).unwrap(), Trainer::new(&spec, &data, cfg).unwrap());
         let y: Vec<usize> = (0..16).map(|i| i % 10).collect();
         for step in 0..2u64 {
