@@ -160,13 +160,8 @@ impl Grads {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::autograd::tests::mul;
     use crate::autograd::Graph;
-
-    fn mul(a: &Var, b: &Var) -> Var {
-        let v = a.value().zip_map(b.value(), |x, y| x * y).unwrap();
-        let (av, bv) = (a.value().clone(), b.value().clone());
-        Var::from_op("mul", &[a, b], v, move |g, _| Ok(vec![Some(g.zip_map(&bv, |g, b| g * b)?), Some(g.zip_map(&av, |g, a| g * a)?)]))
-    }
 
     /// y = (w·x)·v + w²: each parameter's gradient arrives once, complete (w's from two uses),
     /// with the bits of `backward`; a parameter not used and one not asked for are not called,

@@ -273,7 +273,8 @@ mod tests {
     use super::*;
     use crate::error::Error;
 
-    fn mul(a: &Var, b: &Var) -> Var {
+    /// `a · b` elementwise, with its gradient: the op the tape's tests are written with.
+    pub(super) fn mul(a: &Var, b: &Var) -> Var {
         let v = a.value().zip_map(b.value(), |x, y| x * y).unwrap();
         let (av, bv) = (a.value().clone(), b.value().clone());
         Var::from_op("mul", &[a, b], v, move |g, _| Ok(vec![Some(g.zip_map(&bv, |g, b| g * b)?), Some(g.zip_map(&av, |g, a| g * a)?)]))
