@@ -5,8 +5,8 @@
 //! use. The node's closure then turns it into its inputs' gradients, which are added into
 //! theirs. A leaf has no closure: its gradient is done, and what happens to it is up to the
 //! caller ([`Var::backward`] keeps every leaf's gradient; [`Var::backward_to_params`] hands
-//! each parameter's to the caller at once, which is where an optimiser can update it while
-//! its values are still in the cache).
+//! each parameter's to the caller at once, so an optimiser can update it there while the
+//! walk frees what the ops already walked had saved).
 
 use super::{Backward, Param, ParamId, Var};
 use crate::error::{Error, Result};
@@ -78,8 +78,9 @@ impl Var {
 
     /// Walks the tape from this node back to the start with `seed` as this node's gradient.
     /// A complete gradient of a node without a closure (a leaf) goes to `leaf(node, grad)`,
-    /// which returns what to keep of it; retained values' gradients are kept too. Returns the
-    /// kept gradients by node.
+    /// which returns what to keep of it; retained values' gradients are kept too when the
+    /// closures are (a walk that drops them is the tape's last, and nobody reads them). Returns
+    /// the kept gradients by node.
     fn walk(&self, seed: Tensor, closures: Closures, leaf: &mut dyn FnMut(usize, Tensor) -> Result<Option<Tensor>>) -> Result<HashMap<usize, Tensor>> {
         if seed.shape() != self.shape() {
             return Err(Error::shape("backward_with", self.shape(), seed.shape()));

@@ -86,7 +86,7 @@ impl Optimizer {
         }
         let lr = self.current_lr();
         self.step += 1;
-        Ok(Update { lr, t: self.step as i32, step: self.step })
+        Ok(Update { lr, step: self.step })
     }
 
     /// Updates parameter number `index` of the step `update` (see
@@ -94,11 +94,12 @@ impl Optimizer {
     /// `update` is not the current step's, there is no such parameter, or its state or `g`
     /// does not fit `p`.
     pub fn update_param(&mut self, update: &Update, index: usize, p: &mut Param, g: &Tensor) -> Result<()> {
-        let Update { lr, t, .. } = *update;
+        let Update { lr, step } = *update;
+        let t = step as i32; // Adam's bias corrections
         let cfg = &self.config;
         let wd = cfg.weight_decay;
-        if update.step != self.step {
-            return Err(Error::invalid("Optimizer::update_param", format!("an update of step {} given at step {}", update.step, self.step)));
+        if step != self.step {
+            return Err(Error::invalid("Optimizer::update_param", format!("an update of step {step} given at step {}", self.step)));
         }
         let Some(st) = self.state.get_mut(index) else {
             return Err(Error::invalid("Optimizer::update_param", format!("no parameter number {index} (state for {})", self.state.len())));
@@ -177,8 +178,8 @@ impl Optimizer {
 #[derive(Clone, Copy, Debug)]
 pub struct Update {
     lr: f32,
-    t: i32,
-    /// The optimiser's step count it belongs to (an update of an earlier step is refused).
+    /// The optimiser's step count it belongs to (Adam's `t`; an update of another step is
+    /// refused).
     step: u64,
 }
 

@@ -446,10 +446,10 @@ impl Trainer {
         }
         let loss_v = loss.value().item()?;
         let acc = logits.value().argmax_rows()?.iter().zip(y).filter(|(a, b)| a == b).count() as f32 / y.len().max(1) as f32;
-        // Each parameter is updated as soon as the backward pass has its whole gradient, while
-        // that gradient and the weights the layer's backward just read are still in the cache
-        // (the same bits as updating them all afterwards: the updates are independent). The
-        // walk drops each op's saved values once it has run, so no closure still holds a
+        // Each parameter is updated as soon as the backward pass has its whole gradient (the
+        // same bits as updating them all afterwards: the updates are independent), and the
+        // walk drops each op's saved values once it has run: the layers already walked give
+        // their activations back during the pass (a lower peak), and no closure still holds a
         // weight when it is updated (which would make the update copy it first).
         let mut params = self.model.params_mut();
         let ids: Vec<ParamId> = params.iter().map(|p| p.id()).collect();
