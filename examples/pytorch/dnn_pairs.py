@@ -5,7 +5,9 @@ The 2304-1024-1024-7 DNN (`examples/specs/dnn-2304.txt`, PyTorch's Model C of th
 script) at batch 128: each pair times PyTorch's model in `inference_mode` (the median of
 `--calls` calls after five untimed ones, on `--threads` threads) and then runs
 `pupil bench --models examples/specs/dnn-2304.txt --reps CALLS`, and prints pupil's inference
-img/s over PyTorch's. A pair takes seconds, so the two sides see the same host.
+img/s over PyTorch's. A pair takes seconds, so the two sides see the same host. With more than
+one pupil binary (two builds to compare), each pair runs them all after PyTorch, in an order
+that rotates from pair to pair, and each gets its own ratios.
 
     /tmp/tv/bin/python examples/pytorch/dnn_pairs.py target/release/pupil --pairs 4
 """
@@ -47,7 +49,7 @@ def pupil_img_s(binary, calls):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("pupil", help="the pupil binary")
+    ap.add_argument("pupil", nargs="+", help="the pupil binary (or several builds)")
     ap.add_argument("--pairs", type=int, default=4)
     ap.add_argument("--calls", type=int, default=40)
     ap.add_argument("--threads", type=int, default=2)
@@ -62,13 +64,18 @@ def main():
         nn.Flatten(), nn.Linear(2304, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 7)
     ).eval()
     x = torch.randn(BATCH, 1, 48, 48)
-    ratios = []
+    n = len(args.pupil)
+    ratios = [[] for _ in range(n)]
     for p in range(args.pairs):
         t = torch_img_s(torch, model, x, args.calls)
-        q = pupil_img_s(args.pupil, args.calls)
-        ratios.append(q / t)
-        print(f"pair {p + 1}: PyTorch {t:.0f} img/s, pupil {q:.0f} img/s, ratio {q / t:.2f}", flush=True)
-    print(f"pupil / PyTorch, DNN inference: median {statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f}) over {args.pairs} pairs")
+        for i in [(p + j) % n for j in range(n)]:
+            q = pupil_img_s(args.pupil[i], args.calls)
+            ratios[i].append(q / t)
+            name = "pupil" if n == 1 else args.pupil[i]
+            print(f"pair {p + 1}: PyTorch {t:.0f} img/s, {name} {q:.0f} img/s, ratio {q / t:.2f}", flush=True)
+    for i, r in enumerate(ratios):
+        name = "pupil" if n == 1 else args.pupil[i]
+        print(f"{name} / PyTorch, DNN inference: median {statistics.median(r):.2f} ({min(r):.2f}-{max(r):.2f}) over {args.pairs} pairs")
 
 
 if __name__ == "__main__":

@@ -38,12 +38,40 @@ impl MicroKernel for Avx2 {
         // ISA are vouched for by the caller (`MicroKernel::kernel`).
         unsafe {
             match rows {
-                6 => tile::<6>(k, alpha, a, b, beta, c, ldc),
-                5 => tile::<5>(k, alpha, a, b, beta, c, ldc),
-                4 => tile::<4>(k, alpha, a, b, beta, c, ldc),
-                3 => tile::<3>(k, alpha, a, b, beta, c, ldc),
-                2 => tile::<2>(k, alpha, a, b, beta, c, ldc),
-                _ => tile::<1>(k, alpha, a, b, beta, c, ldc),
+                6 => tile::<6, false>(k, alpha, a, b, beta, c, ldc, std::ptr::null(), 0),
+                5 => tile::<5, false>(k, alpha, a, b, beta, c, ldc, std::ptr::null(), 0),
+                4 => tile::<4, false>(k, alpha, a, b, beta, c, ldc, std::ptr::null(), 0),
+                3 => tile::<3, false>(k, alpha, a, b, beta, c, ldc, std::ptr::null(), 0),
+                2 => tile::<2, false>(k, alpha, a, b, beta, c, ldc, std::ptr::null(), 0),
+                _ => tile::<1, false>(k, alpha, a, b, beta, c, ldc, std::ptr::null(), 0),
+            }
+        }
+    }
+
+    /// The full 6-row tile spreads the prefetches evenly over its depth loop; shorter tiles ask
+    /// for them first.
+    #[inline(always)]
+    unsafe fn kernel_prefetching(
+        rows: usize,
+        k: usize,
+        alpha: f32,
+        a: *const f32,
+        b: *const f32,
+        beta: f32,
+        c: *mut f32,
+        ldc: usize,
+        pf: *const i8,
+        lines: usize,
+    ) {
+        // SAFETY: as `kernel`; prefetches never fault.
+        unsafe {
+            if rows == MR {
+                tile::<MR, true>(k, alpha, a, b, beta, c, ldc, pf, lines)
+            } else {
+                for l in 0..lines {
+                    super::prefetch_l2(pf.wrapping_add(64 * l));
+                }
+                Self::kernel(rows, k, alpha, a, b, beta, c, ldc)
             }
         }
     }
@@ -60,10 +88,22 @@ pub(crate) unsafe fn gemm(g: &GemmArgs) {
     unsafe { gemm_blocked::<Avx2, MR, NR>(g) }
 }
 
-/// Computes the first `R` rows of a 6 x 16 tile.
+/// Computes the first `R` rows of a 6 x 16 tile. With `PF`, it also asks for the `lines` cache
+/// lines from `pf` in L2, one every `k / lines` depth steps (any left over at its end).
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn tile<const R: usize>(k: usize, alpha: f32, a: *const f32, b: *const f32, beta: f32, c: *mut f32, ldc: usize) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile<const R: usize, const PF: bool>(
+    k: usize,
+    alpha: f32,
+    a: *const f32,
+    b: *const f32,
+    beta: f32,
+    c: *mut f32,
+    ldc: usize,
+    pf: *const i8,
+    lines: usize,
+) {
     // SAFETY: reads `k` steps of the packed panels (`MR` and `NR` floats each) and `R <= MR` rows
     // of 16 floats of C, all inside what the caller vouches for (see `# Safety`).
     unsafe {
@@ -77,6 +117,8 @@ unsafe fn tile<const R: usize>(k: usize, alpha: f32, a: *const f32, b: *const f3
         let mut acc = [[_mm256_setzero_ps(); 2]; R];
         let mut ap = a;
         let mut bp = b;
+        let (mut l, every) = (0, if PF { (k / lines.max(1)).max(1) } else { 0 });
+        let mut countdown = every;
         for _ in 0..k {
             let b0 = _mm256_loadu_ps(bp);
             let b1 = _mm256_loadu_ps(bp.add(8));
@@ -87,6 +129,20 @@ unsafe fn tile<const R: usize>(k: usize, alpha: f32, a: *const f32, b: *const f3
             }
             ap = ap.add(MR);
             bp = bp.add(NR);
+            if PF {
+                countdown -= 1;
+                if countdown == 0 {
+                    countdown = every;
+                    if l < lines {
+                        _mm_prefetch::<_MM_HINT_T1>(pf.wrapping_add(64 * l));
+                        l += 1;
+                    }
+                }
+            }
+        }
+        while PF && l < lines {
+            _mm_prefetch::<_MM_HINT_T1>(pf.wrapping_add(64 * l));
+            l += 1;
         }
         let va = _mm256_set1_ps(alpha);
         if beta == 0.0 {

@@ -29,7 +29,7 @@ macro_rules! by_rows {
         }
     };
     (@call $r:literal, $w:literal, $masked:literal, ($($arg:expr),*)) => {
-        tile::<$r, $w, $masked>($($arg),*)
+        tile::<$r, $w, $masked, false>($($arg),*, std::ptr::null(), 0)
     };
 }
 
@@ -57,6 +57,35 @@ impl MicroKernel for Avx512 {
         // SAFETY: `rows <= MR` picks a tile no taller than the packed panel; `a`, `b`, `c` and the
         // ISA are vouched for by the caller (`MicroKernel::kernel`).
         unsafe { by_rows!(rows, 2, false, (k, alpha, a, b, beta, c, ldc, 0)) }
+    }
+
+    /// The full 8-row tile spreads the prefetches evenly over its depth loop; shorter tiles
+    /// (the bottom edge) ask for them first.
+    #[inline(always)]
+    unsafe fn kernel_prefetching(
+        rows: usize,
+        k: usize,
+        alpha: f32,
+        a: *const f32,
+        b: *const f32,
+        beta: f32,
+        c: *mut f32,
+        ldc: usize,
+        pf: *const i8,
+        lines: usize,
+    ) {
+        // SAFETY: as `kernel`; prefetches never fault.
+        unsafe {
+            match rows {
+                MR => tile::<MR, 2, false, true>(k, alpha, a, b, beta, c, ldc, 0, pf, lines),
+                _ => {
+                    for l in 0..lines {
+                        super::prefetch_l2(pf.wrapping_add(64 * l));
+                    }
+                    by_rows!(rows, 2, false, (k, alpha, a, b, beta, c, ldc, 0))
+                }
+            }
+        }
     }
 
     /// Right-edge tiles: masked loads/stores of C, and only one zmm column
@@ -88,11 +117,13 @@ pub(crate) unsafe fn gemm(g: &GemmArgs) {
 }
 
 /// Computes the first `R` rows and `16*W` columns of an 8 x 32 tile. With
-/// `MASKED`, only the first `cols` columns of C are read and written.
+/// `MASKED`, only the first `cols` columns of C are read and written. With `PF`, it also asks for
+/// the `lines` cache lines from `pf` in L2, one every `k / lines` depth steps (any left over
+/// after the loop at its end).
 #[target_feature(enable = "avx512f,avx2,fma")]
 #[inline]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile<const R: usize, const W: usize, const MASKED: bool>(
+unsafe fn tile<const R: usize, const W: usize, const MASKED: bool, const PF: bool>(
     k: usize,
     alpha: f32,
     a: *const f32,
@@ -101,6 +132,8 @@ unsafe fn tile<const R: usize, const W: usize, const MASKED: bool>(
     c: *mut f32,
     ldc: usize,
     cols: usize,
+    pf: *const i8,
+    lines: usize,
 ) {
     // SAFETY: reads `k` steps of the packed panels and `R <= MR` rows of C (`16*W` floats, or the
     // first `cols` with `MASKED`), all inside what the caller vouches for (see `# Safety`); the
@@ -118,6 +151,9 @@ unsafe fn tile<const R: usize, const W: usize, const MASKED: bool>(
         let mut acc = [[_mm512_setzero_ps(); W]; R];
         let mut ap = a;
         let mut bp = b;
+        let mut l = 0;
+        let every = if PF { (k / lines.max(1)).max(1) } else { 0 };
+        let mut countdown = every;
         for _ in 0..k {
             let mut bv = [_mm512_setzero_ps(); W];
             for (h, v) in bv.iter_mut().enumerate() {
@@ -131,6 +167,20 @@ unsafe fn tile<const R: usize, const W: usize, const MASKED: bool>(
             }
             ap = ap.add(MR);
             bp = bp.add(NR);
+            if PF {
+                countdown -= 1;
+                if countdown == 0 {
+                    countdown = every;
+                    if l < lines {
+                        _mm_prefetch::<_MM_HINT_T1>(pf.wrapping_add(64 * l));
+                        l += 1;
+                    }
+                }
+            }
+        }
+        while PF && l < lines {
+            _mm_prefetch::<_MM_HINT_T1>(pf.wrapping_add(64 * l));
+            l += 1;
         }
         // Column masks of the (up to) two vectors of a row.
         let mut masks = [0xFFFFu16; W];
