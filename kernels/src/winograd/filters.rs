@@ -11,7 +11,7 @@
 //! [`TASK_FILTERS`] filters run in parallel (`cargo run --release -p pupil-kernels --example
 //! filter_time`): at batch 32 the transforms are a fixed cost beside a quarter of the work.
 
-use super::{Wino, G3, G33, G5};
+use super::Wino;
 use crate::simd::multiversion;
 
 /// Filters transformed together.
@@ -40,11 +40,31 @@ fn filter_tile(r: usize, m: usize, g: &[f32], out: &mut [f64; 36]) {
 #[inline(always)]
 fn tiles(r: usize, m: usize, taps: &[Lanes], out: &mut [Lanes; 36]) {
     match (r, m) {
-        (3, 2) => tiles_k::<3, 4>(&G3, taps, out),
-        (5, 2) => tiles_k::<5, 6>(&G5, taps, out),
-        (3, 3) => tiles_k::<3, 5>(&G33, taps, out),
-        (3, 4) => tiles_43(taps, out),
+        (3, 2) => tiles3(taps, out, g23),
+        (5, 2) => tiles_k::<5, 6>(&super::G5, taps, out),
+        (3, 3) => tiles3(taps, out, g33),
+        (3, 4) => tiles3(taps, out, g43),
         _ => unreachable!("Winograd F({m}x{m}, {r}x{r}) is not implemented"),
+    }
+}
+
+/// [`tiles`] for a 3x3 filter and `α = A`, with `gv` computing `G·v` of one column `(a, b, c)`
+/// per lane: down the filter's columns (`t = G·g`), then along the rows of `t` (`t·Gᵀ`).
+///
+/// Each 3x3 form's `G` is written out rather than multiplied as a matrix: most of its entries
+/// are 0, ±1 or a power of two, and its rows pair up as `x ± y`. The panels of F(2x2, 3x3)
+/// took 0.5-0.65 of the time of the matrix product (`examples/filter_time`, one thread, the
+/// two ways alternated in one process and as two builds), F(4x4, 3x3)'s (written out from the
+/// start, but behind a `match` that also held the matrix products) 0.6-0.7, F(3x3, 3x3)'s about
+/// the same. F(2x2, 5x5) written out ran 1.2x slower than its matrix product, which it keeps
+/// ([`tiles_k`]).
+#[inline(always)]
+fn tiles3<const A: usize>(taps: &[Lanes], out: &mut [Lanes; 36], gv: fn(&Lanes, &Lanes, &Lanes) -> [Lanes; A]) {
+    let g = &taps[..9];
+    let cols: [[Lanes; A]; 3] = std::array::from_fn(|k| gv(&g[k], &g[3 + k], &g[6 + k]));
+    for i in 0..A {
+        let row = gv(&cols[0][i], &cols[1][i], &cols[2][i]);
+        out[i * A..i * A + A].copy_from_slice(&row);
     }
 }
 
@@ -79,8 +99,37 @@ fn tiles_k<const R: usize, const A: usize>(gm: &[f64], taps: &[Lanes], out: &mut
     }
 }
 
-/// `G·v` for F(4x4, 3x3)'s `G` (`G43` in mod.rs) written out, per lane: a third of the operations of
-/// the matrix product.
+/// `G·v` for F(2x2, 3x3)'s `G` (`G3` in mod.rs), per lane.
+#[inline(always)]
+fn g23(a: &Lanes, b: &Lanes, c: &Lanes) -> [Lanes; 4] {
+    let mut o = [[0.0; LANES]; 4];
+    for l in 0..LANES {
+        let (a, b, c) = (a[l], b[l], c[l]);
+        o[0][l] = a;
+        o[1][l] = (a + b + c) * 0.5;
+        o[2][l] = (a - b + c) * 0.5;
+        o[3][l] = c;
+    }
+    o
+}
+
+/// `G·v` for F(3x3, 3x3)'s `G` (`G33` in mod.rs), per lane.
+#[inline(always)]
+fn g33(a: &Lanes, b: &Lanes, c: &Lanes) -> [Lanes; 5] {
+    let mut o = [[0.0; LANES]; 5];
+    for l in 0..LANES {
+        let (a, b, c) = (a[l], b[l], c[l]);
+        let ac = a + c;
+        o[0][l] = a * 0.5;
+        o[1][l] = (ac + b) * -0.5;
+        o[2][l] = (b - ac) * (1.0 / 6.0);
+        o[3][l] = (a + 2.0 * b + 4.0 * c) * (1.0 / 6.0);
+        o[4][l] = c;
+    }
+    o
+}
+
+/// `G·v` for F(4x4, 3x3)'s `G` (`G43` in mod.rs), per lane.
 #[inline(always)]
 fn g43(a: &Lanes, b: &Lanes, c: &Lanes) -> [Lanes; 6] {
     let mut o = [[0.0; LANES]; 6];
@@ -95,17 +144,6 @@ fn g43(a: &Lanes, b: &Lanes, c: &Lanes) -> [Lanes; 6] {
         o[5][l] = c;
     }
     o
-}
-
-/// [`tiles`] for F(4x4, 3x3): [`g43`] down the columns, then along the rows.
-#[inline(always)]
-fn tiles_43(taps: &[Lanes], out: &mut [Lanes; 36]) {
-    let g = &taps[..9];
-    let cols: [[Lanes; 6]; 3] = std::array::from_fn(|k| g43(&g[k], &g[3 + k], &g[6 + k]));
-    for i in 0..6 {
-        let row = g43(&cols[0][i], &cols[1][i], &cols[2][i]);
-        out[i * 6..i * 6 + 6].copy_from_slice(&row);
-    }
 }
 
 /// `rows[t][q - q0] = (G·f_q·Gᵀ)[t]` (rounded to f32) for the filters `q0..q0 + len`
@@ -313,7 +351,7 @@ pub fn filter_transform_flipped(g: &Wino, w: &[f32], u: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::super::tests::data as weights;
-    use super::super::G43;
+    use super::super::{G3, G33, G43, G5};
     use super::*;
 
     /// The matrix product `G·g·Gᵀ` in f64, one filter, written as plainly as possible.
@@ -323,7 +361,7 @@ mod tests {
         (0..a * a).map(|ij| (0..r).map(|k| t[ij / a * r + k] * gm[ij % a * r + k]).sum()).collect()
     }
 
-    /// Each form's one-filter transform is `G·g·Gᵀ` (F(4x4, 3x3)'s written-out `G` included).
+    /// Each form's one-filter transform, its `G` written out, is the matrix product `G·g·Gᵀ`.
     #[test]
     fn one_filter_is_the_matrix_product() {
         for (r, m, gm) in [(3, 2, &G3[..]), (5, 2, &G5[..]), (3, 3, &G33[..]), (3, 4, &G43[..])] {
