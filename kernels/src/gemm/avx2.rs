@@ -5,7 +5,7 @@
 //! accumulators are needed to keep them busy; 12 leaves headroom, and
 //! 12 + 2 (B) + 1 (broadcast) fits the 16 ymm registers.
 
-use super::{blocking, gemm_blocked, pack_x86, GemmArgs, MicroKernel};
+use super::{blocking, gemm_blocked, pack_x86, GemmArgs, MicroKernel, Spread};
 use std::arch::x86_64::*;
 
 pub(crate) const MR: usize = 6;
@@ -89,7 +89,7 @@ pub(crate) unsafe fn gemm(g: &GemmArgs) {
 }
 
 /// Computes the first `R` rows of a 6 x 16 tile. With `PF`, it also asks for the `lines` cache
-/// lines from `pf` in L2, one every `k / lines` depth steps (any left over at its end).
+/// lines from `pf` in L2, spread over the depth loop ([`Spread`]).
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 #[allow(clippy::too_many_arguments)]
@@ -105,7 +105,8 @@ unsafe fn tile<const R: usize, const PF: bool>(
     lines: usize,
 ) {
     // SAFETY: reads `k` steps of the packed panels (`MR` and `NR` floats each) and `R <= MR` rows
-    // of 16 floats of C, all inside what the caller vouches for (see `# Safety`).
+    // of 16 floats of C, all inside what the caller vouches for (see `# Safety`); the prefetches
+    // never fault.
     unsafe {
         // Start fetching the C tile (64 bytes per row, at most 2 lines) now so
         // the misses overlap with the FMAs.
@@ -117,8 +118,7 @@ unsafe fn tile<const R: usize, const PF: bool>(
         let mut acc = [[_mm256_setzero_ps(); 2]; R];
         let mut ap = a;
         let mut bp = b;
-        let (mut l, every) = (0, if PF { (k / lines.max(1)).max(1) } else { 0 });
-        let mut countdown = every;
+        let mut spread = Spread::new(pf, lines, k);
         for _ in 0..k {
             let b0 = _mm256_loadu_ps(bp);
             let b1 = _mm256_loadu_ps(bp.add(8));
@@ -130,19 +130,11 @@ unsafe fn tile<const R: usize, const PF: bool>(
             ap = ap.add(MR);
             bp = bp.add(NR);
             if PF {
-                countdown -= 1;
-                if countdown == 0 {
-                    countdown = every;
-                    if l < lines {
-                        _mm_prefetch::<_MM_HINT_T1>(pf.wrapping_add(64 * l));
-                        l += 1;
-                    }
-                }
+                spread.step();
             }
         }
-        while PF && l < lines {
-            _mm_prefetch::<_MM_HINT_T1>(pf.wrapping_add(64 * l));
-            l += 1;
+        if PF {
+            spread.finish();
         }
         let va = _mm256_set1_ps(alpha);
         if beta == 0.0 {

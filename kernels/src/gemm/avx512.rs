@@ -6,7 +6,7 @@
 //! the latency with room to spare, and the loads (10 per 16 FMAs) stay far
 //! below the two-per-cycle load ports.
 
-use super::{blocking, gemm_blocked, pack_x86, GemmArgs, MicroKernel};
+use super::{blocking, gemm_blocked, pack_x86, GemmArgs, MicroKernel, Spread};
 use std::arch::x86_64::*;
 
 pub(crate) const MR: usize = 8;
@@ -118,8 +118,7 @@ pub(crate) unsafe fn gemm(g: &GemmArgs) {
 
 /// Computes the first `R` rows and `16*W` columns of an 8 x 32 tile. With
 /// `MASKED`, only the first `cols` columns of C are read and written. With `PF`, it also asks for
-/// the `lines` cache lines from `pf` in L2, one every `k / lines` depth steps (any left over
-/// after the loop at its end).
+/// the `lines` cache lines from `pf` in L2, spread over the depth loop ([`Spread`]).
 #[target_feature(enable = "avx512f,avx2,fma")]
 #[inline]
 #[allow(clippy::too_many_arguments)]
@@ -142,18 +141,17 @@ unsafe fn tile<const R: usize, const W: usize, const MASKED: bool, const PF: boo
         // Start fetching the C tile now so the misses overlap with the FMAs.
         for r in 0..R {
             let cr = c.add(r * ldc) as *const i8;
-            // The row's 64*W bytes span at most W+1 cache lines.
+            // The row's 64*W bytes span at most W+1 cache lines (a masked tile's may end past
+            // C: hints only, their addresses formed with `wrapping_add`).
             for l in 0..W {
-                _mm_prefetch::<_MM_HINT_ET0>(cr.add(64 * l));
+                _mm_prefetch::<_MM_HINT_ET0>(cr.wrapping_add(64 * l));
             }
-            _mm_prefetch::<_MM_HINT_ET0>(cr.add(64 * W - 1));
+            _mm_prefetch::<_MM_HINT_ET0>(cr.wrapping_add(64 * W - 1));
         }
         let mut acc = [[_mm512_setzero_ps(); W]; R];
         let mut ap = a;
         let mut bp = b;
-        let mut l = 0;
-        let every = if PF { (k / lines.max(1)).max(1) } else { 0 };
-        let mut countdown = every;
+        let mut spread = Spread::new(pf, lines, k);
         for _ in 0..k {
             let mut bv = [_mm512_setzero_ps(); W];
             for (h, v) in bv.iter_mut().enumerate() {
@@ -168,19 +166,11 @@ unsafe fn tile<const R: usize, const W: usize, const MASKED: bool, const PF: boo
             ap = ap.add(MR);
             bp = bp.add(NR);
             if PF {
-                countdown -= 1;
-                if countdown == 0 {
-                    countdown = every;
-                    if l < lines {
-                        _mm_prefetch::<_MM_HINT_T1>(pf.wrapping_add(64 * l));
-                        l += 1;
-                    }
-                }
+                spread.step();
             }
         }
-        while PF && l < lines {
-            _mm_prefetch::<_MM_HINT_T1>(pf.wrapping_add(64 * l));
-            l += 1;
+        if PF {
+            spread.finish();
         }
         // Column masks of the (up to) two vectors of a row.
         let mut masks = [0xFFFFu16; W];

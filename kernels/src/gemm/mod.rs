@@ -369,8 +369,10 @@ pub(crate) unsafe fn gemm_blocked<K: MicroKernel, const MR: usize, const NR: usi
 ///
 /// With `prefetch_next` (B packed once, [`PackedB`], so its panels come from memory rather
 /// than from the L2-hot block just packed), the tiles of each B micro-panel also fetch the
-/// next micro-panel into L2, a share each, so it is there when its turn comes. A full-width
-/// tile spreads its share over its depth loop ([`MicroKernel::kernel_prefetching`]): asked for
+/// next micro-panel into L2, a share each, so it is there when its turn comes. A full tile
+/// (all `MR` rows and `NR` columns) of the AVX2 and AVX-512 kernels spreads its share over its
+/// depth loop ([`MicroKernel::kernel_prefetching`], [`Spread`]); the others ask for theirs
+/// before they start. Asked for
 /// all at once before the tile, the prefetches fill the line-fill buffers and stall the core
 /// until the lines arrive (`perf` put 7% of a DNN inference pass on that burst); spread, they
 /// overlap the FMAs. Both ways alternated in one process (16-20 rounds, two threads, AVX-512):
@@ -435,9 +437,51 @@ unsafe fn macro_kernel<K: MicroKernel, const MR: usize, const NR: usize>(
     }
 }
 
+/// Prefetches of `lines` cache lines from `pf` into L2 spread over a micro-kernel's `k` depth
+/// steps: one every `k / lines` steps (every step when `k < lines`), and those still left when
+/// the loop ends all at once. Only hints: the addresses are formed with `wrapping_add` and
+/// never dereferenced.
+pub(crate) struct Spread {
+    pf: *const i8,
+    lines: usize,
+    every: usize,
+    countdown: usize,
+    next: usize,
+}
+
+impl Spread {
+    #[inline(always)]
+    pub(crate) fn new(pf: *const i8, lines: usize, k: usize) -> Spread {
+        let every = (k / lines.max(1)).max(1);
+        Spread { pf, lines, every, countdown: every, next: 0 }
+    }
+
+    /// After each depth step.
+    #[inline(always)]
+    pub(crate) fn step(&mut self) {
+        self.countdown -= 1;
+        if self.countdown == 0 {
+            self.countdown = self.every;
+            if self.next < self.lines {
+                prefetch_l2(self.pf.wrapping_add(64 * self.next));
+                self.next += 1;
+            }
+        }
+    }
+
+    /// After the loop: the lines not asked for yet.
+    #[inline(always)]
+    pub(crate) fn finish(&mut self) {
+        while self.next < self.lines {
+            prefetch_l2(self.pf.wrapping_add(64 * self.next));
+            self.next += 1;
+        }
+    }
+}
+
 /// Asks for the cache line at `p` in L2 (a hint: never faults, does nothing off x86-64).
 #[inline(always)]
-pub(crate) fn prefetch_l2(p: *const i8) {
+fn prefetch_l2(p: *const i8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is only a hint; it never faults, whatever the address.
     unsafe {

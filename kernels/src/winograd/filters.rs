@@ -4,10 +4,11 @@
 //! Computed in f64 and rounded to f32 once, [`LANES`] filters at a time: lane `l` holds filter
 //! `q0 + l`, so each step of the product is one operation on a short array, which the
 //! compiler vectorises (AVX2 where the CPU has it, [`crate::simd::multiversion`]). One filter
-//! at a time, the transforms of a saliency pass's convolutions took 6% of it. Each lane does
-//! the operations the earlier one-filter code did, in the same order (a sum from 0 in tap
-//! order, no fused multiply-add), so the bits did not change; the tests check each form
-//! against the matrix product and the blocks against single filters. Blocks of
+//! at a time, the transforms of a saliency pass's convolutions took 6% of it. Every lane runs
+//! the same operations in the same order as a single filter would (no fused multiply-add), so
+//! the blocks give each filter's one-filter bits whatever the split; the tests check each form
+//! against the matrix product in f64 and the blocks against single filters. The 3x3 forms'
+//! `G` is written out ([`tiles3`]), F(2x2, 5x5)'s multiplied as a matrix ([`tiles_k`]). Blocks of
 //! [`TASK_FILTERS`] filters run in parallel (`cargo run --release -p pupil-kernels --example
 //! filter_time`): at batch 32 the transforms are a fixed cost beside a quarter of the work.
 
@@ -51,15 +52,18 @@ fn tiles(r: usize, m: usize, taps: &[Lanes], out: &mut [Lanes; 36]) {
 /// [`tiles`] for a 3x3 filter and `α = A`, with `gv` computing `G·v` of one column `(a, b, c)`
 /// per lane: down the filter's columns (`t = G·g`), then along the rows of `t` (`t·Gᵀ`).
 ///
-/// Each 3x3 form's `G` is written out rather than multiplied as a matrix: most of its entries
-/// are 0, ±1 or a power of two, and its rows pair up as `x ± y`. The panels of F(2x2, 3x3)
+/// Each 3x3 form's `G` is written out rather than multiplied as a matrix: its zeros and ones
+/// are skipped and its rows pair up as `x ± y`, so a column takes a third to a half of the
+/// matrix product's operations. The rounding differs from the product's sum of rounded terms
+/// where a row has no power-of-two form (F(3x3): about 0.4% of the f32 values move by one
+/// ulp; F(2x2) only the sign of some zeros), well within the tests' f64 check. The panels of F(2x2, 3x3)
 /// took 0.5-0.65 of the time of the matrix product (`examples/filter_time`, one thread, the
 /// two ways alternated in one process and as two builds), F(4x4, 3x3)'s (written out from the
 /// start, but behind a `match` that also held the matrix products) 0.6-0.7, F(3x3, 3x3)'s about
 /// the same. F(2x2, 5x5) written out ran 1.2x slower than its matrix product, which it keeps
 /// ([`tiles_k`]).
 #[inline(always)]
-fn tiles3<const A: usize>(taps: &[Lanes], out: &mut [Lanes; 36], gv: fn(&Lanes, &Lanes, &Lanes) -> [Lanes; A]) {
+fn tiles3<const A: usize, G: Fn(&Lanes, &Lanes, &Lanes) -> [Lanes; A]>(taps: &[Lanes], out: &mut [Lanes; 36], gv: G) {
     let g = &taps[..9];
     let cols: [[Lanes; A]; 3] = std::array::from_fn(|k| gv(&g[k], &g[3 + k], &g[6 + k]));
     for i in 0..A {
@@ -361,7 +365,8 @@ mod tests {
         (0..a * a).map(|ij| (0..r).map(|k| t[ij / a * r + k] * gm[ij % a * r + k]).sum()).collect()
     }
 
-    /// Each form's one-filter transform, its `G` written out, is the matrix product `G·g·Gᵀ`.
+    /// Each form's one-filter transform (the 3x3 forms' `G` written out) is the matrix product
+    /// `G·g·Gᵀ`.
     #[test]
     fn one_filter_is_the_matrix_product() {
         for (r, m, gm) in [(3, 2, &G3[..]), (5, 2, &G5[..]), (3, 3, &G33[..]), (3, 4, &G43[..])] {
