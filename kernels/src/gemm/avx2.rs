@@ -68,9 +68,7 @@ impl MicroKernel for Avx2 {
             if rows == MR {
                 tile::<MR, true>(k, alpha, a, b, beta, c, ldc, pf, lines)
             } else {
-                for l in 0..lines {
-                    super::prefetch_l2(pf.wrapping_add(64 * l));
-                }
+                super::prefetch_lines(pf, lines);
                 Self::kernel(rows, k, alpha, a, b, beta, c, ldc)
             }
         }

@@ -79,9 +79,7 @@ impl MicroKernel for Avx512 {
             match rows {
                 MR => tile::<MR, 2, false, true>(k, alpha, a, b, beta, c, ldc, 0, pf, lines),
                 _ => {
-                    for l in 0..lines {
-                        super::prefetch_l2(pf.wrapping_add(64 * l));
-                    }
+                    super::prefetch_lines(pf, lines);
                     by_rows!(rows, 2, false, (k, alpha, a, b, beta, c, ldc, 0))
                 }
             }

@@ -164,9 +164,7 @@ pub(crate) trait MicroKernel {
         pf: *const i8,
         lines: usize,
     ) {
-        for l in 0..lines {
-            prefetch_l2(pf.wrapping_add(64 * l));
-        }
+        prefetch_lines(pf, lines);
         // SAFETY: as `kernel` (see `# Safety`).
         unsafe { Self::kernel(rows, k, alpha, a, b, beta, c, ldc) }
     }
@@ -420,9 +418,7 @@ unsafe fn macro_kernel<K: MicroKernel, const MR: usize, const NR: usize>(
                     if cols == NR {
                         K::kernel_prefetching(rows, kcb, alpha, apanel, bpanel, beta, ct, ldc, pf, count);
                     } else {
-                        for l in 0..count {
-                            prefetch_l2(pf.wrapping_add(64 * l));
-                        }
+                        prefetch_lines(pf, count);
                         K::kernel_edge(rows, cols, kcb, alpha, apanel, bpanel, beta, ct, ldc);
                     }
                 } else if cols == NR {
@@ -472,10 +468,16 @@ impl Spread {
     /// After the loop: the lines not asked for yet.
     #[inline(always)]
     pub(crate) fn finish(&mut self) {
-        while self.next < self.lines {
-            prefetch_l2(self.pf.wrapping_add(64 * self.next));
-            self.next += 1;
-        }
+        prefetch_lines(self.pf.wrapping_add(64 * self.next), self.lines - self.next);
+        self.next = self.lines;
+    }
+}
+
+/// Asks for the `lines` cache lines from `pf` in L2, all at once.
+#[inline(always)]
+pub(crate) fn prefetch_lines(pf: *const i8, lines: usize) {
+    for l in 0..lines {
+        prefetch_l2(pf.wrapping_add(64 * l));
     }
 }
 
