@@ -12,6 +12,11 @@
 //! Timed in CPU time of the benchmarking thread (`CLOCK_THREAD_CPUTIME_ID`), not wall time:
 //! the kernels are serial, and on a shared machine wall time mostly measures the other load.
 //!
+//! The group `filters` times the filter transforms a training step makes on every call
+//! (`Fused::from_weights`: `G·g·Gᵀ` of every filter straight into the fused kernel's panels, the
+//! forward filters and the flipped ones for dX) of the seed models' Winograd layers, with the
+//! tiles conv2d picks, on a one-thread pool; throughput in filters.
+//!
 //! `cargo bench -p pupil-kernels --bench winograd`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -130,5 +135,34 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+fn filters(c: &mut Criterion) {
+    use winograd::{Fused, PanelForm};
+    let mut group = c.benchmark_group("filters");
+    group.sample_size(20).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    // (name, kernel, padding, C, O, side, tile m)
+    let layers = [
+        ("64->64@22_F4", 3, 1, 64, 64, 22, 4),
+        ("64->128@10_F2", 3, 1, 64, 128, 10, 2),
+        ("128->128@10_F2", 3, 1, 128, 128, 10, 2),
+        ("128->256@9_F3", 3, 1, 128, 256, 9, 3),
+        ("5x5_32->64@22_F2", 5, 0, 32, 64, 22, 2),
+    ];
+    for (name, r, p, ci, co, hw, m) in layers {
+        let Some(g) = Wino::new(r, ci, hw, hw, co, p, p).and_then(|g| g.with_tiles(m)) else { continue };
+        let w = data(g.weight_len(), 3);
+        group.throughput(Throughput::Elements((ci * co) as u64));
+        for (form, geometry, label) in [(PanelForm::Forward, g, "forward"), (PanelForm::Flipped, g.input_grad(), "flipped")] {
+            if Fused::from_weights(&geometry, &w, form).is_none() {
+                continue; // no fused kernel on this CPU
+            }
+            group.bench_function(BenchmarkId::new(label, name), |b| {
+                b.iter_custom(|iters| pool.install(|| cpu_timed(iters, || drop(std::hint::black_box(Fused::from_weights(&geometry, &w, form))))))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, filters);
 criterion_main!(benches);
