@@ -7,7 +7,8 @@ script) at batch 128: each pair times PyTorch's model in `inference_mode` (the m
 `pupil bench --models examples/specs/dnn-2304.txt --reps CALLS`, and prints pupil's inference
 img/s over PyTorch's. A pair takes seconds, so the two sides see the same host. With more than
 one pupil binary (two builds to compare), each pair runs them all after PyTorch, in an order
-that rotates from pair to pair, and each gets its own ratios.
+that rotates from pair to pair, and each gets its own ratios, and each build after the first
+its ratio to the first, pair by pair.
 
     /tmp/tv/bin/python examples/pytorch/dnn_pairs.py target/release/pupil --pairs 4
 """
@@ -76,6 +77,10 @@ def main():
     for i, r in enumerate(ratios):
         name = "pupil" if n == 1 else args.pupil[i]
         print(f"{name} / PyTorch, DNN inference: median {statistics.median(r):.2f} ({min(r):.2f}-{max(r):.2f}) over {args.pairs} pairs")
+    for i in range(1, n):
+        # the builds against the first, pair by pair (PyTorch's figure cancels out)
+        b = [x / y for x, y in zip(ratios[i], ratios[0])]
+        print(f"{args.pupil[i]} / {args.pupil[0]}: median {statistics.median(b):.2f} ({min(b):.2f}-{max(b):.2f}) over {args.pairs} pairs")
 
 
 if __name__ == "__main__":
