@@ -48,30 +48,11 @@ impl MicroKernel for Avx2 {
         }
     }
 
-    /// The full 6-row tile spreads the prefetches evenly over its depth loop; shorter tiles ask
-    /// for them first.
+    /// Spreads the prefetches evenly over the tile's depth loop ([`Spread`]).
     #[inline(always)]
-    unsafe fn kernel_prefetching(
-        rows: usize,
-        k: usize,
-        alpha: f32,
-        a: *const f32,
-        b: *const f32,
-        beta: f32,
-        c: *mut f32,
-        ldc: usize,
-        pf: *const i8,
-        lines: usize,
-    ) {
-        // SAFETY: as `kernel`; prefetches never fault.
-        unsafe {
-            if rows == MR {
-                tile::<MR, true>(k, alpha, a, b, beta, c, ldc, pf, lines)
-            } else {
-                super::prefetch_lines(pf, lines);
-                Self::kernel(rows, k, alpha, a, b, beta, c, ldc)
-            }
-        }
+    unsafe fn kernel_prefetching(k: usize, alpha: f32, a: *const f32, b: *const f32, beta: f32, c: *mut f32, ldc: usize, pf: *const i8, lines: usize) {
+        // SAFETY: as `kernel` with `rows = MR`; prefetches never fault.
+        unsafe { tile::<MR, true>(k, alpha, a, b, beta, c, ldc, pf, lines) }
     }
 }
 

@@ -59,31 +59,11 @@ impl MicroKernel for Avx512 {
         unsafe { by_rows!(rows, 2, false, (k, alpha, a, b, beta, c, ldc, 0)) }
     }
 
-    /// The full 8-row tile spreads the prefetches evenly over its depth loop; shorter tiles
-    /// (the bottom edge) ask for them first.
+    /// Spreads the prefetches evenly over the tile's depth loop ([`Spread`]).
     #[inline(always)]
-    unsafe fn kernel_prefetching(
-        rows: usize,
-        k: usize,
-        alpha: f32,
-        a: *const f32,
-        b: *const f32,
-        beta: f32,
-        c: *mut f32,
-        ldc: usize,
-        pf: *const i8,
-        lines: usize,
-    ) {
-        // SAFETY: as `kernel`; prefetches never fault.
-        unsafe {
-            match rows {
-                MR => tile::<MR, 2, false, true>(k, alpha, a, b, beta, c, ldc, 0, pf, lines),
-                _ => {
-                    super::prefetch_lines(pf, lines);
-                    by_rows!(rows, 2, false, (k, alpha, a, b, beta, c, ldc, 0))
-                }
-            }
-        }
+    unsafe fn kernel_prefetching(k: usize, alpha: f32, a: *const f32, b: *const f32, beta: f32, c: *mut f32, ldc: usize, pf: *const i8, lines: usize) {
+        // SAFETY: as `kernel` with `rows = MR`; prefetches never fault.
+        unsafe { tile::<MR, 2, false, true>(k, alpha, a, b, beta, c, ldc, 0, pf, lines) }
     }
 
     /// Right-edge tiles: masked loads/stores of C, and only one zmm column

@@ -145,28 +145,18 @@ pub(crate) trait MicroKernel {
     #[allow(clippy::too_many_arguments)]
     unsafe fn kernel(rows: usize, k: usize, alpha: f32, a: *const f32, b: *const f32, beta: f32, c: *mut f32, ldc: usize);
 
-    /// [`MicroKernel::kernel`] that also asks for the `lines` cache lines from `pf` in L2. The
-    /// default asks for them all before the tile; a kernel may spread them over its depth loop.
+    /// [`MicroKernel::kernel`] for a full `MR x NR` tile that also asks for the `lines` cache
+    /// lines from `pf` in L2. The default asks for them all before the tile; a kernel may spread
+    /// them over its depth loop.
     ///
     /// # Safety
-    /// As `kernel` (`pf` is only a hint and may point anywhere).
+    /// As `kernel` with `rows = MR` (`pf` is only a hint and may point anywhere).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    unsafe fn kernel_prefetching(
-        rows: usize,
-        k: usize,
-        alpha: f32,
-        a: *const f32,
-        b: *const f32,
-        beta: f32,
-        c: *mut f32,
-        ldc: usize,
-        pf: *const i8,
-        lines: usize,
-    ) {
+    unsafe fn kernel_prefetching(k: usize, alpha: f32, a: *const f32, b: *const f32, beta: f32, c: *mut f32, ldc: usize, pf: *const i8, lines: usize) {
         prefetch_lines(pf, lines);
         // SAFETY: as `kernel` (see `# Safety`).
-        unsafe { Self::kernel(rows, k, alpha, a, b, beta, c, ldc) }
+        unsafe { Self::kernel(Self::MR, k, alpha, a, b, beta, c, ldc) }
     }
 
     /// Packs an `mc x kc` block of A into MR-row micro-panels (see
@@ -410,21 +400,23 @@ unsafe fn macro_kernel<K: MicroKernel, const MR: usize, const NR: usize>(
                 let rows = MR.min(mcb - ir);
                 let apanel = ap.add(ir * kcb);
                 let ct = c.add(ir * ldc + jr);
+                // With `prefetch_next`, this tile's share of the next micro-panel's lines: spread
+                // over a full tile's depth loop, asked for before any other tile.
+                let (mut pf, mut count) = (std::ptr::null(), 0);
                 if prefetch_next {
-                    // This tile's share of the next micro-panel's lines.
                     let first = ((ir / MR) * share).min(lines);
-                    let pf = (bpanel.wrapping_add(NR * kcb) as *const i8).wrapping_add(64 * first);
-                    let count = (first + share).min(lines) - first;
+                    pf = (bpanel.wrapping_add(NR * kcb) as *const i8).wrapping_add(64 * first);
+                    count = (first + share).min(lines) - first;
+                }
+                if rows == MR && cols == NR && count > 0 {
+                    K::kernel_prefetching(kcb, alpha, apanel, bpanel, beta, ct, ldc, pf, count);
+                } else {
+                    prefetch_lines(pf, count);
                     if cols == NR {
-                        K::kernel_prefetching(rows, kcb, alpha, apanel, bpanel, beta, ct, ldc, pf, count);
+                        K::kernel(rows, kcb, alpha, apanel, bpanel, beta, ct, ldc);
                     } else {
-                        prefetch_lines(pf, count);
                         K::kernel_edge(rows, cols, kcb, alpha, apanel, bpanel, beta, ct, ldc);
                     }
-                } else if cols == NR {
-                    K::kernel(rows, kcb, alpha, apanel, bpanel, beta, ct, ldc);
-                } else {
-                    K::kernel_edge(rows, cols, kcb, alpha, apanel, bpanel, beta, ct, ldc);
                 }
                 ir += MR;
             }

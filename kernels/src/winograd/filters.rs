@@ -56,8 +56,8 @@ fn tiles(r: usize, m: usize, taps: &[Lanes], out: &mut [Lanes; 36]) {
 /// are skipped and its rows pair up as `x ± y`, so a column takes a third to a half of the
 /// matrix product's operations. The rounding differs from the product's sum of rounded terms
 /// where a row has no power-of-two form (F(3x3): about 0.4% of the f32 values move by one
-/// ulp; F(2x2) only the sign of some zeros), well within the tests' f64 check. The panels of F(2x2, 3x3)
-/// took 0.5-0.65 of the time of the matrix product (`examples/filter_time`, one thread, the
+/// ulp; F(2x2) only the sign of some zeros), well within the tests' f64 check. The panels of
+/// F(2x2, 3x3) took 0.5-0.65 of the time of the matrix product (`examples/filter_time`, one thread, the
 /// two ways alternated in one process and as two builds), F(4x4, 3x3)'s (written out from the
 /// start, but behind a `match` that also held the matrix products) 0.6-0.7, F(3x3, 3x3)'s about
 /// the same. F(2x2, 5x5) written out ran 1.2x slower than its matrix product, which it keeps
